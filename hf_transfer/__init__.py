@@ -1,0 +1,23 @@
+"""hf_transfer: transfer learning for NLP on the Hugging Face stack.
+
+Importing the package is cheap (no torch): recipes, data sources, task settings and method settings.
+Training lives in ``hf_transfer.train``; the command line in ``hf_transfer.cli``.
+"""
+
+from .errors import UserError
+from .recipe import DataSource, FileData, FreezeSettings, HubData, LoraSettings, PackagedData, Recipe
+from .tasks.classification import TextClassification
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataSource",
+    "FileData",
+    "FreezeSettings",
+    "HubData",
+    "LoraSettings",
+    "PackagedData",
+    "Recipe",
+    "TextClassification",
+    "UserError",
+]

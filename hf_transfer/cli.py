@@ -1,0 +1,279 @@
+"""The ``hf-transfer`` command: list | show | copy | run | eval | predict.
+
+Imports are lazy: ``hf-transfer list`` and ``show`` never import torch. Bad input ends with one
+short message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+PROG = "hf-transfer"
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def format_table(header: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 10_000 else f"{n:,}"
+
+
+def results_table(metrics: dict, metric_names: list[str]) -> str:
+    """method | each eval metric | baselines | trainable params | train time."""
+    baselines = metrics.get("baselines", {})
+    header = ["method"] + metric_names + [k.replace("_", " ") for k in baselines] + ["trainable params", "train time"]
+    params = metrics["parameters"]
+    row = [metrics["method"]]
+    row += [f"{metrics['eval'].get('eval_' + m, float('nan')):.4f}" for m in metric_names]
+    row += [f"{v:.4f}" for v in baselines.values()]
+    row += [
+        f"{_millions(params['trainable'])} of {_millions(params['total'])} ({100 * params['trainable_share']:.1f}%)",
+        f"{metrics['train']['wall_seconds']:.1f} s",
+    ]
+    return format_table(header, [row])
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_list(args) -> None:
+    from .registry import packaged_recipes
+
+    rows = [
+        [name, recipe.task.kind + _problem(recipe), recipe.checkpoint, recipe.data.describe(), recipe.method]
+        for name, (recipe, _) in packaged_recipes().items()
+    ]
+    print(format_table(["name", "task", "checkpoint", "dataset", "method"], rows))
+
+
+def _problem(recipe) -> str:
+    problem = getattr(recipe.task, "problem_type", None)
+    return f" ({problem.replace('_', '-')})" if problem and problem != "single_label" else ""
+
+
+def cmd_show(args) -> None:
+    from .registry import find_recipe
+
+    recipe, _ = find_recipe(args.recipe)
+    recipe = recipe.with_overrides(args.set or []).validate()
+    print(recipe.to_yaml(), end="")
+
+
+def cmd_copy(args) -> None:
+    from .registry import find_recipe
+
+    recipe, source = find_recipe(args.recipe)
+    dest = Path(args.dest) if args.dest else Path(source.name if source else f"{recipe.name.replace('-', '_')}.py")
+    if dest.is_dir():
+        dest = dest / (source.name if source else f"{recipe.name.replace('-', '_')}.py")
+    if dest.exists():
+        raise UserError(f"{dest} already exists; choose another destination.")
+    if source is not None and source.suffix == ".py":
+        shutil.copyfile(source, dest)
+    else:
+        dest = dest.with_suffix(".yaml")
+        dest.write_text(recipe.to_yaml())
+    print(f"Copied recipe {recipe.name!r} to {dest}. Run it with: {PROG} run {dest}")
+
+
+def parse_training_flags(tokens: list[str]) -> dict[str, Any]:
+    """``--learning_rate 3e-5 --bf16 --eval_strategy=steps`` -> {"learning_rate": 3e-05, ...}."""
+    from .recipe import parse_value
+
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--") or len(token) == 2:
+            raise UserError(f"Unexpected argument {token!r}: training flags look like --learning_rate 3e-5.")
+        name, eq, value = token[2:].partition("=")
+        name = name.replace("-", "_")
+        if eq:
+            out[name] = parse_value(value)
+        elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+            out[name] = parse_value(tokens[i + 1])
+            i += 1
+        else:
+            out[name] = True
+        i += 1
+    return out
+
+
+def build_run_recipe(recipe, args, extra: list[str]):
+    """Apply the run flags to a recipe: the resolved recipe is what recipe.yaml records."""
+    from .recipe import FileData
+
+    recipe = recipe.with_overrides(args.set or [])
+    changes: dict[str, Any] = {}
+    if args.method:
+        changes["method"] = args.method
+    if args.model_name_or_path:
+        path = Path(args.model_name_or_path).expanduser()
+        changes["checkpoint"] = str(path.resolve()) if path.is_dir() else args.model_name_or_path
+    data = recipe.data
+    if args.train_file or args.validation_file:
+        if not args.train_file:
+            raise UserError("--validation_file needs --train_file as well.")
+        shared = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name in ("columns", "eval_fraction", "split_seed", "max_train_samples", "max_eval_samples")}
+        data = FileData(
+            train_file=str(Path(args.train_file).expanduser().resolve()),
+            validation_file=str(Path(args.validation_file).expanduser().resolve()) if args.validation_file else None,
+            **shared,
+        )
+    if args.max_train_samples is not None:
+        data = dataclasses.replace(data, max_train_samples=args.max_train_samples)
+    if args.max_eval_samples is not None:
+        data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
+    changes["data"] = data
+    flags = parse_training_flags(extra)
+    if "learning_rate" in flags:  # an explicit rate wins over the recipe's per-method rates
+        changes["lora"] = dataclasses.replace(recipe.lora, learning_rate=None)
+        changes["freeze"] = dataclasses.replace(recipe.freeze, learning_rate=None)
+    changes["training"] = {**recipe.training, **flags}
+    return dataclasses.replace(recipe, **changes).validate()
+
+
+def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) -> None:
+    from .registry import find_recipe
+
+    if recipe is None:
+        recipe, _ = find_recipe(args.recipe)
+    recipe = build_run_recipe(recipe, args, extra)
+    output_dir = args.output_dir or str(Path("runs") / f"{recipe.name}-{recipe.method}")
+
+    from .train import run
+
+    command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
+    metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command)
+    print()
+    print(results_table(metrics, recipe.metric_names))
+    check = metrics["reload_check"]
+    print(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
+    print(f"Run folder: {metrics['output_dir']}")
+
+
+def cmd_eval(args) -> None:
+    from .data import load_splits
+    from .train import evaluate_model, load_run, tokenize_splits
+
+    recipe, model, tokenizer = load_run(Path(args.run_dir))
+    data = recipe.data
+    if args.validation_file:
+        from .recipe import FileData
+
+        data = FileData(train_file=str(Path(args.validation_file).resolve()), columns=data.columns, max_train_samples=None)
+        data = dataclasses.replace(data, validation_file=data.train_file)
+    if args.max_eval_samples:
+        data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
+    splits, task = load_splits(data, recipe.task)
+    tokenized = tokenize_splits(splits, task, tokenizer)
+    metrics = evaluate_model(model, tokenizer, recipe, tokenized["validation"], args.per_device_eval_batch_size)
+    print(json.dumps({k: v for k, v in metrics.items()}, indent=2))
+
+
+def cmd_predict(args) -> None:
+    from .train import load_run
+
+    if not args.texts:
+        raise UserError("Give at least one text to predict, e.g. hf-transfer predict RUN_DIR \"a fine film\".")
+    recipe, model, tokenizer = load_run(Path(args.run_dir))
+    for text, prediction in zip(args.texts, recipe.task.predict(model, tokenizer, args.texts)):
+        print(recipe.task.format_prediction(text, prediction))
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    from .recipe import METHODS
+
+    parser.add_argument("--method", choices=METHODS, help="fine-tuning method (default: the recipe's)")
+    parser.add_argument("--model_name_or_path", help="checkpoint to start from instead of the recipe's")
+    parser.add_argument("--train_file", help="local csv/tsv/json/jsonl/parquet training data")
+    parser.add_argument("--validation_file", help="local evaluation data (default: a seeded split of the training data)")
+    parser.add_argument("--max_train_samples", type=int)
+    parser.add_argument("--max_eval_samples", type=int)
+    parser.add_argument("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
+    parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field, e.g. --set lora.r=16")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Transfer learning for NLP on the Hugging Face stack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the packaged recipes")
+    show = sub.add_parser("show", help="a recipe, fully resolved, as YAML")
+    show.add_argument("recipe")
+    show.add_argument("--set", action="append", metavar="KEY=VALUE")
+    copy = sub.add_parser("copy", help="copy a recipe module to adapt it")
+    copy.add_argument("recipe")
+    copy.add_argument("dest", nargs="?")
+    run = sub.add_parser(
+        "run",
+        help="fine-tune a recipe",
+        epilog="Any other --flag is a transformers TrainingArguments field, e.g. --learning_rate 3e-5 --num_train_epochs 2.",
+    )
+    run.add_argument("recipe", help="packaged recipe name, or path to a recipe .py / .yaml")
+    add_run_flags(run)
+    ev = sub.add_parser("eval", help="re-evaluate a finished run")
+    ev.add_argument("run_dir")
+    ev.add_argument("--validation_file")
+    ev.add_argument("--max_eval_samples", type=int)
+    ev.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    pr = sub.add_parser("predict", help="predict with a finished run")
+    pr.add_argument("run_dir")
+    pr.add_argument("texts", nargs="*", help="texts to classify; a pair is written 'first ||| second'")
+    return parser
+
+
+def main(recipe=None, argv: list[str] | None = None) -> None:
+    """Entry point of ``hf-transfer``; a recipe module calls ``main(RECIPE)`` to run itself."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if recipe is not None:
+            parser = argparse.ArgumentParser(prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe.")
+            add_run_flags(parser)
+            args, extra = parser.parse_known_args(argv)
+            cmd_run(args, extra, recipe=recipe, argv=["run", recipe.name] + argv)
+            return
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if args.command != "run" and extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command == "run":
+            cmd_run(args, extra, argv=argv)
+        else:
+            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict}[args.command](args)
+    except UserError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

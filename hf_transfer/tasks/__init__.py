@@ -1,0 +1,87 @@
+"""Task plug-ins. Each module here registers one task family by its ``kind``.
+
+A task says: which ``AutoModelFor...`` class to load, how to check and encode the labels, how to
+tokenize (a batched ``datasets.map`` function), which collator pads a batch, how predictions become
+metric inputs, and which modules form the head (always trained, always saved). ``train.py`` calls
+these hooks and never asks which task it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+TASKS: dict[str, type["Task"]] = {}
+
+
+def register(cls: type["Task"]) -> type["Task"]:
+    TASKS[cls.kind] = cls
+    return cls
+
+
+@dataclass(kw_only=True)
+class Task:
+    """The interface every task implements (settings are the dataclass fields of a subclass)."""
+
+    kind: ClassVar[str] = ""
+    roles: ClassVar[dict[str, bool]] = {}
+    """Data roles this task reads, mapped to whether each is required."""
+    peft_task_type: ClassVar[str] = ""
+    """peft's TaskType name for adapters on this task's model (``SEQ_CLS``, ``TOKEN_CLS``, ...)."""
+
+    def problems(self) -> list[str]:
+        """Settings that cannot work, as short sentences (empty when valid)."""
+        return []
+
+    def default_metrics(self) -> list[str]:
+        raise NotImplementedError
+
+    def main_metric(self) -> str:
+        """The metric that picks the best checkpoint and that the reload check compares."""
+        raise NotImplementedError
+
+    def auto_model_class(self):
+        raise NotImplementedError
+
+    def prepare(self, splits) -> tuple[Any, "Task"]:
+        """Check and encode labels of a DatasetDict. Returns the encoded splits and the task with
+        anything learned from the data (label names) filled in, so the resolved recipe records it."""
+        raise NotImplementedError
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def tokenize_function(self, tokenizer):
+        raise NotImplementedError
+
+    def collator(self, tokenizer):
+        raise NotImplementedError
+
+    def metrics_function(self, metric_names: list[str]):
+        raise NotImplementedError
+
+    def loss_function(self, train_split):
+        """A ``compute_loss_func`` for the Trainer, or None for the model's own loss."""
+        return None
+
+    def head_modules(self, model) -> list[str]:
+        raise NotImplementedError
+
+    def baselines(self, train_split, eval_split) -> dict[str, float]:
+        """Scores of trivial predictors on the eval split, to read the metrics against."""
+        return {}
+
+    def predict(self, model, tokenizer, inputs: list[str]) -> list[Any]:
+        raise NotImplementedError
+
+    def format_prediction(self, text: str, prediction: Any) -> str:
+        return f"{text}\t{prediction}"
+
+
+def head_names_present(model, candidates: tuple[str, ...]) -> list[str]:
+    """The candidate module names (last path component) that exist in ``model``."""
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    return [c for c in candidates if c in present]
+
+
+from . import classification  # noqa: E402,F401  (registers itself)

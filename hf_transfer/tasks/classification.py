@@ -1,0 +1,282 @@
+"""Text classification: single texts or text pairs; multi-class, multi-label or regression."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import UserError
+from . import Task, head_names_present, register
+
+PROBLEM_TYPES = {
+    "single_label": "single_label_classification",
+    "multi_label": "multi_label_classification",
+    "regression": "regression",
+}
+HEAD_CANDIDATES = ("pre_classifier", "classifier", "score", "pooler")
+PAIR_SEPARATOR = " ||| "
+"""How a text pair is written on the command line for ``predict``: ``"first ||| second"``."""
+
+
+@register
+@dataclass
+class TextClassification(Task):
+    kind = "text-classification"
+    roles = {"text": True, "text_pair": False, "label": True}
+    peft_task_type = "SEQ_CLS"
+
+    problem_type: Literal["single_label", "multi_label", "regression"] = "single_label"
+    max_length: int = 128
+    label_names: list[str] | None = None
+    """The label set, in id order. ``None``: learned from the training data (ClassLabel names, or sorted values)."""
+    class_weights: Literal["none", "balanced"] = "none"
+    """``balanced``: weight the loss by inverse class frequency, for imbalanced data."""
+    threshold: float = 0.5
+    """Multi-label: a label is predicted when its sigmoid score reaches this."""
+
+    # ---- settings -------------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.max_length <= 0:
+            out.append("task.max_length must be positive")
+        if not 0.0 < self.threshold < 1.0:
+            out.append("task.threshold must be between 0 and 1")
+        if self.problem_type == "regression" and self.class_weights != "none":
+            out.append("task.class_weights applies to classification, not regression")
+        if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
+            out.append("task.label_names has duplicates")
+        return out
+
+    def default_metrics(self) -> list[str]:
+        return {
+            "single_label": ["accuracy", "f1"],
+            "multi_label": ["f1", "precision", "recall", "accuracy"],
+            "regression": ["pearsonr", "spearmanr"],
+        }[self.problem_type]
+
+    def main_metric(self) -> str:
+        return {"single_label": "accuracy", "multi_label": "f1", "regression": "pearsonr"}[self.problem_type]
+
+    def auto_model_class(self):
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification
+
+    def model_kwargs(self) -> dict[str, Any]:
+        names = self.label_names or ["value"]
+        return {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+            "problem_type": PROBLEM_TYPES[self.problem_type],
+        }
+
+    # ---- labels ---------------------------------------------------------------------------
+
+    def prepare(self, splits):
+        """Check every label and encode it: class id, multi-hot vector, or float."""
+        train = splits["train"]
+        names = self.label_names
+        if self.problem_type != "regression" and names is None:
+            names = self._learn_names(train)
+        resolved = dataclasses.replace(self, label_names=names if self.problem_type != "regression" else None)
+        encoded = {}
+        for split, ds in splits.items():
+            values = [resolved._encode(v, split, i) for i, v in enumerate(ds["label"])]
+            ds = ds.remove_columns("label").add_column("labels", values)
+            encoded[split] = ds
+        return type(splits)(encoded), resolved
+
+    def _learn_names(self, train) -> list[str]:
+        feature = train.features["label"]
+        inner = getattr(feature, "feature", None)  # Sequence / List of ClassLabel (multi-label)
+        for candidate in (feature, inner):
+            if candidate is not None and hasattr(candidate, "names"):
+                return list(candidate.names)
+        seen = set()
+        for i, value in enumerate(train["label"]):
+            items = value if self.problem_type == "multi_label" and isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                self._check_scalar(item, "train", i)
+                seen.add(item)
+        if not seen:
+            raise UserError("The training split has no labels.")
+        if all(isinstance(v, int) for v in seen):
+            top = max(seen)
+            if min(seen) >= 0 and top < 1000:
+                return [str(i) for i in range(top + 1)]
+        return sorted(str(v) for v in seen)
+
+    def _check_scalar(self, value, split, index):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise UserError(f"Label missing in {split} row {index}.")
+        if isinstance(value, bool) or not isinstance(value, (int, str, float)):
+            raise UserError(f"Label of wrong type in {split} row {index}: {value!r} ({type(value).__name__}).")
+        if isinstance(value, float) and self.problem_type != "regression":
+            if not value.is_integer():
+                raise UserError(
+                    f"Label {value!r} in {split} row {index} is not a class: for real-valued targets "
+                    "use --set task.problem_type=regression."
+                )
+
+    def _class_id(self, value, split, index) -> int:
+        self._check_scalar(value, split, index)
+        names = self.label_names
+        if isinstance(value, str):
+            if value in names:
+                return names.index(value)
+        else:
+            value = int(value)
+            # Integer labels are class ids, unless the label set is made of other integers ("1", "5").
+            if str(value) in names and names != [str(i) for i in range(len(names))]:
+                return names.index(str(value))
+            if 0 <= value < len(names):
+                return value
+        raise UserError(
+            f"Label {value!r} in {split} row {index} is outside the label set "
+            f"({', '.join(names[:20])}{' ...' if len(names) > 20 else ''})."
+        )
+
+    def _encode(self, value, split, index):
+        if self.problem_type == "regression":
+            self._check_scalar(value, split, index)
+            if isinstance(value, str):
+                raise UserError(f"Regression label in {split} row {index} is not a number: {value!r}.")
+            return float(value)
+        if self.problem_type == "single_label":
+            return self._class_id(value, split, index)
+        if not isinstance(value, (list, tuple)):
+            raise UserError(
+                f"Multi-label row {index} of {split} has label {value!r}; expected a list of labels."
+            )
+        vector = [0.0] * len(self.label_names)
+        for item in value:
+            vector[self._class_id(item, split, index)] = 1.0
+        return vector
+
+    # ---- tokenization, batches, loss ------------------------------------------------------
+
+    def tokenize_function(self, tokenizer):
+        max_length = self.max_length
+
+        def tokenize(batch):
+            pair = batch.get("text_pair")
+            return tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
+
+        return tokenize
+
+    def collator(self, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
+    def loss_function(self, train_split):
+        if self.class_weights == "none":
+            return None
+        import torch
+
+        labels = torch.tensor(train_split["labels"])
+        n_classes = len(self.label_names)
+        if self.problem_type == "multi_label":
+            positives = labels.sum(0).clamp(min=1)
+            pos_weight = (len(labels) - positives) / positives
+            criterion = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        else:
+            counts = torch.bincount(labels, minlength=n_classes).clamp(min=1).float()
+            criterion = torch.nn.CrossEntropyLoss(weight=len(labels) / (n_classes * counts))
+
+        def compute_loss(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"]
+            criterion.to(logits.device)
+            if self.problem_type == "multi_label":
+                return criterion(logits, labels.to(logits.dtype))
+            return criterion(logits.view(-1, n_classes), labels.view(-1))
+
+        return compute_loss
+
+    def head_modules(self, model) -> list[str]:
+        return head_names_present(model, HEAD_CANDIDATES)
+
+    # ---- evaluation -----------------------------------------------------------------------
+
+    def _decide(self, logits):
+        """Logits -> predictions in the form the metrics take."""
+        import numpy as np
+
+        logits = np.asarray(logits)
+        if self.problem_type == "regression":
+            return logits.reshape(len(logits), -1)[:, 0]
+        if self.problem_type == "multi_label":
+            return (1 / (1 + np.exp(-logits)) >= self.threshold).astype(int)
+        return logits.argmax(-1)
+
+    def metrics_function(self, metric_names: list[str]):
+        import numpy as np
+
+        from ..metrics import load_metric
+
+        config = {"single_label": "default", "multi_label": "multilabel", "regression": "regression"}[self.problem_type]
+        modules = [load_metric(name, config) for name in metric_names]
+        multiclass = self.problem_type == "single_label" and len(self.label_names or []) > 2
+
+        def compute(eval_pred):
+            logits, references = eval_pred.predictions, eval_pred.label_ids
+            if isinstance(logits, tuple):
+                logits = logits[0]
+            predictions = self._decide(logits)
+            if self.problem_type == "multi_label":
+                references = np.asarray(references).astype(int)
+            out = {}
+            for module in modules:
+                kwargs = {"average": "macro"} if multiclass and module.name in ("f1", "precision", "recall") else {}
+                out.update(module.compute(predictions=predictions, references=references, **kwargs))
+            return out
+
+        return compute
+
+    def baselines(self, train_split, eval_split) -> dict[str, float]:
+        if self.problem_type != "single_label" or len(eval_split) == 0:
+            return {}
+        majority, _ = Counter(train_split["labels"]).most_common(1)[0]
+        hits = sum(1 for y in eval_split["labels"] if y == majority)
+        return {"majority_class_accuracy": hits / len(eval_split)}
+
+    # ---- prediction -----------------------------------------------------------------------
+
+    def predict(self, model, tokenizer, inputs: list[str]) -> list[Any]:
+        import torch
+
+        texts, pairs = [], []
+        for item in inputs:
+            first, sep, second = item.partition(PAIR_SEPARATOR)
+            texts.append(first)
+            pairs.append(second if sep else None)
+        pair_arg = pairs if any(p is not None for p in pairs) else None
+        if pair_arg is not None and any(p is None for p in pairs):
+            raise UserError(f"Give every input as a pair, 'first{PAIR_SEPARATOR}second', or none of them.")
+        batch = tokenizer(texts, pair_arg, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+        batch = {k: v.to(model.device) for k, v in batch.items()}
+        model.eval()
+        with torch.no_grad():
+            logits = model(**batch).logits.float()
+        names = self.label_names or ["value"]
+        results = []
+        for row in logits:
+            if self.problem_type == "regression":
+                results.append([("value", float(row[0]))])
+            elif self.problem_type == "multi_label":
+                scores = torch.sigmoid(row).tolist()
+                chosen = [(names[i], s) for i, s in enumerate(scores) if s >= self.threshold]
+                results.append(sorted(chosen, key=lambda x: -x[1]))
+            else:
+                scores = torch.softmax(row, -1).tolist()
+                results.append(sorted(((names[i], s) for i, s in enumerate(scores)), key=lambda x: -x[1])[:3])
+        return results
+
+    def format_prediction(self, text: str, prediction: Any) -> str:
+        shown = ", ".join(f"{label} ({score:.3f})" for label, score in prediction) or "(no label above threshold)"
+        return f"{text}\n  -> {shown}"

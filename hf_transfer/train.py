@@ -1,0 +1,336 @@
+"""From a Recipe to a finished run folder, through ``transformers.Trainer``.
+
+The run is built in ``<output_dir>.partial`` and renamed into place only once the model is saved,
+reloaded from disk and re-evaluated to the same metric, so a crash never leaves a folder that looks
+finished and never touches an earlier finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import methods
+from .assets import resolve_checkpoint
+from .data import load_splits
+from .errors import UserError
+from .recipe import Recipe
+
+FINISHED_MARKER = "metrics.json"
+"""A run folder is finished when this file exists; it is written last, before the rename."""
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "learning_rate": 5e-5,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 128,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 1,
+    "load_best_model_at_end": True,
+    "logging_strategy": "steps",
+    "logging_steps": 10,
+    "logging_first_step": True,
+    "train_sampling_strategy": "group_by_length",
+    "report_to": "none",
+    "seed": 42,
+}
+"""What hf_transfer sets before the recipe's ``training`` and the command-line flags."""
+
+NOT_TRAINING_ARGS = {"output_dir", "overwrite_output_dir", "hub_token"}
+
+
+def is_finished_run(path: Path) -> bool:
+    return (path / FINISHED_MARKER).is_file()
+
+
+def check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"--output_dir {output_dir} is a file, not a folder.")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        what = "a finished run" if is_finished_run(output_dir) else "files"
+        raise UserError(
+            f"--output_dir {output_dir} already holds {what}. Pass --overwrite_output_dir to replace it "
+            "(the old folder stays until the new run has finished), or choose another --output_dir."
+        )
+
+
+def training_arguments(recipe: Recipe, task) -> dict[str, Any]:
+    """Defaults < recipe.training, checked against TrainingArguments before anything is loaded."""
+    import torch
+    from transformers import TrainingArguments
+
+    fields = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
+    kwargs = dict(RUN_DEFAULTS, metric_for_best_model=task.main_metric(), greater_is_better=True)
+    if torch.cuda.is_available():
+        kwargs["bf16" if torch.cuda.is_bf16_supported() else "fp16"] = True
+    else:
+        kwargs["dataloader_pin_memory"] = False
+    method_rate = {"lora": recipe.lora, "qlora": recipe.lora, "freeze": recipe.freeze}.get(recipe.method)
+    training = dict(recipe.training)
+    if method_rate is not None and method_rate.learning_rate is not None:
+        training["learning_rate"] = method_rate.learning_rate
+    for key, value in training.items():
+        if key in NOT_TRAINING_ARGS or key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            where = "--output_dir / --overwrite_output_dir are flags of hf-transfer run" if key in NOT_TRAINING_ARGS else ""
+            raise UserError(f"Unknown training argument {key!r}.{hint} {where}".strip())
+        default = fields[key].default
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise UserError(f"Training argument {key} must be true or false, got {value!r}.")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"Training argument {key} must be a number, got {value!r}.")
+            if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+                raise UserError(f"Training argument {key} must be a whole number, got {value!r}.")
+            value = type(default)(value)
+        kwargs[key] = value
+    if kwargs.get("eval_strategy") == "no":
+        kwargs["load_best_model_at_end"] = False
+    return kwargs
+
+
+def make_training_args(output_dir: Path, kwargs: dict[str, Any]):
+    from transformers import TrainingArguments
+
+    try:
+        return TrainingArguments(output_dir=str(output_dir), **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"Training arguments are not valid: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+def load_base_model(recipe: Recipe, checkpoint_path: str):
+    task = recipe.task
+    try:
+        return task.auto_model_class().from_pretrained(
+            checkpoint_path,
+            trust_remote_code=recipe.trust_remote_code,
+            **task.model_kwargs(),
+            **methods.load_kwargs(recipe.method),
+        )
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {str(exc).strip().splitlines()[0]}") from None
+
+
+def load_tokenizer(path: str, recipe: Recipe):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"No tokenizer could be loaded from {path}: {str(exc).strip().splitlines()[0]}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"The tokenizer of {recipe.checkpoint} is not a fast (Rust) tokenizer, which hf_transfer needs.")
+    return tokenizer
+
+
+def load_run(run_dir: Path):
+    """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike."""
+    run_dir = Path(run_dir)
+    recipe_file = run_dir / "recipe.yaml"
+    if not recipe_file.is_file():
+        raise UserError(f"{run_dir} is not a hf_transfer run folder: it has no recipe.yaml.")
+    recipe = Recipe.from_yaml(recipe_file.read_text())
+    tokenizer = load_tokenizer(str(run_dir), recipe)
+    if (run_dir / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base = load_base_model(recipe, resolve_checkpoint(recipe.checkpoint).path)
+        model = PeftModel.from_pretrained(base, str(run_dir))
+    else:
+        model = load_base_model(dataclasses.replace(recipe, checkpoint=str(run_dir), method="full"), str(run_dir))
+    model.eval()
+    return recipe, model, tokenizer
+
+
+# --------------------------------------------------------------------------------------------
+# Data and evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def tokenize_splits(splits, task, tokenizer):
+    return splits.map(
+        task.tokenize_function(tokenizer),
+        batched=True,
+        remove_columns=[c for c in splits["train"].column_names if c != "labels"],
+        desc="Tokenizing",
+    )
+
+
+def evaluate_model(model, tokenizer, recipe: Recipe, eval_split, batch_size: int) -> dict[str, float]:
+    """The one evaluation path: used after training, for the reload check, and by ``hf-transfer eval``."""
+    from transformers import Trainer
+
+    task = recipe.task
+    with tempfile.TemporaryDirectory() as scratch:
+        args = make_training_args(
+            Path(scratch), {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42}
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            eval_dataset=eval_split,
+            data_collator=task.collator(tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=task.metrics_function(recipe.metric_names),
+        )
+        return trainer.evaluate()
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command: str | None = None, log=print) -> dict:
+    """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``."""
+    recipe.validate()
+    methods.check_available(recipe.method)
+    output_dir = Path(output_dir).expanduser().resolve()
+    check_output_dir(output_dir, overwrite)
+    training_kwargs = training_arguments(recipe, recipe.task)
+
+    checkpoint = resolve_checkpoint(recipe.checkpoint)
+    if checkpoint.note:
+        log(f"[hf-transfer] {checkpoint.note}")
+    splits, task = load_splits(recipe.data, recipe.task)
+    recipe = dataclasses.replace(recipe, task=task)
+    tokenizer = load_tokenizer(checkpoint.path, recipe)
+    tokenized = tokenize_splits(splits, task, tokenizer)
+
+    from transformers import Trainer, set_seed
+
+    set_seed(training_kwargs["seed"])
+    model = methods.prepare_model(load_base_model(recipe, checkpoint.path), recipe, task)
+    trainable, total = methods.count_parameters(model)
+
+    staging = output_dir.with_name(output_dir.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    args = make_training_args(staging / "checkpoints", training_kwargs)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        data_collator=task.collator(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=task.metrics_function(recipe.metric_names),
+        compute_loss_func=task.loss_function(tokenized["train"]),
+    )
+    log(
+        f"[hf-transfer] {recipe.name}: method={recipe.method}, {len(tokenized['train'])} train / "
+        f"{len(tokenized['validation'])} eval examples, trainable parameters {trainable:,} of {total:,}"
+    )
+    started = time.perf_counter()
+    train_output = trainer.train()
+    train_seconds = time.perf_counter() - started
+    eval_metrics = trainer.evaluate()
+
+    trainer.save_model(str(staging))
+    (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; recipe.yaml records the arguments
+    trainer.state.save_to_json(str(staging / "trainer_state.json"))
+    (staging / "recipe.yaml").write_text(recipe.to_yaml())
+
+    key = f"eval_{task.main_metric()}"
+    _, reloaded, _ = load_run(staging)
+    reloaded_metrics = evaluate_model(reloaded, tokenizer, recipe, tokenized["validation"], args.per_device_eval_batch_size)
+    reload_check = {
+        "metric": key,
+        "after_training": eval_metrics.get(key),
+        "reloaded_from_disk": reloaded_metrics.get(key),
+    }
+    reload_check["match"] = _same(reload_check["after_training"], reload_check["reloaded_from_disk"])
+    if not reload_check["match"]:
+        raise RuntimeError(
+            f"The saved run does not reproduce its metric ({key}: {reload_check['after_training']} after training, "
+            f"{reload_check['reloaded_from_disk']} reloaded from {staging}); the run folder was not published."
+        )
+
+    metrics = {
+        "recipe": recipe.name,
+        "method": recipe.method,
+        "checkpoint": recipe.checkpoint,
+        "checkpoint_source": checkpoint.note or checkpoint.path,
+        "dataset": recipe.data.describe(),
+        "samples": {"train": len(tokenized["train"]), "eval": len(tokenized["validation"])},
+        "train": dict(train_output.metrics, wall_seconds=round(train_seconds, 2)),
+        "eval": eval_metrics,
+        "baselines": task.baselines(tokenized["train"], tokenized["validation"]),
+        "parameters": {"trainable": trainable, "total": total, "trainable_share": trainable / total},
+        "reload_check": reload_check,
+        "versions": _versions(),
+        "command": command,
+    }
+    _plot_curves(trainer.state.log_history, key, staging / "training_curves.png")
+    shutil.rmtree(staging / "checkpoints", ignore_errors=True)
+    (staging / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2) + "\n")
+    _publish(staging, output_dir)
+    metrics["output_dir"] = str(output_dir)
+    return metrics
+
+
+def _same(a, b) -> bool:
+    return a is not None and b is not None and math.isclose(a, b, rel_tol=0, abs_tol=1e-6)
+
+
+def _publish(staging: Path, output_dir: Path) -> None:
+    """Swap the staged run into place; an earlier run is removed only after the swap."""
+    old = None
+    if output_dir.exists():
+        old = output_dir.with_name(output_dir.name + ".replaced")
+        if old.exists():
+            shutil.rmtree(old)
+        output_dir.rename(old)
+    staging.rename(output_dir)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for dist in ("hf-transfer-toolkit", "torch", "transformers", "peft", "datasets", "evaluate", "accelerate"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _plot_curves(history: list[dict], metric_key: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    evals = [(h["step"], h[metric_key]) for h in history if metric_key in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if losses:
+        ax.plot(*zip(*losses), label="training loss", color="tab:blue")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    if evals:
+        other = ax.twinx()
+        other.plot(*zip(*evals), marker="o", label=metric_key, color="tab:orange")
+        other.set_ylabel(metric_key)
+    ax.set_title("Training curves")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

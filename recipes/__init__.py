@@ -1,0 +1,1 @@
+"""Packaged recipes. Each module defines ``RECIPE`` and runs itself: ``python recipes/<module>.py [flags]``."""

@@ -1,0 +1,126 @@
+"""Shared fixtures: a tiny BERT with its own tokenizer, and small labelled data files.
+
+Everything is built here, offline: a WordPiece tokenizer trained with ``tokenizers`` and a 2-layer,
+hidden-32 BERT (with its pooler, like real BERT checkpoints) saved as a local checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+# Before torch / datasets are imported anywhere: one thread, no Hub, caches out of the home folder.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf-transfer-tests-home-"))
+os.environ.pop("HF_TOKEN", None)
+
+import pytest  # noqa: E402
+
+POSITIVE = ["good", "great", "superb", "lovely", "brilliant", "moving", "charming", "fresh"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "terrible", "clumsy", "tedious", "stale"]
+FILLER = ["the", "film", "movie", "story", "was", "a", "really", "plot", "acting", "and", "very", "quite"]
+
+
+def sentence(rng: random.Random, words: list[str]) -> str:
+    picked = [rng.choice(FILLER) for _ in range(rng.randint(2, 6))] + [rng.choice(words) for _ in range(2)]
+    rng.shuffle(picked)
+    return " ".join(picked)
+
+
+def sentiment_rows(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        positive = i % 2 == 0
+        rows.append({"sentence": sentence(rng, POSITIVE if positive else NEGATIVE), "label": "pos" if positive else "neg"})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    import csv
+
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A local checkpoint folder: tiny BertModel (with pooler) + fast WordPiece tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    rng = random.Random(1)
+    corpus = [sentence(rng, POSITIVE + NEGATIVE) for _ in range(400)] + [" ".join(POSITIVE + NEGATIVE + FILLER)]
+    corpus += ["emotion joy anger fear surprise first second pair text one two three"]
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        model_max_length=128,
+    )
+    fast.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128, pad_token_id=tok.token_to_id("[PAD]"),
+    )
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=True).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sentiment_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("sentiment")
+    return {
+        "train": write_csv(folder / "train.csv", sentiment_rows(160, seed=1)),
+        "validation": write_csv(folder / "validation.csv", sentiment_rows(40, seed=2)),
+    }
+
+
+TINY_TRAINING = [
+    "--num_train_epochs", "3", "--learning_rate", "5e-3", "--per_device_train_batch_size", "16",
+    "--warmup_steps", "0", "--logging_steps", "5",
+]
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``hf-transfer ARGS`` in this process; returns (exit code, stdout, stderr)."""
+    from hf_transfer.cli import main
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(argv=[str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke

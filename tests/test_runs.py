@@ -1,0 +1,210 @@
+"""End-to-end runs through the CLI on the tiny BERT: full, freeze, lora; eval; predict; reload checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import TINY_TRAINING, write_jsonl
+
+
+def run_args(tiny_bert, files, out, method, *extra):
+    return [
+        "run", "rotten-tomatoes-minilm", "--method", method, "--model_name_or_path", tiny_bert,
+        "--train_file", files["train"], "--validation_file", files["validation"],
+        "--set", "data.columns.text=sentence", "--output_dir", out, *TINY_TRAINING, *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tiny_bert, sentiment_files, tmp_path_factory):
+    """One finished run per method, shared by the tests below."""
+    from hf_transfer.cli import main
+
+    root = tmp_path_factory.mktemp("runs")
+    runs = {}
+    for method in ("full", "freeze", "lora"):
+        out = root / method
+        main(argv=[str(a) for a in run_args(tiny_bert, sentiment_files, out, method)])
+        runs[method] = out
+    return runs
+
+
+@pytest.mark.parametrize("method", ["full", "freeze", "lora"])
+def test_run_folder_is_complete(finished_runs, method):
+    out = finished_runs[method]
+    names = {p.name for p in out.iterdir()}
+    assert {"recipe.yaml", "metrics.json", "trainer_state.json", "training_curves.png", "tokenizer.json"} <= names
+    if method == "lora":
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= names
+    else:
+        assert {"config.json", "model.safetensors"} <= names
+    assert not any(n.endswith((".bin", ".pt", ".pth")) for n in names), "weights must be safetensors"
+    assert not (out / "checkpoints").exists()
+    assert not out.with_name(out.name + ".partial").exists()
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == method
+    check = metrics["reload_check"]
+    assert check["match"] is True
+    assert check["after_training"] == pytest.approx(check["reloaded_from_disk"], abs=1e-6)
+    assert metrics["eval"]["eval_accuracy"] == check["after_training"]
+    for key in ("train_runtime", "train_samples_per_second", "wall_seconds"):
+        assert metrics["train"][key] > 0
+    assert metrics["samples"] == {"train": 160, "eval": 40}
+    assert 0 < metrics["parameters"]["trainable"] <= metrics["parameters"]["total"]
+    assert metrics["baselines"]["majority_class_accuracy"] == pytest.approx(0.5)
+
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["method"] == method
+    assert recipe["task"]["label_names"] == ["neg", "pos"]
+    assert recipe["data"]["type"] == "files"
+    assert recipe["training"]["learning_rate"] == pytest.approx(5e-3)
+
+
+def test_methods_train_what_they_should(finished_runs):
+    share = {m: json.loads((finished_runs[m] / "metrics.json").read_text())["parameters"] for m in finished_runs}
+    assert share["full"]["trainable"] == share["full"]["total"]
+    # freeze trains the classifier and the pooler only: 32*32+32 + 32*2+2
+    assert share["freeze"]["trainable"] == 32 * 32 + 32 + 32 * 2 + 2
+    assert share["freeze"]["trainable"] < share["lora"]["trainable"] < share["full"]["trainable"]
+
+
+def test_full_run_learns_the_task(finished_runs):
+    metrics = json.loads((finished_runs["full"] / "metrics.json").read_text())
+    assert metrics["eval"]["eval_accuracy"] >= 0.9 > metrics["baselines"]["majority_class_accuracy"]
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_eval_command_reproduces_metrics(finished_runs, method, run_cli):
+    code, out, err = run_cli("eval", finished_runs[method])
+    assert code == 0, err
+    reported = json.loads(out[out.index("{"):])
+    saved = json.loads((finished_runs[method] / "metrics.json").read_text())
+    assert reported["eval_accuracy"] == pytest.approx(saved["eval"]["eval_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_predict_prints_labels_with_scores(finished_runs, method, run_cli):
+    code, out, err = run_cli("predict", finished_runs[method], "a great and lovely film", "a dull and boring plot")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "a great and lovely film" and lines[2] == "a dull and boring plot"
+    for line in (lines[1], lines[3]):
+        shown = dict(part.rstrip(")").split(" (") for part in line.strip().removeprefix("-> ").split(", "))
+        assert set(shown) == {"pos", "neg"}
+        assert sum(float(v) for v in shown.values()) == pytest.approx(1.0, abs=2e-3)
+    if method == "full":  # the only method that learns this task from a random tiny encoder
+        assert lines[1].strip().startswith("-> pos (") and lines[3].strip().startswith("-> neg (")
+
+
+def test_lora_reload_gives_identical_logits(finished_runs, tiny_bert):
+    import torch
+
+    from hf_transfer.train import load_run
+
+    _, first, tokenizer = load_run(finished_runs["lora"])
+    _, second, _ = load_run(finished_runs["lora"])
+    batch = tokenizer(["a great film", "a dull story"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        a, b = first(**batch).logits, second(**batch).logits
+    assert torch.equal(a, b)
+    # and the adapter really changed the head: the untrained base gives other logits
+    from transformers import AutoModelForSequenceClassification
+
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
+    with torch.no_grad():
+        assert not torch.allclose(base(**batch).logits, a)
+
+
+def test_finished_run_is_not_overwritten(finished_runs, tiny_bert, sentiment_files, run_cli):
+    out = finished_runs["full"]
+    before = (out / "metrics.json").read_text()
+    code, _, err = run_cli(*run_args(tiny_bert, sentiment_files, out, "full"))
+    assert code == 2
+    assert "already holds a finished run" in err and "--overwrite_output_dir" in err
+    assert "Traceback" not in err
+    assert (out / "metrics.json").read_text() == before
+
+
+def test_overwrite_replaces_only_after_success(tiny_bert, sentiment_files, tmp_path, run_cli):
+    out = tmp_path / "run"
+    code, _, err = run_cli(*run_args(tiny_bert, sentiment_files, out, "freeze", "--num_train_epochs", "1"))
+    assert code == 0, err
+    first = json.loads((out / "metrics.json").read_text())
+    # a failing replacement (bad column) keeps the earlier run as it was
+    code, _, err = run_cli(*run_args(tiny_bert, sentiment_files, out, "freeze", "--overwrite_output_dir", "--set", "data.columns.text=sentense"))
+    assert code == 2 and "sentense" in err
+    assert json.loads((out / "metrics.json").read_text()) == first
+    code, _, err = run_cli(*run_args(tiny_bert, sentiment_files, out, "freeze", "--overwrite_output_dir", "--num_train_epochs", "2"))
+    assert code == 0, err
+    second = json.loads((out / "metrics.json").read_text())
+    assert second["train"]["epoch"] == 2 and first["train"]["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_multi_label_run(tiny_bert, tmp_path, run_cli):
+    import random
+
+    rng = random.Random(3)
+    words = {"joy": "great lovely", "anger": "awful terrible", "fear": "dull tedious"}
+    rows = []
+    for _ in range(120):
+        labels = sorted(rng.sample(list(words), rng.randint(1, 2)))
+        rows.append({"text": " ".join(words[l] for l in labels) + " the film", "labels": labels})
+    train, valid = write_jsonl(tmp_path / "train.jsonl", rows[:90]), write_jsonl(tmp_path / "valid.jsonl", rows[90:])
+    out = tmp_path / "ml"
+    code, stdout, err = run_cli(
+        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", train,
+        "--validation_file", valid, "--set", "task.problem_type=multi_label", "--set", "data.columns.label=labels",
+        "--set", "metrics=[f1, accuracy]", "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "4",
+    )
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["metric"] == "eval_f1" and metrics["reload_check"]["match"]
+    assert 0.0 <= metrics["eval"]["eval_f1"] <= 1.0
+    config = json.loads((out / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"
+    assert sorted(config["id2label"].values()) == ["anger", "fear", "joy"]
+    code, stdout, err = run_cli("predict", out, "great lovely the film")
+    assert code == 0 and "joy" in stdout
+
+
+def test_regression_run_with_pairs(tiny_bert, tmp_path, run_cli):
+    import random
+
+    rng = random.Random(4)
+    rows = []
+    for _ in range(100):
+        score = rng.randint(0, 5)
+        rows.append({"s1": "great " * score + "film", "s2": "the story", "score": float(score)})
+    train, valid = write_jsonl(tmp_path / "train.jsonl", rows[:80]), write_jsonl(tmp_path / "valid.jsonl", rows[80:])
+    out = tmp_path / "reg"
+    code, stdout, err = run_cli(
+        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", train,
+        "--validation_file", valid, "--set", "task.problem_type=regression", "--set", "data.columns={text: s1, text_pair: s2, label: score}",
+        "--set", "metrics=[pearsonr, spearmanr]", "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "10",
+    )
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["metric"] == "eval_pearsonr" and metrics["reload_check"]["match"]
+    assert metrics["eval"]["eval_pearsonr"] > 0.5
+    code, stdout, err = run_cli("predict", out, "great great great film ||| the story")
+    assert code == 0 and "value (" in stdout
+
+
+def test_class_weights_balanced_run(tiny_bert, tmp_path, run_cli):
+    from conftest import sentiment_rows, write_csv
+
+    rows = [r for r in sentiment_rows(200, seed=5) if r["label"] == "pos"][:90] + [r for r in sentiment_rows(40, seed=6) if r["label"] == "neg"][:10]
+    train = write_csv(tmp_path / "train.csv", rows)
+    out = tmp_path / "cw"
+    code, _, err = run_cli(
+        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", train,
+        "--set", "data.columns.text=sentence", "--set", "task.class_weights=balanced", "--output_dir", out,
+        *TINY_TRAINING, "--num_train_epochs", "1",
+    )
+    assert code == 0, err
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["task"]["class_weights"] == "balanced"
