@@ -37,19 +37,22 @@ def _millions(n: int) -> str:
     return f"{n / 1e6:.2f}M" if n >= 10_000 else f"{n:,}"
 
 
-def results_table(metrics: dict, metric_names: list[str]) -> str:
-    """method | each eval metric | baselines | trainable params | train time."""
-    baselines = metrics.get("baselines", {})
-    header = ["method"] + metric_names + [k.replace("_", " ") for k in baselines] + ["trainable params", "train time"]
-    params = metrics["parameters"]
-    row = [metrics["method"]]
-    row += [f"{metrics['eval'].get('eval_' + m, float('nan')):.4f}" for m in metric_names]
-    row += [f"{v:.4f}" for v in baselines.values()]
-    row += [
-        f"{_millions(params['trainable'])} of {_millions(params['total'])} ({100 * params['trainable_share']:.1f}%)",
-        f"{metrics['train']['wall_seconds']:.1f} s",
-    ]
-    return format_table(header, [row])
+def results_table(runs: list[dict], metric_names: list[str]) -> str:
+    """One row per run: method | each eval metric | baselines | trainable params | train time."""
+    baseline_keys = list(runs[0].get("baselines", {}))
+    header = ["method"] + metric_names + [k.replace("_", " ") for k in baseline_keys] + ["trainable params", "train time"]
+    rows = []
+    for metrics in runs:
+        params = metrics["parameters"]
+        row = [metrics["method"]]
+        row += [f"{metrics['eval'].get('eval_' + m, float('nan')):.4f}" for m in metric_names]
+        row += [f"{metrics['baselines'].get(k, float('nan')):.4f}" for k in baseline_keys]
+        row += [
+            f"{_millions(params['trainable'])} of {_millions(params['total'])} ({100 * params['trainable_share']:.1f}%)",
+            f"{metrics['train']['wall_seconds']:.1f} s",
+        ]
+        rows.append(row)
+    return format_table(header, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +170,7 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
     metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command)
     print()
-    print(results_table(metrics, recipe.metric_names))
+    print(results_table([metrics], recipe.metric_names))
     check = metrics["reload_check"]
     print(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
     print(f"Run folder: {metrics['output_dir']}")

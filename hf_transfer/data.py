@@ -48,6 +48,8 @@ def _load_file(path: str):
     try:
         return load_dataset(fmt, data_files={"train": str(file.resolve())}, split="train", **kwargs)
     except Exception as exc:  # datasets wraps parser errors in several types
+        if "corresponds to no data" in str(exc):
+            raise UserError(f"Data file {path} has no rows.") from None
         cause = exc.__cause__ or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"Data file {path} could not be read as {fmt}: {first}") from None

