@@ -185,8 +185,8 @@ def cmd_eval(args) -> None:
     if args.validation_file:
         from .recipe import FileData
 
-        data = FileData(train_file=str(Path(args.validation_file).resolve()), columns=data.columns, max_train_samples=None)
-        data = dataclasses.replace(data, validation_file=data.train_file)
+        path = str(Path(args.validation_file).expanduser().resolve())
+        data = FileData(train_file=path, validation_file=path, columns=data.columns)
     if args.max_eval_samples:
         data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
     splits, task = load_splits(data, recipe.task)

@@ -73,7 +73,7 @@ def prepare_model(model, recipe, task):
     method = recipe.method
     head = task.head_modules(model)
     if not head:
-        raise UserError(f"Could not find the task head in {type(model).__name__}; looked for modules named {task.kind} heads.")
+        raise UserError(f"{type(model).__name__} has no module that the {task.kind} task knows as its head.")
     if method == "full":
         return model
     if method == "freeze":

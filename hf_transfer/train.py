@@ -64,15 +64,10 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
 
 def training_arguments(recipe: Recipe, task) -> dict[str, Any]:
     """Defaults < recipe.training, checked against TrainingArguments before anything is loaded."""
-    import torch
     from transformers import TrainingArguments
 
     fields = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
-    kwargs = dict(RUN_DEFAULTS, metric_for_best_model=task.main_metric(), greater_is_better=True)
-    if torch.cuda.is_available():
-        kwargs["bf16" if torch.cuda.is_bf16_supported() else "fp16"] = True
-    else:
-        kwargs["dataloader_pin_memory"] = False
+    kwargs = dict(RUN_DEFAULTS, metric_for_best_model=task.main_metric(), greater_is_better=True, **device_defaults())
     method_rate = {"lora": recipe.lora, "qlora": recipe.lora, "freeze": recipe.freeze}.get(recipe.method)
     training = dict(recipe.training)
     if method_rate is not None and method_rate.learning_rate is not None:
@@ -96,6 +91,15 @@ def training_arguments(recipe: Recipe, task) -> dict[str, Any]:
     if kwargs.get("eval_strategy") == "no":
         kwargs["load_best_model_at_end"] = False
     return kwargs
+
+
+def device_defaults() -> dict[str, Any]:
+    """bf16 (else fp16) on a CUDA device that has it; on CPU, fp32 and no pinned memory."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    return {"dataloader_pin_memory": False}
 
 
 def make_training_args(output_dir: Path, kwargs: dict[str, Any]):
@@ -177,7 +181,7 @@ def evaluate_model(model, tokenizer, recipe: Recipe, eval_split, batch_size: int
     task = recipe.task
     with tempfile.TemporaryDirectory() as scratch:
         args = make_training_args(
-            Path(scratch), {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42}
+            Path(scratch), {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
         )
         trainer = Trainer(
             model=model,

@@ -86,6 +86,22 @@ def test_eval_command_reproduces_metrics(finished_runs, method, run_cli):
     assert reported["eval_accuracy"] == pytest.approx(saved["eval"]["eval_accuracy"], abs=1e-6)
 
 
+def test_eval_on_another_file(finished_runs, run_cli, tmp_path):
+    from conftest import sentiment_rows, write_csv
+
+    rows = sentiment_rows(30, seed=11)
+    other = write_csv(tmp_path / "other.csv", rows)
+    code, out, err = run_cli("eval", finished_runs["full"], "--validation_file", other)
+    assert code == 0, err
+    reported = json.loads(out[out.index("{"):])
+    assert reported["eval_samples_per_second"] > 0
+    assert 0.8 <= reported["eval_accuracy"] <= 1.0
+    flipped = write_csv(tmp_path / "flipped.csv", [dict(r, label="neg" if r["label"] == "pos" else "pos") for r in rows])
+    code, out, err = run_cli("eval", finished_runs["full"], "--validation_file", flipped)
+    flipped_accuracy = json.loads(out[out.index("{"):])["eval_accuracy"]
+    assert flipped_accuracy == pytest.approx(1 - reported["eval_accuracy"], abs=1e-6)
+
+
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_predict_prints_labels_with_scores(finished_runs, method, run_cli):
     code, out, err = run_cli("predict", finished_runs[method], "a great and lovely film", "a dull and boring plot")
