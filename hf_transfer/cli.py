@@ -191,18 +191,23 @@ def cmd_eval(args) -> None:
         data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
     splits, task = load_splits(data, recipe.task)
     tokenized = tokenize_splits(splits, task, tokenizer)
-    metrics = evaluate_model(model, tokenizer, recipe, tokenized["validation"], args.per_device_eval_batch_size)
+    metrics = evaluate_model(model, tokenizer, recipe, splits["validation"], tokenized["validation"], args.per_device_eval_batch_size)
     print(json.dumps({k: v for k, v in metrics.items()}, indent=2))
 
 
 def cmd_predict(args) -> None:
     from .train import load_run
 
-    if not args.texts:
+    inputs: list = list(args.texts)
+    if args.question is not None or args.context is not None:
+        if not (args.question or "").strip() or not (args.context or "").strip():
+            raise UserError("Question answering needs both a non-empty --question and a non-empty --context.")
+        inputs.append({"question": args.question, "context": args.context})
+    if not inputs:
         raise UserError("Give at least one text to predict, e.g. hf-transfer predict RUN_DIR \"a fine film\".")
     recipe, model, tokenizer = load_run(Path(args.run_dir))
-    for text, prediction in zip(args.texts, recipe.task.predict(model, tokenizer, args.texts)):
-        print(recipe.task.format_prediction(text, prediction))
+    for item, prediction in zip(inputs, recipe.task.predict(model, tokenizer, inputs)):
+        print(recipe.task.format_prediction(item, prediction))
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--per_device_eval_batch_size", type=int, default=128)
     pr = sub.add_parser("predict", help="predict with a finished run")
     pr.add_argument("run_dir")
-    pr.add_argument("texts", nargs="*", help="texts to classify; a pair is written 'first ||| second'")
+    pr.add_argument("texts", nargs="*", help="texts to classify or tag; a pair is written 'first ||| second'")
+    pr.add_argument("--question", help="question answering: the question")
+    pr.add_argument("--context", help="question answering: the text that holds the answer")
     return parser
 
 

@@ -130,10 +130,12 @@ def load_base_model(recipe: Recipe, checkpoint_path: str):
 
 
 def load_tokenizer(path: str, recipe: Recipe):
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code)
+        model_type = getattr(AutoConfig.from_pretrained(path, trust_remote_code=recipe.trust_remote_code), "model_type", "")
+        extra = recipe.task.tokenizer_kwargs(model_type)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra)
     except (OSError, ValueError) as exc:
         raise UserError(f"No tokenizer could be loaded from {path}: {str(exc).strip().splitlines()[0]}") from None
     if not getattr(tokenizer, "is_fast", False):
@@ -174,8 +176,10 @@ def tokenize_splits(splits, task, tokenizer):
     )
 
 
-def evaluate_model(model, tokenizer, recipe: Recipe, eval_split, batch_size: int) -> dict[str, float]:
-    """The one evaluation path: used after training, for the reload check, and by ``hf-transfer eval``."""
+def evaluate_model(model, tokenizer, recipe: Recipe, examples, features, batch_size: int) -> dict[str, float]:
+    """The one evaluation path for a loaded model: the reload check and ``hf-transfer eval``.
+
+    ``examples`` is the eval split before tokenization, ``features`` after it."""
     from transformers import Trainer
 
     task = recipe.task
@@ -186,10 +190,10 @@ def evaluate_model(model, tokenizer, recipe: Recipe, eval_split, batch_size: int
         trainer = Trainer(
             model=model,
             args=args,
-            eval_dataset=eval_split,
+            eval_dataset=features,
             data_collator=task.collator(tokenizer),
             processing_class=tokenizer,
-            compute_metrics=task.metrics_function(recipe.metric_names),
+            compute_metrics=task.metrics_function(recipe.metric_names, examples, features),
         )
         return trainer.evaluate()
 
@@ -233,7 +237,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         eval_dataset=tokenized["validation"],
         data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=task.metrics_function(recipe.metric_names),
+        compute_metrics=task.metrics_function(recipe.metric_names, splits["validation"], tokenized["validation"]),
         compute_loss_func=task.loss_function(tokenized["train"]),
     )
     log(
@@ -252,7 +256,9 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
 
     key = f"eval_{task.main_metric()}"
     _, reloaded, _ = load_run(staging)
-    reloaded_metrics = evaluate_model(reloaded, tokenizer, recipe, tokenized["validation"], args.per_device_eval_batch_size)
+    reloaded_metrics = evaluate_model(
+        reloaded, tokenizer, recipe, splits["validation"], tokenized["validation"], args.per_device_eval_batch_size
+    )
     reload_check = {
         "metric": key,
         "after_training": eval_metrics.get(key),

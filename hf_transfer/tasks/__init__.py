@@ -57,7 +57,13 @@ class Task:
     def collator(self, tokenizer):
         raise NotImplementedError
 
-    def metrics_function(self, metric_names: list[str]):
+    def tokenizer_kwargs(self, model_type: str) -> dict[str, Any]:
+        """Extra ``AutoTokenizer.from_pretrained`` arguments this task needs for a model type."""
+        return {}
+
+    def metrics_function(self, metric_names: list[str], examples, features):
+        """``compute_metrics`` for the Trainer. ``examples`` is the eval split before tokenization and
+        ``features`` after it (tasks whose predictions map back to text need both)."""
         raise NotImplementedError
 
     def loss_function(self, train_split):
@@ -71,7 +77,8 @@ class Task:
         """Scores of trivial predictors on the eval split, to read the metrics against."""
         return {}
 
-    def predict(self, model, tokenizer, inputs: list[str]) -> list[Any]:
+    def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
+        """Predictions for raw inputs: texts, or ``{"question", "context"}`` dicts for QA."""
         raise NotImplementedError
 
     def format_prediction(self, text: str, prediction: Any) -> str:

@@ -214,7 +214,7 @@ class TextClassification(Task):
             return (1 / (1 + np.exp(-logits)) >= self.threshold).astype(int)
         return logits.argmax(-1)
 
-    def metrics_function(self, metric_names: list[str]):
+    def metrics_function(self, metric_names: list[str], examples=None, features=None):
         import numpy as np
 
         from ..metrics import load_metric
@@ -251,6 +251,8 @@ class TextClassification(Task):
         import torch
 
         texts, pairs = [], []
+        if not all(isinstance(item, str) for item in inputs):
+            raise UserError("Text classification predicts texts: hf-transfer predict RUN_DIR \"some text\" ...")
         for item in inputs:
             first, sep, second = item.partition(PAIR_SEPARATOR)
             texts.append(first)
