@@ -132,8 +132,11 @@ def load_base_model(recipe: Recipe, checkpoint_path: str):
 def load_tokenizer(path: str, recipe: Recipe):
     from transformers import AutoConfig, AutoTokenizer
 
+    try:  # an adapter run folder has no model config; its saved tokenizer already holds these settings
+        model_type = AutoConfig.from_pretrained(path, trust_remote_code=recipe.trust_remote_code).model_type
+    except (OSError, ValueError):
+        model_type = ""
     try:
-        model_type = getattr(AutoConfig.from_pretrained(path, trust_remote_code=recipe.trust_remote_code), "model_type", "")
         extra = recipe.task.tokenizer_kwargs(model_type)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra)
     except (OSError, ValueError) as exc:
