@@ -7,6 +7,8 @@ Training lives in ``hf_transfer.train``; the command line in ``hf_transfer.cli``
 from .errors import UserError
 from .recipe import DataSource, FileData, FreezeSettings, HubData, LoraSettings, PackagedData, Recipe
 from .tasks.classification import TextClassification
+from .tasks.question_answering import QuestionAnswering
+from .tasks.token_classification import TokenClassification
 
 __version__ = "0.1.0"
 
@@ -17,7 +19,9 @@ __all__ = [
     "HubData",
     "LoraSettings",
     "PackagedData",
+    "QuestionAnswering",
     "Recipe",
     "TextClassification",
+    "TokenClassification",
     "UserError",
 ]

@@ -170,7 +170,7 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
     metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command)
     print()
-    print(results_table([metrics], recipe.metric_names))
+    print(results_table([metrics], recipe.task.report_keys(recipe.metric_names)))
     check = metrics["reload_check"]
     print(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
     print(f"Run folder: {metrics['output_dir']}")

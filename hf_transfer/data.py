@@ -12,7 +12,10 @@ from pathlib import Path
 from .errors import UserError
 from .recipe import DataSource, FileData, HubData, PackagedData
 
-FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+FILE_FORMATS = {
+    ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
+    ".conll": "conll", ".txt": "conll",
+}
 
 
 def load_raw(source: DataSource):
@@ -44,6 +47,10 @@ def _load_file(path: str):
         raise UserError(f"Data file {path} does not exist.")
     if file.stat().st_size == 0:
         raise UserError(f"Data file {path} is empty.")
+    if fmt == "conll":
+        return read_conll(file)
+    if fmt == "json" and (squad := read_squad_json(file)) is not None:
+        return squad
     kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
     try:
         return load_dataset(fmt, data_files={"train": str(file.resolve())}, split="train", **kwargs)
@@ -53,6 +60,69 @@ def _load_file(path: str):
         cause = exc.__cause__ or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"Data file {path} could not be read as {fmt}: {first}") from None
+
+
+def read_conll(path: Path):
+    """CoNLL column files: one token per line, token first and tag last, a blank line between
+    sentences, ``-DOCSTART-`` lines skipped. Columns: ``tokens``, ``tags``."""
+    from datasets import Dataset
+
+    sentences, tokens, tags = [], [], []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    if tokens:
+                        sentences.append((tokens, tags))
+                    tokens, tags = [], []
+                elif parts[0] == "-DOCSTART-":
+                    continue
+                elif len(parts) < 2:
+                    raise UserError(f"{path} line {number}: expected a token and a tag, got {line.strip()!r}.")
+                else:
+                    tokens.append(parts[0])
+                    tags.append(parts[-1])
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    if tokens:
+        sentences.append((tokens, tags))
+    if not sentences:
+        raise UserError(f"{path} has no sentences.")
+    return Dataset.from_dict({"tokens": [s[0] for s in sentences], "tags": [s[1] for s in sentences]})
+
+
+def read_squad_json(path: Path):
+    """SQuAD-format JSON (``{"data": [{"paragraphs": [{"context", "qas"}]}]}``) flattened to one
+    row per question, or None when the file is not in that format."""
+    import json
+
+    from datasets import Dataset
+
+    with path.open("rb") as f:
+        if f.read(64).lstrip()[:1] != b"{":
+            return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None  # JSON lines, or broken: the json loader reports it
+    if not (isinstance(data, dict) and isinstance(data.get("data"), list) and data["data"] and "paragraphs" in data["data"][0]):
+        return None
+    rows = {"id": [], "title": [], "context": [], "question": [], "answers": []}
+    for article in data["data"]:
+        for paragraph in article.get("paragraphs", []):
+            for qa in paragraph.get("qas", []):
+                answers = [] if qa.get("is_impossible") else qa.get("answers", [])
+                rows["id"].append(str(qa.get("id", len(rows["id"]))))
+                rows["title"].append(article.get("title", ""))
+                rows["context"].append(paragraph.get("context"))
+                rows["question"].append(qa.get("question"))
+                rows["answers"].append(
+                    {"text": [a.get("text") for a in answers], "answer_start": [a.get("answer_start") for a in answers]}
+                )
+    if not rows["id"]:
+        raise UserError(f"{path} is SQuAD-format JSON without questions.")
+    return Dataset.from_dict(rows)
 
 
 def _load_hub(source: HubData):
@@ -91,6 +161,8 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool]):
         mapping = {}
         for role, required in roles.items():
             column = source.columns.get(role, role)
+            if column not in ds.column_names and role in ds.column_names:
+                column = role  # files named after the roles (CoNLL files, or data written for this task)
             if column in ds.column_names:
                 mapping[column] = role
             elif required or role in source.columns:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     total = time.perf_counter() - started
     print(f"\nResults ({recipe.checkpoint} on {recipe.data.describe()}, "
           f"{results[0]['samples']['train']} train / {results[0]['samples']['eval']} eval examples):\n")
-    print(results_table(results, recipe.metric_names))
+    print(results_table(results, recipe.task.report_keys(recipe.metric_names)))
     print(f"\nRun folders: {', '.join(r['output_dir'] for r in results)}")
     print(f"Total wall time: {total:.0f} s")
 

@@ -111,6 +111,24 @@ def make_training_args(output_dir: Path, kwargs: dict[str, Any]):
         raise UserError(f"Training arguments are not valid: {exc}") from None
 
 
+def trainer_class():
+    """``Trainer`` that evaluates in dataset order.
+
+    transformers applies ``train_sampling_strategy=group_by_length`` to evaluation as well, which
+    shuffles eval batches; tasks that map each prediction row back to its feature (NER word ids,
+    QA offsets) need rows in order."""
+    from torch.utils.data import SequentialSampler
+    from transformers import Trainer
+
+    class OrderedEvalTrainer(Trainer):
+        def _get_eval_sampler(self, eval_dataset):
+            if eval_dataset is None or self.args.world_size > 1:
+                return None
+            return SequentialSampler(eval_dataset)
+
+    return OrderedEvalTrainer
+
+
 # --------------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------------
@@ -183,14 +201,12 @@ def evaluate_model(model, tokenizer, recipe: Recipe, examples, features, batch_s
     """The one evaluation path for a loaded model: the reload check and ``hf-transfer eval``.
 
     ``examples`` is the eval split before tokenization, ``features`` after it."""
-    from transformers import Trainer
-
     task = recipe.task
     with tempfile.TemporaryDirectory() as scratch:
         args = make_training_args(
             Path(scratch), {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
         )
-        trainer = Trainer(
+        trainer = trainer_class()(
             model=model,
             args=args,
             eval_dataset=features,
@@ -222,7 +238,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     tokenizer = load_tokenizer(checkpoint.path, recipe)
     tokenized = tokenize_splits(splits, task, tokenizer)
 
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
 
     set_seed(training_kwargs["seed"])
     model = methods.prepare_model(load_base_model(recipe, checkpoint.path), recipe, task)
@@ -233,7 +249,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     args = make_training_args(staging / "checkpoints", training_kwargs)
-    trainer = Trainer(
+    trainer = trainer_class()(
         model=model,
         args=args,
         train_dataset=tokenized["train"],

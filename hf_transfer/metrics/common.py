@@ -6,6 +6,10 @@ class it finds in a script's namespace as the metric.
 
 from __future__ import annotations
 
+import re
+import string
+from collections import Counter
+
 import datasets
 import evaluate
 
@@ -53,3 +57,46 @@ class AveragedScore(LocalMetric):
             references, predictions, average=average, labels=labels, pos_label=pos_label, zero_division=zero_division
         )
         return {self.key: float(value)}
+
+
+# ---- SQuAD answer matching (shared by the squad and squad_v2 modules) ------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, drop punctuation and the articles a/an/the, collapse whitespace (as SQuAD scores)."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not predicted or not expected:  # an empty answer only matches an empty answer
+        return float(predicted == expected)
+    overlap = sum((Counter(predicted) & Counter(expected)).values())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / len(predicted), overlap / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_over_golds(score, prediction: str, golds: list[str]) -> float:
+    """SQuAD takes the best score over the reference answers; no reference means 'no answer'."""
+    return max(score(prediction, gold) for gold in (golds or [""]))
+
+
+def squad_features(with_no_answer_probability: bool):
+    prediction = {"id": datasets.Value("string"), "prediction_text": datasets.Value("string")}
+    if with_no_answer_probability:
+        prediction["no_answer_probability"] = datasets.Value("float32")
+    reference = {
+        "id": datasets.Value("string"),
+        "answers": datasets.Sequence({"text": datasets.Value("string"), "answer_start": datasets.Value("int32")}),
+    }
+    return datasets.Features({"predictions": prediction, "references": reference})

@@ -36,6 +36,10 @@ class Task:
     def default_metrics(self) -> list[str]:
         raise NotImplementedError
 
+    def report_keys(self, metric_names: list[str]) -> list[str]:
+        """The eval metric keys a results table shows (a module may return several)."""
+        return metric_names
+
     def main_metric(self) -> str:
         """The metric that picks the best checkpoint and that the reload check compares."""
         raise NotImplementedError
@@ -91,4 +95,4 @@ def head_names_present(model, candidates: tuple[str, ...]) -> list[str]:
     return [c for c in candidates if c in present]
 
 
-from . import classification  # noqa: E402,F401  (registers itself)
+from . import classification, question_answering, token_classification  # noqa: E402,F401  (each registers itself)

@@ -1,0 +1,261 @@
+"""Extractive question answering (SQuAD v1.1 and v2): answer spans found in a context.
+
+Long contexts are split into overlapping windows (``max_length``, ``doc_stride``); predictions are
+mapped back to the context through the offset mapping, keeping the best of the n-best start/end
+pairs over all windows of a question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UserError
+from . import Task, head_names_present, register
+
+NO_OFFSET = [-1, -1]
+"""Offset stored for tokens outside the context (question, special tokens)."""
+
+
+def best_answer(context: str, windows: list[tuple[list, Any, Any]], n_best: int, max_answer_length: int):
+    """The best span over the windows of one question.
+
+    ``windows``: (offsets, start_logits, end_logits) per window, offsets ``[-1, -1]`` outside the
+    context. Returns ``(text, start_char, score, null_score, candidate_scores)``; ``null_score`` is the
+    lowest score of the "no answer" position (the first token) over the windows.
+    """
+    import numpy as np
+
+    best = ("", -1, float("-inf"))
+    null_score = float("inf")
+    scores = []
+    for offsets, start_logits, end_logits in windows:
+        n = len(offsets)
+        start_logits, end_logits = np.asarray(start_logits)[:n], np.asarray(end_logits)[:n]
+        null_score = min(null_score, float(start_logits[0] + end_logits[0]))
+        starts = np.argsort(start_logits)[::-1][:n_best]
+        ends = np.argsort(end_logits)[::-1][:n_best]
+        for s in starts:
+            if list(offsets[s]) == NO_OFFSET:
+                continue
+            for e in ends:
+                if list(offsets[e]) == NO_OFFSET or e < s or e - s + 1 > max_answer_length:
+                    continue
+                score = float(start_logits[s] + end_logits[e])
+                scores.append(score)
+                if score > best[2]:
+                    best = (context[offsets[s][0]:offsets[e][1]], int(offsets[s][0]), score)
+    return best[0], best[1], best[2], null_score, scores
+
+
+@register
+@dataclass
+class QuestionAnswering(Task):
+    kind = "question-answering"
+    roles = {"question": True, "context": True, "answers": True, "id": False}
+    peft_task_type = "QUESTION_ANS"
+
+    max_length: int = 384
+    doc_stride: int = 128
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    version_2_with_negative: bool = False
+    """SQuAD v2: questions may have no answer in the context."""
+    null_score_diff_threshold: float = 0.0
+    """v2: answer "no answer" when its score beats the best span by more than this."""
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.max_length <= 0 or self.doc_stride <= 0:
+            out.append("task.max_length and task.doc_stride must be positive")
+        elif self.doc_stride >= self.max_length:
+            out.append("task.doc_stride must be smaller than task.max_length")
+        if self.n_best_size <= 0 or self.max_answer_length <= 0:
+            out.append("task.n_best_size and task.max_answer_length must be positive")
+        return out
+
+    def default_metrics(self) -> list[str]:
+        return ["squad_v2" if self.version_2_with_negative else "squad"]
+
+    def main_metric(self) -> str:
+        return "f1"
+
+    def report_keys(self, metric_names: list[str]) -> list[str]:
+        return ["exact_match", "f1"]
+
+    def auto_model_class(self):
+        from transformers import AutoModelForQuestionAnswering
+
+        return AutoModelForQuestionAnswering
+
+    # ---- data -----------------------------------------------------------------------------
+
+    def prepare(self, splits):
+        encoded = {}
+        for split, ds in splits.items():
+            ids = ds["id"] if "id" in ds.column_names else [f"{split}-{i}" for i in range(len(ds))]
+            answers = []
+            for row, (question, context, answer) in enumerate(zip(ds["question"], ds["context"], ds["answers"])):
+                where = f"row {row} (id {ids[row]}) of the {split} split"
+                if not isinstance(question, str) or not question.strip():
+                    raise UserError(f"The question in {where} is empty.")
+                if not isinstance(context, str) or not context.strip():
+                    raise UserError(f"The question in {where} has no context.")
+                answers.append(self._check_answers(answer, context, where))
+            columns = [c for c in ("id", "answers") if c in ds.column_names]
+            ds = ds.remove_columns(columns).add_column("id", [str(i) for i in ids])
+            encoded[split] = ds.add_column("answers", answers)
+        return type(splits)(encoded), dataclasses.replace(self)
+
+    def _check_answers(self, answer, context: str, where: str) -> dict:
+        if not isinstance(answer, dict) or "text" not in answer or "answer_start" not in answer:
+            raise UserError(f"The answers in {where} must be {{'text': [...], 'answer_start': [...]}}, got {answer!r}.")
+        texts, starts = list(answer["text"] or []), list(answer["answer_start"] or [])
+        if len(texts) != len(starts):
+            raise UserError(f"The answers in {where} have {len(texts)} texts but {len(starts)} answer_start values.")
+        if not texts and not self.version_2_with_negative:
+            raise UserError(
+                f"The question in {where} has no answer; for unanswerable questions (SQuAD v2) "
+                "use --set task.version_2_with_negative=true."
+            )
+        for text, start in zip(texts, starts):
+            if not isinstance(text, str) or not text:
+                raise UserError(f"An answer in {where} is empty.")
+            if not isinstance(start, int) or context[start:start + len(text)] != text:
+                found = context[start:start + len(text)] if isinstance(start, int) else start
+                raise UserError(
+                    f"answer_start {start!r} in {where} does not match the context: the answer is {text!r}, "
+                    f"the context has {found!r} there."
+                )
+        return {"text": texts, "answer_start": starts}
+
+    def tokenize_function(self, tokenizer):
+        if tokenizer.padding_side != "right":
+            raise UserError("Question answering needs a tokenizer that pads on the right (question first, context second).")
+
+        def tokenize(batch):
+            encoded = tokenizer(
+                [q.lstrip() for q in batch["question"]], batch["context"], truncation="only_second",
+                max_length=self.max_length, stride=self.doc_stride, return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+            )
+            sample_map = encoded.pop("overflow_to_sample_mapping")
+            starts, ends, example_ids, offsets_out = [], [], [], []
+            for i, offsets in enumerate(encoded["offset_mapping"]):
+                sequence_ids = encoded.sequence_ids(i)
+                example = sample_map[i]
+                context_offsets = [list(o) if s == 1 else NO_OFFSET for o, s in zip(offsets, sequence_ids)]
+                start, end = self._positions(context_offsets, batch["answers"][example])
+                starts.append(start)
+                ends.append(end)
+                example_ids.append(batch["id"][example])
+                offsets_out.append(context_offsets)
+            encoded["offset_mapping"] = offsets_out
+            encoded["start_positions"] = starts
+            encoded["end_positions"] = ends
+            encoded["example_id"] = example_ids
+            return encoded
+
+        return tokenize
+
+    @staticmethod
+    def _positions(offsets: list[list[int]], answers: dict) -> tuple[int, int]:
+        """Token positions of the first answer in this window, or (0, 0) when it is not inside."""
+        if not answers["text"]:
+            return 0, 0
+        start_char = answers["answer_start"][0]
+        end_char = start_char + len(answers["text"][0])
+        inside = [i for i, o in enumerate(offsets) if o != NO_OFFSET]
+        first, last = inside[0], inside[-1]
+        if offsets[first][0] > start_char or offsets[last][1] < end_char:
+            return 0, 0
+        start = next(i for i in inside if offsets[i][1] > start_char)
+        end = next(i for i in reversed(inside) if offsets[i][0] < end_char)
+        return start, end
+
+    def collator(self, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
+    def head_modules(self, model) -> list[str]:
+        return head_names_present(model, ("qa_outputs",))
+
+    # ---- evaluation -----------------------------------------------------------------------
+
+    def _decide(self, context, windows):
+        """(answer text, start char, probability among the candidates)."""
+        import numpy as np
+
+        text, start, score, null_score, scores = best_answer(context, windows, self.n_best_size, self.max_answer_length)
+        candidates = scores + ([null_score] if self.version_2_with_negative else [])
+        if not candidates:
+            return "", -1, 0.0, 1.0
+        weights = np.exp(np.asarray(candidates) - max(candidates))
+        total = weights.sum()
+        no_answer_probability = float(weights[-1] / total) if self.version_2_with_negative else 0.0
+        if self.version_2_with_negative and null_score - score > self.null_score_diff_threshold:
+            return "", -1, no_answer_probability, no_answer_probability
+        answer_probability = float(np.exp(score - max(candidates)) / total) if scores else 0.0
+        return text, start, answer_probability, no_answer_probability
+
+    def metrics_function(self, metric_names: list[str], examples=None, features=None):
+        from ..metrics import load_metric
+
+        modules = [load_metric(name) for name in metric_names]
+        contexts = dict(zip(examples["id"], examples["context"]))
+        references = [{"id": i, "answers": a} for i, a in zip(examples["id"], examples["answers"])]
+        feature_ids, feature_offsets = features["example_id"], features["offset_mapping"]
+
+        def compute(eval_pred):
+            start_logits, end_logits = eval_pred.predictions[:2]
+            windows: dict[str, list] = {}
+            for i, example_id in enumerate(feature_ids):
+                windows.setdefault(example_id, []).append((feature_offsets[i], start_logits[i], end_logits[i]))
+            predictions = []
+            for example_id in contexts:
+                text, _, _, no_answer = self._decide(contexts[example_id], windows.get(example_id, []))
+                prediction = {"id": example_id, "prediction_text": text}
+                if self.version_2_with_negative:
+                    prediction["no_answer_probability"] = no_answer
+                predictions.append(prediction)
+            out = {}
+            for module in modules:
+                out.update(module.compute(predictions=predictions, references=references))
+            return out
+
+        return compute
+
+    # ---- prediction -----------------------------------------------------------------------
+
+    def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
+        import torch
+
+        if not all(isinstance(i, dict) and {"question", "context"} <= set(i) for i in inputs):
+            raise UserError('Question answering takes --question "..." --context "...".')
+        model.eval()
+        tokenize = self.tokenize_function(tokenizer)
+        results = []
+        for item in inputs:
+            batch = {"question": [item["question"]], "context": [item["context"]], "id": ["0"],
+                     "answers": [{"text": [], "answer_start": []}]}
+            features = tokenize(batch)
+            windows = []
+            for i, offsets in enumerate(features["offset_mapping"]):
+                keys = ("input_ids", "attention_mask", "token_type_ids")
+                tensors = {k: torch.tensor([features[k][i]], device=model.device) for k in keys if k in features}
+                with torch.no_grad():
+                    out = model(**tensors)
+                windows.append((offsets, out.start_logits[0].float().cpu().numpy(), out.end_logits[0].float().cpu().numpy()))
+            text, start, probability, _ = self._decide(item["context"], windows)
+            results.append({"answer": text, "start": start, "end": start + len(text) if text else -1, "score": probability})
+        return results
+
+    def format_prediction(self, item: Any, prediction: Any) -> str:
+        if not prediction["answer"]:
+            return f"Q: {item['question']}\n  -> (no answer in the context) ({prediction['score']:.3f})"
+        return (
+            f"Q: {item['question']}\n  -> {prediction['answer']!r} "
+            f"(characters {prediction['start']}-{prediction['end']}, score {prediction['score']:.3f})"
+        )
