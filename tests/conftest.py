@@ -24,6 +24,9 @@ import pytest  # noqa: E402
 
 POSITIVE = ["good", "great", "superb", "lovely", "brilliant", "moving", "charming", "fresh"]
 NEGATIVE = ["bad", "awful", "dull", "boring", "terrible", "clumsy", "tedious", "stale"]
+PEOPLE = ["anna", "boris", "chen", "dara", "emil", "farah"]
+CITIES = ["paris", "lima", "oslo", "cairo", "delhi", "quito"]
+JOBS = ["baker", "pilot", "nurse", "judge"]
 FILLER = ["the", "film", "movie", "story", "was", "a", "really", "plot", "acting", "and", "very", "quite"]
 
 
@@ -69,6 +72,7 @@ def tiny_bert(tmp_path_factory) -> Path:
     rng = random.Random(1)
     corpus = [sentence(rng, POSITIVE + NEGATIVE) for _ in range(400)] + [" ".join(POSITIVE + NEGATIVE + FILLER)]
     corpus += ["emotion joy anger fear surprise first second pair text one two three"]
+    corpus += [" ".join(PEOPLE + CITIES + JOBS) + " visited met in lives works as where does what is the job of"] * 3
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -92,6 +96,55 @@ def tiny_bert(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     BertModel(config, add_pooling_layer=True).save_pretrained(folder)
     return folder
+
+
+def ner_sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """Sentences like 'anna smith visited paris .' with IOB2 tags (PER may span two words)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        person = [rng.choice(PEOPLE)] + (["smith"] if rng.random() < 0.5 else [])
+        city = rng.choice(CITIES)
+        if rng.random() < 0.5:
+            tokens = person + ["visited", city, "."]
+            tags = ["B-PER"] + ["I-PER"] * (len(person) - 1) + ["O", "B-LOC", "O"]
+        else:
+            tokens = ["in", city, "the", "film", "was", "good"]
+            tags = ["O", "B-LOC", "O", "O", "O", "O"]
+        out.append((tokens, tags))
+    return out
+
+
+def write_conll(path: Path, sentences) -> Path:
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for tokens, tags in sentences:
+        lines += [f"{t} NN O {g}" for t, g in zip(tokens, tags)] + [""]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def qa_rows(n: int, seed: int = 0) -> list[dict]:
+    """Question / context pairs whose answers sit at known character offsets."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        person, city, job = rng.choice(PEOPLE), rng.choice(CITIES), rng.choice(JOBS)
+        context = f"{person} lives in {city} and works as a {job} . the film was good ."
+        if i % 2:
+            question, answer = f"where does {person} live ?", city
+        else:
+            question, answer = f"what is the job of {person} ?", job
+        rows.append({"id": f"q{i}", "question": question, "context": context,
+                     "answers": {"text": [answer], "answer_start": [context.index(answer)]}})
+    return rows
+
+
+def write_squad(path: Path, rows: list[dict]) -> Path:
+    paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"],
+                   "answers": [{"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}
+                  for r in rows]
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return path
 
 
 @pytest.fixture(scope="session")

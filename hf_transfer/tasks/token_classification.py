@@ -235,7 +235,9 @@ class TokenClassification(Task):
                     tags.append("O")
                     scores.append(0.0)
                     continue
-                mean = torch.stack(word_probs[word]).mean(0)
+                # the sub-tokens that training labelled: the first one, or all of them
+                pieces = word_probs[word] if self.label_all_subtokens else word_probs[word][:1]
+                mean = torch.stack(pieces).mean(0)
                 best = int(mean.argmax())
                 tags.append(self.label_names[best])
                 scores.append(float(mean[best]))
