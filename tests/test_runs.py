@@ -175,12 +175,12 @@ def test_multi_label_run(tiny_bert, tmp_path, run_cli):
     code, stdout, err = run_cli(
         "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", train,
         "--validation_file", valid, "--set", "task.problem_type=multi_label", "--set", "data.columns.label=labels",
-        "--set", "metrics=[f1, accuracy]", "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "4",
+        "--set", "metrics=[f1, accuracy]", "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "10",
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reload_check"]["metric"] == "eval_f1" and metrics["reload_check"]["match"]
-    assert 0.0 <= metrics["eval"]["eval_f1"] <= 1.0
+    assert metrics["eval"]["eval_f1"] > 0.6, "the labels are spelled out by their words: well above chance"
     config = json.loads((out / "config.json").read_text())
     assert config["problem_type"] == "multi_label_classification"
     assert sorted(config["id2label"].values()) == ["anger", "fear", "joy"]
