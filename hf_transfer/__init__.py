@@ -6,8 +6,10 @@ Training lives in ``hf_transfer.train``; the command line in ``hf_transfer.cli``
 
 from .errors import UserError
 from .recipe import DataSource, FileData, FreezeSettings, HubData, LoraSettings, PackagedData, Recipe
+from .tasks.causal_lm import InstructionTuning
 from .tasks.classification import TextClassification
 from .tasks.question_answering import QuestionAnswering
+from .tasks.seq2seq import Seq2SeqGeneration
 from .tasks.token_classification import TokenClassification
 
 __version__ = "0.1.0"
@@ -17,10 +19,12 @@ __all__ = [
     "FileData",
     "FreezeSettings",
     "HubData",
+    "InstructionTuning",
     "LoraSettings",
     "PackagedData",
     "QuestionAnswering",
     "Recipe",
+    "Seq2SeqGeneration",
     "TextClassification",
     "TokenClassification",
     "UserError",

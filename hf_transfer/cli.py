@@ -1,4 +1,4 @@
-"""The ``hf-transfer`` command: list | show | copy | run | eval | predict.
+"""The ``hf-transfer`` command: list | show | copy | run | eval | predict | merge.
 
 Imports are lazy: ``hf-transfer list`` and ``show`` never import torch. Bad input ends with one
 short message on stderr and exit code 2, never a traceback.
@@ -174,6 +174,18 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     check = metrics["reload_check"]
     print(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
     print(f"Run folder: {metrics['output_dir']}")
+    if args.merge_adapter:
+        if recipe.method not in ("lora", "qlora"):
+            raise UserError("--merge_adapter applies to --method lora or qlora.")
+        from .train import merge_run
+
+        print(f"Merged model: {merge_run(Path(metrics['output_dir']))}")
+
+
+def cmd_merge(args) -> None:
+    from .train import merge_run
+
+    print(f"Merged model: {merge_run(Path(args.run_dir), Path(args.output_dir) if args.output_dir else None)}")
 
 
 def cmd_eval(args) -> None:
@@ -227,6 +239,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field, e.g. --set lora.r=16")
+    parser.add_argument("--merge_adapter", action="store_true", help="after a lora/qlora run, also write the merged model to <output_dir>-merged")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--validation_file")
     ev.add_argument("--max_eval_samples", type=int)
     ev.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    merge = sub.add_parser("merge", help="merge a LoRA run's adapter into its base model")
+    merge.add_argument("run_dir")
+    merge.add_argument("--output_dir", help="default: <run_dir>-merged")
     pr = sub.add_parser("predict", help="predict with a finished run")
     pr.add_argument("run_dir")
     pr.add_argument("texts", nargs="*", help="texts to classify or tag; a pair is written 'first ||| second'")
@@ -276,7 +292,7 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
         if args.command == "run":
             cmd_run(args, extra, argv=argv)
         else:
-            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict}[args.command](args)
+            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict, "merge": cmd_merge}[args.command](args)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -158,6 +158,8 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool]):
         )
     out = {}
     for split, ds in splits.items():
+        if any("." in c and c not in ds.column_names for c in source.columns.values()):
+            ds = ds.flatten()  # nested fields, e.g. translation.en, become columns of their own
         mapping = {}
         for role, required in roles.items():
             column = source.columns.get(role, role)

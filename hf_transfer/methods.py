@@ -72,7 +72,7 @@ def prepare_model(model, recipe, task):
     """Apply ``recipe.method`` to a freshly loaded model."""
     method = recipe.method
     head = task.head_modules(model)
-    if not head:
+    if not head and (task.new_head or method == "freeze"):
         raise UserError(f"{type(model).__name__} has no module that the {task.kind} task knows as its head.")
     if method == "full":
         return model
@@ -100,7 +100,7 @@ def prepare_model(model, recipe, task):
         lora_alpha=recipe.lora.alpha,
         lora_dropout=recipe.lora.dropout,
         target_modules=lora_targets(model, recipe.lora.target_modules),
-        modules_to_save=head,
+        modules_to_save=head if task.new_head else None,
     )
     return get_peft_model(model, config)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import methods
-from .assets import resolve_checkpoint
+from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .data import load_splits
 from .errors import UserError
 from .recipe import Recipe
@@ -64,10 +64,15 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
 
 def training_arguments(recipe: Recipe, task) -> dict[str, Any]:
     """Defaults < recipe.training, checked against TrainingArguments before anything is loaded."""
-    from transformers import TrainingArguments
-
-    fields = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
-    kwargs = dict(RUN_DEFAULTS, metric_for_best_model=task.main_metric(), greater_is_better=True, **device_defaults())
+    args_class, _ = task.trainer_classes()
+    fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
+    kwargs = dict(
+        RUN_DEFAULTS,
+        metric_for_best_model=task.main_metric(),
+        greater_is_better=task.greater_is_better(),
+        **device_defaults(),
+        **task.training_defaults(),
+    )
     method_rate = {"lora": recipe.lora, "qlora": recipe.lora, "freeze": recipe.freeze}.get(recipe.method)
     training = dict(recipe.training)
     if method_rate is not None and method_rate.learning_rate is not None:
@@ -102,25 +107,25 @@ def device_defaults() -> dict[str, Any]:
     return {"dataloader_pin_memory": False}
 
 
-def make_training_args(output_dir: Path, kwargs: dict[str, Any]):
-    from transformers import TrainingArguments
-
+def make_training_args(output_dir: Path, kwargs: dict[str, Any], task):
+    args_class, _ = task.trainer_classes()
     try:
-        return TrainingArguments(output_dir=str(output_dir), **kwargs)
+        return args_class(output_dir=str(output_dir), **kwargs)
     except (ValueError, TypeError) as exc:
         raise UserError(f"Training arguments are not valid: {exc}") from None
 
 
-def trainer_class():
-    """``Trainer`` that evaluates in dataset order.
+def trainer_class(task):
+    """The task's Trainer class, evaluating in dataset order.
 
     transformers applies ``train_sampling_strategy=group_by_length`` to evaluation as well, which
     shuffles eval batches; tasks that map each prediction row back to its feature (NER word ids,
     QA offsets) need rows in order."""
     from torch.utils.data import SequentialSampler
-    from transformers import Trainer
 
-    class OrderedEvalTrainer(Trainer):
+    _, base = task.trainer_classes()
+
+    class OrderedEvalTrainer(base):
         def _get_eval_sampler(self, eval_dataset):
             if eval_dataset is None or self.args.world_size > 1:
                 return None
@@ -134,12 +139,13 @@ def trainer_class():
 # --------------------------------------------------------------------------------------------
 
 
-def load_base_model(recipe: Recipe, checkpoint_path: str):
+def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint):
     task = recipe.task
     try:
         return task.auto_model_class().from_pretrained(
-            checkpoint_path,
+            checkpoint.path,
             trust_remote_code=recipe.trust_remote_code,
+            **checkpoint.load_kwargs(),
             **task.model_kwargs(),
             **methods.load_kwargs(recipe.method),
         )
@@ -147,15 +153,16 @@ def load_base_model(recipe: Recipe, checkpoint_path: str):
         raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {str(exc).strip().splitlines()[0]}") from None
 
 
-def load_tokenizer(path: str, recipe: Recipe):
+def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
     from transformers import AutoConfig, AutoTokenizer
 
+    path, extra = checkpoint.path, checkpoint.load_kwargs()
     try:  # an adapter run folder has no model config; its saved tokenizer already holds these settings
-        model_type = AutoConfig.from_pretrained(path, trust_remote_code=recipe.trust_remote_code).model_type
+        model_type = AutoConfig.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra).model_type
     except (OSError, ValueError):
         model_type = ""
     try:
-        extra = recipe.task.tokenizer_kwargs(model_type)
+        extra = {**extra, **recipe.task.tokenizer_kwargs(model_type)}
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra)
     except (OSError, ValueError) as exc:
         raise UserError(f"No tokenizer could be loaded from {path}: {str(exc).strip().splitlines()[0]}") from None
@@ -164,21 +171,25 @@ def load_tokenizer(path: str, recipe: Recipe):
     return tokenizer
 
 
-def load_run(run_dir: Path):
-    """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike."""
+def load_run(run_dir: Path, full_precision_base: bool = False):
+    """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike.
+
+    ``full_precision_base``: load a QLoRA run's base model unquantized (to merge the adapter into it)."""
     run_dir = Path(run_dir)
     recipe_file = run_dir / "recipe.yaml"
     if not recipe_file.is_file():
         raise UserError(f"{run_dir} is not a hf_transfer run folder: it has no recipe.yaml.")
     recipe = Recipe.from_yaml(recipe_file.read_text())
-    tokenizer = load_tokenizer(str(run_dir), recipe)
+    here = ResolvedCheckpoint(str(run_dir))
+    tokenizer = load_tokenizer(here, recipe)
     if (run_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        base = load_base_model(recipe, resolve_checkpoint(recipe.checkpoint).path)
+        base_recipe = dataclasses.replace(recipe, method="lora") if full_precision_base and recipe.method == "qlora" else recipe
+        base = load_base_model(base_recipe, resolve_checkpoint(recipe.checkpoint))
         model = PeftModel.from_pretrained(base, str(run_dir))
     else:
-        model = load_base_model(dataclasses.replace(recipe, checkpoint=str(run_dir), method="full"), str(run_dir))
+        model = load_base_model(dataclasses.replace(recipe, checkpoint=str(run_dir), method="full"), here)
     model.eval()
     return recipe, model, tokenizer
 
@@ -203,18 +214,19 @@ def evaluate_model(model, tokenizer, recipe: Recipe, examples, features, batch_s
     ``examples`` is the eval split before tokenization, ``features`` after it."""
     task = recipe.task
     with tempfile.TemporaryDirectory() as scratch:
-        args = make_training_args(
-            Path(scratch), {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
-        )
-        trainer = trainer_class()(
+        settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
+        settings.update({k: v for k, v in task.training_defaults().items() if not k.startswith(("eval_", "save_"))})
+        settings.update({k: v for k, v in recipe.training.items() if k.startswith("generation_")})
+        args = make_training_args(Path(scratch), settings, task)
+        trainer = trainer_class(task)(
             model=model,
             args=args,
             eval_dataset=features,
             data_collator=task.collator(tokenizer),
             processing_class=tokenizer,
-            compute_metrics=task.metrics_function(recipe.metric_names, examples, features),
+            compute_metrics=task.metrics_function(recipe.metric_names, examples, features, tokenizer),
         )
-        return trainer.evaluate()
+        return task.finish_metrics(trainer.evaluate())
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,28 +247,28 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         log(f"[hf-transfer] {checkpoint.note}")
     splits, task = load_splits(recipe.data, recipe.task)
     recipe = dataclasses.replace(recipe, task=task)
-    tokenizer = load_tokenizer(checkpoint.path, recipe)
+    tokenizer = load_tokenizer(checkpoint, recipe)
     tokenized = tokenize_splits(splits, task, tokenizer)
 
     from transformers import set_seed
 
     set_seed(training_kwargs["seed"])
-    model = methods.prepare_model(load_base_model(recipe, checkpoint.path), recipe, task)
+    model = methods.prepare_model(load_base_model(recipe, checkpoint), recipe, task)
     trainable, total = methods.count_parameters(model)
 
     staging = output_dir.with_name(output_dir.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    args = make_training_args(staging / "checkpoints", training_kwargs)
-    trainer = trainer_class()(
+    args = make_training_args(staging / "checkpoints", training_kwargs, task)
+    trainer = trainer_class(task)(
         model=model,
         args=args,
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
         data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=task.metrics_function(recipe.metric_names, splits["validation"], tokenized["validation"]),
+        compute_metrics=task.metrics_function(recipe.metric_names, splits["validation"], tokenized["validation"], tokenizer),
         compute_loss_func=task.loss_function(tokenized["train"]),
     )
     log(
@@ -266,12 +278,13 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     started = time.perf_counter()
     train_output = trainer.train()
     train_seconds = time.perf_counter() - started
-    eval_metrics = trainer.evaluate()
+    eval_metrics = task.finish_metrics(trainer.evaluate())
 
     trainer.save_model(str(staging))
     (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; recipe.yaml records the arguments
     trainer.state.save_to_json(str(staging / "trainer_state.json"))
     (staging / "recipe.yaml").write_text(recipe.to_yaml())
+    task.after_training(trainer.model, tokenizer, splits, staging)
 
     key = f"eval_{task.main_metric()}"
     _, reloaded, _ = load_run(staging)
@@ -311,6 +324,33 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     _publish(staging, output_dir)
     metrics["output_dir"] = str(output_dir)
     return metrics
+
+
+def merge_run(run_dir: Path, output_dir: Path | None = None) -> Path:
+    """Merge a LoRA / QLoRA run's adapter into its base model and write a full run folder beside it."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    if not is_finished_run(run_dir):
+        raise UserError(f"{run_dir} is not a finished run folder (no {FINISHED_MARKER}).")
+    if not (run_dir / "adapter_config.json").is_file():
+        raise UserError(f"{run_dir} holds a full model, not an adapter: there is nothing to merge.")
+    output_dir = Path(output_dir).expanduser().resolve() if output_dir else run_dir.with_name(run_dir.name + "-merged")
+    check_output_dir(output_dir, overwrite=False)
+    recipe, model, tokenizer = load_run(run_dir, full_precision_base=True)
+    merged = model.merge_and_unload()
+    staging = output_dir.with_name(output_dir.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    merged.save_pretrained(str(staging), safe_serialization=True)
+    tokenizer.save_pretrained(str(staging))
+    (staging / "recipe.yaml").write_text(recipe.to_yaml())
+    for name in ("trainer_state.json", "training_curves.png", "samples.jsonl"):
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, staging / name)
+    metrics = json.loads((run_dir / FINISHED_MARKER).read_text())
+    metrics["merged_from"] = str(run_dir)
+    (staging / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2) + "\n")
+    _publish(staging, output_dir)
+    return output_dir
 
 
 def _same(a, b) -> bool:

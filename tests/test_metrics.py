@@ -9,7 +9,7 @@ from hf_transfer.metrics import available_metrics, load_metric
 
 def test_all_metric_modules_are_there():
     assert set(available_metrics()) == {
-        "accuracy", "f1", "precision", "recall", "matthews_correlation", "pearsonr", "spearmanr", "seqeval", "squad", "squad_v2",
+        "accuracy", "f1", "precision", "recall", "matthews_correlation", "pearsonr", "spearmanr", "seqeval", "squad", "squad_v2", "rouge", "sacrebleu",
     }
 
 

@@ -28,6 +28,9 @@ class Task:
     """Data roles this task reads, mapped to whether each is required."""
     peft_task_type: ClassVar[str] = ""
     """peft's TaskType name for adapters on this task's model (``SEQ_CLS``, ``TOKEN_CLS``, ...)."""
+    new_head: ClassVar[bool] = True
+    """Whether the head is created for the task (and so saved with adapters via modules_to_save).
+    Generation tasks reuse the pretrained LM head: LoRA leaves it alone, freeze trains it."""
 
     def problems(self) -> list[str]:
         """Settings that cannot work, as short sentences (empty when valid)."""
@@ -61,13 +64,34 @@ class Task:
     def collator(self, tokenizer):
         raise NotImplementedError
 
+    def greater_is_better(self) -> bool:
+        return True
+
+    def trainer_classes(self):
+        """(TrainingArguments class, Trainer class) this task trains with."""
+        from transformers import Trainer, TrainingArguments
+
+        return TrainingArguments, Trainer
+
+    def training_defaults(self) -> dict[str, Any]:
+        """TrainingArguments this task needs on top of hf_transfer's defaults (the recipe may override)."""
+        return {}
+
+    def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Add metrics derived from the Trainer's (e.g. perplexity from eval loss)."""
+        return metrics
+
+    def after_training(self, model, tokenizer, splits, run_dir) -> None:
+        """Extra artifacts written into the run folder (e.g. generated samples)."""
+
     def tokenizer_kwargs(self, model_type: str) -> dict[str, Any]:
         """Extra ``AutoTokenizer.from_pretrained`` arguments this task needs for a model type."""
         return {}
 
-    def metrics_function(self, metric_names: list[str], examples, features):
-        """``compute_metrics`` for the Trainer. ``examples`` is the eval split before tokenization and
-        ``features`` after it (tasks whose predictions map back to text need both)."""
+    def metrics_function(self, metric_names: list[str], examples, features, tokenizer):
+        """``compute_metrics`` for the Trainer (or None: eval loss only). ``examples`` is the eval split
+        before tokenization and ``features`` after it; tasks that map predictions back to text need
+        them, and the tokenizer to decode generated ids."""
         raise NotImplementedError
 
     def loss_function(self, train_split):
@@ -95,4 +119,4 @@ def head_names_present(model, candidates: tuple[str, ...]) -> list[str]:
     return [c for c in candidates if c in present]
 
 
-from . import classification, question_answering, token_classification  # noqa: E402,F401  (each registers itself)
+from . import causal_lm, classification, question_answering, seq2seq, token_classification  # noqa: E402,F401  (each registers itself)

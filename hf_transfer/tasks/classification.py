@@ -214,7 +214,7 @@ class TextClassification(Task):
             return (1 / (1 + np.exp(-logits)) >= self.threshold).astype(int)
         return logits.argmax(-1)
 
-    def metrics_function(self, metric_names: list[str], examples=None, features=None):
+    def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
         import numpy as np
 
         from ..metrics import load_metric

@@ -200,7 +200,7 @@ class QuestionAnswering(Task):
         answer_probability = float(np.exp(score - max(candidates)) / total) if scores else 0.0
         return text, start, answer_probability, no_answer_probability
 
-    def metrics_function(self, metric_names: list[str], examples=None, features=None):
+    def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
         from ..metrics import load_metric
 
         modules = [load_metric(name) for name in metric_names]

@@ -176,7 +176,7 @@ class TokenClassification(Task):
 
     # ---- evaluation -----------------------------------------------------------------------
 
-    def metrics_function(self, metric_names: list[str], examples=None, features=None):
+    def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
         import numpy as np
 
         from ..metrics import load_metric

@@ -1,0 +1,29 @@
+"""ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum F-measures (0-1) with the rouge-score package, Porter
+stemming on by default. ROUGE-Lsum splits summaries into sentences at newlines.
+
+predictions and references: one string per example.
+"""
+
+import datasets
+import evaluate
+from rouge_score import rouge_scorer, scoring
+
+KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
+
+class Rouge(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=__doc__,
+            citation="ROUGE: A Package for Automatic Evaluation of Summaries (Lin, 2004)",
+            inputs_description=__doc__.split("\n\n")[1],
+            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+        )
+
+    def _compute(self, predictions, references, use_stemmer=True):
+        scorer = rouge_scorer.RougeScorer(list(KEYS), use_stemmer=use_stemmer)
+        aggregator = scoring.BootstrapAggregator()
+        for prediction, reference in zip(predictions, references):
+            aggregator.add_scores(scorer.score(reference, prediction))
+        result = aggregator.aggregate()
+        return {key: float(result[key].mid.fmeasure) for key in KEYS}

@@ -1,0 +1,219 @@
+"""Causal-LM instruction tuning (SFT): the loss only on response tokens, optional packing.
+
+Examples are Alpaca-style (``instruction``, optional ``input``, ``output``) or chat ``messages``.
+They are formatted with the tokenizer's chat template when it has one, else with ``PROMPT_TEMPLATE``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from . import Task, head_names_present, register
+
+IGNORE = -100
+PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
+"""The prompt for tokenizers without a chat template (Alpaca-style; an ``input`` follows the
+instruction after a blank line, a system prompt precedes it); the response and EOS come after it."""
+
+
+def join_prompt_and_response(prompt_ids: list[int], response_ids: list[int]) -> tuple[list[int], list[int]]:
+    """(input ids, labels): the labels are -100 on every prompt position and the ids on the response."""
+    return prompt_ids + response_ids, [IGNORE] * len(prompt_ids) + list(response_ids)
+
+
+@register
+@dataclass
+class InstructionTuning(Task):
+    kind = "causal-lm"
+    roles = {"instruction": False, "input": False, "output": False, "messages": False}
+    peft_task_type = "CAUSAL_LM"
+    new_head = False
+
+    max_length: int = 512
+    use_chat_template: bool | None = None
+    """``None``: use the tokenizer's chat template when it has one; ``True`` requires one."""
+    system_prompt: str | None = None
+    packing: bool = False
+    """Concatenate examples into one row per batch without padding; position ids restart at each
+    example, so attention stays within it (transformers' DataCollatorWithFlattening)."""
+    num_samples: int = 3
+    """Eval examples whose generated responses are written to samples.jsonl after training."""
+    max_new_tokens: int = 128
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.max_length <= 8:
+            out.append("task.max_length must be larger than 8")
+        if self.num_samples < 0 or self.max_new_tokens <= 0:
+            out.append("task.num_samples must be >= 0 and task.max_new_tokens positive")
+        return out
+
+    def default_metrics(self) -> list[str]:
+        return []
+
+    def main_metric(self) -> str:
+        return "loss"
+
+    def greater_is_better(self) -> bool:
+        return False
+
+    def report_keys(self, metric_names: list[str]) -> list[str]:
+        return ["loss", "perplexity"]
+
+    def auto_model_class(self):
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM
+
+    def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        if "eval_loss" in metrics:
+            metrics["eval_perplexity"] = math.exp(min(metrics["eval_loss"], 50.0))
+        return metrics
+
+    def training_defaults(self) -> dict[str, Any]:
+        # packed rows have no fixed lengths to group by
+        return {"train_sampling_strategy": "random"} if self.packing else {}
+
+    # ---- data -----------------------------------------------------------------------------
+
+    def prepare(self, splits):
+        for split, ds in splits.items():
+            columns = set(ds.column_names)
+            if "messages" not in columns and not {"instruction", "output"} <= columns:
+                raise UserError(
+                    f"Instruction tuning needs 'instruction' and 'output' columns (optionally 'input'), or 'messages'; "
+                    f"the {split} split has: {', '.join(sorted(columns))}. Map yours with --set data.columns.output=response."
+                )
+            for row, example in enumerate(ds):
+                self._conversation(example, f"row {row} of the {split} split")
+        return splits, self
+
+    def _conversation(self, example: dict, where: str) -> list[dict]:
+        """The example as chat messages, ending with the assistant's response."""
+        if example.get("messages") is not None:
+            messages = example["messages"]
+            if not isinstance(messages, list) or not messages or not all(
+                isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in messages
+            ):
+                raise UserError(f"The messages in {where} must be a list of {{role, content}}.")
+            if messages[-1]["role"] != "assistant" or not messages[-1]["content"].strip():
+                raise UserError(f"The messages in {where} must end with a non-empty assistant message.")
+            return [{"role": m["role"], "content": m["content"]} for m in messages]
+        instruction, response = example.get("instruction"), example.get("output")
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise UserError(f"The instruction in {where} is missing or empty.")
+        if not isinstance(response, str) or not response.strip():
+            raise UserError(f"The response (output) in {where} is missing or empty.")
+        user = instruction if not example.get("input") else f"{instruction}\n\n{example['input']}"
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return system + [{"role": "user", "content": user}, {"role": "assistant", "content": response}]
+
+    def _uses_template(self, tokenizer) -> bool:
+        has = bool(getattr(tokenizer, "chat_template", None))
+        if self.use_chat_template and not has:
+            raise UserError("task.use_chat_template is true, but this tokenizer has no chat template; set it to false "
+                            "to use the built-in prompt template.")
+        return has if self.use_chat_template is None else self.use_chat_template
+
+    def _texts(self, tokenizer, messages: list[dict], use_template: bool) -> tuple[str, str]:
+        """(prompt, prompt + response) as text."""
+        if use_template:
+            prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+            full = tokenizer.apply_chat_template(messages, tokenize=False)
+            return prompt, full
+        user = next(m["content"] for m in reversed(messages[:-1]) if m["role"] == "user")
+        system = "".join(m["content"] + "\n\n" for m in messages if m["role"] == "system")
+        prompt = system + PROMPT_TEMPLATE.format(instruction=user)
+        return prompt, prompt + messages[-1]["content"] + (tokenizer.eos_token or "")
+
+    def tokenize_function(self, tokenizer):
+        use_template = self._uses_template(tokenizer)
+        add_special = not use_template  # a chat template writes its own special tokens
+
+        if tokenizer.pad_token is None:  # most causal LMs have none; padding positions are masked anyway
+            tokenizer.pad_token = tokenizer.eos_token
+
+        def tokenize(batch):
+            rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+            out = {"input_ids": [], "attention_mask": [], "labels": []}
+            for example in rows:
+                messages = self._conversation(example, "an example")
+                prompt, full = self._texts(tokenizer, messages, use_template)
+                if not full.startswith(prompt):
+                    raise UserError("The chat template renders the prompt differently inside the full conversation.")
+                prompt_ids = tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
+                response_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+                if len(prompt_ids) >= self.max_length:
+                    start = messages[-2]["content"][:60]
+                    raise UserError(
+                        f"The prompt of the example starting {start!r} takes {len(prompt_ids)} tokens, leaving no room for the "
+                        f"response within task.max_length={self.max_length}; raise max_length or shorten the prompt."
+                    )
+                full_ids, labels = join_prompt_and_response(prompt_ids, response_ids)
+                full_ids, labels = full_ids[: self.max_length], labels[: self.max_length]
+                out["input_ids"].append(full_ids)
+                out["attention_mask"].append([1] * len(full_ids))
+                out["labels"].append(labels)
+            return out
+
+        return tokenize
+
+    def collator(self, tokenizer):
+        from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+
+        if self.packing:
+            return DataCollatorWithFlattening()
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
+
+    def head_modules(self, model) -> list[str]:
+        return head_names_present(model, ("lm_head",))
+
+    def metrics_function(self, metric_names, examples=None, features=None, tokenizer=None):
+        return None  # eval loss (and perplexity, in finish_metrics)
+
+    # ---- generation -----------------------------------------------------------------------
+
+    def _generate(self, model, tokenizer, prompts: list[str], use_template: bool) -> list[str]:
+        import torch
+
+        model.eval()
+        results = []
+        for prompt in prompts:
+            encoded = tokenizer(prompt, add_special_tokens=not use_template, return_tensors="pt").to(model.device)
+            with torch.no_grad():
+                output = model.generate(
+                    **encoded, max_new_tokens=self.max_new_tokens, do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+                )
+            results.append(tokenizer.decode(output[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+        return results
+
+    def after_training(self, model, tokenizer, splits, run_dir) -> None:
+        """A few eval prompts with their reference and generated responses, in samples.jsonl."""
+        use_template = self._uses_template(tokenizer)
+        examples = [splits["validation"][i] for i in range(min(self.num_samples, len(splits["validation"])))]
+        conversations = [self._conversation(e, "a sample") for e in examples]
+        prompts = [self._texts(tokenizer, c, use_template)[0] for c in conversations]
+        generated = self._generate(model, tokenizer, prompts, use_template)
+        with (Path(run_dir) / "samples.jsonl").open("w") as f:
+            for conversation, output in zip(conversations, generated):
+                f.write(json.dumps({"prompt": conversation[-2]["content"], "reference": conversation[-1]["content"],
+                                    "generated": output}, ensure_ascii=False) + "\n")
+
+    def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
+        if not all(isinstance(i, str) and i.strip() for i in inputs):
+            raise UserError('Instruction tuning predicts from instructions: hf-transfer predict RUN_DIR "Write a haiku."')
+        use_template = self._uses_template(tokenizer)
+        prompts = []
+        for instruction in inputs:
+            messages = self._conversation({"instruction": instruction, "output": "-"}, "the input")
+            prompts.append(self._texts(tokenizer, messages, use_template)[0])
+        return self._generate(model, tokenizer, prompts, use_template)
+
+    def format_prediction(self, text: Any, prediction: Any) -> str:
+        return f"{text}\n  -> {prediction}"
