@@ -61,8 +61,12 @@ def _chatterbot_english(path: Path):
     for file in sorted(path.glob("*.yml")):
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         for conversation in data.get("conversations", []):
-            texts = [str(t).strip() for t in conversation if str(t).strip()]
-            rows += [{"instruction": q, "output": a, "topic": file.stem} for q, a in zip(texts, texts[1:])]
+            texts = [str(t).strip() for t in conversation]
+            rows += [
+                {"instruction": q, "output": a, "topic": file.stem}
+                for q, a in zip(texts, texts[1:])
+                if len(q) > 1 and len(a) > 1  # a few entries are stray numbers or quote marks
+            ]
     return pd.DataFrame(rows)
 
 

@@ -139,7 +139,25 @@ def trainer_class(task):
 # --------------------------------------------------------------------------------------------
 
 
+def _unmark_gguf(model):
+    """transformers dequantizes GGUF weights to ordinary float tensors but still marks the model as
+    GGUF-quantized, which the Trainer refuses to train. The weights are plain floats: drop the mark."""
+    if not all(p.is_floating_point() for p in model.parameters()):
+        raise UserError("The GGUF checkpoint did not dequantize to floating-point weights; it cannot be fine-tuned.")
+    model.is_quantized = False
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
+
+
 def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint):
+    if checkpoint.gguf_file:
+        return _unmark_gguf(_from_pretrained(recipe, checkpoint))
+    return _from_pretrained(recipe, checkpoint)
+
+
+def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
     task = recipe.task
     try:
         return task.auto_model_class().from_pretrained(

@@ -148,6 +148,68 @@ def write_squad(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def _tokenizer_copy(tiny_bert: Path, folder: Path, **changes):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    for key, value in changes.items():
+        setattr(tokenizer, key, value)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tiny_bert, tmp_path_factory) -> Path:
+    """A tiny T5 (2+2 layers, d_model 32) sharing the test tokenizer; [SEP] ends sequences."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    folder = tmp_path_factory.mktemp("tiny-t5")
+    tokenizer = _tokenizer_copy(tiny_bert, folder, eos_token="[SEP]")
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2, num_heads=2,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    return folder
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} [SEP] {% endfor %}"
+    "{% if add_generation_prompt %}<assistant> {% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_bert, tmp_path_factory) -> Path:
+    """A tiny Llama (2 layers, hidden 32) sharing the test tokenizer, without a chat template."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = _tokenizer_copy(tiny_bert, folder, eos_token="[SEP]")
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"), bos_token_id=tokenizer.convert_tokens_to_ids("[CLS]"),
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def instruction_rows(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        person, city = rng.choice(PEOPLE), rng.choice(CITIES)
+        rows.append({"instruction": f"where does {person} live ?", "input": "", "output": f"{person} lives in {city} ."})
+    return rows
+
+
 @pytest.fixture(scope="session")
 def sentiment_files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("sentiment")

