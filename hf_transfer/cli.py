@@ -1,4 +1,4 @@
-"""The ``hf-transfer`` command: list | show | copy | run | eval | predict | merge.
+"""The ``hf-transfer`` command: list | show | copy | run | eval | predict | merge | push.
 
 Imports are lazy: ``hf-transfer list`` and ``show`` never import torch. Bad input ends with one
 short message on stderr and exit code 2, never a traceback.
@@ -150,11 +150,19 @@ def build_run_recipe(recipe, args, extra: list[str]):
         data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
     changes["data"] = data
     flags = parse_training_flags(extra)
+    if "hub_token" in flags:
+        raise UserError("--hub_token is not accepted (it would end up in shell history and logs): set HF_TOKEN or run `hf auth login`.")
+    for key in PUSH_FLAGS:  # hf_transfer pushes the finished run folder itself, not the Trainer
+        setattr(args, key, flags.pop(key, None))
     if "learning_rate" in flags:  # an explicit rate wins over the recipe's per-method rates
         changes["lora"] = dataclasses.replace(recipe.lora, learning_rate=None)
         changes["freeze"] = dataclasses.replace(recipe.freeze, learning_rate=None)
     changes["training"] = {**recipe.training, **flags}
     return dataclasses.replace(recipe, **changes).validate()
+
+
+PUSH_FLAGS = ("push_to_hub", "hub_model_id", "hub_private_repo")
+"""TrainingArguments names for pushing; hf-transfer run handles them after the run folder is complete."""
 
 
 def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) -> None:
@@ -164,6 +172,11 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
         recipe, _ = find_recipe(args.recipe)
     recipe = build_run_recipe(recipe, args, extra)
     output_dir = args.output_dir or str(Path("runs") / f"{recipe.name}-{recipe.method}")
+    if args.push_to_hub:
+        from .hub import _check_repo_id
+
+        args.hub_model_id = args.hub_model_id or Path(output_dir).name
+        _check_repo_id(args.hub_model_id)  # before any training
 
     from .train import run
 
@@ -180,6 +193,16 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
         from .train import merge_run
 
         print(f"Merged model: {merge_run(Path(metrics['output_dir']))}")
+    if args.push_to_hub:
+        from .hub import push
+
+        print(f"Pushed: {push(Path(metrics['output_dir']), args.hub_model_id, private=bool(args.hub_private_repo))}")
+
+
+def cmd_push(args) -> None:
+    from .hub import push
+
+    print(f"Pushed: {push(Path(args.run_dir), args.hub_model_id, private=args.private, merge=args.merge)}")
 
 
 def cmd_merge(args) -> None:
@@ -267,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge a LoRA run's adapter into its base model")
     merge.add_argument("run_dir")
     merge.add_argument("--output_dir", help="default: <run_dir>-merged")
+    ps = sub.add_parser("push", help="upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)")
+    ps.add_argument("run_dir")
+    ps.add_argument("--hub_model_id", required=True, help="name or namespace/name")
+    ps.add_argument("--private", action="store_true")
+    ps.add_argument("--merge", action="store_true", help="LoRA runs: push the merged model instead of the adapter")
     pr = sub.add_parser("predict", help="predict with a finished run")
     pr.add_argument("run_dir")
     pr.add_argument("texts", nargs="*", help="texts to classify or tag; a pair is written 'first ||| second'")
@@ -292,7 +320,7 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
         if args.command == "run":
             cmd_run(args, extra, argv=argv)
         else:
-            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict, "merge": cmd_merge}[args.command](args)
+            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict, "merge": cmd_merge, "push": cmd_push}[args.command](args)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

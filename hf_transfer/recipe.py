@@ -135,6 +135,8 @@ class Recipe:
     expected: dict[str, float] = field(default_factory=dict)
     """What a full-size run of this recipe reaches (documentation; the smoke tests check tiny runs)."""
     description: str = ""
+    language: list[str] = field(default_factory=lambda: ["en"])
+    """Languages of the data (ISO 639-1), for the model card."""
     trust_remote_code: bool = False
 
     # ---- validation -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from . import methods
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .data import load_splits
 from .errors import UserError
+from .hub import write_card
 from .recipe import Recipe
 
 FINISHED_MARKER = "metrics.json"
@@ -299,7 +300,8 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     eval_metrics = task.finish_metrics(trainer.evaluate())
 
     trainer.save_model(str(staging))
-    (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; recipe.yaml records the arguments
+    (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; metrics.json records the arguments
+    _point_adapter_at_hub_id(staging, recipe.checkpoint, checkpoint)
     trainer.state.save_to_json(str(staging / "trainer_state.json"))
     (staging / "recipe.yaml").write_text(recipe.to_yaml())
     task.after_training(trainer.model, tokenizer, splits, staging)
@@ -332,6 +334,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         "eval": eval_metrics,
         "baselines": task.baselines(tokenized["train"], tokenized["validation"]),
         "parameters": {"trainable": trainable, "total": total, "trainable_share": trainable / total},
+        "training_arguments": {k: v for k, v in training_kwargs.items() if isinstance(v, (str, int, float, bool))},
         "reload_check": reload_check,
         "versions": _versions(),
         "command": command,
@@ -339,6 +342,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     _plot_curves(trainer.state.log_history, key, staging / "training_curves.png")
     shutil.rmtree(staging / "checkpoints", ignore_errors=True)
     (staging / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_card(staging)
     _publish(staging, output_dir)
     metrics["output_dir"] = str(output_dir)
     return metrics
@@ -367,8 +371,20 @@ def merge_run(run_dir: Path, output_dir: Path | None = None) -> Path:
     metrics = json.loads((run_dir / FINISHED_MARKER).read_text())
     metrics["merged_from"] = str(run_dir)
     (staging / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_card(staging)
     _publish(staging, output_dir)
     return output_dir
+
+
+def _point_adapter_at_hub_id(run_dir: Path, hub_id: str, checkpoint: ResolvedCheckpoint) -> None:
+    """An adapter saved from a packaged or cached copy names that local path as its base model;
+    name the Hub id instead, so the adapter loads anywhere (``AutoPeftModel...from_pretrained``)."""
+    config_file = run_dir / "adapter_config.json"
+    if not config_file.is_file() or checkpoint.note is None:
+        return
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = hub_id
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def _same(a, b) -> bool:

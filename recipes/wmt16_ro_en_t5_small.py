@@ -13,6 +13,7 @@ RECIPE = Recipe(
     lora=LoraSettings(r=16, alpha=32, dropout=0.05, learning_rate=1e-3),
     freeze=FreezeSettings(train_top_layers=2, learning_rate=1e-3),
     expected={"bleu": 26.0},
+    language=["en", "ro"],
 )
 
 if __name__ == "__main__":

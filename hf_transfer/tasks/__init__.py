@@ -64,6 +64,10 @@ class Task:
     def collator(self, tokenizer):
         raise NotImplementedError
 
+    def pipeline_tag(self) -> str:
+        """The Hub's pipeline tag for models of this task (model card metadata, usage snippet)."""
+        raise NotImplementedError
+
     def greater_is_better(self) -> bool:
         return True
 

@@ -65,6 +65,9 @@ class InstructionTuning(Task):
     def report_keys(self, metric_names: list[str]) -> list[str]:
         return ["loss", "perplexity"]
 
+    def pipeline_tag(self) -> str:
+        return "text-generation"
+
     def auto_model_class(self):
         from transformers import AutoModelForCausalLM
 

@@ -61,6 +61,9 @@ class TextClassification(Task):
     def main_metric(self) -> str:
         return {"single_label": "accuracy", "multi_label": "f1", "regression": "pearsonr"}[self.problem_type]
 
+    def pipeline_tag(self) -> str:
+        return "text-classification"
+
     def auto_model_class(self):
         from transformers import AutoModelForSequenceClassification
 

@@ -84,6 +84,9 @@ class QuestionAnswering(Task):
     def report_keys(self, metric_names: list[str]) -> list[str]:
         return ["exact_match", "f1"]
 
+    def pipeline_tag(self) -> str:
+        return "question-answering"
+
     def auto_model_class(self):
         from transformers import AutoModelForQuestionAnswering
 

@@ -51,6 +51,9 @@ class Seq2SeqGeneration(Task):
             keys += ["bleu", "chrf"]
         return keys
 
+    def pipeline_tag(self) -> str:
+        return self.objective
+
     def auto_model_class(self):
         from transformers import AutoModelForSeq2SeqLM
 

@@ -94,6 +94,9 @@ class TokenClassification(Task):
     def report_keys(self, metric_names: list[str]) -> list[str]:
         return ["overall_precision", "overall_recall", "overall_f1"]
 
+    def pipeline_tag(self) -> str:
+        return "token-classification"
+
     def auto_model_class(self):
         from transformers import AutoModelForTokenClassification
 
