@@ -14,6 +14,14 @@ from .tasks.token_classification import TokenClassification
 
 __version__ = "0.1.0"
 
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A packaged recipe by name, or a recipe .py / .yaml file."""
+    from .registry import find_recipe
+
+    return find_recipe(name_or_path)[0]
+
+
 __all__ = [
     "DataSource",
     "FileData",
@@ -28,4 +36,5 @@ __all__ = [
     "TextClassification",
     "TokenClassification",
     "UserError",
+    "load_recipe",
 ]

@@ -417,23 +417,8 @@ def _versions() -> dict[str, str]:
 
 
 def _plot_curves(history: list[dict], metric_key: str, path: Path) -> None:
-    import matplotlib
+    from .plots import _pyplot, training_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    evals = [(h["step"], h[metric_key]) for h in history if metric_key in h]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    if losses:
-        ax.plot(*zip(*losses), label="training loss", color="tab:blue")
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
-    if evals:
-        other = ax.twinx()
-        other.plot(*zip(*evals), marker="o", label=metric_key, color="tab:orange")
-        other.set_ylabel(metric_key)
-    ax.set_title("Training curves")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    figure = training_curves(history, metric_key)
+    figure.savefig(path, dpi=100)
+    _pyplot().close(figure)

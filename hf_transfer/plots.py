@@ -1,0 +1,66 @@
+"""Figures for run folders and notebooks: training curves and a confusion matrix (matplotlib)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def training_curves(log_history: list[dict], metric_key: str):
+    """Training loss against step, and ``metric_key`` (e.g. ``eval_accuracy``) on a second axis."""
+    plt = _pyplot()
+    losses = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+    evals = [(h["step"], h[metric_key]) for h in log_history if metric_key in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if losses:
+        ax.plot(*zip(*losses), label="training loss", color="tab:blue")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    if evals:
+        other = ax.twinx()
+        other.plot(*zip(*evals), marker="o", label=metric_key, color="tab:orange")
+        other.set_ylabel(metric_key)
+    ax.set_title("Training curves")
+    fig.tight_layout()
+    return fig
+
+
+def run_curves(run_dir: Path):
+    """The training curves of a finished run folder."""
+    import json
+
+    run_dir = Path(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    state = json.loads((run_dir / "trainer_state.json").read_text())
+    return training_curves(state["log_history"], metrics["reload_check"]["metric"])
+
+
+def confusion_matrix(references: list[str], predictions: list[str], labels: list[str]):
+    """Counts of (true label, predicted label), as a heat map with the numbers written in."""
+    plt = _pyplot()
+    index = {label: i for i, label in enumerate(labels)}
+    counts = [[0] * len(labels) for _ in labels]
+    for truth, guess in zip(references, predictions):
+        counts[index[truth]][index[guess]] += 1
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.2 * len(labels) + 1.5))
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = max(max(row) for row in counts) or 1
+    for i, row in enumerate(counts):
+        for j, n in enumerate(row):
+            ax.text(j, i, str(n), ha="center", va="center", color="white" if n > top / 2 else "black")
+    ax.set_title("Confusion matrix")
+    fig.tight_layout()
+    return fig
