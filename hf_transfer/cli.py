@@ -1,4 +1,4 @@
-"""The ``hf-transfer`` command: list | show | copy | run | eval | predict | merge | push.
+"""The ``hf-transfer`` command: list | show | copy | run | compare | eval | predict | merge | push.
 
 Imports are lazy: ``hf-transfer list`` and ``show`` never import torch. Bad input ends with one
 short message on stderr and exit code 2, never a traceback.
@@ -205,6 +205,25 @@ def cmd_push(args) -> None:
     print(f"Pushed: {push(Path(args.run_dir), args.hub_model_id, private=args.private, merge=args.merge)}")
 
 
+def cmd_compare(args, extra: list[str], argv: list[str]) -> None:
+    from .compare import compare, parse_methods, report_table
+    from .registry import find_recipe
+
+    if args.method or args.merge_adapter:
+        raise UserError("compare runs the methods listed by --methods (e.g. --methods scratch,lora,full); --method and --merge_adapter apply to run.")
+    methods = parse_methods(args.methods)
+    recipe, _ = find_recipe(args.recipe)
+    recipe = build_run_recipe(recipe, args, extra)
+    if args.push_to_hub:
+        raise UserError("compare does not push; push a method's run folder with hf-transfer push.")
+    output_dir = Path(args.output_dir or Path("runs") / f"{recipe.name}-compare")
+    report = compare(recipe, methods, output_dir, command=f"{PROG} " + shlex.join(argv))
+    header, rows = report_table(report)
+    print()
+    print(format_table(header, rows))
+    print(f"\nReport: {output_dir / 'report.md'} (also report.json, metric_by_method.png, learning_curves.png)")
+
+
 def cmd_merge(args) -> None:
     from .train import merge_run
 
@@ -282,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("recipe", help="packaged recipe name, or path to a recipe .py / .yaml")
     add_run_flags(run)
+    cmp = sub.add_parser("compare", help="run a recipe once per method (scratch, freeze, lora, full) and report side by side")
+    cmp.add_argument("recipe")
+    cmp.add_argument("--methods", default="scratch,freeze,lora,full")
+    add_run_flags(cmp)
     ev = sub.add_parser("eval", help="re-evaluate a finished run")
     ev.add_argument("run_dir")
     ev.add_argument("--validation_file")
@@ -315,10 +338,12 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
             return
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
-        if args.command != "run" and extra:
+        if args.command not in ("run", "compare") and extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "run":
             cmd_run(args, extra, argv=argv)
+        elif args.command == "compare":
+            cmd_compare(args, extra, argv)
         else:
             {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict, "merge": cmd_merge, "push": cmd_push}[args.command](args)
     except UserError as exc:

@@ -70,6 +70,7 @@ METHOD_TEXT = {
     "full": "Full fine-tuning: every parameter of the pretrained model was trained.",
     "freeze": "Freeze: the pretrained body stayed fixed; only the task head{top} was trained.",
     "lora": "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, with the pretrained weights frozen{head}.",
+    "scratch": "From scratch: the checkpoint's architecture and tokenizer with randomly initialised weights (no pretrained weights reused), all parameters trained.",
     "qlora": "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}.",
 }
 

@@ -74,7 +74,7 @@ def prepare_model(model, recipe, task):
     head = task.head_modules(model)
     if not head and (task.new_head or method == "freeze"):
         raise UserError(f"{type(model).__name__} has no module that the {task.kind} task knows as its head.")
-    if method == "full":
+    if method in ("full", "scratch"):
         return model
     if method == "freeze":
         for name, param in model.named_parameters():

@@ -20,7 +20,8 @@ import yaml
 from .errors import UserError
 from .tasks import TASKS, Task
 
-METHODS = ("full", "freeze", "lora", "qlora")
+METHODS = ("full", "freeze", "lora", "qlora", "scratch")
+"""``scratch`` trains the same architecture from random weights: the baseline that shows what pretraining buys."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -160,6 +160,14 @@ def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint):
 
 def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
     task = recipe.task
+    if recipe.method == "scratch":  # the architecture and tokenizer of the checkpoint, random weights
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(checkpoint.path, trust_remote_code=recipe.trust_remote_code, **checkpoint.load_kwargs(), **task.model_kwargs())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"Checkpoint {recipe.checkpoint!r} has no loadable config: {str(exc).strip().splitlines()[0]}") from None
+        return task.auto_model_class().from_config(config, trust_remote_code=recipe.trust_remote_code)
     try:
         return task.auto_model_class().from_pretrained(
             checkpoint.path,
@@ -295,7 +303,8 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         f"{len(tokenized['validation'])} eval examples, trainable parameters {trainable:,} of {total:,}"
     )
     started = time.perf_counter()
-    train_output = trainer.train()
+    with PeakMemory() as memory:
+        train_output = trainer.train()
     train_seconds = time.perf_counter() - started
     eval_metrics = task.finish_metrics(trainer.evaluate())
 
@@ -334,6 +343,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         "eval": eval_metrics,
         "baselines": task.baselines(tokenized["train"], tokenized["validation"]),
         "parameters": {"trainable": trainable, "total": total, "trainable_share": trainable / total},
+        "resources": {**memory.report(), "saved_bytes": 0},
         "training_arguments": {k: v for k, v in training_kwargs.items() if isinstance(v, (str, int, float, bool))},
         "reload_check": reload_check,
         "versions": _versions(),
@@ -341,6 +351,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     }
     _plot_curves(trainer.state.log_history, key, staging / "training_curves.png")
     shutil.rmtree(staging / "checkpoints", ignore_errors=True)
+    metrics["resources"]["saved_bytes"] = sum(p.stat().st_size for p in staging.glob("*.safetensors"))
     (staging / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2) + "\n")
     write_card(staging)
     _publish(staging, output_dir)
@@ -385,6 +396,55 @@ def _point_adapter_at_hub_id(run_dir: Path, hub_id: str, checkpoint: ResolvedChe
     config = json.loads(config_file.read_text())
     config["base_model_name_or_path"] = hub_id
     config_file.write_text(json.dumps(config, indent=2) + "\n")
+
+
+class PeakMemory:
+    """Peak resident memory (and CUDA memory) while the block runs, sampled by a thread."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak_rss, self._stop = interval, 0, None
+
+    @staticmethod
+    def rss() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                import os
+
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            self.peak_rss = max(self.peak_rss, self.rss())
+
+    def __enter__(self):
+        import threading
+
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self.peak_rss = self.rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, self.rss())
+
+    def report(self) -> dict[str, int]:
+        import torch
+
+        out = {"peak_rss_bytes": self.peak_rss}
+        if torch.cuda.is_available():
+            out["peak_cuda_bytes"] = int(torch.cuda.max_memory_allocated())
+        return out
 
 
 def _same(a, b) -> bool:
