@@ -226,13 +226,49 @@ def load_run(run_dir: Path, full_precision_base: bool = False):
 # --------------------------------------------------------------------------------------------
 
 
+def tokenization_cache_dir() -> Path:
+    import os
+
+    root = os.environ.get("HF_TRANSFER_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_transfer"
+    path = Path(root) / "tokenized"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _tokenization_key(task, tokenizer) -> str:
+    """What the tokenized data depends on, besides the data itself: task settings, tokenizer, versions."""
+    import hashlib
+
+    import transformers
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    parts = [
+        task.kind, repr(sorted(dataclasses.asdict(task).items())), backend.to_str() if backend else repr(tokenizer),
+        repr(sorted(tokenizer.special_tokens_map.items())), tokenizer.padding_side, str(getattr(tokenizer, "chat_template", "")),
+        transformers.__version__, _versions().get("hf-transfer-toolkit", ""),
+    ]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
+
+
 def tokenize_splits(splits, task, tokenizer):
-    return splits.map(
-        task.tokenize_function(tokenizer),
-        batched=True,
-        remove_columns=[c for c in splits["train"].column_names if c != "labels"],
-        desc="Tokenizing",
-    )
+    """Batched fast tokenization, cached on disk: a second run over the same data, task settings and
+    tokenizer loads the result instead of tokenizing again."""
+    key = _tokenization_key(task, tokenizer)
+    cache = tokenization_cache_dir()
+    function = task.tokenize_function(tokenizer)
+    out = {}
+    for split, ds in splits.items():
+        fingerprint = f"{key}-{ds._fingerprint}"
+        out[split] = ds.map(
+            function,
+            batched=True,
+            remove_columns=[c for c in ds.column_names if c != "labels"],
+            cache_file_name=str(cache / f"{fingerprint}.arrow"),
+            new_fingerprint=fingerprint,
+            load_from_cache_file=True,
+            desc=f"Tokenizing {split}",
+        )
+    return type(splits)(out)
 
 
 def evaluate_model(model, tokenizer, recipe: Recipe, examples, features, batch_size: int) -> dict[str, float]:

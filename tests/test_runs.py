@@ -224,3 +224,39 @@ def test_class_weights_balanced_run(tiny_bert, tmp_path, run_cli):
     )
     assert code == 0, err
     assert yaml.safe_load((out / "recipe.yaml").read_text())["task"]["class_weights"] == "balanced"
+
+
+def test_tokenization_is_cached_on_disk(tiny_bert, sentiment_files, monkeypatch):
+    import dataclasses
+
+    from transformers import AutoTokenizer
+
+    from hf_transfer import FileData, TextClassification
+    from hf_transfer.data import load_splits
+    from hf_transfer.train import tokenize_splits
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    source = FileData(train_file=str(sentiment_files["train"]), columns={"text": "sentence"})
+    splits, task = load_splits(source, TextClassification(max_length=17))
+    calls = []
+    original = type(task).tokenize_function
+
+    def counting(self, tok):
+        function = original(self, tok)
+
+        def wrapped(batch):
+            calls.append(len(batch["text"]))
+            return function(batch)
+
+        return wrapped
+
+    monkeypatch.setattr(type(task), "tokenize_function", counting)
+    first = tokenize_splits(splits, task, tokenizer)
+    assert sum(calls) == len(splits["train"]) + len(splits["validation"])
+    calls.clear()
+    again = tokenize_splits(splits, task, tokenizer)
+    assert calls == [], "the second pass is a cache hit"
+    assert again["train"]["input_ids"] == first["train"]["input_ids"]
+    # other settings are another cache entry
+    tokenize_splits(splits, dataclasses.replace(task, max_length=9), tokenizer)
+    assert sum(calls) == len(splits["train"]) + len(splits["validation"])
