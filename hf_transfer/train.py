@@ -242,8 +242,13 @@ def _tokenization_key(task, tokenizer) -> str:
     import transformers
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # truncation / padding state changes as the tokenizer is used: leave it out
+        described = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        described = json.dumps(described, sort_keys=True)
+    else:
+        described = repr(tokenizer)
     parts = [
-        task.kind, repr(sorted(dataclasses.asdict(task).items())), backend.to_str() if backend else repr(tokenizer),
+        task.kind, repr(sorted(dataclasses.asdict(task).items())), described,
         repr(sorted(tokenizer.special_tokens_map.items())), tokenizer.padding_side, str(getattr(tokenizer, "chat_template", "")),
         transformers.__version__, _versions().get("hf-transfer-toolkit", ""),
     ]
