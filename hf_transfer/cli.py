@@ -154,6 +154,11 @@ def build_run_recipe(recipe, args, extra: list[str]):
         raise UserError("--hub_token is not accepted (it would end up in shell history and logs): set HF_TOKEN or run `hf auth login`.")
     for key in PUSH_FLAGS:  # hf_transfer pushes the finished run folder itself, not the Trainer
         setattr(args, key, flags.pop(key, None))
+    if "resume_from_checkpoint" in flags:  # the transformers spelling of --resume
+        value = flags.pop("resume_from_checkpoint")
+        if value not in (True, "auto"):
+            raise UserError("--resume_from_checkpoint takes 'auto' (the newest complete checkpoint of this output folder); or use --resume.")
+        args.resume = True
     if "learning_rate" in flags:  # an explicit rate wins over the recipe's per-method rates
         changes["lora"] = dataclasses.replace(recipe.lora, learning_rate=None)
         changes["freeze"] = dataclasses.replace(recipe.freeze, learning_rate=None)
@@ -181,7 +186,7 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     from .train import run
 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
-    metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command)
+    metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command, resume=args.resume)
     print()
     print(results_table([metrics], recipe.task.report_keys(recipe.metric_names)))
     check = metrics["reload_check"]
@@ -281,6 +286,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field, e.g. --set lora.r=16")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its newest complete checkpoint")
     parser.add_argument("--merge_adapter", action="store_true", help="after a lora/qlora run, also write the merged model to <output_dir>-merged")
 
 

@@ -302,13 +302,69 @@ def evaluate_model(model, tokenizer, recipe: Recipe, examples, features, batch_s
 # --------------------------------------------------------------------------------------------
 
 
-def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command: str | None = None, log=print) -> dict:
-    """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``."""
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
+
+
+def newest_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest ``checkpoint-N`` that was written to the end. The Trainer writes trainer_state.json
+    last, so a checkpoint cut short by a crash lacks it (or holds it truncated) and is skipped."""
+    found = [p for p in Path(folder).glob("checkpoint-*") if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()]
+    for candidate in sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]), reverse=True):
+        if not all((candidate / name).is_file() for name in CHECKPOINT_FILES):
+            continue
+        if not any((candidate / name).is_file() for name in WEIGHT_FILES):
+            continue
+        try:
+            json.loads((candidate / "trainer_state.json").read_text())
+        except ValueError:
+            continue
+        return candidate
+    return None
+
+
+def _check_staging(staging: Path, overwrite: bool, resume: bool) -> None:
+    if staging.exists() and not (overwrite or resume):
+        raise UserError(
+            f"An unfinished run is in {staging} (a crash or an interruption). Pass --resume to continue it from its "
+            "newest complete checkpoint, or --overwrite_output_dir to start over."
+        )
+
+
+def _prepare_staging(staging: Path, recipe: Recipe, overwrite: bool, resume: bool, log) -> Path | None:
+    """Create or reuse ``<output_dir>.partial``; returns the checkpoint to resume from, if any."""
+    _check_staging(staging, overwrite, resume)
+    if staging.exists() and resume:
+        started = staging / "recipe.yaml"
+        if started.is_file() and Recipe.from_yaml(started.read_text()) != recipe:
+            raise UserError(
+                f"The unfinished run in {staging} was started with a different recipe; resume it with the same "
+                "flags, or pass --overwrite_output_dir to start over."
+            )
+        checkpoint = newest_complete_checkpoint(staging / "checkpoints")
+        log(f"[hf-transfer] resuming from {checkpoint}" if checkpoint else f"[hf-transfer] no complete checkpoint in {staging}: starting over")
+        if checkpoint is not None:
+            return checkpoint
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    (staging / "recipe.yaml").write_text(recipe.to_yaml())
+    return None
+
+
+def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command: str | None = None, log=print,
+        resume: bool = False) -> dict:
+    """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
+
+    ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint."""
     recipe.validate()
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
     check_output_dir(output_dir, overwrite)
     training_kwargs = training_arguments(recipe, recipe.task)
+    staging = output_dir.with_name(output_dir.name + ".partial")
+    _check_staging(staging, overwrite, resume)  # before anything is loaded
+    requested = recipe
 
     checkpoint = resolve_checkpoint(recipe.checkpoint)
     if checkpoint.note:
@@ -324,10 +380,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     model = methods.prepare_model(load_base_model(recipe, checkpoint), recipe, task)
     trainable, total = methods.count_parameters(model)
 
-    staging = output_dir.with_name(output_dir.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    resume_from = _prepare_staging(staging, requested, overwrite, resume, log)
     args = make_training_args(staging / "checkpoints", training_kwargs, task)
     trainer = trainer_class(task)(
         model=model,
@@ -345,7 +398,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     )
     started = time.perf_counter()
     with PeakMemory() as memory:
-        train_output = trainer.train()
+        train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
     eval_metrics = task.finish_metrics(trainer.evaluate())
 
