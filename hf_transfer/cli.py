@@ -187,6 +187,10 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
     metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command, resume=args.resume)
+    from .train import is_main_process
+
+    if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
+        return
     print()
     print(results_table([metrics], recipe.task.report_keys(recipe.metric_names)))
     check = metrics["reload_check"]

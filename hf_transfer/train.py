@@ -105,7 +105,8 @@ def device_defaults() -> dict[str, Any]:
 
     if torch.cuda.is_available():
         return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
-    return {"dataloader_pin_memory": False}
+    # use_cpu also makes `accelerate launch` / `torchrun` processes train together (gloo) on CPUs
+    return {"dataloader_pin_memory": False, "use_cpu": True}
 
 
 def make_training_args(output_dir: Path, kwargs: dict[str, Any], task):
@@ -363,16 +364,27 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     check_output_dir(output_dir, overwrite)
     training_kwargs = training_arguments(recipe, recipe.task)
     staging = output_dir.with_name(output_dir.name + ".partial")
-    _check_staging(staging, overwrite, resume)  # before anything is loaded
+    if is_main_process():  # before anything is loaded; rank 0 alone looks, as it alone writes
+        _check_staging(staging, overwrite, resume)
     requested = recipe
 
+    from accelerate import PartialState
+
+    # TrainingArguments set up the process group when launched by `accelerate launch` / `torchrun`;
+    # made first, they let every rank agree on who is rank 0 before anything is written.
+    args = make_training_args(staging / "checkpoints", training_kwargs, recipe.task)
+    state = PartialState()
+    main = state.is_main_process
+    if not main:
+        log = _silent
     checkpoint = resolve_checkpoint(recipe.checkpoint)
     if checkpoint.note:
         log(f"[hf-transfer] {checkpoint.note}")
     splits, task = load_splits(recipe.data, recipe.task)
     recipe = dataclasses.replace(recipe, task=task)
     tokenizer = load_tokenizer(checkpoint, recipe)
-    tokenized = tokenize_splits(splits, task, tokenizer)
+    with state.main_process_first():  # rank 0 fills the tokenization cache, the others read it
+        tokenized = tokenize_splits(splits, task, tokenizer)
 
     from transformers import set_seed
 
@@ -380,8 +392,11 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     model = methods.prepare_model(load_base_model(recipe, checkpoint), recipe, task)
     trainable, total = methods.count_parameters(model)
 
-    resume_from = _prepare_staging(staging, requested, overwrite, resume, log)
-    args = make_training_args(staging / "checkpoints", training_kwargs, task)
+    # rank 0 owns the file system; the other ranks wait for it
+    resume_from = _prepare_staging(staging, requested, overwrite, resume, log) if main else None
+    state.wait_for_everyone()
+    if not main and resume:
+        resume_from = newest_complete_checkpoint(staging / "checkpoints")
     trainer = trainer_class(task)(
         model=model,
         args=args,
@@ -402,12 +417,14 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     train_seconds = time.perf_counter() - started
     eval_metrics = task.finish_metrics(trainer.evaluate())
 
-    trainer.save_model(str(staging))
-    (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; metrics.json records the arguments
-    _point_adapter_at_hub_id(staging, recipe.checkpoint, checkpoint)
-    trainer.state.save_to_json(str(staging / "trainer_state.json"))
-    (staging / "recipe.yaml").write_text(recipe.to_yaml())
-    task.after_training(trainer.model, tokenizer, splits, staging)
+    trainer.save_model(str(staging))  # the Trainer saves from rank 0 only
+    if main:
+        (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; metrics.json records the arguments
+        _point_adapter_at_hub_id(staging, recipe.checkpoint, checkpoint)
+        trainer.state.save_to_json(str(staging / "trainer_state.json"))
+        (staging / "recipe.yaml").write_text(recipe.to_yaml())
+        task.after_training(trainer.model, tokenizer, splits, staging)
+    state.wait_for_everyone()
 
     key = f"eval_{task.main_metric()}"
     _, reloaded, _ = load_run(staging)
@@ -439,18 +456,31 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         "parameters": {"trainable": trainable, "total": total, "trainable_share": trainable / total},
         "resources": {**memory.report(), "saved_bytes": 0},
         "training_arguments": {k: v for k, v in training_kwargs.items() if isinstance(v, (str, int, float, bool))},
+        "world_size": args.world_size,
         "reload_check": reload_check,
         "versions": _versions(),
         "command": command,
     }
+    metrics["output_dir"] = str(output_dir)
+    if not main:
+        return metrics
     _plot_curves(trainer.state.log_history, key, staging / "training_curves.png")
     shutil.rmtree(staging / "checkpoints", ignore_errors=True)
     metrics["resources"]["saved_bytes"] = sum(p.stat().st_size for p in staging.glob("*.safetensors"))
-    (staging / FINISHED_MARKER).write_text(json.dumps(metrics, indent=2) + "\n")
+    (staging / FINISHED_MARKER).write_text(json.dumps({k: v for k, v in metrics.items() if k != "output_dir"}, indent=2) + "\n")
     write_card(staging)
     _publish(staging, output_dir)
-    metrics["output_dir"] = str(output_dir)
     return metrics
+
+
+def _silent(*args, **kwargs) -> None:
+    """Ranks other than 0 say nothing; rank 0 speaks for the run."""
+
+
+def is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def merge_run(run_dir: Path, output_dir: Path | None = None) -> Path:
