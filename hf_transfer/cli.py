@@ -131,6 +131,10 @@ def build_run_recipe(recipe, args, extra: list[str]):
     changes: dict[str, Any] = {}
     if args.method:
         changes["method"] = args.method
+    if args.trust_remote_code:
+        changes["trust_remote_code"] = True
+    if args.allow_pickle_weights:
+        changes["allow_pickle_weights"] = True
     if args.model_name_or_path:
         path = Path(args.model_name_or_path).expanduser()
         changes["checkpoint"] = str(path.resolve()) if path.is_dir() else args.model_name_or_path
@@ -290,6 +294,8 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field, e.g. --set lora.r=16")
+    parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with the checkpoint (off by default)")
+    parser.add_argument("--allow_pickle_weights", action="store_true", help="load checkpoints that have only pickle (.bin) weights")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its newest complete checkpoint")
     parser.add_argument("--merge_adapter", action="store_true", help="after a lora/qlora run, also write the merged model to <output_dir>-merged")
 

@@ -6,7 +6,9 @@ Everything here returns a ``DatasetDict`` whose columns are the task's role name
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 from pathlib import Path
 
 from .errors import UserError
@@ -53,13 +55,25 @@ def _load_file(path: str):
         return squad
     kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
     try:
-        return load_dataset(fmt, data_files={"train": str(file.resolve())}, split="train", **kwargs)
+        with _quiet("datasets"):  # it logs a parser's traceback before raising; the message below says it
+            return load_dataset(fmt, data_files={"train": str(file.resolve())}, split="train", **kwargs)
     except Exception as exc:  # datasets wraps parser errors in several types
         if "corresponds to no data" in str(exc):
             raise UserError(f"Data file {path} has no rows.") from None
         cause = exc.__cause__ or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"Data file {path} could not be read as {fmt}: {first}") from None
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def read_conll(path: Path):
@@ -149,6 +163,12 @@ def _load_hub(source: HubData):
     return DatasetDict(splits)
 
 
+def _names(columns: list[str], width: int = 40, most: int = 30) -> str:
+    """Column names for a message: each cut to ``width`` characters, at most ``most`` of them."""
+    shown = [c if len(c) <= width else c[:width] + "..." for c in columns[:most]]
+    return ", ".join(shown) + (f" (and {len(columns) - most} more)" if len(columns) > most else "")
+
+
 def select_columns(splits, source: DataSource, roles: dict[str, bool]):
     """Rename the source's columns to the task's role names, drop the others, check what is there."""
     unknown_roles = [r for r in source.columns if r not in roles]
@@ -172,7 +192,7 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool]):
                 hint = f" Did you mean {close[0]!r}? Map it with --set data.columns.{role}={close[0]}." if close else ""
                 raise UserError(
                     f"Column {column!r} ({role}) is not in the {split} split of {source.describe()}; "
-                    f"its columns are: {', '.join(ds.column_names)}.{hint}"
+                    f"its columns are: {_names(ds.column_names)}.{hint}"
                 )
         ds = ds.select_columns(list(mapping)).rename_columns({c: r for c, r in mapping.items() if c != r})
         if len(ds) == 0:
@@ -180,7 +200,7 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool]):
         for role in ("text", "text_pair"):
             if role in ds.column_names:
                 for i, value in enumerate(ds[role]):
-                    if not isinstance(value, str):
+                    if not isinstance(value, str) or not value.strip():
                         raise UserError(f"Row {i} of the {split} split has no text in column {role!r} (got {value!r}).")
         out[split] = ds
     return type(splits)(out)

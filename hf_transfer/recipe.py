@@ -139,6 +139,9 @@ class Recipe:
     language: list[str] = field(default_factory=lambda: ["en"])
     """Languages of the data (ISO 639-1), for the model card."""
     trust_remote_code: bool = False
+    """Run code that a checkpoint's repository ships (off unless asked for; the run says when it is on)."""
+    allow_pickle_weights: bool = False
+    """Load checkpoints whose weights exist only as pickle files (``*.bin``); otherwise safetensors only."""
 
     # ---- validation -------------------------------------------------------------------------
 

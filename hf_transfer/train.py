@@ -94,6 +94,10 @@ def training_arguments(recipe: Recipe, task) -> dict[str, Any]:
                 raise UserError(f"Training argument {key} must be a whole number, got {value!r}.")
             value = type(default)(value)
         kwargs[key] = value
+    if not kwargs.get("learning_rate", 1) > 0:
+        raise UserError(f"Training argument learning_rate must be positive, got {kwargs['learning_rate']!r}.")
+    if kwargs.get("max_steps", -1) <= 0 and not kwargs.get("num_train_epochs", 1) > 0:
+        raise UserError(f"Training argument num_train_epochs must be positive, got {kwargs['num_train_epochs']!r}.")
     if kwargs.get("eval_strategy") == "no":
         kwargs["load_best_model_at_end"] = False
     return kwargs
@@ -159,6 +163,20 @@ def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint):
     return _from_pretrained(recipe, checkpoint)
 
 
+def _weights_kwargs(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> dict:
+    """safetensors only, unless the recipe allows pickle weights; a local pickle-only folder is refused by name."""
+    if checkpoint.gguf_file or recipe.allow_pickle_weights:
+        return {}
+    folder = Path(checkpoint.path)
+    pickled = any(folder.glob("*.bin")) or any(folder.glob("*.pt"))
+    if folder.is_dir() and pickled and not any(folder.glob("*.safetensors*")):
+        raise UserError(
+            f"{checkpoint.path} holds its weights only as pickle files (.bin / .pt), which can run code when loaded. "
+            "Convert them to safetensors, or pass --allow_pickle_weights if you trust the source."
+        )
+    return {"use_safetensors": True}
+
+
 def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
     task = recipe.task
     if recipe.method == "scratch":  # the architecture and tokenizer of the checkpoint, random weights
@@ -173,12 +191,13 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
         return task.auto_model_class().from_pretrained(
             checkpoint.path,
             trust_remote_code=recipe.trust_remote_code,
+            **_weights_kwargs(recipe, checkpoint),
             **checkpoint.load_kwargs(),
             **task.model_kwargs(),
             **methods.load_kwargs(recipe.method),
         )
-    except (OSError, ValueError) as exc:
-        raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {str(exc).strip().splitlines()[0]}") from None
+    except (OSError, ValueError, RuntimeError) as exc:  # missing files, bad config, weights that do not fit the config
+        raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {_first_line(exc)}") from None
 
 
 def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
@@ -380,6 +399,8 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     checkpoint = resolve_checkpoint(recipe.checkpoint)
     if checkpoint.note:
         log(f"[hf-transfer] {checkpoint.note}")
+    if recipe.trust_remote_code:
+        log(f"[hf-transfer] trust_remote_code is on: Python code shipped with {recipe.checkpoint} will run on this machine.")
     splits, task = load_splits(recipe.data, recipe.task)
     recipe = dataclasses.replace(recipe, task=task)
     tokenizer = load_tokenizer(checkpoint, recipe)
@@ -471,6 +492,11 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     write_card(staging)
     _publish(staging, output_dir)
     return metrics
+
+
+def _first_line(exc: Exception, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def _silent(*args, **kwargs) -> None:

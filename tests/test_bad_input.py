@@ -2,23 +2,66 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import write_csv, write_jsonl
 
 
 @pytest.fixture
-def bad_files(tmp_path):
+def bad_files(tmp_path, tiny_bert):
+    import shutil
+
     rows = [{"sentence": f"good film {i}", "label": "pos" if i % 2 else "neg"} for i in range(20)]
-    return {
+    files = {
         "ok": write_csv(tmp_path / "ok.csv", rows),
         "outside": write_csv(tmp_path / "outside.csv", rows[:4] + [{"sentence": "x", "label": "maybe"}]),
         "float": write_jsonl(tmp_path / "float.jsonl", [{"sentence": "x", "label": 0.25}] * 4),
         "empty_valid": tmp_path / "empty.csv",
+        "nan_label": write_csv(tmp_path / "nan.csv", rows[:4] + [{"sentence": "no label here", "label": ""}]),
+        "empty_text": write_csv(tmp_path / "empty_text.csv", rows[:4] + [{"sentence": "   ", "label": "pos"}]),
+        "bool_label": write_jsonl(tmp_path / "bool.jsonl", [{"sentence": "x", "label": True}] * 4),
     }
+    (tmp_path / "empty.csv").write_text("")
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("sentence,label\ncaf\xe9 cr\xe8me,pos\nna\xefve,neg\n".encode("latin-1"))
+    files["latin1"] = latin
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text('[{"sentence": "good", "label": "pos"}, {"sentence": "bad", "lab')
+    files["truncated"] = truncated
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("sentence,label\ngood film,pos\nbad film,neg,extra,fields\nok,pos\n")
+    files["ragged"] = ragged
+    huge = tmp_path / "one_line.csv"
+    huge.write_text("x" * 1_000_000 + "\n")
+    files["huge"] = huge
+    ids = tmp_path / "dup_ids.jsonl"
+    row = {"id": "q1", "question": "where ?", "context": "in oslo", "answers": {"text": ["oslo"], "answer_start": [3]}}
+    write_jsonl(ids, [row, dict(row, question="what ?")])
+    files["dup_ids"] = ids
+    # checkpoints: a corrupt config.json, weights that do not fit their config, pickle-only weights
+    corrupt = tmp_path / "corrupt-ckpt"
+    shutil.copytree(tiny_bert, corrupt)
+    (corrupt / "config.json").write_text('{"model_type": "bert", "hidden_size": ')
+    files["corrupt"] = corrupt
+    mismatch = tmp_path / "mismatch-ckpt"
+    shutil.copytree(tiny_bert, mismatch)
+    config = json.loads((mismatch / "config.json").read_text())
+    config["hidden_size"], config["intermediate_size"] = 64, 128
+    (mismatch / "config.json").write_text(json.dumps(config))
+    files["mismatch"] = mismatch
+    pickled = tmp_path / "pickle-ckpt"
+    shutil.copytree(tiny_bert, pickled)
+    (pickled / "model.safetensors").unlink()
+    (pickled / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    files["pickled"] = pickled
+    files["a_file"] = write_csv(tmp_path / "not_a_dir.csv", rows)
+    return files
 
 
 CASES = {
@@ -35,12 +78,28 @@ CASES = {
     "zero samples": (["--max_train_samples", "0"], "data.max_train_samples must be a positive number"),
     "missing checkpoint": (["--model_name_or_path", "no/such-model"], "Checkpoint 'no/such-model' was not found"),
     "missing train file": (["--train_file", "/nonexistent/train.csv"], "does not exist"),
+    "NaN label": (["--validation_file", "{nan_label}"], "Label missing in validation row 4"),
+    "empty text": (["--validation_file", "{empty_text}"], "Row 4 of the validation split has no text in column 'text'"),
+    "boolean label": (["--train_file", "{bool_label}"], "Label of wrong type in train row 0: True"),
+    "wrong encoding": (["--train_file", "{latin1}"], "latin1.csv could not be read as csv"),
+    "truncated JSON": (["--train_file", "{truncated}"], "truncated.json could not be read as json"),
+    "ragged CSV": (["--train_file", "{ragged}"], "ragged.csv could not be read as csv"),
+    "1 MB single line": (["--train_file", "{huge}"], "one_line.csv has no rows"),
+    "duplicated ids": (["--train_file", "{dup_ids}", "--set", "task={{type: question-answering}}", "--set", "data.columns={{}}", "--set", "metrics=[squad]"],
+                       "Rows 0 and 1 of the train split share the id 'q1'"),
+    "missing checkpoint folder": (["--model_name_or_path", "/nonexistent/checkpoint/"], "'/nonexistent/checkpoint/' was not found"),
+    "corrupt config.json": (["--model_name_or_path", "{corrupt}"], "config.json' is not a valid JSON file"),
+    "weights that do not fit the config": (["--model_name_or_path", "{mismatch}"], "could not be loaded"),
+    "pickle-only weights": (["--model_name_or_path", "{pickled}"], "only as pickle files"),
+    "negative learning rate": (["--learning_rate", "-1e-4"], "learning_rate must be positive"),
+    "output folder is a file": (["--output_dir", "{a_file}"], "is a file, not a folder"),
+    "text flag for a number": (["--max_train_samples", "many"], "invalid int value: 'many'"),
+    "resume_from_checkpoint path": (["--resume_from_checkpoint", "/some/where"], "--resume_from_checkpoint takes 'auto'"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_run_input(case, bad_files, tiny_bert, tmp_path, run_cli):
-    (tmp_path / "empty.csv").write_text("")
     extra, message = CASES[case]
     extra = [e.format(**bad_files) for e in extra]
     out = tmp_path / "run"
@@ -51,8 +110,37 @@ def test_bad_run_input(case, bad_files, tiny_bert, tmp_path, run_cli):
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+    assert len(err) < 2000, "one short message, not a dump of the input"
     assert not (out / "metrics.json").exists()
     assert not any((tmp_path / name / "metrics.json").exists() for name in ("run", "run.partial"))
+
+
+def test_the_matrix_is_broad():
+    assert len(CASES) >= 25
+
+
+@given(st.lists(st.one_of(st.sampled_from(["pos", "neg"]), st.integers(-3, 5), st.floats(allow_nan=True), st.none(),
+                          st.booleans(), st.text(max_size=3)), min_size=1, max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_label_checks_never_crash(labels):
+    """Whatever the labels, loading either succeeds with ids inside the label set or says what is wrong."""
+    from datasets import Dataset, DatasetDict
+
+    from hf_transfer import TextClassification, UserError
+
+    task = TextClassification(label_names=["neg", "pos"])
+    splits = DatasetDict({"train": Dataset.from_dict({"text": ["t"] * len(labels), "label": [repr(x) for x in labels]})})
+    raw = DatasetDict({"train": Dataset.from_list([{"text": "t", "label": x} for x in labels])}) if _one_type(labels) else splits
+    try:
+        encoded, _ = task.prepare(raw)
+    except UserError as exc:
+        assert "row" in str(exc) or "Label" in str(exc)
+    else:
+        assert all(y in (0, 1) for y in encoded["train"]["labels"])
+
+
+def _one_type(values) -> bool:
+    return len({type(v) for v in values if v is not None}) <= 1
 
 
 def test_qlora_without_cuda_is_refused_before_loading(tiny_bert, bad_files, tmp_path, run_cli, monkeypatch):

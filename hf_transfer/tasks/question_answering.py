@@ -97,7 +97,12 @@ class QuestionAnswering(Task):
     def prepare(self, splits):
         encoded = {}
         for split, ds in splits.items():
-            ids = ds["id"] if "id" in ds.column_names else [f"{split}-{i}" for i in range(len(ds))]
+            ids = [str(i) for i in ds["id"]] if "id" in ds.column_names else [f"{split}-{i}" for i in range(len(ds))]
+            seen: dict[str, int] = {}
+            for row, example_id in enumerate(ids):
+                if example_id in seen:
+                    raise UserError(f"Rows {seen[example_id]} and {row} of the {split} split share the id {example_id!r}; ids must be unique.")
+                seen[example_id] = row
             answers = []
             for row, (question, context, answer) in enumerate(zip(ds["question"], ds["context"], ds["answers"])):
                 where = f"row {row} (id {ids[row]}) of the {split} split"
