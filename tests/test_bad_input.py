@@ -169,3 +169,27 @@ def test_real_process_exit_code_and_stderr(tmp_path):
     assert result.stderr.strip().startswith("hf-transfer: error: Unknown recipe 'no-such-recipe'")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_trust_remote_code_is_off_unless_asked_and_then_said(bad_files, tiny_bert, tmp_path, run_cli):
+    import yaml
+
+    base = ["run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", bad_files["ok"],
+            "--set", "data.columns.text=sentence", "--num_train_epochs", "1"]
+    code, out, err = run_cli(*base, "--output_dir", tmp_path / "off")
+    assert code == 0, err
+    assert "trust_remote_code" not in out
+    assert yaml.safe_load((tmp_path / "off" / "recipe.yaml").read_text())["trust_remote_code"] is False
+    code, out, err = run_cli(*base, "--output_dir", tmp_path / "on", "--trust_remote_code")
+    assert code == 0, err
+    assert "trust_remote_code is on: Python code shipped with" in out
+    assert yaml.safe_load((tmp_path / "on" / "recipe.yaml").read_text())["trust_remote_code"] is True
+
+
+def test_pickle_weights_load_only_with_the_flag(bad_files, tmp_path, run_cli):
+    base = ["run", "rotten-tomatoes-minilm", "--model_name_or_path", bad_files["pickled"], "--train_file", bad_files["ok"],
+            "--set", "data.columns.text=sentence", "--output_dir", tmp_path / "p"]
+    code, _, err = run_cli(*base)
+    assert code == 2 and "--allow_pickle_weights" in err
+    code, _, err = run_cli(*base, "--allow_pickle_weights")
+    assert code == 2 and "only as pickle files" not in err and "could not be loaded" in err, "the flag lets loading try"
