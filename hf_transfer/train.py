@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import math
+import pickle
 import shutil
 import tempfile
 import time
@@ -196,7 +197,7 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
             **task.model_kwargs(),
             **methods.load_kwargs(recipe.method),
         )
-    except (OSError, ValueError, RuntimeError) as exc:  # missing files, bad config, weights that do not fit the config
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:  # missing files, bad config, weights that do not fit
         raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {_first_line(exc)}") from None
 
 

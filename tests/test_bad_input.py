@@ -178,7 +178,7 @@ def test_trust_remote_code_is_off_unless_asked_and_then_said(bad_files, tiny_ber
             "--set", "data.columns.text=sentence", "--num_train_epochs", "1"]
     code, out, err = run_cli(*base, "--output_dir", tmp_path / "off")
     assert code == 0, err
-    assert "trust_remote_code" not in out
+    assert "trust_remote_code is on" not in out
     assert yaml.safe_load((tmp_path / "off" / "recipe.yaml").read_text())["trust_remote_code"] is False
     code, out, err = run_cli(*base, "--output_dir", tmp_path / "on", "--trust_remote_code")
     assert code == 0, err
