@@ -63,6 +63,12 @@ class StepTimer(TrainerCallback):
         self.seconds += time.perf_counter() - self._start
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX), where bf16 autocast can pay."""
+    cpu = getattr(torch, "cpu", None)
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def matmul_ceiling(seconds: float = 3.0) -> float:
     """Best fp32 GFLOP/s over a few matrix shapes like the model's (tokens x 384 @ 384 x 1536)."""
     best = 0.0
@@ -196,9 +202,12 @@ def main() -> None:
             rows[config] = plain_trainer(config, checkpoint, plain_splits, args, scratch)
         print("config c ...", flush=True)
         rows["c"] = hf_transfer_run(recipe, scratch / "c", args)
+        if native_bf16():
+            print("config d (c + bf16 autocast) ...", flush=True)
+            rows["d"] = hf_transfer_run(dataclasses.replace(recipe, training={**recipe.training, "bf16": True}), scratch / "d", args)
         flops_token = flops_per_real_token(rows["c"].pop("model"))
-        for r in ("a", "b"):
-            rows[r].pop("model")
+        for r in rows:
+            rows[r].pop("model", None)
 
         # tokenization: first pass (empty cache) against a cache hit
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
@@ -240,8 +249,8 @@ def main() -> None:
         "train_samples": n, "eval_samples": len(splits["validation"]), "max_length": args.max_length, "batch_size": args.batch_size,
         "matmul_ceiling_gflops": ceiling, "flops_per_real_token": flops_token, "configs": table,
         "ratios": {
-            "c/a samples/s": table["c"]["train_samples_per_second"] / table["a"]["train_samples_per_second"],
-            "c/b samples/s": table["c"]["train_samples_per_second"] / table["b"]["train_samples_per_second"],
+            f"{x}/{y} samples/s": table[x]["train_samples_per_second"] / table[y]["train_samples_per_second"]
+            for x in ("c", "d") if x in table for y in ("a", "b")
         },
         "tokenization": {"first_pass_s": first_pass, "cache_hit_s": cache_hit, "speedup": first_pass / cache_hit, "rows": sum(len(d) for d in full_splits.values())},
         "hf_transfer_list_startup_s": startup,
@@ -277,15 +286,22 @@ def render(result: dict, args) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for key, r in result["configs"].items():
+        if key == "d":
+            continue
         lines.append(
             f"| {names[key]} | {r['train_samples_per_second']:.1f} | {r['real_tokens_per_second']:.0f} | {100 * r['padding_share']:.1f}% | "
             f"{100 * r['mfu_real_tokens']:.1f}% | {r['peak_rss_gib']:.2f} GiB | {r['eval_accuracy']:.3f} |"
         )
+    if "d" in result["configs"]:
+        d = result["configs"]["d"]
+        lines.append(f"| d. hf_transfer defaults + bf16 autocast (this CPU has native bf16) | {d['train_samples_per_second']:.1f} | "
+                     f"{d['real_tokens_per_second']:.0f} | {100 * d['padding_share']:.1f}% | {100 * d['mfu_real_tokens']:.1f}% (of the fp32 ceiling) | "
+                     f"{d['peak_rss_gib']:.2f} GiB | {d['eval_accuracy']:.3f} |")
     ratios = result["ratios"]
     tok = result["tokenization"]
     lines += [
         "",
-        f"c/a = {ratios['c/a samples/s']:.2f}x, c/b = {ratios['c/b samples/s']:.2f}x (train samples/s).",
+        ", ".join(f"{k.split()[0]} = {v:.2f}x" for k, v in ratios.items()) + " (train samples/s).",
         "",
         f"Tokenizing {tok['rows']:,} rows: first pass {tok['first_pass_s']:.2f} s, cache hit {tok['cache_hit_s']:.3f} s ({tok['speedup']:.0f}x).",
         f"`hf-transfer list` start-up: {result['hf_transfer_list_startup_s']:.2f} s.",
