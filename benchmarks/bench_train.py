@@ -9,7 +9,8 @@ batch 32, learning rate 5e-5, 1 epoch, seed 42):
   a. a plain Trainer configured like transformers' run_glue.py defaults: every example padded to
      max length, the default random sampler;
   b. a plain Trainer with that script's best flags: dynamic padding and length-grouped batches;
-  c. hf_transfer's defaults (``hf_transfer.train.run``).
+  c. hf_transfer's defaults (``hf_transfer.train.run``): on CPUs with native bf16, bf16 autocast;
+  d. on such CPUs, (c) with ``--bf16 false``, to show what the autocast buys.
 
 Throughput counts optimizer-step time only (a callback times each step), so per-epoch evaluation
 and checkpointing in (c) do not count against it. Also measured: a matmul ceiling (fp32, this
@@ -69,15 +70,17 @@ def native_bf16() -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
-def matmul_ceiling(seconds: float = 3.0) -> float:
-    """Best fp32 GFLOP/s over a few matrix shapes like the model's (tokens x 384 @ 384 x 1536)."""
+def matmul_ceiling(dtype=torch.float32, seconds: float = 6.0) -> float:
+    """Best GFLOP/s over a few matrix shapes like the model's and a large square one, after warm-up."""
     best = 0.0
-    for m, k, n in ((4096, 384, 1536), (4096, 1536, 384), (2048, 2048, 2048)):
-        a, b = torch.randn(m, k), torch.randn(k, n)
-        for _ in range(3):
+    shapes = ((4096, 384, 1536), (4096, 1536, 384), (4096, 384, 384), (3072, 3072, 3072))
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        warm = time.perf_counter()
+        while time.perf_counter() - warm < 0.5:
             a @ b
         count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 3:
+        while time.perf_counter() - start < seconds / len(shapes):
             a @ b
             count += 1
         best = max(best, 2 * m * k * n * count / (time.perf_counter() - start) / 1e9)
@@ -174,8 +177,9 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip_lora", action="store_true")
+    parser.add_argument("--train_samples", type=int, help="override the example count (quick checks of this script)")
     args = parser.parse_args()
-    train_samples = 8000 if args.full else 2000
+    train_samples = args.train_samples or (8000 if args.full else 2000)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     recipe = load_recipe("rotten-tomatoes-minilm")
@@ -192,7 +196,8 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}", flush=True)
     ceiling = matmul_ceiling()
-    print(f"matmul ceiling: {ceiling:.0f} GFLOP/s (fp32)", flush=True)
+    ceiling_bf16 = matmul_ceiling(torch.bfloat16) if native_bf16() else None
+    print(f"matmul ceiling: {ceiling:.0f} GFLOP/s fp32" + (f", {ceiling_bf16:.0f} GFLOP/s bf16" if ceiling_bf16 else ""), flush=True)
 
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -202,9 +207,9 @@ def main() -> None:
             rows[config] = plain_trainer(config, checkpoint, plain_splits, args, scratch)
         print("config c ...", flush=True)
         rows["c"] = hf_transfer_run(recipe, scratch / "c", args)
-        if native_bf16():
-            print("config d (c + bf16 autocast) ...", flush=True)
-            rows["d"] = hf_transfer_run(dataclasses.replace(recipe, training={**recipe.training, "bf16": True}), scratch / "d", args)
+        if native_bf16():  # the defaults autocast to bf16 here; show what fp32 would do
+            print("config d (c with --bf16 false) ...", flush=True)
+            rows["d"] = hf_transfer_run(dataclasses.replace(recipe, training={**recipe.training, "bf16": False}), scratch / "d", args)
         flops_token = flops_per_real_token(rows["c"].pop("model"))
         for r in rows:
             rows[r].pop("model", None)
@@ -216,9 +221,12 @@ def main() -> None:
         start = time.perf_counter()
         tokenize_splits(full_splits, full_task, tokenizer)
         first_pass = time.perf_counter() - start
-        start = time.perf_counter()
-        tokenize_splits(full_splits, full_task, tokenizer)
-        cache_hit = time.perf_counter() - start
+        hits = []
+        for _ in range(5):
+            start = time.perf_counter()
+            tokenize_splits(full_splits, full_task, tokenizer)
+            hits.append(time.perf_counter() - start)
+        cache_hit = sorted(hits)[2]  # the median of five
         assert tokenization_cache_dir() == scratch / "token-cache" / "tokenized"
 
         # start-up of `hf-transfer list` (a fresh interpreter, best of 3)
@@ -241,16 +249,17 @@ def main() -> None:
             "train_samples_per_second": samples_per_s,
             "real_tokens_per_second": real_tokens_per_s,
             "padding_share": 1 - r["real_tokens"] / r["processed_tokens"],
-            "mfu_real_tokens": real_tokens_per_s * flops_token / (ceiling * 1e9),
+            "mfu_real_tokens": real_tokens_per_s * flops_token / ((ceiling_bf16 if key == "c" and ceiling_bf16 else ceiling) * 1e9),
+            "precision": "bf16 autocast" if key == "c" and ceiling_bf16 else "fp32",
             "peak_rss_gib": r["peak_rss_bytes"] / 2**30,
             "eval_accuracy": r["eval_accuracy"],
         }
     result = {
         "train_samples": n, "eval_samples": len(splits["validation"]), "max_length": args.max_length, "batch_size": args.batch_size,
-        "matmul_ceiling_gflops": ceiling, "flops_per_real_token": flops_token, "configs": table,
+        "matmul_ceiling_gflops": ceiling, "matmul_ceiling_bf16_gflops": ceiling_bf16, "flops_per_real_token": flops_token, "configs": table,
         "ratios": {
             f"{x}/{y} samples/s": table[x]["train_samples_per_second"] / table[y]["train_samples_per_second"]
-            for x in ("c", "d") if x in table for y in ("a", "b")
+            for x in ("c",) for y in ("a", "b", "d") if y in table
         },
         "tokenization": {"first_pass_s": first_pass, "cache_hit_s": cache_hit, "speedup": first_pass / cache_hit, "rows": sum(len(d) for d in full_splits.values())},
         "hf_transfer_list_startup_s": startup,
@@ -263,7 +272,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
     }
     RESULTS.mkdir(exist_ok=True)
-    name = "train_full" if args.full else "train"
+    name = "train_full" if args.full else "train" if not args.train_samples else f"train_{train_samples}"
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     markdown = render(result, args)
     (RESULTS / f"{name}.md").write_text(markdown)
@@ -277,10 +286,13 @@ def _timed(command: list[str]) -> float:
 
 
 def render(result: dict, args) -> str:
-    names = {"a": "a. plain Trainer, run_glue defaults (pad to max length)", "b": "b. plain Trainer, dynamic padding + group_by_length", "c": "c. hf_transfer defaults"}
+    names = {"a": "a. plain Trainer, run_glue defaults (pad to max length)", "b": "b. plain Trainer, dynamic padding + group_by_length",
+             "c": "c. hf_transfer defaults" + (" (bf16 autocast: this CPU computes bf16 natively)" if "d" in result["configs"] else "")}
     lines = [
         f"Training {result['train_samples']:,} examples (1 epoch, max length {result['max_length']}, batch {result['batch_size']}), "
-        f"evaluating {result['eval_samples']:,}; matmul ceiling {result['matmul_ceiling_gflops']:.0f} GFLOP/s (fp32, measured in the same run).",
+        f"evaluating {result['eval_samples']:,}; matmul ceiling measured in the same run: {result['matmul_ceiling_gflops']:.0f} GFLOP/s fp32"
+        + (f", {result['matmul_ceiling_bf16_gflops']:.0f} GFLOP/s bf16" if result.get("matmul_ceiling_bf16_gflops") else "")
+        + ". MFU counts 6 x non-embedding parameters FLOPs per real (non-padding) token, against the ceiling of the precision used.",
         "",
         "| configuration | train samples/s | real tokens/s | padding share | MFU on real tokens | peak RSS | eval accuracy |",
         "|---|---|---|---|---|---|---|",
@@ -294,8 +306,8 @@ def render(result: dict, args) -> str:
         )
     if "d" in result["configs"]:
         d = result["configs"]["d"]
-        lines.append(f"| d. hf_transfer defaults + bf16 autocast (this CPU has native bf16) | {d['train_samples_per_second']:.1f} | "
-                     f"{d['real_tokens_per_second']:.0f} | {100 * d['padding_share']:.1f}% | {100 * d['mfu_real_tokens']:.1f}% (of the fp32 ceiling) | "
+        lines.append(f"| d. hf_transfer defaults with `--bf16 false` (fp32) | {d['train_samples_per_second']:.1f} | "
+                     f"{d['real_tokens_per_second']:.0f} | {100 * d['padding_share']:.1f}% | {100 * d['mfu_real_tokens']:.1f}% | "
                      f"{d['peak_rss_gib']:.2f} GiB | {d['eval_accuracy']:.3f} |")
     ratios = result["ratios"]
     tok = result["tokenization"]
@@ -303,7 +315,7 @@ def render(result: dict, args) -> str:
         "",
         ", ".join(f"{k.split()[0]} = {v:.2f}x" for k, v in ratios.items()) + " (train samples/s).",
         "",
-        f"Tokenizing {tok['rows']:,} rows: first pass {tok['first_pass_s']:.2f} s, cache hit {tok['cache_hit_s']:.3f} s ({tok['speedup']:.0f}x).",
+        f"Tokenizing {tok['rows']:,} rows: first pass {tok['first_pass_s']:.2f} s, cache hit {tok['cache_hit_s']:.3f} s (median of 5; {tok['speedup']:.0f}x).",
         f"`hf-transfer list` start-up: {result['hf_transfer_list_startup_s']:.2f} s.",
     ]
     lora = result["lora_vs_full"]
