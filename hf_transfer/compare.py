@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from .errors import UserError
+from .plots import during_training
 from .recipe import METHODS, Recipe
 
 DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
@@ -82,7 +83,7 @@ def build_report(recipe: Recipe, results: dict[str, dict], output_dir: Path) -> 
             "train_samples_per_second": m["train"]["train_samples_per_second"],
             "peak_rss_bytes": m.get("resources", {}).get("peak_rss_bytes"),
             "saved_bytes": m.get("resources", {}).get("saved_bytes"),
-            "learning_curve": [(h["step"], h[main]) for h in state["log_history"] if main in h],
+            "learning_curve": [(h["step"], h[main]) for h in during_training(state["log_history"]) if main in h],
             "run_dir": str(output_dir / method),
         })
     first = next(iter(results.values()))

@@ -15,9 +15,17 @@ def _pyplot():
     return plt
 
 
+def during_training(log_history: list[dict]) -> list[dict]:
+    """The log entries written while training ran: the evaluations after it (of the best model,
+    or of a reloaded one) are not part of the learning curve."""
+    end = next((i for i, entry in enumerate(log_history) if "train_runtime" in entry), len(log_history))
+    return log_history[:end]
+
+
 def training_curves(log_history: list[dict], metric_key: str):
     """Training loss against step, and ``metric_key`` (e.g. ``eval_accuracy``) on a second axis."""
     plt = _pyplot()
+    log_history = during_training(log_history)
     losses = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
     evals = [(h["step"], h[metric_key]) for h in log_history if metric_key in h]
     fig, ax = plt.subplots(figsize=(6, 3.5))

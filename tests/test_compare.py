@@ -40,6 +40,8 @@ def test_report_numbers_come_from_the_runs(comparison):
         assert row["peak_rss_bytes"] == metrics["resources"]["peak_rss_bytes"] > 0
         assert row["saved_bytes"] == sum(p.stat().st_size for p in (out / row["method"]).glob("*.safetensors"))
         assert len(row["learning_curve"]) >= 3, "several evaluations per run"
+        steps = [step for step, _ in row["learning_curve"]]
+        assert steps == sorted(set(steps)), "one point per evaluation during training"
     rows = {r["method"]: r for r in report["rows"]}
     assert rows["lora"]["saved_bytes"] < rows["full"]["saved_bytes"]
     assert rows["freeze"]["trainable_parameters"] < rows["lora"]["trainable_parameters"] < rows["full"]["trainable_parameters"]
