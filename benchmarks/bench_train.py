@@ -46,7 +46,7 @@ from transformers import (
 from hf_transfer import load_recipe
 from hf_transfer.assets import resolve_checkpoint
 from hf_transfer.data import load_splits
-from hf_transfer.train import PeakMemory, run, tokenization_cache_dir, tokenize_splits
+from hf_transfer.train import PeakMemory, cpu_computes_bf16, run, tokenization_cache_dir, tokenize_splits
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,12 +62,6 @@ class StepTimer(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.seconds += time.perf_counter() - self._start
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX), where bf16 autocast can pay."""
-    cpu = getattr(torch, "cpu", None)
-    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def matmul_ceiling(dtype=torch.float32, seconds: float = 6.0) -> float:
@@ -196,7 +190,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}", flush=True)
     ceiling = matmul_ceiling()
-    ceiling_bf16 = matmul_ceiling(torch.bfloat16) if native_bf16() else None
+    ceiling_bf16 = matmul_ceiling(torch.bfloat16) if cpu_computes_bf16() else None
     print(f"matmul ceiling: {ceiling:.0f} GFLOP/s fp32" + (f", {ceiling_bf16:.0f} GFLOP/s bf16" if ceiling_bf16 else ""), flush=True)
 
     rows = {}
@@ -207,7 +201,7 @@ def main() -> None:
             rows[config] = plain_trainer(config, checkpoint, plain_splits, args, scratch)
         print("config c ...", flush=True)
         rows["c"] = hf_transfer_run(recipe, scratch / "c", args)
-        if native_bf16():  # the defaults autocast to bf16 here; show what fp32 would do
+        if cpu_computes_bf16():  # the defaults autocast to bf16 here; show what fp32 would do
             print("config d (c with --bf16 false) ...", flush=True)
             rows["d"] = hf_transfer_run(dataclasses.replace(recipe, training={**recipe.training, "bf16": False}), scratch / "d", args)
         flops_token = flops_per_real_token(rows["c"].pop("model"))

@@ -11,7 +11,7 @@ import difflib
 import logging
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, first_line
 from .recipe import DataSource, FileData, HubData, PackagedData
 
 FILE_FORMATS = {
@@ -60,9 +60,7 @@ def _load_file(path: str):
     except Exception as exc:  # datasets wraps parser errors in several types
         if "corresponds to no data" in str(exc):
             raise UserError(f"Data file {path} has no rows.") from None
-        cause = exc.__cause__ or exc
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise UserError(f"Data file {path} could not be read as {fmt}: {first}") from None
+        raise UserError(f"Data file {path} could not be read as {fmt}: {first_line(exc.__cause__ or exc)}") from None
 
 
 @contextlib.contextmanager
@@ -152,7 +150,7 @@ def _load_hub(source: HubData):
     try:
         loaded = load_dataset(source.path, source.name, revision=source.revision)
     except Exception as exc:
-        raise UserError(f"Dataset {source.describe()} could not be loaded: {str(exc).strip().splitlines()[0]}") from None
+        raise UserError(f"Dataset {source.describe()} could not be loaded: {first_line(exc)}") from None
     wanted = [source.train_split] + ([source.eval_split] if source.eval_split else [])
     for split in wanted:
         if split not in loaded:

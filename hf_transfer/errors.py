@@ -6,3 +6,11 @@ class UserError(Exception):
 
     The CLI prints the message as one paragraph and exits with code 2, without a traceback.
     """
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type name when it has none), cut to ``limit``
+    characters: library errors become one short sentence of a UserError."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit] + " ..."

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 TEMPLATE = """
 # {model_name}
@@ -231,7 +231,7 @@ def _explain(exc: Exception, repo_id: str, endpoint: str) -> UserError:
         )
     if status is not None and status >= 500:
         return UserError(f"The Hub at {endpoint} kept failing ({status}) while pushing {repo_id}; nothing was changed here. Try again later.")
-    return UserError(f"Pushing {repo_id} to {endpoint} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return UserError(f"Pushing {repo_id} to {endpoint} failed: {type(exc).__name__}: {first_line(exc)}")
 
 
 def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, log=print) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from . import methods
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .data import load_splits
-from .errors import UserError
+from .errors import UserError, first_line
 from .hub import write_card
 from .recipe import Recipe
 
@@ -64,8 +64,9 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
         )
 
 
-def training_arguments(recipe: Recipe, task) -> dict[str, Any]:
+def training_arguments(recipe: Recipe) -> dict[str, Any]:
     """Defaults < recipe.training, checked against TrainingArguments before anything is loaded."""
+    task = recipe.task
     args_class, _ = task.trainer_classes()
     fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
     kwargs = dict(
@@ -197,7 +198,7 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
         try:
             config = AutoConfig.from_pretrained(checkpoint.path, trust_remote_code=recipe.trust_remote_code, **checkpoint.load_kwargs(), **task.model_kwargs())
         except (OSError, ValueError) as exc:
-            raise UserError(f"Checkpoint {recipe.checkpoint!r} has no loadable config: {str(exc).strip().splitlines()[0]}") from None
+            raise UserError(f"Checkpoint {recipe.checkpoint!r} has no loadable config: {first_line(exc)}") from None
         return task.auto_model_class().from_config(config, trust_remote_code=recipe.trust_remote_code)
     try:
         return task.auto_model_class().from_pretrained(
@@ -209,7 +210,7 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
             **methods.load_kwargs(recipe.method),
         )
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:  # missing files, bad config, weights that do not fit
-        raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {_first_line(exc)}") from None
+        raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {first_line(exc)}") from None
 
 
 def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
@@ -224,7 +225,7 @@ def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
         extra = {**extra, **recipe.task.tokenizer_kwargs(model_type)}
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra)
     except (OSError, ValueError) as exc:
-        raise UserError(f"No tokenizer could be loaded from {path}: {str(exc).strip().splitlines()[0]}") from None
+        raise UserError(f"No tokenizer could be loaded from {path}: {first_line(exc)}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise UserError(f"The tokenizer of {recipe.checkpoint} is not a fast (Rust) tokenizer, which hf_transfer needs.")
     return tokenizer
@@ -393,7 +394,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
     check_output_dir(output_dir, overwrite)
-    training_kwargs = training_arguments(recipe, recipe.task)
+    training_kwargs = training_arguments(recipe)
     staging = output_dir.with_name(output_dir.name + ".partial")
     if is_main_process():  # before anything is loaded; rank 0 alone looks, as it alone writes
         _check_staging(staging, overwrite, resume)
@@ -504,11 +505,6 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     write_card(staging)
     _publish(staging, output_dir)
     return metrics
-
-
-def _first_line(exc: Exception, limit: int = 300) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def _silent(*args, **kwargs) -> None:
