@@ -22,7 +22,7 @@ from . import methods
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .data import load_splits
 from .errors import UserError, first_line
-from .hub import write_card
+from .card import write_card
 from .recipe import Recipe
 
 FINISHED_MARKER = "metrics.json"

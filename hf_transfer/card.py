@@ -1,0 +1,264 @@
+"""The model card (README.md) of a run folder.
+
+Written at the end of every run from the run's own recipe.yaml and metrics.json: metadata through
+huggingface_hub's card classes, the body from ``templates/model_card.md``. Everything that comes
+from a recipe, a dataset or the command line is handed to the template as a *value*: it is never
+parsed as template code, so a shared recipe cannot run anything while its card is written, and
+text such as ``{{ 7*7 }}`` or ``{%`` stays as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
+
+METHOD_TEXT = {
+    "full": "Full fine-tuning: every parameter of the pretrained model was trained.",
+    "freeze": "Freeze: the pretrained body stayed fixed; only the task head{top} was trained.",
+    "lora": "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, "
+            "with the pretrained weights frozen{head}.",
+    "scratch": "From scratch: the checkpoint's architecture and tokenizer with randomly initialised weights "
+               "(no pretrained weights reused), all parameters trained.",
+    "qlora": "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}.",
+}
+"""Our own sentences; ``str.format`` fills in numbers and module names (``format`` never evaluates the values)."""
+
+OPEN_LICENSES = {
+    "apache-2.0", "mit", "bsd", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-3.0", "cc-by-2.0",
+    "cc-by-sa-4.0", "cc-by-sa-3.0", "odc-by", "odbl", "pddl", "unlicense", "gpl-3.0", "lgpl-3.0", "mpl-2.0",
+    "openrail", "llama2", "llama3", "gemma",
+}
+"""Licenses that allow commercial use (some with conditions); anything else gets a warning."""
+
+
+def license_warning(what: str, license_id: str | None) -> str | None:
+    """A sentence for the run output and the card when a license limits or hides how a model may be used."""
+    value = (license_id or "unknown").lower()
+    if value in ("unknown", "none", ""):
+        return f"The license of the {what} is unknown: check it before you share or use this model."
+    if "nc" in value.split("-") or "non-commercial" in value or "noncommercial" in value:
+        return f"The {what} is licensed {license_id} (non-commercial): this model may not be usable commercially."
+    if value == "other" or value not in OPEN_LICENSES:
+        return f"The {what} is licensed {license_id!r}: read its terms before you share or use this model."
+    return None
+
+
+def _local_license(checkpoint: str) -> str | None:
+    from .assets import MODELS
+
+    if checkpoint in MODELS:
+        return MODELS[checkpoint].licence
+    readme = Path(checkpoint) / "README.md"
+    if readme.is_file():
+        match = re.search(r"^license:\s*(\S+)", readme.read_text(errors="ignore").split("\n---", 1)[0], re.M)
+        if match:
+            return match.group(1)
+    return None
+
+
+def resolve_licenses(recipe, checkpoint_path: str | None = None) -> dict[str, str]:
+    """The base model's and the training data's licenses: from packaged assets and local cards, else
+    from the Hub's model / dataset info when it can be reached; ``unknown`` otherwise."""
+    from .assets import DATASETS, hub_reachable
+    from .recipe import FileData, HubData, PackagedData
+
+    base = _local_license(recipe.checkpoint) or (_local_license(checkpoint_path) if checkpoint_path else None)
+    data = None
+    source = recipe.data
+    if isinstance(source, PackagedData) and source.name in DATASETS:
+        data = DATASETS[source.name].source.licence
+    online = hub_reachable()
+    if online and base is None and not Path(recipe.checkpoint).expanduser().exists():
+        base = _hub_license("model", recipe.checkpoint, None)
+    if online and isinstance(source, HubData):
+        data = _hub_license("dataset", source.path, source.revision)
+    if isinstance(source, FileData):
+        data = data or "unknown (local files)"
+    return {"base_model": base or "unknown", "data": data or "unknown"}
+
+
+@lru_cache(maxsize=32)
+def _hub_license(kind: str, repo_id: str, revision: str | None) -> str | None:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    try:
+        info = (api.model_info if kind == "model" else api.dataset_info)(repo_id, revision=_card_revision(revision))
+    except Exception:  # no such repository, no network, gated: the license stays unknown (and says so)
+        return None
+    card = getattr(info, "card_data", None) or getattr(info, "cardData", None)
+    value = card.get("license") if card is not None else None
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    return str(value) if value else None
+
+
+def _card_revision(revision: str | None) -> str | None:
+    """The parquet export carries no card: licenses are read from the main branch."""
+    return None if revision and revision.startswith("refs/convert/") else revision
+
+
+def _usage(recipe, repo_id: str, adapter: bool) -> str:
+    task = recipe.task
+    if adapter:
+        auto = {
+            "text-classification": "AutoPeftModelForSequenceClassification",
+            "token-classification": "AutoPeftModelForTokenClassification",
+            "question-answering": "AutoPeftModelForQuestionAnswering",
+            "seq2seq": "AutoPeftModelForSeq2SeqLM",
+            "causal-lm": "AutoPeftModelForCausalLM",
+        }[task.kind]
+        return (
+            f"from peft import {auto}\nfrom transformers import AutoTokenizer\n\n"
+            f'model = {auto}.from_pretrained("{repo_id}")  # loads {recipe.checkpoint} and applies the adapter\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")'
+        )
+    example = {
+        "question-answering": 'pipe(question="Where did she go?", context="In 2019 she travelled to Paris.")',
+        "causal-lm": 'pipe([{"role": "user", "content": "Give three tips for staying healthy."}])',
+    }.get(task.kind, 'pipe("Your text here.")')
+    return f'from transformers import pipeline\n\npipe = pipeline("{task.pipeline_tag()}", model="{repo_id}")\nprint({example})'
+
+
+def _labels(task) -> list[str]:
+    names = getattr(task, "labels", None) or getattr(task, "label_names", None) or []
+    return [str(n) for n in names] if isinstance(names, (list, tuple)) else []
+
+
+def _number(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def card_variables(run_dir: Path, repo_id: str) -> dict:
+    """Everything the card body shows, as plain values."""
+    from .recipe import Recipe
+
+    recipe = Recipe.from_yaml((run_dir / "recipe.yaml").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    adapter = (run_dir / "adapter_config.json").is_file()
+    task, data, lora = recipe.task, recipe.data, recipe.lora
+    targets = lora.target_modules
+    if adapter:
+        targets = json.loads((run_dir / "adapter_config.json").read_text()).get("target_modules") or targets
+        targets = [targets] if isinstance(targets, str) else sorted(targets)
+    head = " (the new task head was trained and saved in full)" if task.new_head else ""
+    method_text = METHOD_TEXT[recipe.method].format(
+        r=lora.r, alpha=lora.alpha, dropout=lora.dropout, targets=", ".join(f"`{t}`" for t in targets or ["attention projections"]),
+        head=head, top=f" and the top {recipe.freeze.train_top_layers} layers" if recipe.freeze.train_top_layers else "",
+    )
+    training = metrics.get("training_arguments") or recipe.training
+    shown = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+             "warmup_steps", "warmup_ratio", "weight_decay", "lr_scheduler_type", "seed", "bf16", "fp16", "train_sampling_strategy")
+    hyperparameters = [(k, training[k]) for k in sorted(shown) if k in training and not (k == "max_steps" and training[k] == -1)]
+
+    def table(values: dict) -> list[tuple[str, str]]:
+        skip = ("runtime", "per_second")
+        return [(k.removeprefix("eval_").removeprefix("test_"), _number(v)) for k, v in values.items()
+                if isinstance(v, (int, float)) and not any(s in k for s in skip) and k not in ("epoch", "eval_epoch", "test_epoch")]
+
+    results = table(metrics["eval"]) + [(k, _number(v)) for k, v in metrics.get("baselines", {}).items()]
+    samples = metrics["samples"]
+    if data.eval_split:
+        how = f", evaluation split `{data.eval_split}`."
+    elif getattr(data, "validation_file", None):
+        how = f", evaluation file `{data.validation_file}`."
+    else:
+        how = f", a seeded {data.eval_fraction:.0%} held out (seed {data.split_seed})."
+    dropped = metrics.get("dropped") or {}
+    data_text = f"{data.describe()}: {samples['train']:,} training examples, {samples['eval']:,} evaluation examples{how}"
+    for what, count in dropped.items():
+        data_text += f" {count:,} rows were dropped ({what.replace('_', ' ')})."
+    licenses = metrics.get("licenses") or {}
+    warnings = list(metrics.get("warnings") or [])
+    return {
+        "model_name": repo_id.split("/")[-1],
+        "description": recipe.description or recipe.name,
+        "checkpoint": recipe.checkpoint,
+        "task_name": task.pipeline_tag().replace("-", " "),
+        "dataset": data.describe(),
+        "method": recipe.method,
+        "adapter": adapter,
+        "warnings": warnings,
+        "usage": _usage(recipe, repo_id, adapter),
+        "data": data_text,
+        "labels": _labels(task),
+        "base_license": licenses.get("base_model", _local_license(recipe.checkpoint) or "unknown"),
+        "data_license": licenses.get("data", "unknown"),
+        "method_text": method_text,
+        "trainable": f"{metrics['parameters']['trainable']:,}",
+        "share": f"{metrics['parameters']['trainable_share']:.2%}",
+        "total": f"{metrics['parameters']['total']:,}",
+        "hyperparameters": hyperparameters,
+        "eval_samples": f"{samples['eval']:,}",
+        "eval_description": data.describe(),
+        "results": results,
+        "test_results": table(metrics.get("test") or {}),
+        "test_samples": f"{samples.get('test', 0):,}",
+        "curves": (run_dir / "training_curves.png").is_file(),
+        "versions": list(metrics.get("versions", {}).items()),
+        "command": metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}",
+        "recipe": recipe.name,
+    }, recipe, metrics
+
+
+def render_body(variables: dict) -> str:
+    """The card body: our template file, filled with values in a sandbox (the values are never parsed)."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return env.from_string(TEMPLATE_FILE.read_text(encoding="utf-8")).render(**variables)
+
+
+def build_card(run_dir: Path, repo_id: str | None = None):
+    """The model card of a finished or staged run folder (a huggingface_hub ModelCard)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from .recipe import HubData
+
+    run_dir = Path(run_dir)
+    variables, recipe, metrics = card_variables(run_dir, repo_id or "")
+    repo_id = repo_id or f"{recipe.name}-{recipe.method}"
+    variables["model_name"] = repo_id.split("/")[-1]
+    variables["usage"] = _usage(recipe, repo_id, variables["adapter"])
+    task, data = recipe.task, recipe.data
+    dataset_id = data.path if isinstance(data, HubData) else None
+    eval_results = [
+        EvalResult(
+            task_type=task.pipeline_tag(),
+            dataset_type=dataset_id or data.describe(),
+            dataset_name=data.describe(),
+            dataset_config=getattr(data, "name", None) if dataset_id else None,
+            dataset_split=data.eval_split or "held-out split of train",
+            metric_type=key,
+            metric_name=key,
+            metric_value=round(float(metrics["eval"][f"eval_{key}"]), 4),
+        )
+        for key in task.report_keys(recipe.metric_names)
+        if f"eval_{key}" in metrics["eval"]
+    ]
+    license_id = (metrics.get("licenses") or {}).get("base_model") or _local_license(recipe.checkpoint)
+    card_data = ModelCardData(
+        base_model=recipe.checkpoint if not Path(recipe.checkpoint).is_dir() else None,
+        datasets=[dataset_id] if dataset_id else None,
+        language=recipe.language,
+        license=license_id if license_id and license_id != "unknown" else None,
+        library_name="peft" if variables["adapter"] else "transformers",
+        pipeline_tag=task.pipeline_tag(),
+        tags=[task.kind, recipe.method, "hf-transfer"],
+        model_name=variables["model_name"],
+        eval_results=eval_results or None,
+    )
+    # The metadata is YAML written by huggingface_hub; the body is plain text. No template sees either again.
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{render_body(variables)}")
+
+
+def write_card(run_dir: Path, repo_id: str | None = None) -> Path:
+    card = build_card(run_dir, repo_id)
+    path = Path(run_dir) / "README.md"
+    path.write_text(str(card))
+    return path
