@@ -170,6 +170,19 @@ def build_run_recipe(recipe, args, extra: list[str]):
     return dataclasses.replace(recipe, **changes).validate()
 
 
+def runs_as_written(original, resolved) -> bool:
+    """Whether a run trains its recipe at full size (its own data, sample limits, epochs and steps), so
+    that the recipe's ``expected`` results apply to it."""
+    keys = ("num_train_epochs", "max_steps")
+    return (
+        type(original.data) is type(resolved.data)
+        and (original.data.max_train_samples, original.data.max_eval_samples)
+        == (resolved.data.max_train_samples, resolved.data.max_eval_samples)
+        and all(original.training.get(k) == resolved.training.get(k) for k in keys)
+        and original.checkpoint == resolved.checkpoint
+    )
+
+
 PUSH_FLAGS = ("push_to_hub", "hub_model_id", "hub_private_repo")
 """TrainingArguments names for pushing; hf-transfer run handles them after the run folder is complete."""
 
@@ -179,6 +192,7 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
 
     if recipe is None:
         recipe, _ = find_recipe(args.recipe)
+    original = recipe
     recipe = build_run_recipe(recipe, args, extra)
     output_dir = args.output_dir or str(Path("runs") / f"{recipe.name}-{recipe.method}")
     if args.push_to_hub:
@@ -190,15 +204,22 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     from .train import run
 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
-    metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command, resume=args.resume)
+    metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command, resume=args.resume,
+                  full_size=runs_as_written(original, recipe))
     from .train import is_main_process
 
     if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
         return
     print()
     print(results_table([metrics], recipe.task.report_keys(recipe.metric_names)))
+    if "test" in metrics:
+        keys = recipe.task.report_keys(recipe.metric_names)
+        shown = ", ".join(f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in keys if f"test_{k}" in metrics["test"])
+        print(f"\nTest split ({metrics['samples']['test']:,} examples, evaluated once with the selected model): {shown}")
     check = metrics["reload_check"]
     print(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
+    for warning in metrics.get("warnings", []):
+        print(f"Warning: {warning}")
     print(f"Run folder: {metrics['output_dir']}")
     if args.merge_adapter:
         if recipe.method not in ("lora", "qlora"):
@@ -262,6 +283,36 @@ def cmd_eval(args) -> None:
     print(json.dumps({k: v for k, v in metrics.items()}, indent=2))
 
 
+def cmd_doctor(args) -> None:
+    from .doctor import main as doctor
+
+    doctor(as_json=args.json)
+
+
+def cmd_cache(args) -> None:
+    from .cache import clear, entries, human, leftovers, tokenization_cache_dir, total_bytes
+
+    folder = tokenization_cache_dir(create=False)
+    if args.action == "clear":
+        if args.older_than is not None and args.older_than < 0:
+            raise UserError("--older-than takes a number of days >= 0.")
+        removed, freed = clear(args.older_than, folder)
+        kept = len(entries(folder))
+        print(f"Removed {removed} files ({human(freed)}) from {folder}; {kept} cached splits kept.")
+        return
+    found = entries(folder)
+    print(f"Tokenization cache: {folder} ({human(total_bytes(folder))}, {len(found)} tokenized splits)")
+    if found:
+        import datetime
+
+        rows = [[human(e.bytes), datetime.datetime.fromtimestamp(e.modified).strftime("%Y-%m-%d %H:%M"),
+                 e.about.get("rows", "?"), e.label] for e in found]
+        print(format_table(["size", "last used", "rows", "what"], rows))
+    stale = leftovers(folder)
+    if stale:
+        print(f"{len(stale)} unfinished writes (interrupted runs; never loaded): hf-transfer cache clear removes them.")
+
+
 def cmd_predict(args) -> None:
     from .train import load_run
 
@@ -301,7 +352,11 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Transfer learning for NLP on the Hugging Face stack.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Transfer learning for NLP on the Hugging Face stack.",
+        epilog="Something odd about this machine or install? `hf-transfer doctor` tells what it sees.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_own_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the packaged recipes")
     show = sub.add_parser("show", help="a recipe, fully resolved, as YAML")
@@ -334,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--hub_model_id", required=True, help="name or namespace/name")
     ps.add_argument("--private", action="store_true")
     ps.add_argument("--merge", action="store_true", help="LoRA runs: push the merged model instead of the adapter")
+    doc = sub.add_parser("doctor", help="what this machine offers and what hf_transfer will do with it")
+    doc.add_argument("--json", action="store_true", help="machine-readable, for bug reports")
+    cache = sub.add_parser("cache", help="the tokenization cache: size and entries, or clear it")
+    cache.add_argument("action", nargs="?", choices=["list", "clear"], default="list")
+    cache.add_argument("--older-than", "--older_than", dest="older_than", type=float, metavar="DAYS",
+                       help="with clear: only entries not used for this many days")
     pr = sub.add_parser("predict", help="predict with a finished run")
     pr.add_argument("run_dir")
     pr.add_argument("texts", nargs="*", help="texts to classify or tag; a pair is written 'first ||| second'")
@@ -342,9 +403,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _own_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("hf-transfer-toolkit")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def main(recipe=None, argv: list[str] | None = None) -> None:
     """Entry point of ``hf-transfer``; a recipe module calls ``main(RECIPE)`` to run itself."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .doctor import name_clash
+
+    clash = name_clash()
+    if clash:
+        print(f"{PROG}: warning: {clash}", file=sys.stderr)
     try:
         if recipe is not None:
             parser = argparse.ArgumentParser(prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe.")
@@ -361,7 +436,8 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
         elif args.command == "compare":
             cmd_compare(args, extra, argv)
         else:
-            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict, "merge": cmd_merge, "push": cmd_push}[args.command](args)
+            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict,
+             "merge": cmd_merge, "push": cmd_push, "doctor": cmd_doctor, "cache": cmd_cache}[args.command](args)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

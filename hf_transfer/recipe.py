@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 import types
 import typing
@@ -58,6 +59,10 @@ class HubData(DataSource):
     name: str | None = None
     train_split: str = "train"
     revision: str | None = None
+    """A branch, tag or commit. ``refs/convert/parquet``: the Hub's parquet export, for repositories that
+    still hold a loading script (which datasets 4 and later refuse); ``name`` is then the export's config folder."""
+    test_split: str | None = None
+    """A split evaluated once at the end, with the model chosen on ``eval_split`` (reported as "test")."""
 
     def describe(self) -> str:
         return self.path + (f" ({self.name})" if self.name else "")
@@ -176,6 +181,10 @@ class Recipe:
             if value is not None and value <= 0:
                 problems.append(f"data.{key} must be a positive number")
         problems += self.task.problems()
+        known = training_argument_names()
+        for key in self.training:
+            if known is not None and key not in known:
+                problems.append(f"training.{key} is not a TrainingArguments field" + _suggest(key, known))
         if problems:
             raise UserError(f"Recipe {self.name!r} is not valid: " + "; ".join(problems) + ".")
         return self
@@ -221,6 +230,33 @@ class Recipe:
             return Recipe.from_dict(data)
         except UserError as exc:
             raise UserError(f"--set {', '.join(assignments)}: {exc}") from None
+
+
+TRAINING_ALIASES = {"warmup_ratio"}
+"""Accepted in ``training`` although transformers 5 dropped them (warmup_ratio: a ratio in warmup_steps)."""
+
+
+@functools.lru_cache(maxsize=1)
+def training_argument_names() -> frozenset[str] | None:
+    """The fields of transformers' (Seq2Seq)TrainingArguments, read from its source files without importing
+    them (that would import torch), so ``show`` and ``list`` stay fast. None when the files cannot be read."""
+    import ast
+    from importlib import metadata
+
+    names: set[str] = set()
+    try:
+        dist = metadata.distribution("transformers")
+    except metadata.PackageNotFoundError:
+        return None
+    for file in ("transformers/training_args.py", "transformers/training_args_seq2seq.py"):
+        try:
+            tree = ast.parse(open(dist.locate_file(file), encoding="utf-8").read())
+        except (OSError, SyntaxError):
+            return None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("TrainingArguments"):
+                names |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+    return frozenset(names | TRAINING_ALIASES) if names else None
 
 
 FREE_FORM = ("training", "expected", "columns")

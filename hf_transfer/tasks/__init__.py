@@ -55,6 +55,11 @@ class Task:
         anything learned from the data (label names) filled in, so the resolved recipe records it."""
         raise NotImplementedError
 
+    def drop_rows(self, splits) -> tuple[Any, dict[str, int]]:
+        """Rows this task is told to drop before ``prepare`` checks the rest (e.g. empty responses),
+        and how many, by reason. Dropping is always counted and reported, never silent."""
+        return splits, {}
+
     def model_kwargs(self) -> dict[str, Any]:
         return {}
 

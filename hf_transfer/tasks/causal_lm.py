@@ -44,6 +44,9 @@ class InstructionTuning(Task):
     num_samples: int = 3
     """Eval examples whose generated responses are written to samples.jsonl after training."""
     max_new_tokens: int = 128
+    drop_empty_responses: bool = False
+    """Drop examples whose response is empty (instead of refusing them), and report how many were dropped
+    (console, metrics.json, card). The original Alpaca data has such records."""
 
     def problems(self) -> list[str]:
         out = []
@@ -87,6 +90,24 @@ class InstructionTuning(Task):
 
     # ---- data -----------------------------------------------------------------------------
 
+    def drop_rows(self, splits):
+        if not self.drop_empty_responses:
+            return splits, {}
+
+        def has_response(example) -> bool:
+            messages = example.get("messages")
+            if messages:
+                last = messages[-1] if isinstance(messages, list) else None
+                return isinstance(last, dict) and isinstance(last.get("content"), str) and bool(last["content"].strip())
+            return isinstance(example.get("output"), str) and bool(example["output"].strip())
+
+        out, dropped = {}, 0
+        for split, ds in splits.items():
+            kept = ds.filter(has_response, desc=f"Dropping empty responses ({split})")
+            dropped += len(ds) - len(kept)
+            out[split] = kept
+        return type(splits)(out), ({"empty_responses": dropped} if dropped else {})
+
     def prepare(self, splits):
         for split, ds in splits.items():
             columns = set(ds.column_names)
@@ -114,7 +135,8 @@ class InstructionTuning(Task):
         if not isinstance(instruction, str) or not instruction.strip():
             raise UserError(f"The instruction in {where} is missing or empty.")
         if not isinstance(response, str) or not response.strip():
-            raise UserError(f"The response (output) in {where} is missing or empty.")
+            raise UserError(f"The response (output) in {where} is missing or empty. To drop such rows (and report how many), "
+                            "--set task.drop_empty_responses=true.")
         user = instruction if not example.get("input") else f"{instruction}\n\n{example['input']}"
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         return system + [{"role": "user", "content": user}, {"role": "assistant", "content": response}]

@@ -1,0 +1,111 @@
+"""The tokenization cache: where it is, what it holds, and clearing it.
+
+Tokenized splits are kept as Arrow files named ``<key>-<data fingerprint>.arrow`` (the key covers the
+task settings, the tokenizer and the versions), each with a small ``.json`` beside it that says what it
+holds (dataset, split, tokenizer, rows). ``datasets`` writes each Arrow file into a temporary file in
+the same folder and renames it into place, so an interrupted write leaves a ``tmp*`` file that no run
+loads; ``clear`` removes those too. The metadata file is written the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def tokenization_cache_dir(create: bool = True) -> Path:
+    """``$HF_TRANSFER_CACHE/tokenized``, else ``$HF_HOME/hf_transfer/tokenized`` (``~/.cache/huggingface``)."""
+    root = os.environ.get("HF_TRANSFER_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_transfer"
+    path = Path(root) / "tokenized"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """Write JSON so that a reader sees the old file or the whole new one, never a part."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
+        json.dump(data, f, indent=2)
+    os.replace(f.name, path)
+
+
+def describe_entry(arrow_file: Path, **about) -> None:
+    """Record what a cache file holds (dataset, split, tokenizer, rows) beside it."""
+    write_json_atomically(arrow_file.with_suffix(".json"), {**about, "file": arrow_file.name, "created": time.time()})
+
+
+@dataclass
+class Entry:
+    path: Path
+    bytes: int
+    modified: float
+    about: dict
+
+    @property
+    def label(self) -> str:
+        about = self.about
+        if not about:
+            return "(unknown: written before hf_transfer recorded what its cache files hold)"
+        return f"{about.get('dataset', '?')} [{about.get('split', '?')}], {about.get('task', '?')}, tokenizer {about.get('tokenizer', '?')}"
+
+
+def entries(folder: Path | None = None) -> list[Entry]:
+    """The cached tokenized splits, newest first."""
+    folder = folder or tokenization_cache_dir(create=False)
+    if not folder.is_dir():
+        return []
+    out = []
+    for file in folder.glob("*.arrow"):
+        meta = file.with_suffix(".json")
+        try:
+            about = json.loads(meta.read_text()) if meta.is_file() else {}
+        except ValueError:
+            about = {}
+        stat = file.stat()
+        out.append(Entry(file, stat.st_size + (meta.stat().st_size if meta.is_file() else 0), stat.st_mtime, about))
+    return sorted(out, key=lambda e: e.modified, reverse=True)
+
+
+def leftovers(folder: Path | None = None) -> list[Path]:
+    """Temporary files of writes that never finished (an interrupted run): never loaded, only in the way."""
+    folder = folder or tokenization_cache_dir(create=False)
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_file() and (p.name.startswith("tmp") or p.name.endswith(".tmp"))]
+
+
+def total_bytes(folder: Path | None = None) -> int:
+    folder = folder or tokenization_cache_dir(create=False)
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def clear(older_than_days: float | None = None, folder: Path | None = None) -> tuple[int, int]:
+    """Remove cached splits (only those not used for ``older_than_days``, if given) and unfinished writes.
+    Returns (files removed, bytes freed)."""
+    now = time.time()
+    removed = freed = 0
+    for entry in entries(folder):
+        if older_than_days is not None and now - entry.modified < older_than_days * 86400:
+            continue
+        for file in (entry.path, entry.path.with_suffix(".json")):
+            if file.is_file():
+                freed += file.stat().st_size
+                file.unlink()
+                removed += 1
+    for file in leftovers(folder):
+        freed += file.stat().st_size
+        file.unlink()
+        removed += 1
+    return removed, freed
+
+
+def human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
