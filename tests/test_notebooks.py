@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+sys.path.insert(0, str(NOTEBOOKS[0].parent))
+import _install  # noqa: E402  (notebooks/_install.py: the one REPO / REF)
 CELL_TIMEOUT = 600
 
 
@@ -37,14 +40,25 @@ def test_notebook_is_committed_clean_and_complete(path):
             assert cell.get("outputs") == [], f"{path.name} carries outputs: clear them before committing"
             assert cell.get("execution_count") is None, f"{path.name} carries execution counts"
     first = nb.cells[0].source
-    assert f"colab.research.google.com/github/" in first and f"/blob/main/notebooks/{path.name})" in first
+    assert f"({_install.badge_url(path.stem)})" in first, "the badge opens this notebook at REPO / REF"
     sources = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert any("%pip install" in c.source and "colab" in tags(c) for c in nb.cells), "an install cell tagged colab"
-    assert any("torch.cuda.is_bf16_supported()" in s for s in sources), "a cell that picks bf16/fp16"
+    installs = [c.source for c in nb.cells if "%pip install" in c.source and "colab" in tags(c)]
+    assert installs == ["\n".join(_install.install_lines(path.stem))], "one install cell, tagged colab, from REPO / REF"
+    assert any("show_hardware()" in s for s in sources), "the hardware cell: one call that says the device and precision"
     parameters = [c for c in nb.cells if "parameters" in tags(c)]
     assert len(parameters) == 1 and "HF_TRANSFER_NOTEBOOK_SMOKE" in parameters[0].source
     prose = [c for c in nb.cells if c.cell_type == "markdown"]
     assert len(prose) >= 5, "short prose explains each step"
+
+
+def test_every_badge_and_install_line_use_the_same_repo_and_ref():
+    found = set()
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        found |= set(re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w.-]+)/", text))
+        found |= set(re.findall(r"git\+https://github\.com/([\w.-]+/[\w.-]+)@([\w.-]+)", text))
+    assert found == {(_install.REPO, _install.REF)}
+    assert _install.main(["--check"]) == 0
 
 
 @pytest.fixture
