@@ -5,9 +5,10 @@ Training lives in ``hf_transfer.train``; the command line in ``hf_transfer.cli``
 """
 
 from .errors import UserError
-from .recipe import DataSource, FileData, FreezeSettings, HubData, LoraSettings, PackagedData, Recipe
+from .recipe import DataSource, FileData, FreezeSettings, HubData, IA3Settings, LoraSettings, PackagedData, Recipe
 from .tasks.causal_lm import InstructionTuning
 from .tasks.classification import TextClassification
+from .tasks.multiple_choice import MultipleChoice
 from .tasks.question_answering import QuestionAnswering
 from .tasks.seq2seq import Seq2SeqGeneration
 from .tasks.token_classification import TokenClassification
@@ -27,8 +28,10 @@ __all__ = [
     "FileData",
     "FreezeSettings",
     "HubData",
+    "IA3Settings",
     "InstructionTuning",
     "LoraSettings",
+    "MultipleChoice",
     "PackagedData",
     "QuestionAnswering",
     "Recipe",

@@ -9,23 +9,14 @@ text such as ``{{ 7*7 }}`` or ``{%`` stays as written.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
 
-TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
+from . import methods
+from .runs import CARD_FILE, CURVES_FILE, RunFolder
 
-METHOD_TEXT = {
-    "full": "Full fine-tuning: every parameter of the pretrained model was trained.",
-    "freeze": "Freeze: the pretrained body stayed fixed; only the task head{top} was trained.",
-    "lora": "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, "
-            "with the pretrained weights frozen{head}.",
-    "scratch": "From scratch: the checkpoint's architecture and tokenizer with randomly initialised weights "
-               "(no pretrained weights reused), all parameters trained.",
-    "qlora": "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}.",
-}
-"""Our own sentences; ``str.format`` fills in numbers and module names (``format`` never evaluates the values)."""
+TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
 
 OPEN_LICENSES = {
     "apache-2.0", "mit", "bsd", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-3.0", "cc-by-2.0",
@@ -103,25 +94,7 @@ def _card_revision(revision: str | None) -> str | None:
 
 
 def _usage(recipe, repo_id: str, adapter: bool) -> str:
-    task = recipe.task
-    if adapter:
-        auto = {
-            "text-classification": "AutoPeftModelForSequenceClassification",
-            "token-classification": "AutoPeftModelForTokenClassification",
-            "question-answering": "AutoPeftModelForQuestionAnswering",
-            "seq2seq": "AutoPeftModelForSeq2SeqLM",
-            "causal-lm": "AutoPeftModelForCausalLM",
-        }[task.kind]
-        return (
-            f"from peft import {auto}\nfrom transformers import AutoTokenizer\n\n"
-            f'model = {auto}.from_pretrained("{repo_id}")  # loads {recipe.checkpoint} and applies the adapter\n'
-            f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")'
-        )
-    example = {
-        "question-answering": 'pipe(question="Where did she go?", context="In 2019 she travelled to Paris.")',
-        "causal-lm": 'pipe([{"role": "user", "content": "Give three tips for staying healthy."}])',
-    }.get(task.kind, 'pipe("Your text here.")')
-    return f'from transformers import pipeline\n\npipe = pipeline("{task.pipeline_tag()}", model="{repo_id}")\nprint({example})'
+    return recipe.task.usage(repo_id, adapter, recipe.checkpoint)
 
 
 def _labels(task) -> list[str]:
@@ -135,18 +108,15 @@ def _number(value) -> str:
 
 def card_variables(run_dir: Path, repo_id: str) -> dict:
     """Everything the card body shows, as plain values."""
-    from .recipe import Recipe
-
-    recipe = Recipe.from_yaml((run_dir / "recipe.yaml").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    adapter = (run_dir / "adapter_config.json").is_file()
+    folder = RunFolder(run_dir)
+    recipe, metrics, adapter = folder.recipe(), folder.metrics(), folder.has_adapter
     task, data, lora = recipe.task, recipe.data, recipe.lora
     targets = lora.target_modules
     if adapter:
-        targets = json.loads((run_dir / "adapter_config.json").read_text()).get("target_modules") or targets
+        targets = folder.adapter_config().get("target_modules") or targets
         targets = [targets] if isinstance(targets, str) else sorted(targets)
     head = " (the new task head was trained and saved in full)" if task.new_head else ""
-    method_text = METHOD_TEXT[recipe.method].format(
+    method_text = methods.get(recipe.method).card.format(
         r=lora.r, alpha=lora.alpha, dropout=lora.dropout, targets=", ".join(f"`{t}`" for t in targets or ["attention projections"]),
         head=head, top=f" and the top {recipe.freeze.train_top_layers} layers" if recipe.freeze.train_top_layers else "",
     )
@@ -198,7 +168,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
         "results": results,
         "test_results": table(metrics.get("test") or {}),
         "test_samples": f"{samples.get('test', 0):,}",
-        "curves": (run_dir / "training_curves.png").is_file(),
+        "curves": (folder / CURVES_FILE).is_file(),
         "versions": list(metrics.get("versions", {}).items()),
         "command": metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}",
         "recipe": recipe.name,
@@ -259,6 +229,6 @@ def build_card(run_dir: Path, repo_id: str | None = None):
 
 def write_card(run_dir: Path, repo_id: str | None = None) -> Path:
     card = build_card(run_dir, repo_id)
-    path = Path(run_dir) / "README.md"
+    path = Path(run_dir) / CARD_FILE
     path.write_text(str(card))
     return path

@@ -206,7 +206,7 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
     metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command, resume=args.resume,
                   full_size=runs_as_written(original, recipe))
-    from .train import is_main_process
+    from .hardware import is_main_process
 
     if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
         return
@@ -222,9 +222,11 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
         print(f"Warning: {warning}")
     print(f"Run folder: {metrics['output_dir']}")
     if args.merge_adapter:
-        if recipe.method not in ("lora", "qlora"):
-            raise UserError("--merge_adapter applies to --method lora or qlora.")
-        from .train import merge_run
+        from .methods import get as method
+
+        if not method(recipe.method).mergeable:
+            raise UserError(f"--merge_adapter applies to adapter methods (lora, dora, ia3, qlora), not {recipe.method}.")
+        from .models import merge_run
 
         print(f"Merged model: {merge_run(Path(metrics['output_dir']))}")
     if args.push_to_hub:
@@ -259,9 +261,10 @@ def cmd_compare(args, extra: list[str], argv: list[str]) -> None:
 
 
 def cmd_merge(args) -> None:
-    from .train import merge_run
+    from .models import merge_run
 
-    print(f"Merged model: {merge_run(Path(args.run_dir), Path(args.output_dir) if args.output_dir else None)}")
+    output_dir = Path(args.output_dir) if args.output_dir else None
+    print(f"Merged model: {merge_run(Path(args.run_dir), output_dir, overwrite=args.overwrite_output_dir)}")
 
 
 def cmd_eval(args) -> None:
@@ -314,16 +317,22 @@ def cmd_cache(args) -> None:
 
 
 def cmd_predict(args) -> None:
+    from .runs import RunFolder
+    from .tasks import PAIR_SEPARATOR
     from .train import load_run
 
-    inputs: list = list(args.texts)
-    if args.question is not None or args.context is not None:
-        if not (args.question or "").strip() or not (args.context or "").strip():
-            raise UserError("Question answering needs both a non-empty --question and a non-empty --context.")
-        inputs.append({"question": args.question, "context": args.context})
-    if not inputs:
+    texts = list(args.texts)
+    if args.question is not None or args.context is not None:  # a spelling of "question ||| context"
+        texts.append(f"{args.question or ''}{PAIR_SEPARATOR}{args.context or ''}")
+    if not texts:
         raise UserError("Give at least one text to predict, e.g. hf-transfer predict RUN_DIR \"a fine film\".")
-    recipe, model, tokenizer = load_run(Path(args.run_dir))
+    folder = RunFolder(args.run_dir)
+    recipe = folder.recipe()  # "not a hf_transfer run folder" when there is no recipe.yaml
+    if folder.is_staged or not folder.is_finished:
+        raise UserError(f"{folder.path} is not a finished run folder (no metrics.json): an unfinished run is not "
+                        "predicted with. Finish it with --resume, or use the finished run's folder.")
+    inputs = [recipe.task.parse_predict_input(t) for t in texts]
+    recipe, model, tokenizer = load_run(folder.path)
     for item, prediction in zip(inputs, recipe.task.predict(model, tokenizer, inputs)):
         print(recipe.task.format_prediction(item, prediction))
 
@@ -334,9 +343,9 @@ def cmd_predict(args) -> None:
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    from .recipe import METHODS
+    from .methods import names as method_names
 
-    parser.add_argument("--method", choices=METHODS, help="fine-tuning method (default: the recipe's)")
+    parser.add_argument("--method", choices=method_names(), help="fine-tuning method (default: the recipe's)")
     parser.add_argument("--model_name_or_path", help="checkpoint to start from instead of the recipe's")
     parser.add_argument("--train_file", help="local csv/tsv/json/jsonl/parquet training data")
     parser.add_argument("--validation_file", help="local evaluation data (default: a seeded split of the training data)")
@@ -348,7 +357,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with the checkpoint (off by default)")
     parser.add_argument("--allow_pickle_weights", action="store_true", help="load checkpoints that have only pickle (.bin) weights")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its newest complete checkpoint")
-    parser.add_argument("--merge_adapter", action="store_true", help="after a lora/qlora run, also write the merged model to <output_dir>-merged")
+    parser.add_argument("--merge_adapter", action="store_true", help="after an adapter run (lora, dora, ia3, qlora), also write the merged model to <output_dir>-merged")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge a LoRA run's adapter into its base model")
     merge.add_argument("run_dir")
     merge.add_argument("--output_dir", help="default: <run_dir>-merged")
+    merge.add_argument("--overwrite_output_dir", action="store_true", help="replace an earlier merge (only once the new one is written)")
     ps = sub.add_parser("push", help="upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)")
     ps.add_argument("run_dir")
     ps.add_argument("--hub_model_id", required=True, help="name or namespace/name")

@@ -13,8 +13,9 @@ import math
 from pathlib import Path
 
 from .errors import UserError
+from .methods import names as method_names
 from .plots import during_training
-from .recipe import METHODS, Recipe
+from .recipe import Recipe
 
 DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
 EVALS_PER_RUN = 5
@@ -23,9 +24,9 @@ EVALS_PER_RUN = 5
 
 def parse_methods(text: str) -> list[str]:
     methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in method_names()]
     if unknown or not methods:
-        raise UserError(f"--methods: unknown method(s) {unknown or text!r}; choose from {', '.join(METHODS)}.")
+        raise UserError(f"--methods: unknown method(s) {unknown or text!r}; choose from {', '.join(method_names())}.")
     if len(set(methods)) != len(methods):
         raise UserError("--methods lists a method twice.")
     return methods
@@ -45,7 +46,8 @@ def _eval_every(recipe: Recipe) -> int:
 
 
 def compare(recipe: Recipe, methods: list[str], output_dir: Path, command: str | None = None, log=print) -> dict:
-    from .train import is_finished_run, run
+    from .runs import is_finished_run
+    from .train import run
 
     output_dir = Path(output_dir).expanduser().resolve()
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,13 @@ Everything here returns a ``DatasetDict`` whose columns are the task's role name
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
+import json
 import logging
 from pathlib import Path
 
+from .cache import describe_entry, tokenization_cache_dir
 from .errors import UserError, first_line
 from .recipe import DataSource, FileData, HubData, PackagedData
 
@@ -107,8 +110,6 @@ def read_conll(path: Path):
 def read_squad_json(path: Path):
     """SQuAD-format JSON (``{"data": [{"paragraphs": [{"context", "qas"}]}]}``) flattened to one
     row per question, or None when the file is not in that format."""
-    import json
-
     from datasets import Dataset
 
     with path.open("rb") as f:
@@ -221,8 +222,9 @@ def _names(columns: list[str], width: int = 40, most: int = 30) -> str:
     return ", ".join(shown) + (f" (and {len(columns) - most} more)" if len(columns) > most else "")
 
 
-def select_columns(splits, source: DataSource, roles: dict[str, bool]):
-    """Rename the source's columns to the task's role names, drop the others, check what is there."""
+def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_columns: list[str] = ()):
+    """Rename the source's columns to the task's role names, drop the others (but ``extra_columns``),
+    check what is there."""
     unknown_roles = [r for r in source.columns if r not in roles]
     if unknown_roles:
         raise UserError(
@@ -246,7 +248,12 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool]):
                     f"Column {column!r} ({role}) is not in the {split} split of {source.describe()}; "
                     f"its columns are: {_names(ds.column_names)}.{hint}"
                 )
-        ds = ds.select_columns(list(mapping)).rename_columns({c: r for c, r in mapping.items() if c != r})
+        extra = [c for c in extra_columns if c not in mapping]
+        missing = [c for c in extra if c not in ds.column_names]
+        if missing:
+            raise UserError(f"Columns {missing} are not in the {split} split of {source.describe()}; its columns are: "
+                            f"{_names(ds.column_names)}.")
+        ds = ds.select_columns(list(mapping) + extra).rename_columns({c: r for c, r in mapping.items() if c != r})
         if len(ds) == 0:
             raise UserError(f"The {split} split of {source.describe()} is empty.")
         for role in ("text", "text_pair"):
@@ -289,9 +296,72 @@ def split_and_limit(splits, source: DataSource):
 def load_splits(source: DataSource, task, report: dict | None = None):
     """Load, map columns, drop the rows the task is told to drop, check and encode labels, split and
     limit. Returns (splits, resolved task); ``report``, when given, receives ``{"dropped": {why: count}}``."""
-    splits = select_columns(load_raw(source), source, task.roles)
+    splits = select_columns(load_raw(source), source, task.roles, task.extra_columns())
     splits, dropped = task.drop_rows(splits)
     if report is not None:
         report["dropped"] = dropped
     splits, task = task.prepare(splits)
     return split_and_limit(splits, source), task
+
+
+# --------------------------------------------------------------------------------------------
+# Tokenization, cached on disk (hf_transfer.cache: where, what, clearing)
+# --------------------------------------------------------------------------------------------
+
+
+def _tokenization_key(task, tokenizer) -> str:
+    """What the tokenized data depends on, besides the data itself: task settings, tokenizer, versions."""
+    import hashlib
+
+    import transformers
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # truncation / padding state changes as the tokenizer is used: leave it out
+        described = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        described = json.dumps(described, sort_keys=True)
+    else:
+        described = repr(tokenizer)
+    parts = [
+        task.kind, repr(sorted(dataclasses.asdict(task).items())), described,
+        repr(sorted(tokenizer.special_tokens_map.items())), tokenizer.padding_side, str(getattr(tokenizer, "chat_template", "")),
+        transformers.__version__, _own_version(),
+    ]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
+
+
+def tokenize_splits(splits, task, tokenizer, dataset: str = ""):
+    """Batched fast tokenization, cached on disk: a second run over the same data, task settings and
+    tokenizer loads the result instead of tokenizing again (``hf-transfer cache`` lists and clears it)."""
+    import os
+
+    key = _tokenization_key(task, tokenizer)
+    cache = tokenization_cache_dir()
+    function = task.tokenize_function(tokenizer)
+    out = {}
+    for split, ds in splits.items():
+        fingerprint = f"{key}-{ds._fingerprint}"
+        file = cache / f"{fingerprint}.arrow"
+        out[split] = ds.map(
+            function,
+            batched=True,
+            remove_columns=[c for c in ds.column_names if c != "labels"],
+            cache_file_name=str(file),
+            new_fingerprint=fingerprint,
+            load_from_cache_file=True,
+            desc=f"Tokenizing {split}",
+        )
+        if file.is_file():
+            if not file.with_suffix(".json").is_file():
+                describe_entry(file, dataset=dataset, split=split, task=task.kind, rows=len(out[split]),
+                               tokenizer=getattr(tokenizer, "name_or_path", ""))
+            os.utime(file)  # last used: `hf-transfer cache clear --older-than DAYS` keeps what runs still use
+    return type(splits)(out)
+
+
+def _own_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("hf-transfer-toolkit")
+    except metadata.PackageNotFoundError:
+        return ""

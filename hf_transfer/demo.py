@@ -18,16 +18,16 @@ DEMO_RECIPE = "rotten-tomatoes-minilm"
 def main(argv: list[str] | None = None) -> None:
     from .cli import PROG, results_table
     from .errors import UserError
-    from .recipe import METHODS
+    from .methods import names as method_names
 
     parser = argparse.ArgumentParser(prog="python -m hf_transfer.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", default="full,freeze,lora")
     parser.add_argument("--output_dir", default="runs/demo")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in method_names()]
     if unknown:
-        parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        parser.error(f"unknown method(s) {unknown}; choose from {', '.join(method_names())}")
 
     from .registry import find_recipe
     from .train import run

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from .card import build_card
 from .errors import UserError, first_line
+from .runs import CARD_FILE, RECIPE_FILE, RunFolder
 
 
 def recipe_name(run_dir: Path) -> str:
     import yaml
 
-    return str(yaml.safe_load((Path(run_dir) / "recipe.yaml").read_text()).get("name", Path(run_dir).name))
+    return str(yaml.safe_load((Path(run_dir) / RECIPE_FILE).read_text()).get("name", Path(run_dir).name))
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,15 +53,14 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
     """Upload a finished run folder (or, with ``merge``, its merged model). Returns the repository URL."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
-    from .train import is_finished_run, merge_run
+    from .models import merge_run
 
     run_dir = Path(run_dir).expanduser().resolve()
     _check_repo_id(repo_id)
-    if not is_finished_run(run_dir):
+    if not RunFolder(run_dir).is_finished:
         raise UserError(f"{run_dir} is not a finished run folder (no metrics.json): nothing to push.")
-    adapter = (run_dir / "adapter_config.json").is_file()
-    if merge and not adapter:
-        raise UserError("--merge applies to LoRA / QLoRA runs; this run holds a full model already.")
+    if merge and not RunFolder(run_dir).has_adapter:
+        raise UserError("--merge applies to adapter runs (LoRA, DoRA, IA3, QLoRA); this run holds a full model already.")
     api = HfApi()
     if not get_token():
         raise UserError("No Hugging Face token: set HF_TOKEN, or run `hf auth login` (in a notebook: `notebook_login()`).")
@@ -78,8 +78,8 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             except ValueError as exc:
                 raise UserError(f"The Hub rejected the model card metadata: {exc}") from None
             card = str(card).encode()
-            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md")
-            operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card)]
+            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CARD_FILE)
+            operations = [CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card)]
             operations += [CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files]
             url = api.create_repo(repo_id, private=private, exist_ok=True)
             log(f"[hf-transfer] uploading {len(operations)} files to {repo_id} ({'private' if private else 'public'})")

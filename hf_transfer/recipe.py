@@ -18,11 +18,10 @@ from typing import Any, ClassVar, Literal, Union
 
 import yaml
 
+from . import methods
 from .errors import UserError
 from .tasks import TASKS, Task
 
-METHODS = ("full", "freeze", "lora", "qlora", "scratch")
-"""``scratch`` trains the same architecture from random weights: the baseline that shows what pretraining buys."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,6 +112,16 @@ class LoraSettings:
 
 
 @dataclass
+class IA3Settings:
+    target_modules: list[str] | None = None
+    """``None``: peft's choice for the architecture (keys, values and the feed-forward output)."""
+    feedforward_modules: list[str] | None = None
+    """Those of ``target_modules`` that are feed-forward layers (scaled on their input)."""
+    learning_rate: float | None = None
+    """IA3 trains very few parameters and wants a high rate; ``None``: ``training.learning_rate``."""
+
+
+@dataclass
 class FreezeSettings:
     train_top_layers: int = 0
     """With ``--method freeze``: also train this many of the top encoder layers (0 = head only)."""
@@ -138,6 +147,7 @@ class Recipe:
     """TrainingArguments defaults for this recipe (``learning_rate``, ``num_train_epochs``, ...)."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     freeze: FreezeSettings = field(default_factory=FreezeSettings)
+    ia3: IA3Settings = field(default_factory=IA3Settings)
     expected: dict[str, float] = field(default_factory=dict)
     """What a full-size run of this recipe reaches (documentation; the smoke tests check tiny runs)."""
     description: str = ""
@@ -158,8 +168,8 @@ class Recipe:
             problems.append(f"name {self.name!r} must be lower-case letters, digits, '-', '_' or '.'")
         if not self.checkpoint.strip():
             problems.append("checkpoint is empty")
-        if self.method not in METHODS:
-            problems.append(f"method {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.method not in methods.names():
+            problems.append(f"method {self.method!r} is not one of {', '.join(methods.names())}")
         unknown = [m for m in self.metrics if m not in available_metrics()]
         if unknown:
             problems.append(f"unknown metric(s) {unknown}; available: {', '.join(available_metrics())}")
@@ -167,7 +177,7 @@ class Recipe:
             problems.append("lora.r and lora.alpha must be positive")
         if not 0.0 <= self.lora.dropout < 1.0:
             problems.append("lora.dropout must be in [0, 1)")
-        for key in ("lora", "freeze"):
+        for key in {m.settings for m in methods.METHODS.values() if m.settings}:
             rate = getattr(self, key).learning_rate
             if rate is not None and rate <= 0:
                 problems.append(f"{key}.learning_rate must be positive")
@@ -181,12 +191,14 @@ class Recipe:
             if value is not None and value <= 0:
                 problems.append(f"data.{key} must be a positive number")
         problems += self.task.problems()
+        if problems:
+            raise UserError(f"Recipe {self.name!r} is not valid: " + "; ".join(problems) + ".")
         known = training_argument_names()
         for key in self.training:
             if known is not None and key not in known:
-                problems.append(f"training.{key} is not a TrainingArguments field" + _suggest(key, known))
-        if problems:
-            raise UserError(f"Recipe {self.name!r} is not valid: " + "; ".join(problems) + ".")
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                raise UserError(f"Unknown training argument {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                                + " Training arguments are the fields of transformers' TrainingArguments.")
         return self
 
     @property

@@ -240,3 +240,35 @@ def run_cli(capsys):
         return code, out, err
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def tiny_smollm2(tmp_path_factory) -> Path:
+    """A tiny Llama shaped like SmolLM2-135M-Instruct, with its kind of tokenizer and chat template (tiny_models.py)."""
+    import tiny_models
+
+    return tiny_models.build("smollm2", tmp_path_factory.mktemp("tiny-smollm2"))
+
+
+@pytest.fixture(scope="session")
+def finished_run(tiny_bert, tiny_t5, tiny_smollm2, tmp_path_factory):
+    """``finished_run(task, method)``: the folder of a finished tiny run from the task x method matrix
+    (tests/helpers.py), made on first use and shared by every test of the session."""
+    import helpers
+
+    from hf_transfer.cli import main
+
+    root = tmp_path_factory.mktemp("matrix")
+    data = helpers.write_data(root / "data")
+    done: dict[tuple[str, str], Path] = {}
+    models = {"tiny_bert": tiny_bert, "tiny_t5": tiny_t5, "tiny_smollm2": tiny_smollm2}
+
+    def get(task: str, method: str) -> Path:
+        if (task, method) not in done:
+            model = models[helpers.CASES[task][1]]
+            out = root / task / method
+            main(argv=helpers.run_args(task, method, model, data[task], out))
+            done[(task, method)] = out
+        return done[(task, method)]
+
+    return get

@@ -303,6 +303,21 @@ def specs() -> dict[str, HubDataset]:
             source="huggingface.co/datasets/wmt/wmt16 tree 3923157/ro-en and its README dataset_info (translation: ro, en)",
         ),
         HubDataset(
+            "allenai/swag",
+            {"video-id": string, "fold-ind": string, "startphrase": string, "sent1": string, "sent2": string,
+             "gold-source": string, **{f"ending{i}": string for i in range(4)},
+             "label": ClassLabel(names=["0", "1", "2", "3"])},
+            {"train": 24, "validation": 8, "test": 8},
+            lambda rng, split, n: {
+                "video-id": [f"v{i}" for i in range(n)], "fold-ind": [str(i) for i in range(n)],
+                "startphrase": [_sentence(rng) for _ in range(n)], "sent1": [_sentence(rng) for _ in range(n)],
+                "sent2": [rng.choice(NAMES) for _ in range(n)], "gold-source": ["gold"] * n,
+                **{f"ending{j}": [_sentence(rng, 5) for _ in range(n)] for j in range(4)},
+                "label": [-1 if split == "test" else i % 4 for i in range(n)]},
+            "unknown", config="regular", data_files=_files("regular/", ("train", "validation", "test")),
+            source="huggingface.co/datasets/allenai/swag commit dc48148 (regular/*.parquet) and its README dataset_info",
+        ),
+        HubDataset(
             "tatsu-lab/alpaca", {"instruction": string, "input": string, "output": string, "text": string},
             {"train": 40}, _alpaca_rows, "cc-by-nc-4.0",
             data_files={"train": "data/train-00000-of-00001-a09b74b3ef9c3b56.parquet"}, card_configs=False,

@@ -9,7 +9,8 @@ import pytest
 from conftest import CHAT_TEMPLATE, TINY_TRAINING, instruction_rows, write_jsonl
 from hf_transfer import FileData, InstructionTuning, Seq2SeqGeneration, UserError
 from hf_transfer.data import load_splits
-from hf_transfer.tasks.causal_lm import IGNORE, PROMPT_TEMPLATE
+from hf_transfer.tasks import IGNORE_INDEX as IGNORE
+from hf_transfer.tasks.causal_lm import PROMPT_TEMPLATE
 
 
 # ---- metrics ------------------------------------------------------------------------------
@@ -204,19 +205,9 @@ def test_packing_keeps_examples_apart(tiny_llama):
 
 
 @pytest.fixture(scope="module")
-def sft_runs(tiny_llama, tmp_path_factory):
-    from hf_transfer.cli import main
-
-    root = tmp_path_factory.mktemp("sft")
-    train = write_jsonl(root / "train.jsonl", instruction_rows(80, seed=1))
-    valid = write_jsonl(root / "valid.jsonl", instruction_rows(16, seed=2))
-    runs = {}
-    for method, extra in (("lora", ["--merge_adapter"]), ("full", ["--set", "task.packing=true"])):
-        runs[method] = root / method
-        main(argv=["run", "alpaca-smollm2", "--method", method, "--model_name_or_path", str(tiny_llama), "--train_file", str(train),
-                   "--validation_file", str(valid), "--set", "task.max_new_tokens=6", "--set", "task.max_length=48",
-                   "--output_dir", str(runs[method]), *TINY_TRAINING, *extra])
-    return runs
+def sft_runs(finished_run):
+    """Finished LoRA (merged with --merge_adapter) and full (packed) SFT runs from the task x method matrix."""
+    return {method: finished_run("causal-lm", method) for method in ("lora", "full")}
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])

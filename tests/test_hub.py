@@ -29,17 +29,9 @@ def hub(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_bert, sentiment_files, tmp_path_factory):
-    from hf_transfer.cli import main
-
-    root = tmp_path_factory.mktemp("hub-runs")
-    out = {}
-    for method in ("full", "lora"):
-        out[method] = root / method
-        main(argv=["run", "rotten-tomatoes-minilm", "--method", method, "--model_name_or_path", str(tiny_bert),
-                   "--train_file", str(sentiment_files["train"]), "--validation_file", str(sentiment_files["validation"]),
-                   "--set", "data.columns.text=sentence", "--output_dir", str(out[method]), *TINY_TRAINING])
-    return out
+def runs(finished_run):
+    """Finished full and LoRA runs from the task x method matrix (tests/helpers.py)."""
+    return {method: finished_run("text-classification", method) for method in ("full", "lora")}
 
 
 def folder_digest(folder) -> dict[str, str]:

@@ -17,6 +17,7 @@ EXPECTED = {
     "rotten-tomatoes-minilm", "sst2-distilbert", "imdb-distilbert", "ag-news-bert", "mrpc-bert", "stsb-bert", "go-emotions-roberta",
     "conll2003-bert", "wnut17-distilbert", "ontonotes-roberta", "squad-bert", "squad-v2-roberta",
     "xsum-t5-small", "wmt16-ro-en-t5-small", "cnn-dailymail-bart", "alpaca-smollm2", "alpaca-qwen-qlora", "chatterbot-smollm2",
+    "swag-bert",
 }
 
 

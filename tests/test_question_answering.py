@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TINY_TRAINING, qa_rows, write_jsonl, write_squad
+from conftest import qa_rows, write_jsonl, write_squad
 from hf_transfer import FileData, QuestionAnswering, UserError
 from hf_transfer.data import load_splits
 from hf_transfer.tasks.question_answering import NO_OFFSET, best_answer
@@ -151,19 +151,9 @@ def test_unanswerable_rows_are_fine_for_version_2(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def qa_runs(tiny_bert, tmp_path_factory):
-    from hf_transfer.cli import main
-
-    root = tmp_path_factory.mktemp("qa")
-    train = write_squad(root / "train.json", qa_rows(120, seed=1))
-    valid = write_squad(root / "valid.json", qa_rows(30, seed=2))
-    runs = {}
-    for method in ("full", "lora"):
-        runs[method] = root / method
-        main(argv=["run", "squad-bert", "--method", method, "--model_name_or_path", str(tiny_bert), "--train_file", str(train),
-                   "--validation_file", str(valid), "--output_dir", str(runs[method]), "--set", "task.max_length=64",
-                   "--set", "task.doc_stride=16", *TINY_TRAINING, "--num_train_epochs", "10"])
-    return runs
+def qa_runs(finished_run):
+    """Finished full and LoRA QA runs from the task x method matrix (tests/helpers.py)."""
+    return {method: finished_run("question-answering", method) for method in ("full", "lora")}
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])

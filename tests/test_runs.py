@@ -19,17 +19,9 @@ def run_args(tiny_bert, files, out, method, *extra):
 
 
 @pytest.fixture(scope="module")
-def finished_runs(tiny_bert, sentiment_files, tmp_path_factory):
-    """One finished run per method, shared by the tests below."""
-    from hf_transfer.cli import main
-
-    root = tmp_path_factory.mktemp("runs")
-    runs = {}
-    for method in ("full", "freeze", "lora"):
-        out = root / method
-        main(argv=[str(a) for a in run_args(tiny_bert, sentiment_files, out, method)])
-        runs[method] = out
-    return runs
+def finished_runs(finished_run):
+    """One finished run per method, from the task x method matrix (tests/helpers.py)."""
+    return {method: finished_run("text-classification", method) for method in ("full", "freeze", "lora")}
 
 
 @pytest.mark.parametrize("method", ["full", "freeze", "lora"])

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from conftest import TINY_TRAINING, ner_sentences, write_conll, write_jsonl
+from conftest import ner_sentences, write_conll, write_jsonl
 from hf_transfer import FileData, TokenClassification, UserError
 from hf_transfer.data import load_splits
-from hf_transfer.tasks.token_classification import IGNORE, align_labels, entity_spans, first_subtoken_positions
+from hf_transfer.tasks import IGNORE_INDEX as IGNORE
+from hf_transfer.tasks.token_classification import align_labels, entity_spans, first_subtoken_positions
 
 
 def test_alignment_first_subtoken_by_hand():
@@ -109,18 +110,9 @@ def test_bad_tags(tmp_path, rows, task, message):
 
 
 @pytest.fixture(scope="module")
-def ner_runs(tiny_bert, tmp_path_factory):
-    from hf_transfer.cli import main
-
-    root = tmp_path_factory.mktemp("ner")
-    train = write_conll(root / "train.txt", ner_sentences(120, seed=1))
-    valid = write_conll(root / "valid.txt", ner_sentences(30, seed=2))
-    runs = {}
-    for method in ("full", "lora"):
-        runs[method] = root / method
-        main(argv=["run", "conll2003-bert", "--method", method, "--model_name_or_path", str(tiny_bert), "--train_file", str(train),
-                   "--validation_file", str(valid), "--output_dir", str(runs[method]), *TINY_TRAINING, "--num_train_epochs", "8"])
-    return runs
+def ner_runs(finished_run):
+    """Finished full and LoRA NER runs from the task x method matrix (tests/helpers.py)."""
+    return {method: finished_run("token-classification", method) for method in ("full", "lora")}
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])

@@ -8,10 +8,16 @@ these hooks and never asks which task it runs.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 TASKS: dict[str, type["Task"]] = {}
+IGNORE_INDEX = -100
+"""The label of positions that no loss or metric counts (special tokens, prompts, padding)."""
+PAIR_SEPARATOR = " ||| "
+"""How several texts are written as one on the command line for ``predict``: ``"first ||| second"``."""
 
 
 def register(cls: type["Task"]) -> type["Task"]:
@@ -31,6 +37,14 @@ class Task:
     new_head: ClassVar[bool] = True
     """Whether the head is created for the task (and so saved with adapters via modules_to_save).
     Generation tasks reuse the pretrained LM head: LoRA leaves it alone, freeze trains it."""
+    auto_model: ClassVar[str] = ""
+    """The transformers ``AutoModelFor...`` class this task loads."""
+    peft_auto_model: ClassVar[str | None] = None
+    """peft's ``AutoPeftModelFor...`` class for the card's usage snippet (None: load base + adapter by hand)."""
+    example_input: ClassVar[str] = '"Your text here."'
+    """The argument of ``pipe(...)`` in the card's usage snippet."""
+    passthrough: ClassVar[tuple[str, ...]] = ()
+    """Columns kept as they are besides the roles (e.g. the endings of multiple choice)."""
 
     def problems(self) -> list[str]:
         """Settings that cannot work, as short sentences (empty when valid)."""
@@ -48,7 +62,53 @@ class Task:
         raise NotImplementedError
 
     def auto_model_class(self):
-        raise NotImplementedError
+        import transformers
+
+        return getattr(transformers, self.auto_model)
+
+    def extra_columns(self) -> list[str]:
+        """Source columns this task reads besides its roles, kept under their own names."""
+        return list(self.passthrough)
+
+    has_pipeline: ClassVar[bool] = True
+    """Whether transformers has a pipeline for this task (v5 dropped question answering and text2text)."""
+
+    def usage(self, repo_id: str, adapter: bool, base_checkpoint: str) -> str:
+        """The card's "How to use" snippet for a model of this task at ``repo_id``: a pipeline where
+        transformers has one, else the model and tokenizer and a few lines of ``use_code``."""
+        if not adapter and self.has_pipeline:
+            return (f'from transformers import pipeline\n\npipe = pipeline("{self.pipeline_tag()}", model="{repo_id}")\n'
+                    f"print(pipe({self.example_input}))")
+        head = self.model_kwargs()  # the new head's shape and labels: the base checkpoint does not have them
+        settings, args = (f"head = {head!r}\n", ", **head") if head and adapter else ("", "")
+        if adapter and self.peft_auto_model:
+            load = (f"from peft import {self.peft_auto_model}\nfrom transformers import AutoTokenizer\n\n{settings}"
+                    f'model = {self.peft_auto_model}.from_pretrained("{repo_id}"{args})  # loads {base_checkpoint}, '
+                    "applies the adapter\n")
+        elif adapter:
+            load = (f"from peft import PeftModel\nfrom transformers import {self.auto_model}, AutoTokenizer\n\n{settings}"
+                    f'base = {self.auto_model}.from_pretrained("{base_checkpoint}"{args})\n'
+                    f'model = PeftModel.from_pretrained(base, "{repo_id}")\n')
+        else:
+            load = (f"from transformers import {self.auto_model}, AutoTokenizer\n\n"
+                    f'model = {self.auto_model}.from_pretrained("{repo_id}")\n')
+        return load + f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")' + self.use_code()
+
+    def use_code(self) -> str:
+        """Lines after ``model`` and ``tokenizer`` in the card's snippet (none: loading is the example)."""
+        return ""
+
+    def parse_predict_input(self, text: str) -> Any:
+        """One ``hf-transfer predict`` argument as this task's input (texts, or several joined by ' ||| ')."""
+        return text
+
+    @staticmethod
+    def score(modules, predictions, references, kwargs_for=lambda module: {}) -> dict[str, float]:
+        """Every metric module's results on the same predictions, in one dict."""
+        out: dict[str, float] = {}
+        for module in modules:
+            out.update(module.compute(predictions=predictions, references=references, **kwargs_for(module)))
+        return out
 
     def prepare(self, splits) -> tuple[Any, "Task"]:
         """Check and encode labels of a DatasetDict. Returns the encoded splits and the task with
@@ -128,4 +188,11 @@ def head_names_present(model, candidates: tuple[str, ...]) -> list[str]:
     return [c for c in candidates if c in present]
 
 
-from . import causal_lm, classification, question_answering, seq2seq, token_classification  # noqa: E402,F401  (each registers itself)
+def discover() -> None:
+    """Import every module of this package: each registers its task (a new task is a new file here)."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+discover()

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import Task, head_names_present, register
+from . import IGNORE_INDEX, Task, head_names_present, register
 
-IGNORE = -100
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 """The prompt for tokenizers without a chat template (Alpaca-style; an ``input`` follows the
 instruction after a blank line, a system prompt precedes it); the response and EOS come after it."""
@@ -23,7 +22,7 @@ instruction after a blank line, a system prompt precedes it); the response and E
 
 def join_prompt_and_response(prompt_ids: list[int], response_ids: list[int]) -> tuple[list[int], list[int]]:
     """(input ids, labels): the labels are -100 on every prompt position and the ids on the response."""
-    return prompt_ids + response_ids, [IGNORE] * len(prompt_ids) + list(response_ids)
+    return prompt_ids + response_ids, [IGNORE_INDEX] * len(prompt_ids) + list(response_ids)
 
 
 @register
@@ -32,6 +31,9 @@ class InstructionTuning(Task):
     kind = "causal-lm"
     roles = {"instruction": False, "input": False, "output": False, "messages": False}
     peft_task_type = "CAUSAL_LM"
+    auto_model = "AutoModelForCausalLM"
+    peft_auto_model = "AutoPeftModelForCausalLM"
+    example_input = '[{"role": "user", "content": "Give three tips for staying healthy."}]'
     new_head = False
 
     max_length: int = 512
@@ -71,10 +73,6 @@ class InstructionTuning(Task):
     def pipeline_tag(self) -> str:
         return "text-generation"
 
-    def auto_model_class(self):
-        from transformers import AutoModelForCausalLM
-
-        return AutoModelForCausalLM
 
     def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
         if "eval_loss" in metrics:
@@ -196,7 +194,7 @@ class InstructionTuning(Task):
 
         if self.packing:
             return DataCollatorWithFlattening()
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("lm_head",))

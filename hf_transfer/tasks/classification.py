@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import Task, head_names_present, register
+from . import PAIR_SEPARATOR, Task, head_names_present, register
 
 PROBLEM_TYPES = {
     "single_label": "single_label_classification",
@@ -17,8 +17,6 @@ PROBLEM_TYPES = {
     "regression": "regression",
 }
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "score", "pooler")
-PAIR_SEPARATOR = " ||| "
-"""How a text pair is written on the command line for ``predict``: ``"first ||| second"``."""
 
 
 @register
@@ -27,6 +25,8 @@ class TextClassification(Task):
     kind = "text-classification"
     roles = {"text": True, "text_pair": False, "label": True}
     peft_task_type = "SEQ_CLS"
+    auto_model = "AutoModelForSequenceClassification"
+    peft_auto_model = "AutoPeftModelForSequenceClassification"
 
     problem_type: Literal["single_label", "multi_label", "regression"] = "single_label"
     max_length: int = 128
@@ -64,10 +64,6 @@ class TextClassification(Task):
     def pipeline_tag(self) -> str:
         return "text-classification"
 
-    def auto_model_class(self):
-        from transformers import AutoModelForSequenceClassification
-
-        return AutoModelForSequenceClassification
 
     def model_kwargs(self) -> dict[str, Any]:
         names = self.label_names or ["value"]

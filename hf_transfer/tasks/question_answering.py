@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from . import Task, head_names_present, register
+from . import PAIR_SEPARATOR, Task, head_names_present, register
 
 NO_OFFSET = [-1, -1]
 """Offset stored for tokens outside the context (question, special tokens)."""
@@ -55,6 +55,9 @@ class QuestionAnswering(Task):
     kind = "question-answering"
     roles = {"question": True, "context": True, "answers": True, "id": False}
     peft_task_type = "QUESTION_ANS"
+    auto_model = "AutoModelForQuestionAnswering"
+    peft_auto_model = "AutoPeftModelForQuestionAnswering"
+    has_pipeline = False
 
     max_length: int = 384
     doc_stride: int = 128
@@ -87,10 +90,6 @@ class QuestionAnswering(Task):
     def pipeline_tag(self) -> str:
         return "question-answering"
 
-    def auto_model_class(self):
-        from transformers import AutoModelForQuestionAnswering
-
-        return AutoModelForQuestionAnswering
 
     # ---- data -----------------------------------------------------------------------------
 
@@ -236,6 +235,21 @@ class QuestionAnswering(Task):
         return compute
 
     # ---- prediction -----------------------------------------------------------------------
+
+    def use_code(self) -> str:
+        return ("\n\nimport torch\n\n"
+                'question, context = "Where did she go?", "In 2019 she travelled to Paris."\n'
+                'inputs = tokenizer(question, context, return_tensors="pt")\n'
+                "with torch.no_grad():\n    out = model(**inputs)\n"
+                "start, end = int(out.start_logits.argmax()), int(out.end_logits.argmax())\n"
+                'print(tokenizer.decode(inputs["input_ids"][0][start : end + 1]))')
+
+    def parse_predict_input(self, text: str) -> Any:
+        question, sep, context = text.partition(PAIR_SEPARATOR)
+        if not sep or not question.strip() or not context.strip():
+            raise UserError("Question answering needs both a non-empty --question and a non-empty --context "
+                            f"(or one text 'question{PAIR_SEPARATOR}context').")
+        return {"question": question.strip(), "context": context.strip()}
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         import torch

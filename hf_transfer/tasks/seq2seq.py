@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import Task, head_names_present, register
+from . import IGNORE_INDEX, Task, head_names_present, register
 
-IGNORE = -100
 
 
 @register
@@ -21,6 +20,9 @@ class Seq2SeqGeneration(Task):
     kind = "seq2seq"
     roles = {"source": True, "target": True}
     peft_task_type = "SEQ_2_SEQ_LM"
+    auto_model = "AutoModelForSeq2SeqLM"
+    peft_auto_model = "AutoPeftModelForSeq2SeqLM"
+    has_pipeline = False
     new_head = False
 
     objective: Literal["summarization", "translation"] = "summarization"
@@ -54,10 +56,12 @@ class Seq2SeqGeneration(Task):
     def pipeline_tag(self) -> str:
         return self.objective
 
-    def auto_model_class(self):
-        from transformers import AutoModelForSeq2SeqLM
+    def use_code(self) -> str:
+        example = "The council approved a new park after a long debate." if self.objective == "summarization" else "Hello."
+        return (f"\n\ninputs = tokenizer({self.source_prefix + example!r}, return_tensors=\"pt\")\n"
+                f"output = model.generate(**inputs, max_new_tokens={self.max_new_tokens}, num_beams={self.num_beams})\n"
+                "print(tokenizer.decode(output[0], skip_special_tokens=True))")
 
-        return AutoModelForSeq2SeqLM
 
     def trainer_classes(self):
         from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
@@ -95,7 +99,7 @@ class Seq2SeqGeneration(Task):
     def collator(self, tokenizer):
         from transformers import DataCollatorForSeq2Seq
 
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("lm_head",))
@@ -112,7 +116,7 @@ class Seq2SeqGeneration(Task):
         def compute(eval_pred):
             predictions = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
             predictions = np.where(np.asarray(predictions) < 0, tokenizer.pad_token_id, predictions)
-            labels = np.where(np.asarray(eval_pred.label_ids) == IGNORE, tokenizer.pad_token_id, eval_pred.label_ids)
+            labels = np.where(np.asarray(eval_pred.label_ids) == IGNORE_INDEX, tokenizer.pad_token_id, eval_pred.label_ids)
             generated = [t.strip() for t in tokenizer.batch_decode(predictions, skip_special_tokens=True)]
             references = [t.strip() for t in tokenizer.batch_decode(labels, skip_special_tokens=True)]
             out = {}

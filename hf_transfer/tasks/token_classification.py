@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import Task, head_names_present, register
+from . import IGNORE_INDEX, Task, head_names_present, register
 
-IGNORE = -100
 NEEDS_PREFIX_SPACE = {"roberta", "gpt2", "bart", "longformer", "deberta", "mvp", "led"}
 """Byte-level BPE tokenizers that need add_prefix_space=True for pre-split words."""
 WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
@@ -23,13 +22,13 @@ def align_labels(word_ids: list[int | None], word_labels: list[int], label_all_s
     labels, previous = [], None
     for word in word_ids:
         if word is None:
-            labels.append(IGNORE)
+            labels.append(IGNORE_INDEX)
         elif word != previous:
             labels.append(word_labels[word])
         elif label_all_subtokens:
             labels.append(continuation.get(word_labels[word], word_labels[word]))
         else:
-            labels.append(IGNORE)
+            labels.append(IGNORE_INDEX)
         previous = word
     return labels
 
@@ -70,6 +69,8 @@ class TokenClassification(Task):
     kind = "token-classification"
     roles = {"tokens": True, "tags": True}
     peft_task_type = "TOKEN_CLS"
+    auto_model = "AutoModelForTokenClassification"
+    peft_auto_model = "AutoPeftModelForTokenClassification"
 
     max_length: int = 256
     label_names: list[str] | None = None
@@ -97,10 +98,6 @@ class TokenClassification(Task):
     def pipeline_tag(self) -> str:
         return "token-classification"
 
-    def auto_model_class(self):
-        from transformers import AutoModelForTokenClassification
-
-        return AutoModelForTokenClassification
 
     def model_kwargs(self) -> dict[str, Any]:
         names = self.label_names or []
@@ -198,7 +195,7 @@ class TokenClassification(Task):
                 if word_ids is not None:
                     positions = first_subtoken_positions(word_ids[row])
                 else:
-                    positions = [j for j, y in enumerate(references[row]) if y != IGNORE]
+                    positions = [j for j, y in enumerate(references[row]) if y != IGNORE_INDEX]
                 pred_tags.append([names[predicted[row][j]] for j in positions])
                 ref_tags.append([names[references[row][j]] for j in positions])
             out = {}

@@ -1,0 +1,99 @@
+"""What this machine computes with: the device and precision defaults, who is the main process, peak
+memory while a block runs, and the versions a run records."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+VERSIONED = ("hf-transfer-toolkit", "torch", "transformers", "peft", "datasets", "evaluate", "accelerate")
+
+
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX), where bf16 autocast pays:
+    on the project's 2-core EPYC it trained MiniLM 2x faster with the same eval accuracy
+    (benchmarks/results/train.md). Without it, bf16 is emulated and slower than fp32."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def device_defaults() -> dict[str, Any]:
+    """bf16 (else fp16) on a CUDA device that has it; on CPU, bf16 autocast where the CPU computes
+    bf16 natively, else fp32; no pinned memory on CPU. ``--bf16 false`` turns autocast off."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    # use_cpu also makes `accelerate launch` / `torchrun` processes train together (gloo) on CPUs
+    return {"dataloader_pin_memory": False, "use_cpu": True, "bf16": cpu_computes_bf16()}
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a multi-process launch (``accelerate launch`` / ``torchrun``), or the only process.
+    Read from the environment, so it can be asked before anything sets up a process group."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def silent(*args, **kwargs) -> None:
+    """What ranks other than 0 print: nothing; rank 0 speaks for the run."""
+
+
+class PeakMemory:
+    """Peak resident memory (and CUDA memory) while the block runs, sampled by a thread."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak_rss, self._stop = interval, 0, None
+
+    @staticmethod
+    def rss() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            self.peak_rss = max(self.peak_rss, self.rss())
+
+    def __enter__(self):
+        import threading
+
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self.peak_rss = self.rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, self.rss())
+
+    def report(self) -> dict[str, int]:
+        import torch
+
+        out = {"peak_rss_bytes": self.peak_rss}
+        if torch.cuda.is_available():
+            out["peak_cuda_bytes"] = int(torch.cuda.max_memory_allocated())
+        return out
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for dist in VERSIONED:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out

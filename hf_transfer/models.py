@@ -1,0 +1,152 @@
+"""Loading what a run starts from and what it leaves: checkpoints (safetensors only unless allowed; GGUF
+files dequantized), fast tokenizers, finished run folders (full models and adapters), and merging an
+adapter into its base model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+from . import methods
+from .assets import ResolvedCheckpoint, resolve_checkpoint
+from .card import write_card
+from .errors import UserError, first_line
+from .recipe import Recipe
+from .runs import ADAPTER_CONFIG, CURVES_FILE, FINISHED_MARKER, SAMPLES_FILE, TRAINER_STATE, RunFolder, check_output_dir, publish
+
+
+def _unmark_gguf(model):
+    """transformers dequantizes GGUF weights to ordinary float tensors but still marks the model as
+    GGUF-quantized, which the Trainer refuses to train. The weights are plain floats: drop the mark."""
+    if not all(p.is_floating_point() for p in model.parameters()):
+        raise UserError("The GGUF checkpoint did not dequantize to floating-point weights; it cannot be fine-tuned.")
+    model.is_quantized = False
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
+
+
+def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint):
+    if checkpoint.gguf_file:
+        return _unmark_gguf(_from_pretrained(recipe, checkpoint))
+    return _from_pretrained(recipe, checkpoint)
+
+
+def _weights_kwargs(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> dict:
+    """safetensors only, unless the recipe allows pickle weights; a local pickle-only folder is refused by name."""
+    if checkpoint.gguf_file or recipe.allow_pickle_weights:
+        return {}
+    folder = Path(checkpoint.path)
+    pickled = any(folder.glob("*.bin")) or any(folder.glob("*.pt"))
+    if folder.is_dir() and pickled and not any(folder.glob("*.safetensors*")):
+        raise UserError(
+            f"{checkpoint.path} holds its weights only as pickle files (.bin / .pt), which can run code when loaded. "
+            "Convert them to safetensors, or pass --allow_pickle_weights if you trust the source."
+        )
+    return {"use_safetensors": True}
+
+
+def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
+    task = recipe.task
+    if not methods.get(recipe.method).pretrained:  # the checkpoint's architecture and tokenizer, random weights
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(checkpoint.path, trust_remote_code=recipe.trust_remote_code, **checkpoint.load_kwargs(), **task.model_kwargs())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"Checkpoint {recipe.checkpoint!r} has no loadable config: {first_line(exc)}") from None
+        return task.auto_model_class().from_config(config, trust_remote_code=recipe.trust_remote_code)
+    try:
+        return task.auto_model_class().from_pretrained(
+            checkpoint.path,
+            trust_remote_code=recipe.trust_remote_code,
+            **_weights_kwargs(recipe, checkpoint),
+            **checkpoint.load_kwargs(),
+            **task.model_kwargs(),
+            **methods.get(recipe.method).load_kwargs(),
+        )
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:  # missing files, bad config, weights that do not fit
+        raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {first_line(exc)}") from None
+
+
+def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
+    from transformers import AutoConfig, AutoTokenizer
+
+    path, extra = checkpoint.path, checkpoint.load_kwargs()
+    try:  # an adapter run folder has no model config; its saved tokenizer already holds these settings
+        model_type = AutoConfig.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra).model_type
+    except (OSError, ValueError):
+        model_type = ""
+    try:
+        extra = {**extra, **recipe.task.tokenizer_kwargs(model_type)}
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"No tokenizer could be loaded from {path}: {first_line(exc)}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"The tokenizer of {recipe.checkpoint} is not a fast (Rust) tokenizer, which hf_transfer needs.")
+    return tokenizer
+
+
+def load_run(run_dir: Path, full_precision_base: bool = False):
+    """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike.
+
+    ``full_precision_base``: load a QLoRA run's base model unquantized (to merge the adapter into it)."""
+    folder = RunFolder(run_dir)
+    recipe = folder.recipe()
+    here = ResolvedCheckpoint(str(folder.path))
+    tokenizer = load_tokenizer(here, recipe)
+    if folder.has_adapter:
+        from peft import PeftModel
+
+        base_recipe = recipe
+        if full_precision_base and methods.get(recipe.method).quantized:
+            base_recipe = dataclasses.replace(recipe, method="lora")
+        base = load_base_model(base_recipe, resolve_checkpoint(recipe.checkpoint))
+        model = PeftModel.from_pretrained(base, str(folder.path))
+    else:
+        model = load_base_model(dataclasses.replace(recipe, checkpoint=str(folder.path), method="full"), here)
+    model.eval()
+    return recipe, model, tokenizer
+
+
+def merge_run(run_dir: Path, output_dir: Path | None = None, overwrite: bool = False) -> Path:
+    """Merge an adapter run (LoRA, DoRA, QLoRA, IA3) into its base model and write a full run folder beside it."""
+    source = RunFolder(run_dir)
+    if not source.is_finished:
+        raise UserError(f"{source.path} is not a finished run folder (no {FINISHED_MARKER}).")
+    if not source.has_adapter:
+        raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
+    target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))
+    check_output_dir(target.path, overwrite=overwrite)
+    recipe, model, tokenizer = load_run(source.path, full_precision_base=True)
+    merged = model.merge_and_unload()
+    staging = RunFolder(target.staging)
+    if staging.path.exists():
+        shutil.rmtree(staging.path)
+    merged.save_pretrained(str(staging.path), safe_serialization=True)
+    tokenizer.save_pretrained(str(staging.path))
+    staging.write_recipe(recipe)
+    for name in (TRAINER_STATE, CURVES_FILE, SAMPLES_FILE):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, staging / name)
+    metrics = source.metrics()
+    metrics["merged_from"] = str(source.path)
+    staging.write_metrics(metrics)
+    write_card(staging.path)
+    publish(staging.path, target.path)
+    return target.path
+
+
+def point_adapter_at_hub_id(run_dir: Path, hub_id: str, checkpoint: ResolvedCheckpoint) -> None:
+    """An adapter saved from a packaged or cached copy names that local path as its base model;
+    name the Hub id instead, so the adapter loads anywhere (``AutoPeftModel...from_pretrained``)."""
+    folder = RunFolder(run_dir)
+    if not folder.has_adapter or checkpoint.note is None:
+        return
+    config = folder.adapter_config()
+    config["base_model_name_or_path"] = hub_id
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
