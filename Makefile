@@ -24,6 +24,7 @@ demo: install-demo
 	$(PY) -m hf_transfer.demo
 
 test: install-dev
+	$(PY) -m ruff check .
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 clean:

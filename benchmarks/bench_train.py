@@ -25,7 +25,6 @@ import dataclasses
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,23 +112,41 @@ def plain_trainer(config: str, checkpoint: str, splits, args: argparse.Namespace
     torch.manual_seed(args.seed)
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
     training = TrainingArguments(
-        output_dir=str(scratch / config), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
-        learning_rate=args.learning_rate, num_train_epochs=1, seed=args.seed, report_to="none", save_strategy="no",
-        eval_strategy="no", logging_steps=50, disable_tqdm=True,
+        output_dir=str(scratch / config),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        num_train_epochs=1,
+        seed=args.seed,
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=50,
+        disable_tqdm=True,
         train_sampling_strategy="group_by_length" if config == "b" else "random",
     )
     timer = StepTimer()
     trainer = Trainer(
-        model=model, args=training, train_dataset=data["train"], eval_dataset=data["validation"],
+        model=model,
+        args=training,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
         data_collator=default_data_collator if config == "a" else DataCollatorWithPadding(tokenizer),
-        compute_metrics=accuracy, callbacks=[timer],
+        compute_metrics=accuracy,
+        callbacks=[timer],
     )
     real, processed = padding_share(trainer)
     with PeakMemory() as memory:
         trainer.train()
     result = trainer.evaluate()
-    return {"step_seconds": timer.seconds, "real_tokens": real, "processed_tokens": processed,
-            "peak_rss_bytes": memory.peak_rss, "eval_accuracy": result["eval_accuracy"], "model": model}
+    return {
+        "step_seconds": timer.seconds,
+        "real_tokens": real,
+        "processed_tokens": processed,
+        "peak_rss_bytes": memory.peak_rss,
+        "eval_accuracy": result["eval_accuracy"],
+        "model": model,
+    }
 
 
 def hf_transfer_run(recipe, output: Path, args: argparse.Namespace) -> dict:
@@ -158,9 +175,15 @@ def hf_transfer_run(recipe, output: Path, args: argparse.Namespace) -> dict:
     finally:
         train_module.trainer_class = original
     real, processed = captured["tokens"]
-    return {"step_seconds": timer.seconds, "real_tokens": real, "processed_tokens": processed,
-            "peak_rss_bytes": metrics["resources"]["peak_rss_bytes"], "eval_accuracy": metrics["eval"]["eval_accuracy"],
-            "saved_bytes": metrics["resources"]["saved_bytes"], "model": captured["trainer"].model}
+    return {
+        "step_seconds": timer.seconds,
+        "real_tokens": real,
+        "processed_tokens": processed,
+        "peak_rss_bytes": metrics["resources"]["peak_rss_bytes"],
+        "eval_accuracy": metrics["eval"]["eval_accuracy"],
+        "saved_bytes": metrics["resources"]["saved_bytes"],
+        "model": captured["trainer"].model,
+    }
 
 
 def main() -> None:
@@ -181,17 +204,28 @@ def main() -> None:
         recipe,
         data=dataclasses.replace(recipe.data, max_train_samples=train_samples, max_eval_samples=1000),
         task=dataclasses.replace(recipe.task, max_length=args.max_length),
-        training={"learning_rate": args.learning_rate, "num_train_epochs": 1, "per_device_train_batch_size": args.batch_size,
-                  "seed": args.seed, "disable_tqdm": True},
+        training={
+            "learning_rate": args.learning_rate,
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": args.batch_size,
+            "seed": args.seed,
+            "disable_tqdm": True,
+        },
     )
     checkpoint = resolve_checkpoint(recipe.checkpoint).path
     splits, task = load_splits(recipe.data, recipe.task)
     plain_splits = {s: ds.rename_column("labels", "label") for s, ds in splits.items()}
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}",
+        flush=True,
+    )
     ceiling = matmul_ceiling()
     ceiling_bf16 = matmul_ceiling(torch.bfloat16) if cpu_computes_bf16() else None
-    print(f"matmul ceiling: {ceiling:.0f} GFLOP/s fp32" + (f", {ceiling_bf16:.0f} GFLOP/s bf16" if ceiling_bf16 else ""), flush=True)
+    print(
+        f"matmul ceiling: {ceiling:.0f} GFLOP/s fp32" + (f", {ceiling_bf16:.0f} GFLOP/s bf16" if ceiling_bf16 else ""),
+        flush=True,
+    )
 
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -203,14 +237,18 @@ def main() -> None:
         rows["c"] = hf_transfer_run(recipe, scratch / "c", args)
         if cpu_computes_bf16():  # the defaults autocast to bf16 here; show what fp32 would do
             print("config d (c with --bf16 false) ...", flush=True)
-            rows["d"] = hf_transfer_run(dataclasses.replace(recipe, training={**recipe.training, "bf16": False}), scratch / "d", args)
+            rows["d"] = hf_transfer_run(
+                dataclasses.replace(recipe, training={**recipe.training, "bf16": False}), scratch / "d", args
+            )
         flops_token = flops_per_real_token(rows["c"].pop("model"))
         for r in rows:
             rows[r].pop("model", None)
 
         # tokenization: first pass (empty cache) against a cache hit
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        full_splits, full_task = load_splits(dataclasses.replace(recipe.data, max_train_samples=None, max_eval_samples=None), recipe.task)
+        full_splits, full_task = load_splits(
+            dataclasses.replace(recipe.data, max_train_samples=None, max_eval_samples=None), recipe.task
+        )
         os.environ["HF_TRANSFER_CACHE"] = str(scratch / "token-cache")
         start = time.perf_counter()
         tokenize_splits(full_splits, full_task, tokenizer)
@@ -224,9 +262,7 @@ def main() -> None:
         assert tokenization_cache_dir() == scratch / "token-cache" / "tokenized"
 
         # start-up of `hf-transfer list` (a fresh interpreter, best of 3)
-        startup = min(
-            _timed([sys.executable, "-m", "hf_transfer.cli", "list"]) for _ in range(3)
-        )
+        startup = min(_timed([sys.executable, "-m", "hf_transfer.cli", "list"]) for _ in range(3))
 
         lora = None
         if not args.skip_lora:
@@ -243,24 +279,44 @@ def main() -> None:
             "train_samples_per_second": samples_per_s,
             "real_tokens_per_second": real_tokens_per_s,
             "padding_share": 1 - r["real_tokens"] / r["processed_tokens"],
-            "mfu_real_tokens": real_tokens_per_s * flops_token / ((ceiling_bf16 if key == "c" and ceiling_bf16 else ceiling) * 1e9),
+            "mfu_real_tokens": real_tokens_per_s
+            * flops_token
+            / ((ceiling_bf16 if key == "c" and ceiling_bf16 else ceiling) * 1e9),
             "precision": "bf16 autocast" if key == "c" and ceiling_bf16 else "fp32",
             "peak_rss_gib": r["peak_rss_bytes"] / 2**30,
             "eval_accuracy": r["eval_accuracy"],
         }
     result = {
-        "train_samples": n, "eval_samples": len(splits["validation"]), "max_length": args.max_length, "batch_size": args.batch_size,
-        "matmul_ceiling_gflops": ceiling, "matmul_ceiling_bf16_gflops": ceiling_bf16, "flops_per_real_token": flops_token, "configs": table,
+        "train_samples": n,
+        "eval_samples": len(splits["validation"]),
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
+        "matmul_ceiling_gflops": ceiling,
+        "matmul_ceiling_bf16_gflops": ceiling_bf16,
+        "flops_per_real_token": flops_token,
+        "configs": table,
         "ratios": {
             f"{x}/{y} samples/s": table[x]["train_samples_per_second"] / table[y]["train_samples_per_second"]
-            for x in ("c",) for y in ("a", "b", "d") if y in table
+            for x in ("c",)
+            for y in ("a", "b", "d")
+            if y in table
         },
-        "tokenization": {"first_pass_s": first_pass, "cache_hit_s": cache_hit, "speedup": first_pass / cache_hit, "rows": sum(len(d) for d in full_splits.values())},
+        "tokenization": {
+            "first_pass_s": first_pass,
+            "cache_hit_s": cache_hit,
+            "speedup": first_pass / cache_hit,
+            "rows": sum(len(d) for d in full_splits.values()),
+        },
         "hf_transfer_list_startup_s": startup,
-        "lora_vs_full": None if lora is None else {
-            "lora_samples_per_second": n / lora["step_seconds"], "full_samples_per_second": table["c"]["train_samples_per_second"],
-            "lora_peak_rss_gib": lora["peak_rss_bytes"] / 2**30, "full_peak_rss_gib": table["c"]["peak_rss_gib"],
-            "lora_saved_mib": lora["saved_bytes"] / 2**20, "full_saved_mib": rows["c"]["saved_bytes"] / 2**20,
+        "lora_vs_full": None
+        if lora is None
+        else {
+            "lora_samples_per_second": n / lora["step_seconds"],
+            "full_samples_per_second": table["c"]["train_samples_per_second"],
+            "lora_peak_rss_gib": lora["peak_rss_bytes"] / 2**30,
+            "full_peak_rss_gib": table["c"]["peak_rss_gib"],
+            "lora_saved_mib": lora["saved_bytes"] / 2**20,
+            "full_saved_mib": rows["c"]["saved_bytes"] / 2**20,
             "lora_eval_accuracy": lora["eval_accuracy"],
         },
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
@@ -280,36 +336,53 @@ def _timed(command: list[str]) -> float:
 
 
 def render(result: dict, args) -> str:
-    names = {"a": "a. plain Trainer, run_glue defaults (pad to max length)", "b": "b. plain Trainer, dynamic padding + group_by_length",
-             "c": "c. hf_transfer defaults" + (" (bf16 autocast: this CPU computes bf16 natively)" if "d" in result["configs"] else "")}
+    names = {
+        "a": "a. plain Trainer, run_glue defaults (pad to max length)",
+        "b": "b. plain Trainer, dynamic padding + group_by_length",
+        "c": "c. hf_transfer defaults"
+        + (" (bf16 autocast: this CPU computes bf16 natively)" if "d" in result["configs"] else ""),
+    }
     lines = [
-        f"Training {result['train_samples']:,} examples (1 epoch, max length {result['max_length']}, batch {result['batch_size']}), "
-        f"evaluating {result['eval_samples']:,}; matmul ceiling measured in the same run: {result['matmul_ceiling_gflops']:.0f} GFLOP/s fp32"
-        + (f", {result['matmul_ceiling_bf16_gflops']:.0f} GFLOP/s bf16" if result.get("matmul_ceiling_bf16_gflops") else "")
-        + ". MFU counts 6 x non-embedding parameters FLOPs per real (non-padding) token, against the ceiling of the precision used.",
+        f"Training {result['train_samples']:,} examples (1 epoch, max length {result['max_length']}, batch "
+        f"{result['batch_size']}), "
+        f"evaluating {result['eval_samples']:,}; matmul ceiling measured in the same run: "
+        f"{result['matmul_ceiling_gflops']:.0f} GFLOP/s fp32"
+        + (
+            f", {result['matmul_ceiling_bf16_gflops']:.0f} GFLOP/s bf16"
+            if result.get("matmul_ceiling_bf16_gflops")
+            else ""
+        )
+        + ". MFU counts 6 x non-embedding parameters FLOPs per real (non-padding) token, "
+        "against the ceiling of the precision used.",
         "",
-        "| configuration | train samples/s | real tokens/s | padding share | MFU on real tokens | peak RSS | eval accuracy |",
+        "| configuration | train samples/s | real tokens/s | padding share | MFU on real tokens | peak RSS | eval "
+        "accuracy |",
         "|---|---|---|---|---|---|---|",
     ]
     for key, r in result["configs"].items():
         if key == "d":
             continue
         lines.append(
-            f"| {names[key]} | {r['train_samples_per_second']:.1f} | {r['real_tokens_per_second']:.0f} | {100 * r['padding_share']:.1f}% | "
+            f"| {names[key]} | {r['train_samples_per_second']:.1f} | {r['real_tokens_per_second']:.0f} | "
+            f"{100 * r['padding_share']:.1f}% | "
             f"{100 * r['mfu_real_tokens']:.1f}% | {r['peak_rss_gib']:.2f} GiB | {r['eval_accuracy']:.3f} |"
         )
     if "d" in result["configs"]:
         d = result["configs"]["d"]
-        lines.append(f"| d. hf_transfer defaults with `--bf16 false` (fp32) | {d['train_samples_per_second']:.1f} | "
-                     f"{d['real_tokens_per_second']:.0f} | {100 * d['padding_share']:.1f}% | {100 * d['mfu_real_tokens']:.1f}% | "
-                     f"{d['peak_rss_gib']:.2f} GiB | {d['eval_accuracy']:.3f} |")
+        lines.append(
+            f"| d. hf_transfer defaults with `--bf16 false` (fp32) | {d['train_samples_per_second']:.1f} | "
+            f"{d['real_tokens_per_second']:.0f} | {100 * d['padding_share']:.1f}% | "
+            f"{100 * d['mfu_real_tokens']:.1f}% | "
+            f"{d['peak_rss_gib']:.2f} GiB | {d['eval_accuracy']:.3f} |"
+        )
     ratios = result["ratios"]
     tok = result["tokenization"]
     lines += [
         "",
         ", ".join(f"{k.split()[0]} = {v:.2f}x" for k, v in ratios.items()) + " (train samples/s).",
         "",
-        f"Tokenizing {tok['rows']:,} rows: first pass {tok['first_pass_s']:.2f} s, cache hit {tok['cache_hit_s']:.3f} s (median of 5; {tok['speedup']:.0f}x).",
+        f"Tokenizing {tok['rows']:,} rows: first pass {tok['first_pass_s']:.2f} s, cache hit "
+        f"{tok['cache_hit_s']:.3f} s (median of 5; {tok['speedup']:.0f}x).",
         f"`hf-transfer list` start-up: {result['hf_transfer_list_startup_s']:.2f} s.",
     ]
     lora = result["lora_vs_full"]
@@ -318,8 +391,10 @@ def render(result: dict, args) -> str:
             "",
             "| hf_transfer | train samples/s | peak RSS | saved | eval accuracy |",
             "|---|---|---|---|---|",
-            f"| full | {lora['full_samples_per_second']:.1f} | {lora['full_peak_rss_gib']:.2f} GiB | {lora['full_saved_mib']:.1f} MiB | {result['configs']['c']['eval_accuracy']:.3f} |",
-            f"| lora | {lora['lora_samples_per_second']:.1f} | {lora['lora_peak_rss_gib']:.2f} GiB | {lora['lora_saved_mib']:.1f} MiB | {lora['lora_eval_accuracy']:.3f} |",
+            f"| full | {lora['full_samples_per_second']:.1f} | {lora['full_peak_rss_gib']:.2f} GiB | "
+            f"{lora['full_saved_mib']:.1f} MiB | {result['configs']['c']['eval_accuracy']:.3f} |",
+            f"| lora | {lora['lora_samples_per_second']:.1f} | {lora['lora_peak_rss_gib']:.2f} GiB | "
+            f"{lora['lora_saved_mib']:.1f} MiB | {lora['lora_eval_accuracy']:.3f} |",
         ]
     lines += ["", f"Command: `python benchmarks/bench_train.py{' --full' if args.full else ''}`", ""]
     return "\n".join(lines)

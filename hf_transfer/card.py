@@ -19,9 +19,28 @@ from .runs import CARD_FILE, CURVES_FILE, RunFolder
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
 
 OPEN_LICENSES = {
-    "apache-2.0", "mit", "bsd", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-3.0", "cc-by-2.0",
-    "cc-by-sa-4.0", "cc-by-sa-3.0", "odc-by", "odbl", "pddl", "unlicense", "gpl-3.0", "lgpl-3.0", "mpl-2.0",
-    "openrail", "llama2", "llama3", "gemma",
+    "apache-2.0",
+    "mit",
+    "bsd",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "cc0-1.0",
+    "cc-by-4.0",
+    "cc-by-3.0",
+    "cc-by-2.0",
+    "cc-by-sa-4.0",
+    "cc-by-sa-3.0",
+    "odc-by",
+    "odbl",
+    "pddl",
+    "unlicense",
+    "gpl-3.0",
+    "lgpl-3.0",
+    "mpl-2.0",
+    "openrail",
+    "llama2",
+    "llama3",
+    "gemma",
 }
 """Licenses that allow commercial use (some with conditions); anything else gets a warning."""
 
@@ -117,18 +136,42 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
         targets = [targets] if isinstance(targets, str) else sorted(targets)
     head = " (the new task head was trained and saved in full)" if task.new_head else ""
     method_text = methods.get(recipe.method).card.format(
-        r=lora.r, alpha=lora.alpha, dropout=lora.dropout, targets=", ".join(f"`{t}`" for t in targets or ["attention projections"]),
-        head=head, top=f" and the top {recipe.freeze.train_top_layers} layers" if recipe.freeze.train_top_layers else "",
+        r=lora.r,
+        alpha=lora.alpha,
+        dropout=lora.dropout,
+        targets=", ".join(f"`{t}`" for t in targets or ["attention projections"]),
+        head=head,
+        top=f" and the top {recipe.freeze.train_top_layers} layers" if recipe.freeze.train_top_layers else "",
     )
     training = metrics.get("training_arguments") or recipe.training
-    shown = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
-             "warmup_steps", "warmup_ratio", "weight_decay", "lr_scheduler_type", "seed", "bf16", "fp16", "train_sampling_strategy")
-    hyperparameters = [(k, training[k]) for k in sorted(shown) if k in training and not (k == "max_steps" and training[k] == -1)]
+    shown = (
+        "learning_rate",
+        "num_train_epochs",
+        "max_steps",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "warmup_steps",
+        "warmup_ratio",
+        "weight_decay",
+        "lr_scheduler_type",
+        "seed",
+        "bf16",
+        "fp16",
+        "train_sampling_strategy",
+    )
+    hyperparameters = [
+        (k, training[k]) for k in sorted(shown) if k in training and not (k == "max_steps" and training[k] == -1)
+    ]
 
     def table(values: dict) -> list[tuple[str, str]]:
         skip = ("runtime", "per_second")
-        return [(k.removeprefix("eval_").removeprefix("test_"), _number(v)) for k, v in values.items()
-                if isinstance(v, (int, float)) and not any(s in k for s in skip) and k not in ("epoch", "eval_epoch", "test_epoch")]
+        return [
+            (k.removeprefix("eval_").removeprefix("test_"), _number(v))
+            for k, v in values.items()
+            if isinstance(v, (int, float))
+            and not any(s in k for s in skip)
+            and k not in ("epoch", "eval_epoch", "test_epoch")
+        ]
 
     results = table(metrics["eval"]) + [(k, _number(v)) for k, v in metrics.get("baselines", {}).items()]
     samples = metrics["samples"]
@@ -139,40 +182,46 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     else:
         how = f", a seeded {data.eval_fraction:.0%} held out (seed {data.split_seed})."
     dropped = metrics.get("dropped") or {}
-    data_text = f"{data.describe()}: {samples['train']:,} training examples, {samples['eval']:,} evaluation examples{how}"
+    data_text = (
+        f"{data.describe()}: {samples['train']:,} training examples, {samples['eval']:,} evaluation examples{how}"
+    )
     for what, count in dropped.items():
         data_text += f" {count:,} rows were dropped ({what.replace('_', ' ')})."
     licenses = metrics.get("licenses") or {}
     warnings = list(metrics.get("warnings") or [])
-    return {
-        "model_name": repo_id.split("/")[-1],
-        "description": recipe.description or recipe.name,
-        "checkpoint": recipe.checkpoint,
-        "task_name": task.pipeline_tag().replace("-", " "),
-        "dataset": data.describe(),
-        "method": recipe.method,
-        "adapter": adapter,
-        "warnings": warnings,
-        "usage": _usage(recipe, repo_id, adapter),
-        "data": data_text,
-        "labels": _labels(task),
-        "base_license": licenses.get("base_model", _local_license(recipe.checkpoint) or "unknown"),
-        "data_license": licenses.get("data", "unknown"),
-        "method_text": method_text,
-        "trainable": f"{metrics['parameters']['trainable']:,}",
-        "share": f"{metrics['parameters']['trainable_share']:.2%}",
-        "total": f"{metrics['parameters']['total']:,}",
-        "hyperparameters": hyperparameters,
-        "eval_samples": f"{samples['eval']:,}",
-        "eval_description": data.describe(),
-        "results": results,
-        "test_results": table(metrics.get("test") or {}),
-        "test_samples": f"{samples.get('test', 0):,}",
-        "curves": (folder / CURVES_FILE).is_file(),
-        "versions": list(metrics.get("versions", {}).items()),
-        "command": metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}",
-        "recipe": recipe.name,
-    }, recipe, metrics
+    return (
+        {
+            "model_name": repo_id.split("/")[-1],
+            "description": recipe.description or recipe.name,
+            "checkpoint": recipe.checkpoint,
+            "task_name": task.pipeline_tag().replace("-", " "),
+            "dataset": data.describe(),
+            "method": recipe.method,
+            "adapter": adapter,
+            "warnings": warnings,
+            "usage": _usage(recipe, repo_id, adapter),
+            "data": data_text,
+            "labels": _labels(task),
+            "base_license": licenses.get("base_model", _local_license(recipe.checkpoint) or "unknown"),
+            "data_license": licenses.get("data", "unknown"),
+            "method_text": method_text,
+            "trainable": f"{metrics['parameters']['trainable']:,}",
+            "share": f"{metrics['parameters']['trainable_share']:.2%}",
+            "total": f"{metrics['parameters']['total']:,}",
+            "hyperparameters": hyperparameters,
+            "eval_samples": f"{samples['eval']:,}",
+            "eval_description": data.describe(),
+            "results": results,
+            "test_results": table(metrics.get("test") or {}),
+            "test_samples": f"{samples.get('test', 0):,}",
+            "curves": (folder / CURVES_FILE).is_file(),
+            "versions": list(metrics.get("versions", {}).items()),
+            "command": metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}",
+            "recipe": recipe.name,
+        },
+        recipe,
+        metrics,
+    )
 
 
 def render_body(variables: dict) -> str:

@@ -40,7 +40,9 @@ def _millions(n: int) -> str:
 def results_table(runs: list[dict], metric_names: list[str]) -> str:
     """One row per run: method | each eval metric | baselines | trainable params | train time."""
     baseline_keys = list(runs[0].get("baselines", {}))
-    header = ["method"] + metric_names + [k.replace("_", " ") for k in baseline_keys] + ["trainable params", "train time"]
+    header = (
+        ["method"] + metric_names + [k.replace("_", " ") for k in baseline_keys] + ["trainable params", "train time"]
+    )
     rows = []
     for metrics in runs:
         params = metrics["parameters"]
@@ -48,7 +50,8 @@ def results_table(runs: list[dict], metric_names: list[str]) -> str:
         row += [f"{metrics['eval'].get('eval_' + m, float('nan')):.4f}" for m in metric_names]
         row += [f"{metrics['baselines'].get(k, float('nan')):.4f}" for k in baseline_keys]
         row += [
-            f"{_millions(params['trainable'])} of {_millions(params['total'])} ({100 * params['trainable_share']:.1f}%)",
+            f"{_millions(params['trainable'])} of {_millions(params['total'])} "
+            f"({100 * params['trainable_share']:.1f}%)",
             f"{metrics['train']['wall_seconds']:.1f} s",
         ]
         rows.append(row)
@@ -142,7 +145,11 @@ def build_run_recipe(recipe, args, extra: list[str]):
     if args.train_file or args.validation_file:
         if not args.train_file:
             raise UserError("--validation_file needs --train_file as well.")
-        shared = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name in ("columns", "eval_fraction", "split_seed", "max_train_samples", "max_eval_samples")}
+        shared = {
+            f.name: getattr(data, f.name)
+            for f in dataclasses.fields(data)
+            if f.name in ("columns", "eval_fraction", "split_seed", "max_train_samples", "max_eval_samples")
+        }
         data = FileData(
             train_file=str(Path(args.train_file).expanduser().resolve()),
             validation_file=str(Path(args.validation_file).expanduser().resolve()) if args.validation_file else None,
@@ -155,13 +162,19 @@ def build_run_recipe(recipe, args, extra: list[str]):
     changes["data"] = data
     flags = parse_training_flags(extra)
     if "hub_token" in flags:
-        raise UserError("--hub_token is not accepted (it would end up in shell history and logs): set HF_TOKEN or run `hf auth login`.")
+        raise UserError(
+            "--hub_token is not accepted (it would end up in shell history and logs): set HF_TOKEN or run `hf auth "
+            "login`."
+        )
     for key in PUSH_FLAGS:  # hf_transfer pushes the finished run folder itself, not the Trainer
         setattr(args, key, flags.pop(key, None))
     if "resume_from_checkpoint" in flags:  # the transformers spelling of --resume
         value = flags.pop("resume_from_checkpoint")
         if value not in (True, "auto"):
-            raise UserError("--resume_from_checkpoint takes 'auto' (the newest complete checkpoint of this output folder); or use --resume.")
+            raise UserError(
+                "--resume_from_checkpoint takes 'auto' (the newest complete checkpoint of this output folder); or "
+                "use --resume."
+            )
         args.resume = True
     if "learning_rate" in flags:  # an explicit rate wins over the recipe's per-method rates
         changes["lora"] = dataclasses.replace(recipe.lora, learning_rate=None)
@@ -204,8 +217,14 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     from .train import run
 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
-    metrics = run(recipe, output_dir, overwrite=args.overwrite_output_dir, command=command, resume=args.resume,
-                  full_size=runs_as_written(original, recipe))
+    metrics = run(
+        recipe,
+        output_dir,
+        overwrite=args.overwrite_output_dir,
+        command=command,
+        resume=args.resume,
+        full_size=runs_as_written(original, recipe),
+    )
     from .hardware import is_main_process
 
     if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
@@ -215,7 +234,9 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     if "test" in metrics:
         keys = recipe.task.report_keys(recipe.metric_names)
         shown = ", ".join(f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in keys if f"test_{k}" in metrics["test"])
-        print(f"\nTest split ({metrics['samples']['test']:,} examples, evaluated once with the selected model): {shown}")
+        print(
+            f"\nTest split ({metrics['samples']['test']:,} examples, evaluated once with the selected model): {shown}"
+        )
     check = metrics["reload_check"]
     print(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
     for warning in metrics.get("warnings", []):
@@ -225,7 +246,9 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
         from .methods import get as method
 
         if not method(recipe.method).mergeable:
-            raise UserError(f"--merge_adapter applies to adapter methods (lora, dora, ia3, qlora), not {recipe.method}.")
+            raise UserError(
+                f"--merge_adapter applies to adapter methods (lora, dora, ia3, qlora), not {recipe.method}."
+            )
         from .models import merge_run
 
         print(f"Merged model: {merge_run(Path(metrics['output_dir']))}")
@@ -246,7 +269,10 @@ def cmd_compare(args, extra: list[str], argv: list[str]) -> None:
     from .registry import find_recipe
 
     if args.method or args.merge_adapter:
-        raise UserError("compare runs the methods listed by --methods (e.g. --methods scratch,lora,full); --method and --merge_adapter apply to run.")
+        raise UserError(
+            "compare runs the methods listed by --methods (e.g. --methods scratch,lora,full); --method and "
+            "--merge_adapter apply to run."
+        )
     methods = parse_methods(args.methods)
     recipe, _ = find_recipe(args.recipe)
     recipe = build_run_recipe(recipe, args, extra)
@@ -282,7 +308,9 @@ def cmd_eval(args) -> None:
         data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
     splits, task = load_splits(data, recipe.task)
     tokenized = tokenize_splits(splits, task, tokenizer)
-    metrics = evaluate_model(model, tokenizer, recipe, splits["validation"], tokenized["validation"], args.per_device_eval_batch_size)
+    metrics = evaluate_model(
+        model, tokenizer, recipe, splits["validation"], tokenized["validation"], args.per_device_eval_batch_size
+    )
     print(json.dumps({k: v for k, v in metrics.items()}, indent=2))
 
 
@@ -308,8 +336,15 @@ def cmd_cache(args) -> None:
     if found:
         import datetime
 
-        rows = [[human(e.bytes), datetime.datetime.fromtimestamp(e.modified).strftime("%Y-%m-%d %H:%M"),
-                 e.about.get("rows", "?"), e.label] for e in found]
+        rows = [
+            [
+                human(e.bytes),
+                datetime.datetime.fromtimestamp(e.modified).strftime("%Y-%m-%d %H:%M"),
+                e.about.get("rows", "?"),
+                e.label,
+            ]
+            for e in found
+        ]
         print(format_table(["size", "last used", "rows", "what"], rows))
     stale = leftovers(folder)
     if stale:
@@ -325,12 +360,14 @@ def cmd_predict(args) -> None:
     if args.question is not None or args.context is not None:  # a spelling of "question ||| context"
         texts.append(f"{args.question or ''}{PAIR_SEPARATOR}{args.context or ''}")
     if not texts:
-        raise UserError("Give at least one text to predict, e.g. hf-transfer predict RUN_DIR \"a fine film\".")
+        raise UserError('Give at least one text to predict, e.g. hf-transfer predict RUN_DIR "a fine film".')
     folder = RunFolder(args.run_dir)
     recipe = folder.recipe()  # "not a hf_transfer run folder" when there is no recipe.yaml
     if folder.is_staged or not folder.is_finished:
-        raise UserError(f"{folder.path} is not a finished run folder (no metrics.json): an unfinished run is not "
-                        "predicted with. Finish it with --resume, or use the finished run's folder.")
+        raise UserError(
+            f"{folder.path} is not a finished run folder (no metrics.json): an unfinished run is not "
+            "predicted with. Finish it with --resume, or use the finished run's folder."
+        )
     inputs = [recipe.task.parse_predict_input(t) for t in texts]
     recipe, model, tokenizer = load_run(folder.path)
     for item, prediction in zip(inputs, recipe.task.predict(model, tokenizer, inputs)):
@@ -348,21 +385,36 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=method_names(), help="fine-tuning method (default: the recipe's)")
     parser.add_argument("--model_name_or_path", help="checkpoint to start from instead of the recipe's")
     parser.add_argument("--train_file", help="local csv/tsv/json/jsonl/parquet training data")
-    parser.add_argument("--validation_file", help="local evaluation data (default: a seeded split of the training data)")
+    parser.add_argument(
+        "--validation_file", help="local evaluation data (default: a seeded split of the training data)"
+    )
     parser.add_argument("--max_train_samples", type=int)
     parser.add_argument("--max_eval_samples", type=int)
     parser.add_argument("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field, e.g. --set lora.r=16")
-    parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with the checkpoint (off by default)")
-    parser.add_argument("--allow_pickle_weights", action="store_true", help="load checkpoints that have only pickle (.bin) weights")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its newest complete checkpoint")
-    parser.add_argument("--merge_adapter", action="store_true", help="after an adapter run (lora, dora, ia3, qlora), also write the merged model to <output_dir>-merged")
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a recipe field, e.g. --set lora.r=16"
+    )
+    parser.add_argument(
+        "--trust_remote_code", action="store_true", help="run code shipped with the checkpoint (off by default)"
+    )
+    parser.add_argument(
+        "--allow_pickle_weights", action="store_true", help="load checkpoints that have only pickle (.bin) weights"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from its newest complete checkpoint"
+    )
+    parser.add_argument(
+        "--merge_adapter",
+        action="store_true",
+        help="after an adapter run (lora, dora, ia3, qlora), also write the merged model to <output_dir>-merged",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Transfer learning for NLP on the Hugging Face stack.",
+        prog=PROG,
+        description="Transfer learning for NLP on the Hugging Face stack.",
         epilog="Something odd about this machine or install? `hf-transfer doctor` tells what it sees.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_own_version()}")
@@ -377,11 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="fine-tune a recipe",
-        epilog="Any other --flag is a transformers TrainingArguments field, e.g. --learning_rate 3e-5 --num_train_epochs 2.",
+        epilog="Any other --flag is a transformers TrainingArguments field, "
+        "e.g. --learning_rate 3e-5 --num_train_epochs 2.",
     )
     run.add_argument("recipe", help="packaged recipe name, or path to a recipe .py / .yaml")
     add_run_flags(run)
-    cmp = sub.add_parser("compare", help="run a recipe once per method (scratch, freeze, lora, full) and report side by side")
+    cmp = sub.add_parser(
+        "compare", help="run a recipe once per method (scratch, freeze, lora, full) and report side by side"
+    )
     cmp.add_argument("recipe")
     cmp.add_argument("--methods", default="scratch,freeze,lora,full")
     add_run_flags(cmp)
@@ -393,8 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge a LoRA run's adapter into its base model")
     merge.add_argument("run_dir")
     merge.add_argument("--output_dir", help="default: <run_dir>-merged")
-    merge.add_argument("--overwrite_output_dir", action="store_true", help="replace an earlier merge (only once the new one is written)")
-    ps = sub.add_parser("push", help="upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)")
+    merge.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace an earlier merge (only once the new one is written)",
+    )
+    ps = sub.add_parser(
+        "push", help="upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)"
+    )
     ps.add_argument("run_dir")
     ps.add_argument("--hub_model_id", required=True, help="name or namespace/name")
     ps.add_argument("--private", action="store_true")
@@ -403,8 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--json", action="store_true", help="machine-readable, for bug reports")
     cache = sub.add_parser("cache", help="the tokenization cache: size and entries, or clear it")
     cache.add_argument("action", nargs="?", choices=["list", "clear"], default="list")
-    cache.add_argument("--older-than", "--older_than", dest="older_than", type=float, metavar="DAYS",
-                       help="with clear: only entries not used for this many days")
+    cache.add_argument(
+        "--older-than",
+        "--older_than",
+        dest="older_than",
+        type=float,
+        metavar="DAYS",
+        help="with clear: only entries not used for this many days",
+    )
     pr = sub.add_parser("predict", help="predict with a finished run")
     pr.add_argument("run_dir")
     pr.add_argument("texts", nargs="*", help="texts to classify or tag; a pair is written 'first ||| second'")
@@ -432,7 +499,9 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
         print(f"{PROG}: warning: {clash}", file=sys.stderr)
     try:
         if recipe is not None:
-            parser = argparse.ArgumentParser(prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe.")
+            parser = argparse.ArgumentParser(
+                prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe."
+            )
             add_run_flags(parser)
             args, extra = parser.parse_known_args(argv)
             cmd_run(args, extra, recipe=recipe, argv=["run", recipe.name] + argv)
@@ -446,8 +515,17 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
         elif args.command == "compare":
             cmd_compare(args, extra, argv)
         else:
-            {"list": cmd_list, "show": cmd_show, "copy": cmd_copy, "eval": cmd_eval, "predict": cmd_predict,
-             "merge": cmd_merge, "push": cmd_push, "doctor": cmd_doctor, "cache": cmd_cache}[args.command](args)
+            {
+                "list": cmd_list,
+                "show": cmd_show,
+                "copy": cmd_copy,
+                "eval": cmd_eval,
+                "predict": cmd_predict,
+                "merge": cmd_merge,
+                "push": cmd_push,
+                "doctor": cmd_doctor,
+                "cache": cmd_cache,
+            }[args.command](args)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

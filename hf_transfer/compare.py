@@ -52,7 +52,13 @@ def compare(recipe: Recipe, methods: list[str], output_dir: Path, command: str |
     output_dir = Path(output_dir).expanduser().resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     every = _eval_every(recipe)
-    schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every, "logging_steps": max(1, every // 2)}
+    schedule = {
+        "eval_strategy": "steps",
+        "save_strategy": "steps",
+        "eval_steps": every,
+        "save_steps": every,
+        "logging_steps": max(1, every // 2),
+    }
     results = {}
     for method in methods:
         folder = output_dir / method
@@ -60,7 +66,13 @@ def compare(recipe: Recipe, methods: list[str], output_dir: Path, command: str |
             log(f"[hf-transfer] {method}: finished run found in {folder}, not run again")
         else:
             log(f"\n=== {recipe.name}: {method} -> {folder}")
-            run(dataclasses.replace(recipe, method=method, training={**recipe.training, **schedule}), folder, overwrite=folder.exists(), command=command, log=log)
+            run(
+                dataclasses.replace(recipe, method=method, training={**recipe.training, **schedule}),
+                folder,
+                overwrite=folder.exists(),
+                command=command,
+                log=log,
+            )
         results[method] = json.loads((folder / "metrics.json").read_text())
     report = build_report(recipe, results, output_dir)
     (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -75,24 +87,31 @@ def build_report(recipe: Recipe, results: dict[str, dict], output_dir: Path) -> 
     rows = []
     for method, m in results.items():
         state = json.loads((output_dir / method / "trainer_state.json").read_text())
-        rows.append({
-            "method": method,
-            "metrics": {k: m["eval"].get(f"eval_{k}") for k in keys},
-            "trainable_parameters": m["parameters"]["trainable"],
-            "total_parameters": m["parameters"]["total"],
-            "trainable_share": m["parameters"]["trainable_share"],
-            "train_seconds": m["train"]["wall_seconds"],
-            "train_samples_per_second": m["train"]["train_samples_per_second"],
-            "peak_rss_bytes": m.get("resources", {}).get("peak_rss_bytes"),
-            "saved_bytes": m.get("resources", {}).get("saved_bytes"),
-            "learning_curve": [(h["step"], h[main]) for h in during_training(state["log_history"]) if main in h],
-            "run_dir": str(output_dir / method),
-        })
+        rows.append(
+            {
+                "method": method,
+                "metrics": {k: m["eval"].get(f"eval_{k}") for k in keys},
+                "trainable_parameters": m["parameters"]["trainable"],
+                "total_parameters": m["parameters"]["total"],
+                "trainable_share": m["parameters"]["trainable_share"],
+                "train_seconds": m["train"]["wall_seconds"],
+                "train_samples_per_second": m["train"]["train_samples_per_second"],
+                "peak_rss_bytes": m.get("resources", {}).get("peak_rss_bytes"),
+                "saved_bytes": m.get("resources", {}).get("saved_bytes"),
+                "learning_curve": [(h["step"], h[main]) for h in during_training(state["log_history"]) if main in h],
+                "run_dir": str(output_dir / method),
+            }
+        )
     first = next(iter(results.values()))
     return {
-        "recipe": recipe.name, "checkpoint": recipe.checkpoint, "dataset": recipe.data.describe(),
-        "samples": first["samples"], "metric_keys": keys, "main_metric": main.removeprefix("eval_"),
-        "baselines": first.get("baselines", {}), "rows": rows,
+        "recipe": recipe.name,
+        "checkpoint": recipe.checkpoint,
+        "dataset": recipe.data.describe(),
+        "samples": first["samples"],
+        "metric_keys": keys,
+        "main_metric": main.removeprefix("eval_"),
+        "baselines": first.get("baselines", {}),
+        "rows": rows,
     }
 
 
@@ -103,14 +122,24 @@ def _size(n: int | None) -> str:
 
 
 def report_table(report: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["method"] + report["metric_keys"] + ["trainable params", "share", "train time", "samples/s", "peak RSS", "saved"]
+    header = (
+        ["method"]
+        + report["metric_keys"]
+        + ["trainable params", "share", "train time", "samples/s", "peak RSS", "saved"]
+    )
     rows = []
     for r in report["rows"]:
         rows.append(
             [r["method"]]
             + [f"{v:.4f}" if v is not None else "n/a" for v in r["metrics"].values()]
-            + [f"{r['trainable_parameters']:,}", f"{100 * r['trainable_share']:.2f}%", f"{r['train_seconds']:.1f} s",
-               f"{r['train_samples_per_second']:.1f}", _size(r["peak_rss_bytes"]), _size(r["saved_bytes"])]
+            + [
+                f"{r['trainable_parameters']:,}",
+                f"{100 * r['trainable_share']:.2f}%",
+                f"{r['train_seconds']:.1f} s",
+                f"{r['train_samples_per_second']:.1f}",
+                _size(r["peak_rss_bytes"]),
+                _size(r["saved_bytes"]),
+            ]
         )
     return header, rows
 
@@ -128,7 +157,10 @@ def report_markdown(report: dict) -> str:
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if report["baselines"]:
-        lines += ["", "Baselines: " + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in report["baselines"].items()) + "."]
+        lines += [
+            "",
+            "Baselines: " + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in report["baselines"].items()) + ".",
+        ]
     lines += ["", "![metric per method](metric_by_method.png)", "", "![learning curves](learning_curves.png)", ""]
     return "\n".join(lines)
 

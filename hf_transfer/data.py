@@ -18,8 +18,13 @@ from .errors import UserError, first_line
 from .recipe import DataSource, FileData, HubData, PackagedData
 
 FILE_FORMATS = {
-    ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet",
-    ".conll": "conll", ".txt": "conll",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+    ".conll": "conll",
+    ".txt": "conll",
 }
 
 
@@ -47,7 +52,9 @@ def _load_file(path: str):
     file = Path(path).expanduser()
     fmt = FILE_FORMATS.get(file.suffix.lower())
     if fmt is None:
-        raise UserError(f"Data file {path}: unsupported extension {file.suffix!r}; use one of {', '.join(FILE_FORMATS)}.")
+        raise UserError(
+            f"Data file {path}: unsupported extension {file.suffix!r}; use one of {', '.join(FILE_FORMATS)}."
+        )
     if not file.is_file():
         raise UserError(f"Data file {path} does not exist.")
     if file.stat().st_size == 0:
@@ -119,7 +126,12 @@ def read_squad_json(path: Path):
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None  # JSON lines, or broken: the json loader reports it
-    if not (isinstance(data, dict) and isinstance(data.get("data"), list) and data["data"] and "paragraphs" in data["data"][0]):
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("data"), list)
+        and data["data"]
+        and "paragraphs" in data["data"][0]
+    ):
         return None
     rows = {"id": [], "title": [], "context": [], "question": [], "answers": []}
     for article in data["data"]:
@@ -143,8 +155,11 @@ PARQUET_EXPORT = "refs/convert/parquet"
 
 
 def _hub_where(source: HubData) -> str:
-    return (f"{source.path!r}" + (f", config {source.name!r}" if source.name else "")
-            + f", revision {source.revision or 'main'!r}")
+    return (
+        f"{source.path!r}"
+        + (f", config {source.name!r}" if source.name else "")
+        + f", revision {source.revision or 'main'!r}"
+    )
 
 
 def _load_hub(source: HubData):
@@ -173,8 +188,10 @@ def _load_hub(source: HubData):
     wanted = [source.train_split] + [s for s in (source.eval_split, source.test_split) if s]
     for split in wanted:
         if split not in loaded:
-            raise UserError(f"Dataset {where} has no split {split!r}; it has: {', '.join(loaded)}. "
-                            "Name one of those with --set data.train_split=... / data.eval_split=... / data.test_split=...")
+            raise UserError(
+                f"Dataset {where} has no split {split!r}; it has: {', '.join(loaded)}. "
+                "Name one of those with --set data.train_split=... / data.eval_split=... / data.test_split=..."
+            )
     splits = {"train": loaded[source.train_split]}
     if source.eval_split:
         splits["validation"] = loaded[source.eval_split]
@@ -198,7 +215,9 @@ def _hub_error(exc: Exception, source: HubData, where: str) -> UserError:
             "and set HF_TOKEN (or run `hf auth login`) with an account that has access."
         )
     if "Revision" in text and "doesn't exist" in text:
-        return UserError(f"Dataset {where}: that revision does not exist on the Hub. Check data.revision (a branch, tag or commit).")
+        return UserError(
+            f"Dataset {where}: that revision does not exist on the Hub. Check data.revision (a branch, tag or commit)."
+        )
     if "doesn't exist on the Hub" in text or "cannot be accessed" in text:
         return UserError(
             f"Dataset {where} was not found on the Hub (or it is private and no token with access is set). "
@@ -207,12 +226,20 @@ def _hub_error(exc: Exception, source: HubData, where: str) -> UserError:
     if "BuilderConfig" in text or "Config name" in text or "config" in text.lower() and "not found" in text.lower():
         return UserError(f"Dataset {where}: no such config. {first_line(exc)} Set it with --set data.name=...")
     if isinstance(exc, ConnectionError) or "Couldn't reach" in text:
-        return UserError(f"Dataset {where} could not be reached on the Hub: {first_line(exc)}. Check the network, "
-                         "or set HF_HUB_OFFLINE=1 to use a cached copy.")
-    if source.revision == PARQUET_EXPORT and ("Couldn't find any data" in text or "corresponds to no data" in text
-                                             or "Unable to find" in text or isinstance(exc, FileNotFoundError)):
-        return UserError(f"Dataset {where}: the parquet export has no config folder {source.name!r}; "
-                         "set data.name to one of the export's config folders.")
+        return UserError(
+            f"Dataset {where} could not be reached on the Hub: {first_line(exc)}. Check the network, "
+            "or set HF_HUB_OFFLINE=1 to use a cached copy."
+        )
+    if source.revision == PARQUET_EXPORT and (
+        "Couldn't find any data" in text
+        or "corresponds to no data" in text
+        or "Unable to find" in text
+        or isinstance(exc, FileNotFoundError)
+    ):
+        return UserError(
+            f"Dataset {where}: the parquet export has no config folder {source.name!r}; "
+            "set data.name to one of the export's config folders."
+        )
     return UserError(f"Dataset {where} could not be loaded: {type(exc).__name__}: {first_line(exc)}")
 
 
@@ -251,8 +278,10 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_col
         extra = [c for c in extra_columns if c not in mapping]
         missing = [c for c in extra if c not in ds.column_names]
         if missing:
-            raise UserError(f"Columns {missing} are not in the {split} split of {source.describe()}; its columns are: "
-                            f"{_names(ds.column_names)}.")
+            raise UserError(
+                f"Columns {missing} are not in the {split} split of {source.describe()}; its columns are: "
+                f"{_names(ds.column_names)}."
+            )
         ds = ds.select_columns(list(mapping) + extra).rename_columns({c: r for c, r in mapping.items() if c != r})
         if len(ds) == 0:
             raise UserError(f"The {split} split of {source.describe()} is empty.")
@@ -322,9 +351,14 @@ def _tokenization_key(task, tokenizer) -> str:
     else:
         described = repr(tokenizer)
     parts = [
-        task.kind, repr(sorted(dataclasses.asdict(task).items())), described,
-        repr(sorted(tokenizer.special_tokens_map.items())), tokenizer.padding_side, str(getattr(tokenizer, "chat_template", "")),
-        transformers.__version__, _own_version(),
+        task.kind,
+        repr(sorted(dataclasses.asdict(task).items())),
+        described,
+        repr(sorted(tokenizer.special_tokens_map.items())),
+        tokenizer.padding_side,
+        str(getattr(tokenizer, "chat_template", "")),
+        transformers.__version__,
+        _own_version(),
     ]
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
@@ -352,8 +386,14 @@ def tokenize_splits(splits, task, tokenizer, dataset: str = ""):
         )
         if file.is_file():
             if not file.with_suffix(".json").is_file():
-                describe_entry(file, dataset=dataset, split=split, task=task.kind, rows=len(out[split]),
-                               tokenizer=getattr(tokenizer, "name_or_path", ""))
+                describe_entry(
+                    file,
+                    dataset=dataset,
+                    split=split,
+                    task=task.kind,
+                    rows=len(out[split]),
+                    tokenizer=getattr(tokenizer, "name_or_path", ""),
+                )
             os.utime(file)  # last used: `hf-transfer cache clear --older-than DAYS` keeps what runs still use
     return type(splits)(out)
 

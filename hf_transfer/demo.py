@@ -39,13 +39,22 @@ def main(argv: list[str] | None = None) -> None:
         for method in methods:
             out = Path(args.output_dir) / method
             print(f"\n=== {DEMO_RECIPE}: {method} -> {out}", flush=True)
-            results.append(run(dataclasses.replace(recipe, method=method), out, overwrite=True, command=f"python -m hf_transfer.demo --methods {method}"))
+            results.append(
+                run(
+                    dataclasses.replace(recipe, method=method),
+                    out,
+                    overwrite=True,
+                    command=f"python -m hf_transfer.demo --methods {method}",
+                )
+            )
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     total = time.perf_counter() - started
-    print(f"\nResults ({recipe.checkpoint} on {recipe.data.describe()}, "
-          f"{results[0]['samples']['train']} train / {results[0]['samples']['eval']} eval examples):\n")
+    print(
+        f"\nResults ({recipe.checkpoint} on {recipe.data.describe()}, "
+        f"{results[0]['samples']['train']} train / {results[0]['samples']['eval']} eval examples):\n"
+    )
     print(results_table(results, recipe.task.report_keys(recipe.metric_names)))
     print(f"\nRun folders: {', '.join(r['output_dir'] for r in results)}")
     print(f"Total wall time: {total:.0f} s")

@@ -10,7 +10,16 @@ import platform
 import sys
 from importlib import metadata
 
-PACKAGES = ("hf-transfer-toolkit", "torch", "transformers", "datasets", "peft", "accelerate", "evaluate", "huggingface_hub")
+PACKAGES = (
+    "hf-transfer-toolkit",
+    "torch",
+    "transformers",
+    "datasets",
+    "peft",
+    "accelerate",
+    "evaluate",
+    "huggingface_hub",
+)
 CLASHING_DISTRIBUTION = "hf_transfer"
 """Hugging Face's download accelerator (``pip install hf-transfer``): its compiled module is also named hf_transfer."""
 
@@ -52,7 +61,13 @@ def cpu_flags() -> list[str]:
         if line.startswith("flags"):
             flags = set(line.split(":", 1)[1].split())
             break
-    wanted = {"avx2": "AVX2", "avx512f": "AVX512F", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16", "amx_tile": "AMX"}
+    wanted = {
+        "avx2": "AVX2",
+        "avx512f": "AVX512F",
+        "avx512_bf16": "AVX512-BF16",
+        "amx_bf16": "AMX-BF16",
+        "amx_tile": "AMX",
+    }
     return [label for flag, label in wanted.items() if flag in flags]
 
 
@@ -74,8 +89,12 @@ def _nvidia_gpus() -> list[dict]:
     if not shutil.which("nvidia-smi"):
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     gpus = []
@@ -83,7 +102,9 @@ def _nvidia_gpus() -> list[dict]:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) == 3:
             try:
-                gpus.append({"name": parts[0], "memory_gib": round(float(parts[1]) / 1024, 1), "compute": float(parts[2])})
+                gpus.append(
+                    {"name": parts[0], "memory_gib": round(float(parts[1]) / 1024, 1), "compute": float(parts[2])}
+                )
             except ValueError:
                 continue
     return gpus
@@ -99,18 +120,29 @@ def _device() -> dict:
     if gpus:
         bf16 = gpus[0]["compute"] >= 8.0  # Ampere and newer
         return {
-            "kind": "cuda", "name": gpus[0]["name"], "memory_gib": gpus[0]["memory_gib"], "count": len(gpus),
+            "kind": "cuda",
+            "name": gpus[0]["name"],
+            "memory_gib": gpus[0]["memory_gib"],
+            "count": len(gpus),
             "precision": "bf16" if bf16 else "fp16",
-            "why": "the GPU computes bf16 (compute capability 8.0+)" if bf16 else "the GPU has no bf16: fp16 mixed precision",
+            "why": "the GPU computes bf16 (compute capability 8.0+)"
+            if bf16
+            else "the GPU has no bf16: fp16 mixed precision",
         }
     sets = cpu_flags()
     native = "AVX512-BF16" in sets or "AMX" in sets
     return {
-        "kind": "cpu", "name": _cpu_name(), "cores": os.cpu_count(), "instruction_sets": sets,
+        "kind": "cpu",
+        "name": _cpu_name(),
+        "cores": os.cpu_count(),
+        "instruction_sets": sets,
         "torch_build": torch_version or "not installed",
         "precision": "bf16 autocast" if native else "fp32",
-        "why": ("this CPU computes bf16 natively (AVX512-BF16 / AMX); --bf16 false turns it off" if native
-                else "this CPU has no native bf16 (emulated bf16 would be slower than fp32)"),
+        "why": (
+            "this CPU computes bf16 natively (AVX512-BF16 / AMX); --bf16 false turns it off"
+            if native
+            else "this CPU has no native bf16 (emulated bf16 would be slower than fp32)"
+        ),
     }
 
 
@@ -149,16 +181,24 @@ def _cache() -> dict:
 
     folder = tokenization_cache_dir(create=False)
     size = total_bytes(folder)
-    return {"path": str(folder), "entries": len(entries(folder)), "unfinished_writes": len(leftovers(folder)),
-            "bytes": size, "size": human(size)}
+    return {
+        "path": str(folder),
+        "entries": len(entries(folder)),
+        "unfinished_writes": len(leftovers(folder)),
+        "bytes": size,
+        "size": human(size),
+    }
 
 
 def show_hardware() -> dict:
     """Print the device and the precision hf_transfer's defaults pick on it (the notebooks' hardware cell).
     Returns the TrainingArguments to add: none, since the defaults already pick it."""
     device = _device()
-    where = (f"GPU: {device['name']} ({device['memory_gib']} GiB)" if device["kind"] == "cuda"
-             else f"CPU: {device['name']} ({', '.join(device['instruction_sets']) or 'no AVX2'})")
+    where = (
+        f"GPU: {device['name']} ({device['memory_gib']} GiB)"
+        if device["kind"] == "cuda"
+        else f"CPU: {device['name']} ({', '.join(device['instruction_sets']) or 'no AVX2'})"
+    )
     print(f"{where} -> {device['precision']}: {device['why']}")
     if device["kind"] == "cpu":
         print("Training on a CPU is slow: keep the sample sizes small.")
@@ -189,11 +229,15 @@ def render(data: dict) -> str:
         lines.append(f"device:    CPU {d['name']}, {d['cores']} cores; instruction sets: {sets}")
     lines.append(f"precision: {d['precision']} by default ({d['why']})")
     hub = "offline mode (HF_HUB_OFFLINE)" if h["offline_mode"] else ("reachable" if h["reachable"] else "NOT reachable")
-    lines.append(f"hub:       {h['endpoint']} {hub}; token {'configured' if h['token_configured'] else 'not configured'}")
+    lines.append(
+        f"hub:       {h['endpoint']} {hub}; token {'configured' if h['token_configured'] else 'not configured'}"
+    )
     lines.append("assets:    " + "; ".join(f"{k}: {val}" for k, val in data["offline_assets"].items()))
-    lines.append(f"cache:     {c['path']}: {c['entries']} tokenized splits, {c['size']}"
-                 + (f", {c['unfinished_writes']} unfinished writes" if c["unfinished_writes"] else "")
-                 + " (hf-transfer cache clear)")
+    lines.append(
+        f"cache:     {c['path']}: {c['entries']} tokenized splits, {c['size']}"
+        + (f", {c['unfinished_writes']} unfinished writes" if c["unfinished_writes"] else "")
+        + " (hf-transfer cache clear)"
+    )
     for problem in data["problems"]:
         lines.append(f"PROBLEM:   {problem}")
     return "\n".join(lines)

@@ -11,20 +11,24 @@ EXPECTED_TOLERANCE = 0.05
 """A full-size run warns when its main metric is more than 5% (relative) below the recipe's ``expected``."""
 
 WARMUP_SHARE = 0.5
-"""Warmup covering this share of the optimizer steps or more leaves the learning rate below its peak for most of the run."""
+"""Warmup covering this share of the optimizer steps or more leaves the learning rate below its peak for most
+of the run."""
 
 
 def warmup_warning(warmup_steps: int, total_steps: int) -> str | None:
     if total_steps <= 0 or warmup_steps < WARMUP_SHARE * total_steps:
         return None
     return (
-        f"Warmup takes {warmup_steps:,} of the {total_steps:,} optimizer steps ({warmup_steps / total_steps:.0%}): the learning "
+        f"Warmup takes {warmup_steps:,} of the {total_steps:,} optimizer steps ({warmup_steps / total_steps:.0%}): "
+        "the learning "
         "rate stays below its peak for most or all of the run. Give warmup as a share of the steps (--warmup_steps 0.1 "
         "means 10%), or train for more steps."
     )
 
 
-def baseline_warning(main_metric: str, value: float | None, baselines: dict[str, float], greater_is_better: bool) -> str | None:
+def baseline_warning(
+    main_metric: str, value: float | None, baselines: dict[str, float], greater_is_better: bool
+) -> str | None:
     """The main metric is not above what a trivial predictor scores on the same evaluation data."""
     if value is None or not greater_is_better:
         return None
@@ -34,14 +38,18 @@ def baseline_warning(main_metric: str, value: float | None, baselines: dict[str,
     for name, score in trivial.items():
         if value <= score + 1e-9:
             return (
-                f"The main metric {main_metric} = {value:.4f} is not above the trivial baseline ({name.replace('_', ' ')} "
-                f"= {score:.4f}): the model has probably learned nothing. Check the learning rate, warmup and the amount "
+                f"The main metric {main_metric} = {value:.4f} is not above the trivial baseline "
+                f"({name.replace('_', ' ')} "
+                f"= {score:.4f}): the model has probably learned nothing. Check the learning rate, warmup and the "
+                "amount "
                 "of training data."
             )
     return None
 
 
-def expected_warning(main_metric: str, value: float | None, expected: dict[str, float], greater_is_better: bool) -> str | None:
+def expected_warning(
+    main_metric: str, value: float | None, expected: dict[str, float], greater_is_better: bool
+) -> str | None:
     """A full-size run far below what the recipe says such a run reaches."""
     if value is None or main_metric not in expected:
         return None
@@ -50,13 +58,15 @@ def expected_warning(main_metric: str, value: float | None, expected: dict[str, 
     if short <= EXPECTED_TOLERANCE * abs(target):
         return None
     return (
-        f"{main_metric} = {value:.4f} is more than {EXPECTED_TOLERANCE:.0%} below what a full run of this recipe reaches "
+        f"{main_metric} = {value:.4f} is more than {EXPECTED_TOLERANCE:.0%} below what a full run of this recipe "
+        "reaches "
         f"({target}, the recipe's expected result): something differs from the recipe's setting."
     )
 
 
-def run_warnings(recipe, task, eval_metrics: dict, baselines: dict, warmup_steps: int, total_steps: int,
-                 full_size: bool) -> list[str]:
+def run_warnings(
+    recipe, task, eval_metrics: dict, baselines: dict, warmup_steps: int, total_steps: int, full_size: bool
+) -> list[str]:
     """Every check that applies to a finished run, as sentences (empty when all is well)."""
     main = task.main_metric()
     value = eval_metrics.get(f"eval_{main}")

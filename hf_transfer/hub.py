@@ -41,11 +41,15 @@ def _explain(exc: Exception, repo_id: str, endpoint: str) -> UserError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status in (401, 403):
         return UserError(
-            f"The Hub at {endpoint} refused the push to {repo_id} ({status} {'unauthorized' if status == 401 else 'forbidden'}). "
+            f"The Hub at {endpoint} refused the push to {repo_id} ({status} "
+            f"{'unauthorized' if status == 401 else 'forbidden'}). "
             "Check that HF_TOKEN (or `hf auth login`) holds a token with write access to that namespace."
         )
     if status is not None and status >= 500:
-        return UserError(f"The Hub at {endpoint} kept failing ({status}) while pushing {repo_id}; nothing was changed here. Try again later.")
+        return UserError(
+            f"The Hub at {endpoint} kept failing ({status}) while pushing {repo_id}; nothing was changed here. Try "
+            "again later."
+        )
     return UserError(f"Pushing {repo_id} to {endpoint} failed: {type(exc).__name__}: {first_line(exc)}")
 
 
@@ -60,10 +64,14 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
     if not RunFolder(run_dir).is_finished:
         raise UserError(f"{run_dir} is not a finished run folder (no metrics.json): nothing to push.")
     if merge and not RunFolder(run_dir).has_adapter:
-        raise UserError("--merge applies to adapter runs (LoRA, DoRA, IA3, QLoRA); this run holds a full model already.")
+        raise UserError(
+            "--merge applies to adapter runs (LoRA, DoRA, IA3, QLoRA); this run holds a full model already."
+        )
     api = HfApi()
     if not get_token():
-        raise UserError("No Hugging Face token: set HF_TOKEN, or run `hf auth login` (in a notebook: `notebook_login()`).")
+        raise UserError(
+            "No Hugging Face token: set HF_TOKEN, or run `hf auth login` (in a notebook: `notebook_login()`)."
+        )
     with tempfile.TemporaryDirectory() as scratch:
         folder = run_dir
         try:
@@ -74,16 +82,22 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             # the uploaded card names the repository; the run folder's own files stay as they are
             card = build_card(folder, repo_id)
             try:
-                card.validate(repo_type="model")  # the Hub checks the metadata (model-index) before anything is uploaded
+                card.validate(
+                    repo_type="model"
+                )  # the Hub checks the metadata (model-index) before anything is uploaded
             except ValueError as exc:
                 raise UserError(f"The Hub rejected the model card metadata: {exc}") from None
             card = str(card).encode()
             files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CARD_FILE)
             operations = [CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card)]
-            operations += [CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files]
+            operations += [
+                CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files
+            ]
             url = api.create_repo(repo_id, private=private, exist_ok=True)
             log(f"[hf-transfer] uploading {len(operations)} files to {repo_id} ({'private' if private else 'public'})")
-            api.create_commit(repo_id=repo_id, operations=operations, commit_message=f"hf-transfer: {recipe_name(folder)}")
+            api.create_commit(
+                repo_id=repo_id, operations=operations, commit_message=f"hf-transfer: {recipe_name(folder)}"
+            )
         except UserError:
             raise
         except Exception as exc:  # network and HTTP errors from huggingface_hub

@@ -74,7 +74,8 @@ def check_available(name: str) -> None:
 
     if not torch.cuda.is_available():
         raise UserError(
-            f"--method {name} loads 4-bit weights with bitsandbytes, which needs a CUDA GPU, and this machine has none. "
+            f"--method {name} loads 4-bit weights with bitsandbytes, which needs a CUDA GPU, and this machine has "
+            "none. "
             "Use --method lora (same adapters, full-precision base) instead."
         )
     try:
@@ -130,7 +131,9 @@ def _freeze(model, recipe, task):
     if top:
         layers = encoder_layers(model)
         if layers is None or top > len(layers):
-            raise UserError(f"freeze.train_top_layers={top}, but the model has {0 if layers is None else len(layers)} layers.")
+            raise UserError(
+                f"freeze.train_top_layers={top}, but the model has {0 if layers is None else len(layers)} layers."
+            )
         for layer in list(layers)[-top:]:
             for param in layer.parameters():
                 param.requires_grad = True
@@ -158,24 +161,36 @@ def _check_targets(model, targets, what: str) -> None:
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
         leaves = sorted({n.rsplit(".", 1)[-1] for n in names if n})
-        raise UserError(f"{what}.target_modules {missing} match no module of this model; its module names include: "
-                        f"{', '.join(leaves[:40])}.")
+        raise UserError(
+            f"{what}.target_modules {missing} match no module of this model; its module names include: "
+            f"{', '.join(leaves[:40])}."
+        )
 
 
 def _peft(model, recipe, task, config_class: str, **settings):
     import peft
 
     head = _head(model, recipe, task)
-    config = getattr(peft, config_class)(task_type=task.peft_task_type or None, modules_to_save=head if task.new_head else None,
-                                         **settings)
+    config = getattr(peft, config_class)(
+        task_type=task.peft_task_type or None, modules_to_save=head if task.new_head else None, **settings
+    )
     return peft.get_peft_model(model, config)
 
 
 def _lora(model, recipe, task, use_dora: bool = False):
     targets = lora_targets(model, recipe.lora.target_modules)
     _check_targets(model, targets, "lora")
-    return _peft(model, recipe, task, "LoraConfig", r=recipe.lora.r, lora_alpha=recipe.lora.alpha,
-                 lora_dropout=recipe.lora.dropout, target_modules=targets, **({"use_dora": True} if use_dora else {}))
+    return _peft(
+        model,
+        recipe,
+        task,
+        "LoraConfig",
+        r=recipe.lora.r,
+        lora_alpha=recipe.lora.alpha,
+        lora_dropout=recipe.lora.dropout,
+        target_modules=targets,
+        **({"use_dora": True} if use_dora else {}),
+    )
 
 
 def _dora(model, recipe, task):
@@ -198,8 +213,10 @@ def ia3_targets(model, settings) -> dict[str, Any]:
         targets, feedforward = EXTRA_IA3_TARGETS[model_type]
         return {"target_modules": targets, "feedforward_modules": feedforward}
     if model_type not in TARGETS:
-        raise UserError(f"IA3 has no default target modules for {model_type!r} models: set ia3.target_modules "
-                        "and ia3.feedforward_modules.")
+        raise UserError(
+            f"IA3 has no default target modules for {model_type!r} models: set ia3.target_modules "
+            "and ia3.feedforward_modules."
+        )
     return {}  # peft's defaults for this architecture
 
 
@@ -223,20 +240,68 @@ def _qlora_load_kwargs() -> dict[str, Any]:
 
 
 register(Method("full", "Full fine-tuning: every parameter of the pretrained model was trained.", _as_is))
-register(Method("freeze", "Freeze: the pretrained body stayed fixed; only the task head{top} was trained.", _freeze,
-                settings="freeze"))
-register(Method("lora", "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, "
-                "with the pretrained weights frozen{head}.", _lora, settings="lora", adapter=True, mergeable=True))
-register(Method("dora", "DoRA (peft, LoRA with weight decomposition): low-rank adapters (r={r}, alpha={alpha}, "
-                "dropout={dropout}) on {targets} plus a learned magnitude per output, with the pretrained weights "
-                "frozen{head}.", _dora, settings="lora", adapter=True, mergeable=True))
-register(Method("ia3", "IA3 (peft): learned scaling vectors on {targets}, with the pretrained weights frozen{head}.", _ia3,
-                settings="ia3", adapter=True, mergeable=True))
-register(Method("qlora", "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized "
-                "base model{head}.", _qlora, settings="lora", adapter=True, mergeable=True, quantized=True,
-                load_kwargs=_qlora_load_kwargs))
-register(Method("scratch", "From scratch: the checkpoint's architecture and tokenizer with randomly initialised weights "
-                "(no pretrained weights reused), all parameters trained.", _as_is, pretrained=False))
+register(
+    Method(
+        "freeze",
+        "Freeze: the pretrained body stayed fixed; only the task head{top} was trained.",
+        _freeze,
+        settings="freeze",
+    )
+)
+register(
+    Method(
+        "lora",
+        "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, "
+        "with the pretrained weights frozen{head}.",
+        _lora,
+        settings="lora",
+        adapter=True,
+        mergeable=True,
+    )
+)
+register(
+    Method(
+        "dora",
+        "DoRA (peft, LoRA with weight decomposition): low-rank adapters (r={r}, alpha={alpha}, "
+        "dropout={dropout}) on {targets} plus a learned magnitude per output, with the pretrained weights "
+        "frozen{head}.",
+        _dora,
+        settings="lora",
+        adapter=True,
+        mergeable=True,
+    )
+)
+register(
+    Method(
+        "ia3",
+        "IA3 (peft): learned scaling vectors on {targets}, with the pretrained weights frozen{head}.",
+        _ia3,
+        settings="ia3",
+        adapter=True,
+        mergeable=True,
+    )
+)
+register(
+    Method(
+        "qlora",
+        "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}.",
+        _qlora,
+        settings="lora",
+        adapter=True,
+        mergeable=True,
+        quantized=True,
+        load_kwargs=_qlora_load_kwargs,
+    )
+)
+register(
+    Method(
+        "scratch",
+        "From scratch: the checkpoint's architecture and tokenizer with randomly initialised weights "
+        "(no pretrained weights reused), all parameters trained.",
+        _as_is,
+        pretrained=False,
+    )
+)
 
 
 def prepare_model(model, recipe, task):

@@ -15,7 +15,16 @@ from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .card import write_card
 from .errors import UserError, first_line
 from .recipe import Recipe
-from .runs import ADAPTER_CONFIG, CURVES_FILE, FINISHED_MARKER, SAMPLES_FILE, TRAINER_STATE, RunFolder, check_output_dir, publish
+from .runs import (
+    ADAPTER_CONFIG,
+    CURVES_FILE,
+    FINISHED_MARKER,
+    SAMPLES_FILE,
+    TRAINER_STATE,
+    RunFolder,
+    check_output_dir,
+    publish,
+)
 
 
 def _unmark_gguf(model):
@@ -56,7 +65,12 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
         from transformers import AutoConfig
 
         try:
-            config = AutoConfig.from_pretrained(checkpoint.path, trust_remote_code=recipe.trust_remote_code, **checkpoint.load_kwargs(), **task.model_kwargs())
+            config = AutoConfig.from_pretrained(
+                checkpoint.path,
+                trust_remote_code=recipe.trust_remote_code,
+                **checkpoint.load_kwargs(),
+                **task.model_kwargs(),
+            )
         except (OSError, ValueError) as exc:
             raise UserError(f"Checkpoint {recipe.checkpoint!r} has no loadable config: {first_line(exc)}") from None
         return task.auto_model_class().from_config(config, trust_remote_code=recipe.trust_remote_code)
@@ -69,7 +83,12 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
             **task.model_kwargs(),
             **methods.get(recipe.method).load_kwargs(),
         )
-    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:  # missing files, bad config, weights that do not fit
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+        pickle.UnpicklingError,
+    ) as exc:  # missing files, bad config, weights that do not fit
         raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {first_line(exc)}") from None
 
 
@@ -87,7 +106,9 @@ def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
     except (OSError, ValueError) as exc:
         raise UserError(f"No tokenizer could be loaded from {path}: {first_line(exc)}") from None
     if not getattr(tokenizer, "is_fast", False):
-        raise UserError(f"The tokenizer of {recipe.checkpoint} is not a fast (Rust) tokenizer, which hf_transfer needs.")
+        raise UserError(
+            f"The tokenizer of {recipe.checkpoint} is not a fast (Rust) tokenizer, which hf_transfer needs."
+        )
     return tokenizer
 
 

@@ -22,8 +22,6 @@ from . import methods
 from .errors import UserError
 from .tasks import TASKS, Task
 
-
-
 # --------------------------------------------------------------------------------------------
 # Data sources. Each maps the task's roles (``text``, ``label``, ...) to the data's columns.
 # --------------------------------------------------------------------------------------------
@@ -197,8 +195,11 @@ class Recipe:
         for key in self.training:
             if known is not None and key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
-                raise UserError(f"Unknown training argument {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
-                                + " Training arguments are the fields of transformers' TrainingArguments.")
+                raise UserError(
+                    f"Unknown training argument {key!r}."
+                    + (f" Did you mean {close[0]!r}?" if close else "")
+                    + " Training arguments are the fields of transformers' TrainingArguments."
+                )
         return self
 
     @property
@@ -267,7 +268,9 @@ def training_argument_names() -> frozenset[str] | None:
             return None
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and node.name.endswith("TrainingArguments"):
-                names |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+                names |= {
+                    s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+                }
     return frozenset(names | TRAINING_ALIASES) if names else None
 
 
@@ -356,7 +359,8 @@ def _build(cls: type, data: Any, path: str) -> Any:
             raise UserError(f"{path}: unknown key {key!r}" + _suggest(key, fields) + f"; known: {', '.join(fields)}")
         kwargs[key] = _coerce(value, hints[key], f"{path}.{key}")
     missing = [
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:

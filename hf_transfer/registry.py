@@ -64,4 +64,7 @@ def find_recipe(spec: str) -> tuple[Recipe, Path | None]:
         return recipes[spec]
     close = difflib.get_close_matches(spec, list(recipes), n=3, cutoff=0.4)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UserError(f"Unknown recipe {spec!r}.{hint} `hf-transfer list` shows the packaged recipes; a path to a .py or .yaml recipe also works.")
+    raise UserError(
+        f"Unknown recipe {spec!r}.{hint} `hf-transfer list` shows the packaged recipes; a path to a .py or .yaml "
+        "recipe also works."
+    )

@@ -61,7 +61,17 @@ class RunMetrics(TypedDict, total=False):
     merged_from: str  # merged folders only
 
 
-REQUIRED_METRICS = ("recipe", "method", "checkpoint", "samples", "train", "eval", "parameters", "reload_check", "versions")
+REQUIRED_METRICS = (
+    "recipe",
+    "method",
+    "checkpoint",
+    "samples",
+    "train",
+    "eval",
+    "parameters",
+    "reload_check",
+    "versions",
+)
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,11 @@ def prepare_staging(staging: Path, recipe, overwrite: bool, resume: bool, log) -
                 "flags, or pass --overwrite_output_dir to start over."
             )
         checkpoint = newest_complete_checkpoint(staging / CHECKPOINTS)
-        log(f"[hf-transfer] resuming from {checkpoint}" if checkpoint else f"[hf-transfer] no complete checkpoint in {staging}: starting over")
+        log(
+            f"[hf-transfer] resuming from {checkpoint}"
+            if checkpoint
+            else f"[hf-transfer] no complete checkpoint in {staging}: starting over"
+        )
         if checkpoint is not None:
             return checkpoint
     if staging.exists():

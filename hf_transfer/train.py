@@ -28,8 +28,17 @@ from .hardware import PeakMemory, cpu_computes_bf16, device_defaults, is_main_pr
 from .models import load_base_model, load_run, load_tokenizer, merge_run, point_adapter_at_hub_id  # noqa: F401
 from .recipe import Recipe
 from .runs import (  # noqa: F401  (is_finished_run re-exported)
-    CHECKPOINTS, CURVES_FILE, TRAINER_STATE, RunFolder, check_output_dir, check_staging, is_finished_run,
-    newest_complete_checkpoint, prepare_staging, publish, same_metric,
+    CHECKPOINTS,
+    CURVES_FILE,
+    TRAINER_STATE,
+    RunFolder,
+    check_output_dir,
+    check_staging,
+    is_finished_run,
+    newest_complete_checkpoint,
+    prepare_staging,
+    publish,
+    same_metric,
 )
 
 RUN_DEFAULTS: dict[str, Any] = {
@@ -68,7 +77,9 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
     training = dict(recipe.training)
     if methods.learning_rate(recipe) is not None:
         training["learning_rate"] = methods.learning_rate(recipe)
-    if "warmup_ratio" in training and "warmup_ratio" not in fields:  # transformers 5 reads a ratio from warmup_steps < 1
+    if (
+        "warmup_ratio" in training and "warmup_ratio" not in fields
+    ):  # transformers 5 reads a ratio from warmup_steps < 1
         ratio = training.pop("warmup_ratio")
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
             raise UserError(f"Training argument warmup_ratio must be a number in [0, 1), got {ratio!r}.")
@@ -77,10 +88,16 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
         if key in NOT_TRAINING_ARGS or key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            where = "--output_dir / --overwrite_output_dir are flags of hf-transfer run" if key in NOT_TRAINING_ARGS else ""
+            where = (
+                "--output_dir / --overwrite_output_dir are flags of hf-transfer run" if key in NOT_TRAINING_ARGS else ""
+            )
             raise UserError(f"Unknown training argument {key!r}.{hint} {where}".strip())
         default = fields[key].default
-        declared = fields[key].type if isinstance(fields[key].type, type) else {"float": float, "int": int}.get(str(fields[key].type))
+        declared = (
+            fields[key].type
+            if isinstance(fields[key].type, type)
+            else {"float": float, "int": int}.get(str(fields[key].type))
+        )
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UserError(f"Training argument {key} must be true or false, got {value!r}.")
         if isinstance(default, (int, float)) and not isinstance(default, bool):
@@ -89,7 +106,11 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
             kind = declared if declared in (int, float) else type(default)
             if kind is int and isinstance(value, float) and not value.is_integer():
                 raise UserError(f"Training argument {key} must be a whole number, got {value!r}.")
-            value = int(value) if kind is int or (isinstance(value, float) and value.is_integer() and value >= 1) else float(value)
+            value = (
+                int(value)
+                if kind is int or (isinstance(value, float) and value.is_integer() and value >= 1)
+                else float(value)
+            )
         kwargs[key] = value
     if not kwargs.get("learning_rate", 1) > 0:
         raise UserError(f"Training argument learning_rate must be positive, got {kwargs['learning_rate']!r}.")
@@ -108,23 +129,73 @@ def make_training_args(output_dir: Path, kwargs: dict[str, Any], task):
         raise UserError(f"Training arguments are not valid: {exc}") from None
 
 
-def trainer_class(task):
-    """The task's Trainer class, evaluating in dataset order.
+def eval_order(dataset) -> list[int]:
+    """Evaluation rows longest first: each batch is padded to rows of about its own length (and the
+    largest batch comes first, so memory problems show at once)."""
+    column = dataset["input_ids"]
+    lengths = [sum(map(len, row)) if row and isinstance(row[0], list) else len(row) for row in column]
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
 
-    transformers applies ``train_sampling_strategy=group_by_length`` to evaluation as well, which
-    shuffles eval batches; tasks that map each prediction row back to its feature (NER word ids,
-    QA offsets) need rows in order."""
-    from torch.utils.data import SequentialSampler
+
+def trainer_class(task):
+    """The task's Trainer class, evaluating batches sorted by length and giving ``compute_metrics`` the
+    predictions back in dataset order (NER word ids and QA offsets map each row to its feature).
+
+    transformers would otherwise evaluate in dataset order (every batch padded to its longest row), or,
+    with ``train_sampling_strategy=group_by_length``, shuffled."""
+    import numpy as np
+    from torch.utils.data import Sampler
+    from transformers import EvalPrediction
+
+    class InOrder(Sampler):
+        def __init__(self, order: list[int]):
+            self.order = order
+
+        def __iter__(self):
+            return iter(self.order)
+
+        def __len__(self):
+            return len(self.order)
 
     _, base = task.trainer_classes()
 
-    class OrderedEvalTrainer(base):
+    class SortedEvalTrainer(base):
+        _order: list[int] | None = None
+
         def _get_eval_sampler(self, eval_dataset):
             if eval_dataset is None or self.args.world_size > 1:
+                self._order = None
                 return None
-            return SequentialSampler(eval_dataset)
+            self._order = eval_order(eval_dataset)
+            return InOrder(self._order)
 
-    return OrderedEvalTrainer
+        @property
+        def compute_metrics(self):
+            compute = self._compute_metrics
+            if compute is None:
+                return None
+
+            def in_dataset_order(eval_pred):
+                if self._order is None:
+                    return compute(eval_pred)
+                back = np.argsort(np.asarray(self._order))
+
+                def restore(x):
+                    if isinstance(x, (tuple, list)):
+                        return type(x)(restore(y) for y in x)
+                    return x[back] if x is not None else None
+
+                return compute(
+                    EvalPrediction(predictions=restore(eval_pred.predictions), label_ids=restore(eval_pred.label_ids))
+                )
+
+            return in_dataset_order
+
+        @compute_metrics.setter
+        def compute_metrics(self, function):
+            self._compute_metrics = function
+
+    return SortedEvalTrainer
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,8 +203,9 @@ def trainer_class(task):
 # --------------------------------------------------------------------------------------------
 
 
-def evaluate_model(model, tokenizer, recipe: Recipe, examples, features, batch_size: int,
-                   precision: dict[str, Any] | None = None) -> dict[str, float]:
+def evaluate_model(
+    model, tokenizer, recipe: Recipe, examples, features, batch_size: int, precision: dict[str, Any] | None = None
+) -> dict[str, float]:
     """The one evaluation path for a loaded model: the reload check and ``hf-transfer eval``.
 
     ``examples`` is the eval split before tokenization, ``features`` after it. ``precision``: the
@@ -163,6 +235,19 @@ def evaluate_model(model, tokenizer, recipe: Recipe, examples, features, batch_s
 PRECISION_KEYS = ("bf16", "fp16", "use_cpu")
 
 
+class Phases:
+    """Wall-clock seconds per phase of a run (metrics.json "phases"), for benchmarks and bug reports."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 @dataclass
 class Loaded:
     """What the load phase produced: the resolved recipe, checkpoint, data and tokenizer."""
@@ -182,10 +267,19 @@ def _load(recipe: Recipe, state, log) -> Loaded:
     if checkpoint.note:
         log(f"[hf-transfer] {checkpoint.note}")
     if recipe.trust_remote_code:
-        log(f"[hf-transfer] trust_remote_code is on: Python code shipped with {recipe.checkpoint} will run on this machine.")
+        log(
+            f"[hf-transfer] trust_remote_code is on: Python code shipped with {recipe.checkpoint} will run on this "
+            "machine."
+        )
     licenses = resolve_licenses(recipe, checkpoint.path)
-    warnings = [w for w in (license_warning("base model", licenses["base_model"]),
-                            license_warning("training data", licenses["data"])) if w]
+    warnings = [
+        w
+        for w in (
+            license_warning("base model", licenses["base_model"]),
+            license_warning("training data", licenses["data"]),
+        )
+        if w
+    ]
     for warning in warnings:
         log(f"[hf-transfer] warning: {warning}")
     report: dict = {}
@@ -217,8 +311,9 @@ def _build_trainer(loaded: Loaded, model, args):
         eval_dataset=tokenized["validation"],
         data_collator=task.collator(loaded.tokenizer),
         processing_class=loaded.tokenizer,
-        compute_metrics=task.metrics_function(recipe.metric_names, loaded.splits["validation"], tokenized["validation"],
-                                              loaded.tokenizer),
+        compute_metrics=task.metrics_function(
+            recipe.metric_names, loaded.splits["validation"], tokenized["validation"], loaded.tokenizer
+        ),
         compute_loss_func=task.loss_function(tokenized["train"]),
     )
     return trainer, methods.count_parameters(model)
@@ -230,8 +325,9 @@ def _evaluate_test(trainer, loaded: Loaded) -> dict[str, float] | None:
         return None
     recipe, task = loaded.recipe, loaded.recipe.task
     chosen_on_validation = trainer.compute_metrics  # the test split maps predictions back to its own examples
-    trainer.compute_metrics = task.metrics_function(recipe.metric_names, loaded.splits["test"], loaded.tokenized["test"],
-                                                    loaded.tokenizer)
+    trainer.compute_metrics = task.metrics_function(
+        recipe.metric_names, loaded.splits["test"], loaded.tokenized["test"], loaded.tokenizer
+    )
     try:
         return task.finish_metrics(trainer.evaluate(eval_dataset=loaded.tokenized["test"], metric_key_prefix="test"))
     finally:
@@ -259,8 +355,15 @@ def _evaluate_saved(trainer, loaded: Loaded, staging: Path, args, training_kwarg
         recorded = task.finish_metrics(trainer.evaluate()).get(key)
     _, reloaded, _ = load_run(staging)
     precision = {k: training_kwargs[k] for k in PRECISION_KEYS if k in training_kwargs}
-    metrics = evaluate_model(reloaded, loaded.tokenizer, loaded.recipe, loaded.splits["validation"],
-                             loaded.tokenized["validation"], args.per_device_eval_batch_size, precision)
+    metrics = evaluate_model(
+        reloaded,
+        loaded.tokenizer,
+        loaded.recipe,
+        loaded.splits["validation"],
+        loaded.tokenized["validation"],
+        args.per_device_eval_batch_size,
+        precision,
+    )
     check = {"metric": key, "after_training": recorded, "reloaded_from_disk": metrics.get(key)}
     check["match"] = same_metric(check["after_training"], check["reloaded_from_disk"])
     if not check["match"]:
@@ -272,12 +375,20 @@ def _evaluate_saved(trainer, loaded: Loaded, staging: Path, args, training_kwarg
     return metrics, check
 
 
-def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command: str | None = None, log=print,
-        resume: bool = False, full_size: bool = False) -> dict:
+def run(
+    recipe: Recipe,
+    output_dir: str | Path,
+    overwrite: bool = False,
+    command: str | None = None,
+    log=print,
+    resume: bool = False,
+    full_size: bool = False,
+) -> dict:
     """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
 
     ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint.
     ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply."""
+    clock = Phases()
     # ---- checks, before anything is loaded
     recipe.validate()
     methods.check_available(recipe.method)
@@ -299,7 +410,9 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     log = log if main else silent
 
     # ---- load and build
+    clock.lap("setup")
     loaded = _load(recipe, state, log)
+    clock.lap("data_and_tokenization")
     recipe, task, tokenized = loaded.recipe, loaded.recipe.task, loaded.tokenized
     model = _build_model(loaded, training_kwargs)
     resume_from = prepare_staging(staging, requested, overwrite, resume, log) if main else None  # rank 0 owns the disk
@@ -307,6 +420,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     if not main and resume:
         resume_from = newest_complete_checkpoint(staging / CHECKPOINTS)
     trainer, (trainable, total) = _build_trainer(loaded, model, args)
+    clock.lap("model")
     log(
         f"[hf-transfer] {recipe.name}: method={recipe.method}, {len(tokenized['train'])} train / "
         f"{len(tokenized['validation'])} eval examples, trainable parameters {trainable:,} of {total:,}"
@@ -317,17 +431,27 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
     with PeakMemory() as memory:
         train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
+    clock.lap("train")
 
     # ---- save, then evaluate what was saved
     test_metrics = _evaluate_test(trainer, loaded)
+    clock.lap("test_split")
     _save(trainer, loaded, staging, main)
     state.wait_for_everyone()
+    clock.lap("save")
     eval_metrics, reload_check = _evaluate_saved(trainer, loaded, staging, args, training_kwargs)
+    clock.lap("reload_and_evaluate")
 
     # ---- metrics.json, card, publish
     baselines = task.baselines(tokenized["train"], tokenized["validation"])
     warnings = loaded.warnings + run_warnings(
-        recipe, task, eval_metrics, baselines, args.get_warmup_steps(trainer.state.max_steps), trainer.state.max_steps, full_size
+        recipe,
+        task,
+        eval_metrics,
+        baselines,
+        args.get_warmup_steps(trainer.state.max_steps),
+        trainer.state.max_steps,
+        full_size,
     )
     samples = {"train": len(tokenized["train"]), "eval": len(tokenized["validation"])}
     if test_metrics is not None:
@@ -346,6 +470,7 @@ def run(recipe: Recipe, output_dir: str | Path, overwrite: bool = False, command
         "baselines": baselines,
         "parameters": {"trainable": trainable, "total": total, "trainable_share": trainable / total},
         "resources": {**memory.report(), "saved_bytes": 0},
+        "phases": clock.seconds,
         "training_arguments": {k: v for k, v in training_kwargs.items() if isinstance(v, (str, int, float, bool))},
         "world_size": args.world_size,
         "reload_check": reload_check,

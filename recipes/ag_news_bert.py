@@ -10,7 +10,13 @@ RECIPE = Recipe(
     data=HubData("fancyzhx/ag_news", eval_fraction=0.05, test_split="test"),
     task=TextClassification(max_length=128),
     metrics=["accuracy", "f1"],
-    training={"learning_rate": 2e-5, "num_train_epochs": 2, "per_device_train_batch_size": 32, "warmup_ratio": 0.1, "weight_decay": 0.01},
+    training={
+        "learning_rate": 2e-5,
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 32,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.01,
+    },
     lora=LoraSettings(r=8, alpha=16, dropout=0.1, learning_rate=5e-4),
     freeze=FreezeSettings(learning_rate=1e-3),
     # No expected result: Sun et al. 2019 ("How to Fine-Tune BERT for Text Classification?") report about 94.8% test

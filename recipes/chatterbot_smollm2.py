@@ -5,7 +5,10 @@ from hf_transfer import InstructionTuning, LoraSettings, PackagedData, Recipe
 
 RECIPE = Recipe(
     name="chatterbot-smollm2",
-    description="Offline SFT: SmolLM2-135M-Instruct (packaged GGUF, dequantized) with LoRA on chatterbot-corpus English Q/A pairs.",
+    description=(
+        "Offline SFT: SmolLM2-135M-Instruct (packaged GGUF, dequantized) with LoRA "
+        "on chatterbot-corpus English Q/A pairs."
+    ),
     checkpoint="HuggingFaceTB/SmolLM2-135M-Instruct",
     data=PackagedData("chatterbot-english", eval_fraction=0.1),
     task=InstructionTuning(max_length=128, max_new_tokens=48),

@@ -6,7 +6,9 @@ RECIPE = Recipe(
     name="mrpc-bert",
     description="Paraphrase detection on sentence pairs (GLUE MRPC) with BERT-base-cased.",
     checkpoint="google-bert/bert-base-cased",
-    data=HubData("nyu-mll/glue", "mrpc", columns={"text": "sentence1", "text_pair": "sentence2"}, eval_split="validation"),
+    data=HubData(
+        "nyu-mll/glue", "mrpc", columns={"text": "sentence1", "text_pair": "sentence2"}, eval_split="validation"
+    ),
     task=TextClassification(max_length=128),
     metrics=["accuracy", "f1"],
     training={"learning_rate": 2e-5, "num_train_epochs": 5, "per_device_train_batch_size": 32, "warmup_ratio": 0.1},

@@ -1,4 +1,5 @@
-"""Grounded commonsense inference (SWAG, regular config): pick the ending that follows a video caption, with BERT-base."""
+"""Grounded commonsense inference (SWAG, regular config): pick the ending that follows a video caption,
+with BERT-base."""
 
 from hf_transfer import FreezeSettings, HubData, LoraSettings, MultipleChoice, Recipe
 
@@ -10,8 +11,13 @@ RECIPE = Recipe(
     data=HubData("allenai/swag", "regular", columns={"context": "sent1", "question": "sent2"}, eval_split="validation"),
     task=MultipleChoice(max_length=128),
     metrics=["accuracy"],
-    training={"learning_rate": 2e-5, "num_train_epochs": 3, "per_device_train_batch_size": 16, "warmup_ratio": 0.1,
-              "weight_decay": 0.01},
+    training={
+        "learning_rate": 2e-5,
+        "num_train_epochs": 3,
+        "per_device_train_batch_size": 16,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.01,
+    },
     lora=LoraSettings(r=16, alpha=32, dropout=0.1, learning_rate=5e-4),
     freeze=FreezeSettings(learning_rate=1e-3),
     # BERT paper (Devlin et al. 2019), the SWAG table: BERT-base dev accuracy 81.6.

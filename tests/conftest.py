@@ -41,7 +41,9 @@ def sentiment_rows(n: int, seed: int = 0) -> list[dict]:
     rows = []
     for i in range(n):
         positive = i % 2 == 0
-        rows.append({"sentence": sentence(rng, POSITIVE if positive else NEGATIVE), "label": "pos" if positive else "neg"})
+        rows.append(
+            {"sentence": sentence(rng, POSITIVE if positive else NEGATIVE), "label": "pos" if positive else "neg"}
+        )
     return rows
 
 
@@ -86,13 +88,23 @@ def tiny_bert(tmp_path_factory) -> Path:
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
         model_max_length=128,
     )
     fast.save_pretrained(folder)
     config = BertConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, pad_token_id=tok.token_to_id("[PAD]"),
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=tok.token_to_id("[PAD]"),
     )
     torch.manual_seed(0)
     BertModel(config, add_pooling_layer=True).save_pretrained(folder)
@@ -135,15 +147,34 @@ def qa_rows(n: int, seed: int = 0) -> list[dict]:
             question, answer = f"where does {person} live ?", city
         else:
             question, answer = f"what is the job of {person} ?", job
-        rows.append({"id": f"q{i}", "question": question, "context": context,
-                     "answers": {"text": [answer], "answer_start": [context.index(answer)]}})
+        rows.append(
+            {
+                "id": f"q{i}",
+                "question": question,
+                "context": context,
+                "answers": {"text": [answer], "answer_start": [context.index(answer)]},
+            }
+        )
     return rows
 
 
 def write_squad(path: Path, rows: list[dict]) -> Path:
-    paragraphs = [{"context": r["context"], "qas": [{"id": r["id"], "question": r["question"],
-                   "answers": [{"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}
-                  for r in rows]
+    paragraphs = [
+        {
+            "context": r["context"],
+            "qas": [
+                {
+                    "id": r["id"],
+                    "question": r["question"],
+                    "answers": [
+                        {"text": t, "answer_start": s}
+                        for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])
+                    ],
+                }
+            ],
+        }
+        for r in rows
+    ]
     path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
     return path
 
@@ -167,8 +198,15 @@ def tiny_t5(tiny_bert, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-t5")
     tokenizer = _tokenizer_copy(tiny_bert, folder, eos_token="[SEP]")
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2, num_heads=2,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        d_kv=16,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
         decoder_start_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
@@ -191,9 +229,16 @@ def tiny_llama(tiny_bert, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = _tokenizer_copy(tiny_bert, folder, eos_token="[SEP]")
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"), bos_token_id=tokenizer.convert_tokens_to_ids("[CLS]"),
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
+        bos_token_id=tokenizer.convert_tokens_to_ids("[CLS]"),
         tie_word_embeddings=False,
     )
     torch.manual_seed(0)
@@ -206,7 +251,9 @@ def instruction_rows(n: int, seed: int = 0) -> list[dict]:
     rows = []
     for _ in range(n):
         person, city = rng.choice(PEOPLE), rng.choice(CITIES)
-        rows.append({"instruction": f"where does {person} live ?", "input": "", "output": f"{person} lives in {city} ."})
+        rows.append(
+            {"instruction": f"where does {person} live ?", "input": "", "output": f"{person} lives in {city} ."}
+        )
     return rows
 
 
@@ -220,8 +267,16 @@ def sentiment_files(tmp_path_factory) -> dict[str, Path]:
 
 
 TINY_TRAINING = [
-    "--num_train_epochs", "3", "--learning_rate", "5e-3", "--per_device_train_batch_size", "16",
-    "--warmup_steps", "0", "--logging_steps", "5",
+    "--num_train_epochs",
+    "3",
+    "--learning_rate",
+    "5e-3",
+    "--per_device_train_batch_size",
+    "16",
+    "--warmup_steps",
+    "0",
+    "--logging_steps",
+    "5",
 ]
 
 
@@ -254,9 +309,9 @@ def tiny_smollm2(tmp_path_factory) -> Path:
 def finished_run(tiny_bert, tiny_t5, tiny_smollm2, tmp_path_factory):
     """``finished_run(task, method)``: the folder of a finished tiny run from the task x method matrix
     (tests/helpers.py), made on first use and shared by every test of the session."""
-    import helpers
-
     from hf_transfer.cli import main
+
+    import helpers
 
     root = tmp_path_factory.mktemp("matrix")
     data = helpers.write_data(root / "data")

@@ -94,7 +94,11 @@ class FakeHub:
                 if self._serve(raw, body):
                     return
                 if path == "/api/whoami-v2":
-                    return self._send(200, {"name": "tester", "type": "user"}) if self._authorized() else self._send(401, {"error": "Invalid token"})
+                    return (
+                        self._send(200, {"name": "tester", "type": "user"})
+                        if self._authorized()
+                        else self._send(401, {"error": "Invalid token"})
+                    )
                 if path == "/api/validate-yaml" and self.command == "POST":
                     return self._validate_yaml(json.loads(body))
                 if path == "/api/repos/create" and self.command == "POST":
@@ -106,12 +110,17 @@ class FakeHub:
                     private = bool(spec.get("private")) or spec.get("visibility") == "private"
                     hub.repos.setdefault(repo_id, {"private": private, "files": {}, "sha": "0" * 40})
                     if existed:
-                        return self._send(409, {"error": "You already created this model repo", "url": f"{hub.url}/{repo_id}"})
+                        return self._send(
+                            409, {"error": "You already created this model repo", "url": f"{hub.url}/{repo_id}"}
+                        )
                     return self._send(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
                 match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/([^/]+)", path)
                 if match and self.command == "POST":
                     files = json.loads(body)["files"]
-                    return self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+                    return self._send(
+                        200,
+                        {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]},
+                    )
                 match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/([^/]+)", path)
                 if match and self.command == "POST":
                     return self._commit(match.group(1), body)
@@ -119,20 +128,33 @@ class FakeHub:
                 if match and self.command == "GET":
                     repo = hub.repos.get(match.group(1))
                     if repo is None:
-                        return self._send(404, {"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"})
-                    return self._send(200, [
-                        {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
-                        for name, data in sorted(repo["files"].items())
-                    ])
+                        return self._send(
+                            404, {"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"}
+                        )
+                    return self._send(
+                        200,
+                        [
+                            {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                            for name, data in sorted(repo["files"].items())
+                        ],
+                    )
                 match = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
                 if match and self.command == "GET":
                     repo = hub.repos.get(match.group(1))
                     if repo is None:
-                        return self._send(404, {"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"})
-                    return self._send(200, {
-                        "id": match.group(1), "modelId": match.group(1), "sha": repo["sha"], "private": repo["private"],
-                        "siblings": [{"rfilename": name} for name in sorted(repo["files"])],
-                    })
+                        return self._send(
+                            404, {"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"}
+                        )
+                    return self._send(
+                        200,
+                        {
+                            "id": match.group(1),
+                            "modelId": match.group(1),
+                            "sha": repo["sha"],
+                            "private": repo["private"],
+                            "siblings": [{"rfilename": name} for name in sorted(repo["files"])],
+                        },
+                    )
                 match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
                 if match and self.command in ("GET", "HEAD"):
                     repo = hub.repos.get(match.group(1))
@@ -140,8 +162,9 @@ class FakeHub:
                     if data is None:
                         return self._send(404, {"error": "Entry not found"}, headers={"X-Error-Code": "EntryNotFound"})
                     etag = hashlib.sha1(data).hexdigest()
-                    return self._send(200, data, "application/octet-stream",
-                                      {"ETag": f'"{etag}"', "X-Repo-Commit": repo["sha"]})
+                    return self._send(
+                        200, data, "application/octet-stream", {"ETag": f'"{etag}"', "X-Repo-Commit": repo["sha"]}
+                    )
                 return self._send(404, {"error": f"no route for {self.command} {path}"})
 
             # ---- served repositories (what from_pretrained and load_dataset read) --------------
@@ -152,10 +175,16 @@ class FakeHub:
             def _serve(self, raw: str, body: bytes) -> bool:
                 """Answer a request for a served repository; False when the request is not for one."""
                 kinds = {"models": "model", "datasets": "dataset"}
-                match = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/(revision|tree|paths-info)/([^/]+)(/.*)?)?", raw)
+                match = re.fullmatch(
+                    r"/api/(models|datasets)/([^/]+/[^/]+)(?:/(revision|tree|paths-info)/([^/]+)(/.*)?)?", raw
+                )
                 if match:
                     kind, repo_id = kinds[match.group(1)], unquote(match.group(2))
-                    action, revision, rest = match.group(3), unquote(match.group(4) or "main"), unquote(match.group(5) or "")
+                    action, revision, rest = (
+                        match.group(3),
+                        unquote(match.group(4) or "main"),
+                        unquote(match.group(5) or ""),
+                    )
                 else:
                     match = re.fullmatch(r"/(datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)", raw)
                     if not match:
@@ -191,9 +220,17 @@ class FakeHub:
                     return True
                 if action in (None, "revision"):
                     info = {
-                        "id": repo_id, "sha": sha, "private": False, "gated": "manual" if repo.gated else False,
-                        "disabled": False, "downloads": 0, "likes": 0, "tags": [], "lastModified": "2026-01-01T00:00:00.000Z",
-                        "siblings": [{"rfilename": name} for name in sorted(files)], "cardData": repo.card_data,
+                        "id": repo_id,
+                        "sha": sha,
+                        "private": False,
+                        "gated": "manual" if repo.gated else False,
+                        "disabled": False,
+                        "downloads": 0,
+                        "likes": 0,
+                        "tags": [],
+                        "lastModified": "2026-01-01T00:00:00.000Z",
+                        "siblings": [{"rfilename": name} for name in sorted(files)],
+                        "cardData": repo.card_data,
                     }
                     if kind == "model":
                         info["modelId"] = repo_id
@@ -212,7 +249,9 @@ class FakeHub:
 
                     wanted = parse_qs(body.decode()).get("paths", [])
                 wanted = [wanted] if isinstance(wanted, str) else wanted
-                entries = [e for e in self._listing(files, "", True, sha) if e["path"] in {w.strip("/") for w in wanted}]
+                entries = [
+                    e for e in self._listing(files, "", True, sha) if e["path"] in {w.strip("/") for w in wanted}
+                ]
                 self._send(200, entries)
                 return True
 
@@ -223,13 +262,20 @@ class FakeHub:
                 for name, data in sorted(files.items()):
                     if not name.startswith(prefix):
                         continue
-                    parts = name[len(prefix):].split("/")
+                    parts = name[len(prefix) :].split("/")
                     for depth in range(1, len(parts)):  # the folders on the way
                         directory = prefix + "/".join(parts[:depth])
                         if recursive or depth == 1:
-                            entries.setdefault(directory, {"type": "directory", "oid": sha, "size": 0, "path": directory})
+                            entries.setdefault(
+                                directory, {"type": "directory", "oid": sha, "size": 0, "path": directory}
+                            )
                     if recursive or len(parts) == 1:
-                        entries[name] = {"type": "file", "oid": hashlib.sha1(data).hexdigest(), "size": len(data), "path": name}
+                        entries[name] = {
+                            "type": "file",
+                            "oid": hashlib.sha1(data).hexdigest(),
+                            "size": len(data),
+                            "path": name,
+                        }
                 return list(entries.values())
 
             def _commit(self, repo_id: str, body: bytes):
@@ -245,8 +291,17 @@ class FakeHub:
                         repo["files"][value["path"]] = base64.b64decode(value["content"])
                     elif item["key"] == "deletedFile":
                         repo["files"].pop(item["value"]["path"], None)
-                repo["sha"] = hashlib.sha1(repr(sorted((k, hashlib.sha1(v).hexdigest()) for k, v in repo["files"].items())).encode()).hexdigest()
-                return self._send(200, {"commitUrl": f"{hub.url}/{repo_id}/commit/{repo['sha']}", "commitOid": repo["sha"], "pullRequestUrl": None})
+                repo["sha"] = hashlib.sha1(
+                    repr(sorted((k, hashlib.sha1(v).hexdigest()) for k, v in repo["files"].items())).encode()
+                ).hexdigest()
+                return self._send(
+                    200,
+                    {
+                        "commitUrl": f"{hub.url}/{repo_id}/commit/{repo['sha']}",
+                        "commitOid": repo["sha"],
+                        "pullRequestUrl": None,
+                    },
+                )
 
             def _validate_yaml(self, spec: dict):
                 content = spec.get("content", "")
@@ -267,7 +322,9 @@ class FakeHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def serve(self, kind: str, repo_id: str, revisions: dict[str, dict[str, bytes]], gated=False, card_data=None) -> ServedRepo:
+    def serve(
+        self, kind: str, repo_id: str, revisions: dict[str, dict[str, bytes]], gated=False, card_data=None
+    ) -> ServedRepo:
         """Serve a model or dataset repository; ``gated``: True (needs a token) or "denied" (403 even with one)."""
         repo = ServedRepo(revisions, gated=gated, card_data=card_data)
         self.served[(kind, repo_id)] = repo

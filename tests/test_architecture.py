@@ -8,8 +8,28 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hf_transfer"
 LAYERS = [
-    "demo", "__main__", "cli", "compare", "hub", "doctor", "train", "models", "card", "guards", "runs", "hardware",
-    "data", "cache", "assets", "registry", "recipe", "tasks", "methods", "metrics", "plots", "errors",
+    "demo",
+    "__main__",
+    "cli",
+    "compare",
+    "hub",
+    "doctor",
+    "train",
+    "models",
+    "card",
+    "guards",
+    "runs",
+    "hardware",
+    "data",
+    "cache",
+    "assets",
+    "registry",
+    "recipe",
+    "tasks",
+    "methods",
+    "metrics",
+    "plots",
+    "errors",
 ]
 """Top to bottom: a module may import the modules listed after it, never those before it."""
 

@@ -66,13 +66,22 @@ def bad_files(tmp_path, tiny_bert):
 
 CASES = {
     "missing column": (["--set", "data.columns.text=sentense"], "Column 'sentense' (text) is not in the train split"),
-    "label outside set": (["--validation_file", "{outside}"], "Label 'maybe' in validation row 4 is outside the label set (neg, pos)"),
+    "label outside set": (
+        ["--validation_file", "{outside}"],
+        "Label 'maybe' in validation row 4 is outside the label set (neg, pos)",
+    ),
     "float label": (["--train_file", "{float}"], "is not a class"),
     "empty split": (["--validation_file", "{empty_valid}"], "empty.csv is empty"),
     "unknown --set key": (["--set", "lora.rnk=4"], "unknown key 'rnk'"),
     "wrong --set type": (["--set", "lora.r=big"], "recipe.lora.r must be an integer, got 'big'"),
-    "unknown training flag": (["--lerning_rate", "3e-5"], "Unknown training argument 'lerning_rate'. Did you mean 'learning_rate'?"),
-    "wrong training flag type": (["--num_train_epochs", "three"], "Training argument num_train_epochs must be a number"),
+    "unknown training flag": (
+        ["--lerning_rate", "3e-5"],
+        "Unknown training argument 'lerning_rate'. Did you mean 'learning_rate'?",
+    ),
+    "wrong training flag type": (
+        ["--num_train_epochs", "three"],
+        "Training argument num_train_epochs must be a number",
+    ),
     "bad method": (["--method", "prompt"], "invalid choice: 'prompt'"),
     "bad --set syntax": (["--set", "lora.r"], "expected dotted.key=value"),
     "zero samples": (["--max_train_samples", "0"], "data.max_train_samples must be a positive number"),
@@ -85,16 +94,33 @@ CASES = {
     "truncated JSON": (["--train_file", "{truncated}"], "truncated.json could not be read as json"),
     "ragged CSV": (["--train_file", "{ragged}"], "ragged.csv could not be read as csv"),
     "1 MB single line": (["--train_file", "{huge}"], "one_line.csv has no rows"),
-    "duplicated ids": (["--train_file", "{dup_ids}", "--set", "task={{type: question-answering}}", "--set", "data.columns={{}}", "--set", "metrics=[squad]"],
-                       "Rows 0 and 1 of the train split share the id 'q1'"),
-    "missing checkpoint folder": (["--model_name_or_path", "/nonexistent/checkpoint/"], "'/nonexistent/checkpoint/' was not found"),
+    "duplicated ids": (
+        [
+            "--train_file",
+            "{dup_ids}",
+            "--set",
+            "task={{type: question-answering}}",
+            "--set",
+            "data.columns={{}}",
+            "--set",
+            "metrics=[squad]",
+        ],
+        "Rows 0 and 1 of the train split share the id 'q1'",
+    ),
+    "missing checkpoint folder": (
+        ["--model_name_or_path", "/nonexistent/checkpoint/"],
+        "'/nonexistent/checkpoint/' was not found",
+    ),
     "corrupt config.json": (["--model_name_or_path", "{corrupt}"], "config.json' is not a valid JSON file"),
     "weights that do not fit the config": (["--model_name_or_path", "{mismatch}"], "could not be loaded"),
     "pickle-only weights": (["--model_name_or_path", "{pickled}"], "only as pickle files"),
     "negative learning rate": (["--learning_rate", "-1e-4"], "learning_rate must be positive"),
     "output folder is a file": (["--output_dir", "{a_file}"], "is a file, not a folder"),
     "text flag for a number": (["--max_train_samples", "many"], "invalid int value: 'many'"),
-    "resume_from_checkpoint path": (["--resume_from_checkpoint", "/some/where"], "--resume_from_checkpoint takes 'auto'"),
+    "resume_from_checkpoint path": (
+        ["--resume_from_checkpoint", "/some/where"],
+        "--resume_from_checkpoint takes 'auto'",
+    ),
 }
 
 
@@ -103,8 +129,20 @@ def test_bad_run_input(case, bad_files, tiny_bert, tmp_path, run_cli):
     extra, message = CASES[case]
     extra = [e.format(**bad_files) for e in extra]
     out = tmp_path / "run"
-    args = ["run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", bad_files["ok"],
-            "--set", "data.columns.text=sentence", "--output_dir", out, "--num_train_epochs", "1"]
+    args = [
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        bad_files["ok"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        "--num_train_epochs",
+        "1",
+    ]
     # later flags win in argparse, so a case may replace --train_file / --model_name_or_path
     code, stdout, err = run_cli(*args, *extra)
     assert code == 2
@@ -119,8 +157,20 @@ def test_the_matrix_is_broad():
     assert len(CASES) >= 25
 
 
-@given(st.lists(st.one_of(st.sampled_from(["pos", "neg"]), st.integers(-3, 5), st.floats(allow_nan=True), st.none(),
-                          st.booleans(), st.text(max_size=3)), min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["pos", "neg"]),
+            st.integers(-3, 5),
+            st.floats(allow_nan=True),
+            st.none(),
+            st.booleans(),
+            st.text(max_size=3),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
 @settings(max_examples=60, deadline=None)
 def test_label_checks_never_crash(labels):
     """Whatever the labels, loading either succeeds with ids inside the label set or says what is wrong."""
@@ -129,8 +179,14 @@ def test_label_checks_never_crash(labels):
     from hf_transfer import TextClassification, UserError
 
     task = TextClassification(label_names=["neg", "pos"])
-    splits = DatasetDict({"train": Dataset.from_dict({"text": ["t"] * len(labels), "label": [repr(x) for x in labels]})})
-    raw = DatasetDict({"train": Dataset.from_list([{"text": "t", "label": x} for x in labels])}) if _one_type(labels) else splits
+    splits = DatasetDict(
+        {"train": Dataset.from_dict({"text": ["t"] * len(labels), "label": [repr(x) for x in labels]})}
+    )
+    raw = (
+        DatasetDict({"train": Dataset.from_list([{"text": "t", "label": x} for x in labels])})
+        if _one_type(labels)
+        else splits
+    )
     try:
         encoded, _ = task.prepare(raw)
     except UserError as exc:
@@ -147,8 +203,20 @@ def test_qlora_without_cuda_is_refused_before_loading(tiny_bert, bad_files, tmp_
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, _, err = run_cli("run", "rotten-tomatoes-minilm", "--method", "qlora", "--model_name_or_path", tiny_bert,
-                           "--train_file", bad_files["ok"], "--set", "data.columns.text=sentence", "--output_dir", tmp_path / "q")
+    code, _, err = run_cli(
+        "run",
+        "rotten-tomatoes-minilm",
+        "--method",
+        "qlora",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        bad_files["ok"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        tmp_path / "q",
+    )
     assert code == 2 and "needs a CUDA GPU" in err
     assert not (tmp_path / "q").exists() and not (tmp_path / "q.partial").exists()
 
@@ -163,7 +231,9 @@ def test_real_process_exit_code_and_stderr(tmp_path):
     """The console entry point itself: exit status 2 and one message line, no traceback."""
     result = subprocess.run(
         [sys.executable, "-m", "hf_transfer.cli", "run", "no-such-recipe", "--output_dir", str(tmp_path / "x")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("hf-transfer: error: Unknown recipe 'no-such-recipe'")
@@ -174,8 +244,18 @@ def test_real_process_exit_code_and_stderr(tmp_path):
 def test_trust_remote_code_is_off_unless_asked_and_then_said(bad_files, tiny_bert, tmp_path, run_cli):
     import yaml
 
-    base = ["run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", bad_files["ok"],
-            "--set", "data.columns.text=sentence", "--num_train_epochs", "1"]
+    base = [
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        bad_files["ok"],
+        "--set",
+        "data.columns.text=sentence",
+        "--num_train_epochs",
+        "1",
+    ]
     code, out, err = run_cli(*base, "--output_dir", tmp_path / "off")
     assert code == 0, err
     assert "trust_remote_code is on" not in out
@@ -187,8 +267,18 @@ def test_trust_remote_code_is_off_unless_asked_and_then_said(bad_files, tiny_ber
 
 
 def test_pickle_weights_load_only_with_the_flag(bad_files, tmp_path, run_cli):
-    base = ["run", "rotten-tomatoes-minilm", "--model_name_or_path", bad_files["pickled"], "--train_file", bad_files["ok"],
-            "--set", "data.columns.text=sentence", "--output_dir", tmp_path / "p"]
+    base = [
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        bad_files["pickled"],
+        "--train_file",
+        bad_files["ok"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        tmp_path / "p",
+    ]
     code, _, err = run_cli(*base)
     assert code == 2 and "--allow_pickle_weights" in err
     code, _, err = run_cli(*base, "--allow_pickle_weights")

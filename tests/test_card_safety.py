@@ -16,7 +16,9 @@ def payloads(marker) -> list[str]:
     """Template text that would run a shell command, compute, or break parsing if it were ever read as Jinja."""
     return [
         "{{ cycler.__init__.__globals__.os.system('touch " + str(marker) + "') }}",
-        "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}",
+        "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('touch "
+        + str(marker)
+        + "').read() }}",
         "Score {{ 7*7 }}",
         "{% for x in range(3) %}loop{% endfor %}",
         "{% if %} unbalanced {#",
@@ -29,9 +31,27 @@ def finished_run(tiny_bert, sentiment_files, tmp_path_factory):
     from hf_transfer.cli import main
 
     out = tmp_path_factory.mktemp("card-safety") / "run"
-    main(argv=["run", "rotten-tomatoes-minilm", "--method", "full", "--model_name_or_path", str(tiny_bert),
-               "--train_file", str(sentiment_files["train"]), "--validation_file", str(sentiment_files["validation"]),
-               "--set", "data.columns.text=sentence", "--output_dir", str(out), TINY_TRAINING[0], "1", *TINY_TRAINING[2:]])
+    main(
+        argv=[
+            "run",
+            "rotten-tomatoes-minilm",
+            "--method",
+            "full",
+            "--model_name_or_path",
+            str(tiny_bert),
+            "--train_file",
+            str(sentiment_files["train"]),
+            "--validation_file",
+            str(sentiment_files["validation"]),
+            "--set",
+            "data.columns.text=sentence",
+            "--output_dir",
+            str(out),
+            TINY_TRAINING[0],
+            "1",
+            *TINY_TRAINING[2:],
+        ]
+    )
     return out
 
 
@@ -72,10 +92,26 @@ def test_description_with_template_syntax_does_not_stop_publishing(tiny_bert, se
     description = "Score {{ 7*7 }} {% if %} " + payloads(marker)[0]
     out = tmp_path / "run"
     code, stdout, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--method", "full", "--model_name_or_path", tiny_bert,
-        "--train_file", sentiment_files["train"], "--validation_file", sentiment_files["validation"],
-        "--set", "data.columns.text=sentence", "--set", f"description={description}", "--output_dir", out,
-        "--num_train_epochs", "1", "--per_device_train_batch_size", "32",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--method",
+        "full",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--validation_file",
+        sentiment_files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--set",
+        f"description={description}",
+        "--output_dir",
+        out,
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "32",
     )
     assert code == 0, err
     assert (out / "metrics.json").is_file(), "the run was published"
@@ -92,11 +128,7 @@ def test_recipe_yaml_cannot_construct_python_objects(tmp_path):
     from hf_transfer.registry import find_recipe
 
     marker = tmp_path / "pwned"
-    text = (
-        "name: evil\n"
-        f"description: !!python/object/apply:os.system ['touch {marker}']\n"
-        "checkpoint: x\n"
-    )
+    text = f"name: evil\ndescription: !!python/object/apply:os.system ['touch {marker}']\ncheckpoint: x\n"
     with pytest.raises(UserError, match="does not parse"):
         Recipe.from_yaml(text)
     path = tmp_path / "evil.yaml"

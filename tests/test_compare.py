@@ -14,16 +14,30 @@ def comparison(tiny_bert, sentiment_files, tmp_path_factory):
     from hf_transfer.cli import main
 
     out = tmp_path_factory.mktemp("compare") / "report"
-    args = ["compare", "rotten-tomatoes-minilm", "--model_name_or_path", str(tiny_bert), "--train_file", str(sentiment_files["train"]),
-            "--validation_file", str(sentiment_files["validation"]), "--set", "data.columns.text=sentence", "--output_dir", str(out),
-            *TINY_TRAINING]
+    args = [
+        "compare",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        str(tiny_bert),
+        "--train_file",
+        str(sentiment_files["train"]),
+        "--validation_file",
+        str(sentiment_files["validation"]),
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        str(out),
+        *TINY_TRAINING,
+    ]
     main(argv=args)
     return out, args
 
 
 def test_report_files_and_run_folders(comparison):
     out, _ = comparison
-    assert {"report.md", "report.json", "metric_by_method.png", "learning_curves.png"} <= {p.name for p in out.iterdir()}
+    assert {"report.md", "report.json", "metric_by_method.png", "learning_curves.png"} <= {
+        p.name for p in out.iterdir()
+    }
     for method in ("scratch", "freeze", "lora", "full"):
         assert (out / method / "metrics.json").is_file() and (out / method / "README.md").is_file()
 
@@ -44,7 +58,11 @@ def test_report_numbers_come_from_the_runs(comparison):
         assert steps == sorted(set(steps)), "one point per evaluation during training"
     rows = {r["method"]: r for r in report["rows"]}
     assert rows["lora"]["saved_bytes"] < rows["full"]["saved_bytes"]
-    assert rows["freeze"]["trainable_parameters"] < rows["lora"]["trainable_parameters"] < rows["full"]["trainable_parameters"]
+    assert (
+        rows["freeze"]["trainable_parameters"]
+        < rows["lora"]["trainable_parameters"]
+        < rows["full"]["trainable_parameters"]
+    )
     assert rows["scratch"]["trainable_parameters"] == rows["full"]["trainable_parameters"]
     markdown = (out / "report.md").read_text()
     for row in report["rows"]:
@@ -79,7 +97,9 @@ def test_finished_methods_are_not_run_again(comparison, run_cli):
 
 
 def test_bad_methods(run_cli, tmp_path):
-    code, _, err = run_cli("compare", "rotten-tomatoes-minilm", "--methods", "full,prompt", "--output_dir", tmp_path / "x")
+    code, _, err = run_cli(
+        "compare", "rotten-tomatoes-minilm", "--methods", "full,prompt", "--output_dir", tmp_path / "x"
+    )
     assert code == 2 and "unknown method(s) ['prompt']" in err
     code, _, err = run_cli("compare", "rotten-tomatoes-minilm", "--method", "lora", "--output_dir", tmp_path / "x")
     assert code == 2 and "--methods" in err

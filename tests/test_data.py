@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from conftest import sentiment_rows, write_csv, write_jsonl
 from hf_transfer import FileData, PackagedData, TextClassification, UserError
 from hf_transfer.data import load_splits
+
+from conftest import sentiment_rows, write_csv, write_jsonl
 
 
 def files(tmp_path, rows, valid_rows=None, ext="csv"):
@@ -48,14 +49,23 @@ def test_seeded_split_is_reproducible_and_disjoint(tmp_path):
     b, _ = load_splits(source, TextClassification())
     assert a["validation"]["text"] == b["validation"]["text"]
     assert len(a["validation"]) == 20 and len(a["train"]) == 80
-    other, _ = load_splits(FileData(train_file=str(train), columns={"text": "sentence"}, eval_fraction=0.2, split_seed=7), TextClassification())
+    other, _ = load_splits(
+        FileData(train_file=str(train), columns={"text": "sentence"}, eval_fraction=0.2, split_seed=7),
+        TextClassification(),
+    )
     assert other["validation"]["text"] != a["validation"]["text"]
 
 
 def test_sample_limits(tmp_path):
     train, valid = files(tmp_path, sentiment_rows(50), sentiment_rows(20, seed=9))
     splits, _ = load_splits(
-        FileData(train_file=str(train), validation_file=str(valid), columns={"text": "sentence"}, max_train_samples=12, max_eval_samples=5),
+        FileData(
+            train_file=str(train),
+            validation_file=str(valid),
+            columns={"text": "sentence"},
+            max_train_samples=12,
+            max_eval_samples=5,
+        ),
         TextClassification(),
     )
     assert (len(splits["train"]), len(splits["validation"])) == (12, 5)
@@ -92,14 +102,49 @@ def test_regression_labels_are_floats(tmp_path):
 @pytest.mark.parametrize(
     "rows, valid_rows, task, message",
     [
-        ([{"text": "a", "label": "pos"}] * 5, [{"text": "b", "label": "meh"}], TextClassification(), "Label 'meh' in validation row 0 is outside the label set (pos)"),
-        ([{"text": "a", "label": 0}, {"text": "b", "label": 7}] * 3, None, TextClassification(label_names=["neg", "pos"]), "Label 7 in train row 1 is outside the label set"),
-        ([{"text": "a", "label": 0.5}] * 4, None, TextClassification(), "is not a class: for real-valued targets use --set task.problem_type=regression"),
-        ([{"text": "a", "label": None}, {"text": "b", "label": "x"}] * 3, None, TextClassification(label_names=["x"]), "Label missing in train row 0"),
-        ([{"text": "a", "label": "x"}] * 4, None, TextClassification(problem_type="regression"), "Regression label in train row 0 is not a number"),
-        ([{"text": "a", "label": "x"}] * 4, None, TextClassification(problem_type="multi_label"), "expected a list of labels"),
+        (
+            [{"text": "a", "label": "pos"}] * 5,
+            [{"text": "b", "label": "meh"}],
+            TextClassification(),
+            "Label 'meh' in validation row 0 is outside the label set (pos)",
+        ),
+        (
+            [{"text": "a", "label": 0}, {"text": "b", "label": 7}] * 3,
+            None,
+            TextClassification(label_names=["neg", "pos"]),
+            "Label 7 in train row 1 is outside the label set",
+        ),
+        (
+            [{"text": "a", "label": 0.5}] * 4,
+            None,
+            TextClassification(),
+            "is not a class: for real-valued targets use --set task.problem_type=regression",
+        ),
+        (
+            [{"text": "a", "label": None}, {"text": "b", "label": "x"}] * 3,
+            None,
+            TextClassification(label_names=["x"]),
+            "Label missing in train row 0",
+        ),
+        (
+            [{"text": "a", "label": "x"}] * 4,
+            None,
+            TextClassification(problem_type="regression"),
+            "Regression label in train row 0 is not a number",
+        ),
+        (
+            [{"text": "a", "label": "x"}] * 4,
+            None,
+            TextClassification(problem_type="multi_label"),
+            "expected a list of labels",
+        ),
         ([{"text": "a", "label": [1]}] * 4, None, TextClassification(), "Label of wrong type in train row 0"),
-        ([{"text": None, "label": "x"}, {"text": "b", "label": "x"}] * 2, None, TextClassification(), "Row 0 of the train split has no text in column 'text'"),
+        (
+            [{"text": None, "label": "x"}, {"text": "b", "label": "x"}] * 2,
+            None,
+            TextClassification(),
+            "Row 0 of the train split has no text in column 'text'",
+        ),
     ],
 )
 def test_bad_labels_name_the_row(tmp_path, rows, valid_rows, task, message):
@@ -121,7 +166,9 @@ def test_missing_column_lists_columns_and_suggests(tmp_path):
 def test_unknown_role_and_empty_inputs(tmp_path):
     train, _ = files(tmp_path, sentiment_rows(10))
     with pytest.raises(UserError, match="does not read; its roles are: text, text_pair, label"):
-        load_splits(FileData(train_file=str(train), columns={"question": "q", "text": "sentence"}), TextClassification())
+        load_splits(
+            FileData(train_file=str(train), columns={"question": "q", "text": "sentence"}), TextClassification()
+        )
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(UserError, match="is empty"):

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from conftest import CHAT_TEMPLATE, TINY_TRAINING, instruction_rows, write_jsonl
 from hf_transfer import FileData, InstructionTuning, Seq2SeqGeneration, UserError
 from hf_transfer.data import load_splits
 from hf_transfer.tasks import IGNORE_INDEX as IGNORE
 from hf_transfer.tasks.causal_lm import PROMPT_TEMPLATE
 
+from conftest import CHAT_TEMPLATE, TINY_TRAINING, instruction_rows, write_jsonl
 
 # ---- metrics ------------------------------------------------------------------------------
 
@@ -64,7 +64,9 @@ def test_seq2seq_tokenization_uses_text_target_and_prefix(tiny_t5):
     out = task.tokenize_function(tokenizer)({"source": ["anna visited paris"], "target": ["anna in paris today"]})
     assert tokenizer.decode(out["input_ids"][0], skip_special_tokens=True) == "story anna visited paris"
     assert len(out["labels"][0]) == 4, "targets truncated to max_target_length"
-    batch = task.collator(tokenizer)([{k: v[0] for k, v in out.items()}, {"input_ids": [2, 5, 3], "attention_mask": [1, 1, 1], "labels": [2, 3]}])
+    batch = task.collator(tokenizer)(
+        [{k: v[0] for k, v in out.items()}, {"input_ids": [2, 5, 3], "attention_mask": [1, 1, 1], "labels": [2, 3]}]
+    )
     assert batch["labels"][1].tolist() == [2, 3, IGNORE, IGNORE], "labels padded with -100"
 
 
@@ -73,9 +75,25 @@ def test_seq2seq_run_generates_in_eval(tiny_t5, tmp_path, run_cli, method):
     train, valid = seq2seq_files(tmp_path)
     out = tmp_path / method
     code, stdout, err = run_cli(
-        "run", "xsum-t5-small", "--method", method, "--model_name_or_path", tiny_t5, "--train_file", train,
-        "--validation_file", valid, "--set", "task.max_new_tokens=8", "--set", "task.num_beams=2",
-        "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "2",
+        "run",
+        "xsum-t5-small",
+        "--method",
+        method,
+        "--model_name_or_path",
+        tiny_t5,
+        "--train_file",
+        train,
+        "--validation_file",
+        valid,
+        "--set",
+        "task.max_new_tokens=8",
+        "--set",
+        "task.num_beams=2",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        "--num_train_epochs",
+        "2",
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -92,14 +110,20 @@ def test_translation_reads_nested_columns(tmp_path):
     rows = [{"translation": {"en": f"house {i}", "ro": f"casa {i}"}} for i in range(10)]
     path = write_jsonl(tmp_path / "wmt.jsonl", rows)
     splits, _ = load_splits(
-        FileData(train_file=str(path), validation_file=str(path), columns={"source": "translation.en", "target": "translation.ro"}),
+        FileData(
+            train_file=str(path),
+            validation_file=str(path),
+            columns={"source": "translation.en", "target": "translation.ro"},
+        ),
         Seq2SeqGeneration(objective="translation"),
     )
     assert splits["validation"][3] == {"source": "house 3", "target": "casa 3"}
 
 
 def test_empty_target_is_refused(tmp_path):
-    path = write_jsonl(tmp_path / "bad.jsonl", [{"source": "a text", "target": "ok"}, {"source": "b text", "target": " "}] * 2)
+    path = write_jsonl(
+        tmp_path / "bad.jsonl", [{"source": "a text", "target": "ok"}, {"source": "b text", "target": " "}] * 2
+    )
     with pytest.raises(UserError, match="Row 1 of the train split has an empty target text"):
         load_splits(FileData(train_file=str(path)), Seq2SeqGeneration())
 
@@ -119,7 +143,7 @@ def test_prompt_is_masked_token_by_token(tiny_llama):
     response_ids = tokenizer("anna lives in oslo" + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
     assert ids == prompt_ids + response_ids
     assert labels[: len(prompt_ids)] == [IGNORE] * len(prompt_ids)
-    assert labels[len(prompt_ids):] == response_ids
+    assert labels[len(prompt_ids) :] == response_ids
     assert tokenizer.decode([t for t in labels if t != IGNORE]) == "anna lives in oslo [SEP]"
 
 
@@ -132,7 +156,13 @@ def test_chat_template_is_used_when_there_is_one(tiny_llama, tmp_path):
     out = task.tokenize_function(tokenizer)({"instruction": ["where does anna live ?"], "output": ["in oslo ."]})
     ids, labels = out["input_ids"][0], out["labels"][0]
     text = tokenizer.decode(ids)
-    assert text.index("system") < text.index("be brief") < text.index("user") < text.index("assistant") < text.index("in oslo")
+    assert (
+        text.index("system")
+        < text.index("be brief")
+        < text.index("user")
+        < text.index("assistant")
+        < text.index("in oslo")
+    )
     answer = tokenizer.decode([t for t in labels if t != IGNORE])
     assert answer.startswith("in oslo") and "where" not in answer and "system" not in answer
 
@@ -151,9 +181,21 @@ def test_messages_format(tiny_llama):
     "rows, task, message",
     [
         ([{"instruction": "a", "response": "b"}] * 3, InstructionTuning(), "needs 'instruction' and 'output' columns"),
-        ([{"instruction": "a", "output": ""}] * 3, InstructionTuning(), "The response (output) in row 0 of the train split is missing or empty"),
-        ([{"instruction": " ", "output": "b"}] * 3, InstructionTuning(), "The instruction in row 0 of the train split is missing or empty"),
-        ([{"messages": [{"role": "user", "content": "hi"}]}] * 3, InstructionTuning(), "must end with a non-empty assistant message"),
+        (
+            [{"instruction": "a", "output": ""}] * 3,
+            InstructionTuning(),
+            "The response (output) in row 0 of the train split is missing or empty",
+        ),
+        (
+            [{"instruction": " ", "output": "b"}] * 3,
+            InstructionTuning(),
+            "The instruction in row 0 of the train split is missing or empty",
+        ),
+        (
+            [{"messages": [{"role": "user", "content": "hi"}]}] * 3,
+            InstructionTuning(),
+            "must end with a non-empty assistant message",
+        ),
     ],
 )
 def test_bad_instruction_data(tmp_path, rows, task, message):
@@ -173,8 +215,18 @@ def test_no_room_for_the_response_and_missing_template(tiny_llama, tmp_path, run
     with pytest.raises(UserError, match="has no chat template"):
         InstructionTuning(use_chat_template=True).tokenize_function(tokenizer)
     train = write_jsonl(tmp_path / "t.jsonl", instruction_rows(8))
-    code, _, err = run_cli("run", "alpaca-smollm2", "--model_name_or_path", tiny_llama, "--train_file", train,
-                           "--set", "task.use_chat_template=true", "--output_dir", tmp_path / "x")
+    code, _, err = run_cli(
+        "run",
+        "alpaca-smollm2",
+        "--model_name_or_path",
+        tiny_llama,
+        "--train_file",
+        train,
+        "--set",
+        "task.use_chat_template=true",
+        "--output_dir",
+        tmp_path / "x",
+    )
     assert code == 2 and "has no chat template" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
 
@@ -191,7 +243,9 @@ def test_packing_keeps_examples_apart(tiny_llama):
     examples = [{k: features[k][i] for k in ("input_ids", "labels")} for i in range(2)]
     packed = task.collator(tokenizer)(examples)
     assert packed["input_ids"].shape[0] == 1, "one row, no padding"
-    assert packed["position_ids"][0].tolist() == list(range(len(examples[0]["input_ids"]))) + list(range(len(examples[1]["input_ids"])))
+    assert packed["position_ids"][0].tolist() == list(range(len(examples[0]["input_ids"]))) + list(
+        range(len(examples[1]["input_ids"]))
+    )
     assert task.training_defaults()["use_cache"] is False, "a KV cache would turn off the packed-sequence masks"
     with torch.no_grad():
         together = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits[0]

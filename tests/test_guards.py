@@ -31,10 +31,19 @@ def test_full_size_run_far_below_expected():
     assert expected_warning("f1", 0.2, {"accuracy": 0.913}, True) is None
 
 
-@pytest.mark.parametrize("license_id, warned", [
-    ("apache-2.0", False), ("mit", False), ("cc-by-sa-4.0", False), ("cc-by-nc-4.0", True), ("other", True),
-    ("unknown", True), (None, True), ("cc-by-nc-nd-4.0", True),
-])
+@pytest.mark.parametrize(
+    "license_id, warned",
+    [
+        ("apache-2.0", False),
+        ("mit", False),
+        ("cc-by-sa-4.0", False),
+        ("cc-by-nc-4.0", True),
+        ("other", True),
+        ("unknown", True),
+        (None, True),
+        ("cc-by-nc-nd-4.0", True),
+    ],
+)
 def test_license_warnings(license_id, warned):
     assert (license_warning("training data", license_id) is not None) == warned
 
@@ -42,9 +51,24 @@ def test_license_warnings(license_id, warned):
 def test_a_short_run_with_a_long_warmup_warns_everywhere(tiny_bert, sentiment_files, run_cli, tmp_path):
     out = tmp_path / "run"
     code, stdout, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", sentiment_files["train"],
-        "--validation_file", sentiment_files["validation"], "--set", "data.columns.text=sentence", "--output_dir", out,
-        "--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--warmup_steps", "500",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--validation_file",
+        sentiment_files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "16",
+        "--warmup_steps",
+        "500",
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())

@@ -22,7 +22,9 @@ def hub(monkeypatch):
 
     with FakeHub(TOKEN) as server:
         monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"
+        )
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         yield server
@@ -35,7 +37,11 @@ def runs(finished_run):
 
 
 def folder_digest(folder) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def card_metadata(text: str) -> dict:
@@ -63,7 +69,9 @@ def test_every_run_writes_a_complete_card(runs, method):
     for pattern in (
         r"^# rotten-tomatoes-minilm-" + method + "$",
         r"^## How to use$",
-        r"PeftModelForSequenceClassification\.from_pretrained" if method == "lora" else r'pipeline\("text-classification"',
+        r"PeftModelForSequenceClassification\.from_pretrained"
+        if method == "lora"
+        else r'pipeline\("text-classification"',
         r"^## Training data$",
         r"160 training examples, 40 evaluation examples",
         r"^\| trainable \| [\d,]+ \([\d.]+%\) \|$",
@@ -92,7 +100,15 @@ def test_push_full_run_and_download_it_back(runs, hub, run_cli, tmp_path):
     assert folder_digest(runs["full"]) == before, "pushing does not change the run folder"
     assert hub.validated, "the card metadata was validated by the Hub"
     files = hub.repos["tester/tiny-full"]["files"]
-    assert {"model.safetensors", "config.json", "tokenizer.json", "recipe.yaml", "metrics.json", "training_curves.png", "README.md"} <= set(files)
+    assert {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "recipe.yaml",
+        "metrics.json",
+        "training_curves.png",
+        "README.md",
+    } <= set(files)
     local = snapshot_download("tester/tiny-full", cache_dir=tmp_path / "cache")
     pushed = AutoModelForSequenceClassification.from_pretrained(local).eval()
     original = AutoModelForSequenceClassification.from_pretrained(runs["full"]).eval()
@@ -117,7 +133,9 @@ def test_push_lora_adapter_and_merged(runs, hub, run_cli, tmp_path, tiny_bert):
     assert code == 0, err
     repo = hub.repos["tester/tiny-lora"]
     assert repo["private"] is True
-    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(repo["files"]) and "model.safetensors" not in repo["files"]
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(
+        repo["files"]
+    ) and "model.safetensors" not in repo["files"]
     local = snapshot_download("tester/tiny-lora", cache_dir=tmp_path / "cache")
     base = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     pushed = PeftModel.from_pretrained(base, local).eval()
@@ -131,10 +149,14 @@ def test_push_lora_adapter_and_merged(runs, hub, run_cli, tmp_path, tiny_bert):
     merged_files = hub.repos["tester/tiny-merged"]["files"]
     assert "model.safetensors" in merged_files and "adapter_config.json" not in merged_files
     assert card_metadata(merged_files["README.md"].decode())["library_name"] == "transformers"
-    merged = AutoModelForSequenceClassification.from_pretrained(snapshot_download("tester/tiny-merged", cache_dir=tmp_path / "c2")).eval()
+    merged = AutoModelForSequenceClassification.from_pretrained(
+        snapshot_download("tester/tiny-merged", cache_dir=tmp_path / "c2")
+    ).eval()
     with torch.no_grad():
         assert torch.allclose(merged(**batch).logits, original(**batch).logits, atol=1e-5)
-    assert not any(p.name.endswith("-merged") for p in runs["lora"].parent.iterdir()), "merging for a push leaves no folder behind"
+    assert not any(p.name.endswith("-merged") for p in runs["lora"].parent.iterdir()), (
+        "merging for a push leaves no folder behind"
+    )
 
 
 def test_refused_token_is_a_clear_error_and_changes_nothing(runs, hub, run_cli, monkeypatch):
@@ -185,9 +207,23 @@ def test_unfinished_run_is_refused_before_any_request(runs, hub, run_cli, tmp_pa
 def test_push_at_the_end_of_a_run_and_no_token_anywhere(tiny_bert, sentiment_files, hub, run_cli, tmp_path):
     out = tmp_path / "pushed-run"
     code, stdout, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", sentiment_files["train"],
-        "--set", "data.columns.text=sentence", "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "1",
-        "--push_to_hub", "--hub_model_id", "tester/from-run", "--hub_private_repo",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        "--num_train_epochs",
+        "1",
+        "--push_to_hub",
+        "--hub_model_id",
+        "tester/from-run",
+        "--hub_private_repo",
     )
     assert code == 0, err
     assert hub.repos["tester/from-run"]["private"] is True
@@ -202,7 +238,19 @@ def test_push_at_the_end_of_a_run_and_no_token_anywhere(tiny_bert, sentiment_fil
 
 
 def test_hub_token_flag_is_refused(tiny_bert, sentiment_files, run_cli, tmp_path):
-    code, out, err = run_cli("run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", sentiment_files["train"],
-                             "--set", "data.columns.text=sentence", "--output_dir", tmp_path / "x", "--hub_token", "hf_secret_value")
+    code, out, err = run_cli(
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        tmp_path / "x",
+        "--hub_token",
+        "hf_secret_value",
+    )
     assert code == 2 and "--hub_token is not accepted" in err
     assert "hf_secret_value" not in out + err and not (tmp_path / "x").exists()

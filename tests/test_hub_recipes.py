@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import hub_datasets
-import tiny_models
 from hf_transfer.recipe import HubData
 from hf_transfer.registry import packaged_recipes
+
+import hub_datasets
+import tiny_models
 from hub_server import FakeHub
 
 HUB_RECIPES = sorted(name for name, (recipe, _) in packaged_recipes().items() if isinstance(recipe.data, HubData))
@@ -42,7 +43,8 @@ def serve_models(hub: FakeHub, root: Path) -> None:
 
 
 def point_libraries_at(monkeypatch, url: str | None) -> None:
-    """What HF_ENDPOINT / HF_HUB_OFFLINE do at import time, done for this process (the libraries are imported already)."""
+    """What HF_ENDPOINT / HF_HUB_OFFLINE do at import time, done for this process (the libraries are
+    imported already)."""
     import datasets
     from huggingface_hub import constants
 
@@ -80,8 +82,21 @@ def standin(tmp_path_factory):
 
 
 def run_recipe(run_cli, name: str, method: str, out: Path, *extra):
-    return run_cli("run", name, "--method", method, "--max_steps", "2", "--per_device_train_batch_size", "4",
-                   "--per_device_eval_batch_size", "8", "--output_dir", out, *extra)
+    return run_cli(
+        "run",
+        name,
+        "--method",
+        method,
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "4",
+        "--per_device_eval_batch_size",
+        "8",
+        "--output_dir",
+        out,
+        *extra,
+    )
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
@@ -99,7 +114,10 @@ def test_every_hub_recipe_runs_by_name(standin, run_cli, tmp_path, name, method)
     card = (out / "README.md").read_text()
     data = recipe.data
     expected_data_license = {spec.repo_id: spec.license for spec in hub_datasets.specs().values()}[data.path]
-    assert metrics["licenses"] == {"base_model": MODEL_LICENSES.get(recipe.checkpoint, "apache-2.0"), "data": expected_data_license}
+    assert metrics["licenses"] == {
+        "base_model": MODEL_LICENSES.get(recipe.checkpoint, "apache-2.0"),
+        "data": expected_data_license,
+    }
     assert f"| base model `{recipe.checkpoint}` | {metrics['licenses']['base_model']} |" in card
     assert f"| training data {data.describe()} | {expected_data_license} |" in card
     if expected_data_license in ("unknown", "other") or "nc" in expected_data_license:
@@ -136,7 +154,9 @@ def fresh_datasets_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
 
 
-def test_a_script_only_revision_fails_with_a_message_that_names_the_fix(standin, fresh_datasets_cache, run_cli, tmp_path):
+def test_a_script_only_revision_fails_with_a_message_that_names_the_fix(
+    standin, fresh_datasets_cache, run_cli, tmp_path
+):
     """What the recipes did before issue 12: eriktks/conll2003 main holds only conll2003.py."""
     code, out, err = run_recipe(run_cli, "conll2003-bert", "full", tmp_path / "run", "--set", "data.revision=main")
     assert code == 2
@@ -145,13 +165,16 @@ def test_a_script_only_revision_fails_with_a_message_that_names_the_fix(standin,
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("change, message", [
-    (["--set", "data.path=nobody/no-such-dataset"], "not found on the Hub"),
-    (["--set", "data.revision=no-such-branch"], "revision does not exist"),
-    (["--set", "data.name=cola"], "no such config"),
-    (["--set", "data.eval_split=dev"], "has no split 'dev'"),
-    (["--set", "data.path=gated/corpus"], "gated"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (["--set", "data.path=nobody/no-such-dataset"], "not found on the Hub"),
+        (["--set", "data.revision=no-such-branch"], "revision does not exist"),
+        (["--set", "data.name=cola"], "no such config"),
+        (["--set", "data.eval_split=dev"], "has no split 'dev'"),
+        (["--set", "data.path=gated/corpus"], "gated"),
+    ],
+)
 def test_hub_data_problems_are_one_message(standin, fresh_datasets_cache, run_cli, tmp_path, change, message):
     standin.serve("dataset", "gated/corpus", {"main": {"data/train.csv": b"sentence,label\na,0\n"}}, gated="denied")
     code, out, err = run_recipe(run_cli, "sst2-distilbert", "full", tmp_path / "run", *change)
@@ -165,8 +188,9 @@ def test_hub_data_problems_are_one_message(standin, fresh_datasets_cache, run_cl
 def test_unreachable_hub_is_one_message(run_cli, tmp_path, monkeypatch):
     point_libraries_at(monkeypatch, "http://127.0.0.1:9")  # nothing listens on the discard port
     try:
-        code, out, err = run_recipe(run_cli, "sst2-distilbert", "full", tmp_path / "run",
-                                    "--model_name_or_path", str(tmp_path))
+        code, out, err = run_recipe(
+            run_cli, "sst2-distilbert", "full", tmp_path / "run", "--model_name_or_path", str(tmp_path)
+        )
     finally:
         from hf_transfer import assets
 
@@ -178,16 +202,37 @@ def test_unreachable_hub_is_one_message(run_cli, tmp_path, monkeypatch):
 
 def test_a_recipe_runs_in_a_fresh_process_with_only_the_environment(standin, tmp_path):
     """No monkeypatching: HF_ENDPOINT alone points datasets / transformers / huggingface_hub at the server."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    }
     env.update(HF_ENDPOINT=standin.url, HF_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "hf_transfer", "run", "stsb-bert", "--method", "lora", "--max_steps", "2",
-         "--per_device_train_batch_size", "4", "--output_dir", str(out)],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "hf_transfer",
+            "run",
+            "stsb-bert",
+            "--method",
+            "lora",
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--output_dir",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["licenses"] == {"base_model": "apache-2.0", "data": "other"}
     assert ("GET", "/api/datasets/nyu-mll/glue/revision/main") in standin.requests or any(
-        path.startswith("/datasets/nyu-mll/glue/resolve/") for _, path in standin.requests)
+        path.startswith("/datasets/nyu-mll/glue/resolve/") for _, path in standin.requests
+    )

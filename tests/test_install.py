@@ -47,20 +47,28 @@ def deps_view(tmp_path_factory) -> Path:
 def fresh_venv(folder: Path, deps: Path) -> Path:
     """A new virtual environment that sees the dependencies (not hf_transfer); returns its bin folder."""
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, capture_output=True)
-    purelib = subprocess.run([str(folder / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(folder / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "zz_dependencies.pth").write_text(str(deps) + "\n")  # a path entry: its own .pth files stay unread
     return folder / "bin"
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PYTEST"))}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", HF_HOME=str(tmp_path / "hf-home"), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(
+        HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", HF_HOME=str(tmp_path / "hf-home"), PIP_DISABLE_PIP_VERSION_CHECK="1"
+    )
     return env
 
 
 def run(bin_dir: Path, *args: str, cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +84,26 @@ def clone(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_the_wheel_works_outside_the_checkout(clone, deps_view, tmp_path):
     dist = tmp_path / "dist"
-    built = subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(clone)],
-                           capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(clone)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     wheel = next(dist.glob("hf_transfer_toolkit-*.whl"))
     assert next(dist.glob("hf_transfer_toolkit-*.tar.gz"))
 
     names = zipfile.ZipFile(wheel).namelist()
-    recipes = {Path(n).stem for n in names if n.startswith("hf_transfer/recipes/") and n.endswith(".py") and "__init__" not in n}
+    recipes = {
+        Path(n).stem
+        for n in names
+        if n.startswith("hf_transfer/recipes/") and n.endswith(".py") and "__init__" not in n
+    }
     assert recipes == {p.stem for p in (ROOT / "recipes").glob("*.py") if p.stem != "__init__"}
-    metrics = {p.name for p in (ROOT / "hf_transfer" / "metrics").iterdir() if p.is_dir() and not p.name.startswith("_")}
+    metrics = {
+        p.name for p in (ROOT / "hf_transfer" / "metrics").iterdir() if p.is_dir() and not p.name.startswith("_")
+    }
     assert all(f"hf_transfer/metrics/{m}/{m}.py" in names for m in metrics), "every metric module"
     assert "hf_transfer/templates/model_card.md" in names
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "notebooks/")) or "/tests/" in n]
@@ -96,7 +114,14 @@ def test_the_wheel_works_outside_the_checkout(clone, deps_view, tmp_path):
     work.mkdir()
     installed = run(bin_dir, "pip", "install", "--no-deps", "--quiet", str(wheel), cwd=work, env=env)
     assert installed.returncode == 0, installed.stderr
-    where = run(bin_dir, "python", "-c", "import hf_transfer, sys; print(hf_transfer.__file__); print(sys.path)", cwd=work, env=env)
+    where = run(
+        bin_dir,
+        "python",
+        "-c",
+        "import hf_transfer, sys; print(hf_transfer.__file__); print(sys.path)",
+        cwd=work,
+        env=env,
+    )
     assert str(tmp_path / "venv") in where.stdout.splitlines()[0], where.stdout
     assert str(ROOT) not in where.stdout, "nothing from the checkout on sys.path"
 
@@ -108,9 +133,24 @@ def test_the_wheel_works_outside_the_checkout(clone, deps_view, tmp_path):
     assert listed.returncode == 0 and "rotten-tomatoes-minilm" in listed.stdout and "conll2003-bert" in listed.stdout
     shown = run(bin_dir, "hf-transfer", "show", "sst2-distilbert", cwd=work, env=env)
     assert shown.returncode == 0 and "name: sst2-distilbert" in shown.stdout
-    trained = run(bin_dir, "hf-transfer", "run", "rotten-tomatoes-minilm", "--max_steps", "2", "--max_train_samples", "64",
-                  "--max_eval_samples", "32", "--per_device_train_batch_size", "8", "--output_dir", str(work / "run"),
-                  cwd=work, env=env)
+    trained = run(
+        bin_dir,
+        "hf-transfer",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--max_steps",
+        "2",
+        "--max_train_samples",
+        "64",
+        "--max_eval_samples",
+        "32",
+        "--per_device_train_batch_size",
+        "8",
+        "--output_dir",
+        str(work / "run"),
+        cwd=work,
+        env=env,
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     card = (work / "run" / "README.md").read_text()
     assert "## Results" in card and "| base model `sentence-transformers/all-MiniLM-L6-v2` | apache-2.0 |" in card
@@ -190,8 +230,13 @@ def test_doctor_tells_what_it_sees_and_never_the_token(run_cli, monkeypatch):
 
 def test_doctor_is_fast_it_imports_neither_torch_nor_models():
     code = "import sys; from hf_transfer.cli import main; main(argv=['doctor']); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    ).stdout
     assert out.strip().endswith("False")
 
 
@@ -209,9 +254,20 @@ def test_doctor_reads_the_same_precision_as_the_defaults():
 def test_cache_lists_and_clears_what_runs_wrote(tiny_bert, sentiment_files, run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     code, out, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", sentiment_files["train"],
-        "--validation_file", sentiment_files["validation"], "--set", "data.columns.text=sentence",
-        "--output_dir", tmp_path / "run", "--max_steps", "1",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--validation_file",
+        sentiment_files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        tmp_path / "run",
+        "--max_steps",
+        "1",
     )
     assert code == 0, err
     folder = tmp_path / "cache" / "tokenized"
@@ -254,6 +310,7 @@ def test_an_interrupted_tokenization_leaves_nothing_a_later_run_loads(tiny_bert,
             if calls["n"] == 1:
                 raise KeyboardInterrupt  # the user pressed Ctrl-C half-way
             return inner(batch)
+
         return tokenize
 
     monkeypatch.setattr(TextClassification, "tokenize_function", lambda self, tok: failing(tok))

@@ -12,8 +12,9 @@ import re
 import pytest
 import yaml
 
-from helpers import ADAPTERS, METHODS, TASKS, usage_snippet
 from hf_transfer import methods
+
+from helpers import ADAPTERS, METHODS, TASKS, usage_snippet
 from hub_server import check_metadata
 
 SAMPLE = {
@@ -33,7 +34,9 @@ def logits_of(model, tokenizer, task: str):
     if task == "token-classification":
         batch = tokenizer([text], is_split_into_words=True, return_tensors="pt")
     elif task == "multiple-choice":
-        batch = tokenizer([text] * 2, ["anna was born in oslo", "anna was born in lima"], return_tensors="pt", padding=True)
+        batch = tokenizer(
+            [text] * 2, ["anna was born in oslo", "anna was born in lima"], return_tensors="pt", padding=True
+        )
         batch = {k: v.unsqueeze(0) for k, v in batch.items()}
     else:
         batch = tokenizer([text], *([[pair]] if pair else []), return_tensors="pt")
@@ -62,7 +65,9 @@ def test_task_under_method(finished_run, task, method):
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == method and metrics["reload_check"]["match"] is True
-    assert metrics["eval"][metrics["reload_check"]["metric"]] == pytest.approx(metrics["reload_check"]["after_training"], abs=1e-6)
+    assert metrics["eval"][metrics["reload_check"]["metric"]] == pytest.approx(
+        metrics["reload_check"]["after_training"], abs=1e-6
+    )
     assert yaml.safe_load((out / "recipe.yaml").read_text())["method"] == method
 
     card = (out / "README.md").read_text()
@@ -81,10 +86,14 @@ def test_task_under_method(finished_run, task, method):
     _, model, tokenizer = load_run(out)
     if "model" in namespace:  # the snippet loads the model itself: the same logits as load_run
         namespace["model"].eval()
-        assert torch.allclose(logits_of(namespace["model"], tokenizer, task), logits_of(model, tokenizer, task), atol=1e-5)
+        assert torch.allclose(
+            logits_of(namespace["model"], tokenizer, task), logits_of(model, tokenizer, task), atol=1e-5
+        )
     if entry.adapter:
         again = load_run(out)[1]
-        assert torch.equal(logits_of(again, tokenizer, task), logits_of(model, tokenizer, task)), "reload is deterministic"
+        assert torch.equal(logits_of(again, tokenizer, task), logits_of(model, tokenizer, task)), (
+            "reload is deterministic"
+        )
     if "print(" in snippet:
         assert printed.getvalue(), "the snippet printed a prediction"
 

@@ -6,12 +6,17 @@ import dataclasses
 
 import pytest
 
-from hf_transfer import FreezeSettings, LoraSettings, PackagedData, Recipe, TextClassification, UserError
-from hf_transfer import methods
+from hf_transfer import FreezeSettings, LoraSettings, PackagedData, Recipe, TextClassification, UserError, methods
 
 
 def recipe(method: str, **changes) -> Recipe:
-    base = Recipe(name="t", checkpoint="x", data=PackagedData("rotten-tomatoes-snippets"), task=TextClassification(label_names=["a", "b"]), method=method)
+    base = Recipe(
+        name="t",
+        checkpoint="x",
+        data=PackagedData("rotten-tomatoes-snippets"),
+        task=TextClassification(label_names=["a", "b"]),
+        method=method,
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -28,7 +33,12 @@ def trainable_names(model) -> set[str]:
 def test_freeze_head_only(tiny_bert):
     r = recipe("freeze")
     model = methods.prepare_model(load(tiny_bert), r, r.task)
-    assert trainable_names(model) == {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"}
+    assert trainable_names(model) == {
+        "bert.pooler.dense.weight",
+        "bert.pooler.dense.bias",
+        "classifier.weight",
+        "classifier.bias",
+    }
 
 
 def test_freeze_with_top_layers(tiny_bert):

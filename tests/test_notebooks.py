@@ -11,6 +11,7 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 sys.path.insert(0, str(NOTEBOOKS[0].parent))
 import _install  # noqa: E402  (notebooks/_install.py: the one REPO / REF)
+
 CELL_TIMEOUT = 600
 
 
@@ -27,8 +28,13 @@ def tags(cell) -> set[str]:
 def test_the_promised_notebooks_exist():
     names = [p.stem for p in NOTEBOOKS]
     assert names == [
-        "01_quickstart", "02_adapt_a_recipe", "03_named_entities", "04_question_answering",
-        "05_summarization", "06_instruction_tuning_lora", "07_push_to_hub",
+        "01_quickstart",
+        "02_adapt_a_recipe",
+        "03_named_entities",
+        "04_question_answering",
+        "05_summarization",
+        "06_instruction_tuning_lora",
+        "07_push_to_hub",
     ]
 
 
@@ -44,7 +50,9 @@ def test_notebook_is_committed_clean_and_complete(path):
     sources = [c.source for c in nb.cells if c.cell_type == "code"]
     installs = [c.source for c in nb.cells if "%pip install" in c.source and "colab" in tags(c)]
     assert installs == ["\n".join(_install.install_lines(path.stem))], "one install cell, tagged colab, from REPO / REF"
-    assert any("show_hardware()" in s for s in sources), "the hardware cell: one call that says the device and precision"
+    assert any("show_hardware()" in s for s in sources), (
+        "the hardware cell: one call that says the device and precision"
+    )
     parameters = [c for c in nb.cells if "parameters" in tags(c)]
     assert len(parameters) == 1 and "HF_TRANSFER_NOTEBOOK_SMOKE" in parameters[0].source
     prose = [c for c in nb.cells if c.cell_type == "markdown"]
@@ -64,7 +72,12 @@ def test_every_badge_and_install_line_use_the_same_repo_and_ref():
 @pytest.fixture
 def notebook_env(tmp_path, monkeypatch):
     """Jupyter and IPython write into a temporary folder, not the home folder."""
-    for variable, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+    for variable, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("IPYTHONDIR", "ipython"),
+    ):
         (tmp_path / sub).mkdir()
         monkeypatch.setenv(variable, str(tmp_path / sub))
     monkeypatch.setenv("HF_TRANSFER_NOTEBOOK_SMOKE", "1")
@@ -79,7 +92,9 @@ def execute(path, work):
 
     nb = read(path)
     nb.cells = [c for c in nb.cells if "colab" not in tags(c)]  # install / login cells are Colab-only
-    NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
     return nb
 
 

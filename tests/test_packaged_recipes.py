@@ -14,9 +14,24 @@ from hf_transfer.registry import packaged_recipes
 
 RECIPES = packaged_recipes()
 EXPECTED = {
-    "rotten-tomatoes-minilm", "sst2-distilbert", "imdb-distilbert", "ag-news-bert", "mrpc-bert", "stsb-bert", "go-emotions-roberta",
-    "conll2003-bert", "wnut17-distilbert", "ontonotes-roberta", "squad-bert", "squad-v2-roberta",
-    "xsum-t5-small", "wmt16-ro-en-t5-small", "cnn-dailymail-bart", "alpaca-smollm2", "alpaca-qwen-qlora", "chatterbot-smollm2",
+    "rotten-tomatoes-minilm",
+    "sst2-distilbert",
+    "imdb-distilbert",
+    "ag-news-bert",
+    "mrpc-bert",
+    "stsb-bert",
+    "go-emotions-roberta",
+    "conll2003-bert",
+    "wnut17-distilbert",
+    "ontonotes-roberta",
+    "squad-bert",
+    "squad-v2-roberta",
+    "xsum-t5-small",
+    "wmt16-ro-en-t5-small",
+    "cnn-dailymail-bart",
+    "alpaca-smollm2",
+    "alpaca-qwen-qlora",
+    "chatterbot-smollm2",
     "swag-bert",
 }
 
@@ -32,13 +47,17 @@ def test_recipe_is_valid_and_round_trips(name):
     assert file.stem == name.replace("-", "_"), "module file named after the recipe"
     assert Recipe.from_yaml(recipe.to_yaml()) == recipe
     assert set(recipe.metric_names) <= set(available_metrics())
-    assert set(recipe.expected) <= set(recipe.task.report_keys(recipe.metric_names)), "expected results name reported metrics"
+    assert set(recipe.expected) <= set(recipe.task.report_keys(recipe.metric_names)), (
+        "expected results name reported metrics"
+    )
     assert recipe.description
     assert re.fullmatch(r"[\w.-]+/[\w.-]+", recipe.checkpoint), "a real Hub id"
     assert set(recipe.data.columns) <= set(recipe.task.roles)
     if isinstance(recipe.data, HubData):
         assert re.fullmatch(r"[\w.-]+/[\w.-]+", recipe.data.path)
-        assert recipe.data.eval_split or recipe.data.eval_fraction <= 0.1, "a held-out split, or a small seeded fraction"
+        assert recipe.data.eval_split or recipe.data.eval_fraction <= 0.1, (
+            "a held-out split, or a small seeded fraction"
+        )
 
 
 def test_problem_types_cover_pairs_regression_multilabel():

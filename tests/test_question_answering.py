@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import qa_rows, write_jsonl, write_squad
 from hf_transfer import FileData, QuestionAnswering, UserError
 from hf_transfer.data import load_splits
 from hf_transfer.tasks.question_answering import NO_OFFSET, best_answer
+
+from conftest import qa_rows, write_jsonl, write_squad
 
 
 def test_post_processing_recovers_a_known_answer_from_crafted_logits():
@@ -31,13 +32,18 @@ def test_post_processing_recovers_a_known_answer_from_crafted_logits():
     start_logits[7] = 4.0  # "paris"
     end_logits[7] = 3.0
     end_logits[6] = 5.0  # an end before the start: invalid
-    text, start_char, score, null_score, candidates = best_answer(context, [(offsets, start_logits, end_logits)], 20, 30)
+    text, start_char, score, null_score, candidates = best_answer(
+        context, [(offsets, start_logits, end_logits)], 20, 30
+    )
     assert text == "paris" and start_char == context.index("paris")
     assert score == 7.0 and null_score == 2.0
     # a longer span is excluded by max_answer_length
     start_logits[4] = 10.0  # "anna"
-    end_logits[12] = 10.0   # "pilot"
-    assert best_answer(context, [(offsets, start_logits, end_logits)], 20, 30)[0] == "anna lives in paris and works as a pilot"
+    end_logits[12] = 10.0  # "pilot"
+    assert (
+        best_answer(context, [(offsets, start_logits, end_logits)], 20, 30)[0]
+        == "anna lives in paris and works as a pilot"
+    )
     assert best_answer(context, [(offsets, start_logits, end_logits)], 20, 2)[0] == "paris"
 
 
@@ -59,7 +65,9 @@ def test_long_context_windows_and_answer_positions(tiny_bert):
     context = f"{filler} anna lives in oslo . {filler}"
     answer = {"text": ["oslo"], "answer_start": [context.index("oslo")]}
     task = QuestionAnswering(max_length=40, doc_stride=16)
-    features = task.tokenize_function(tokenizer)({"question": ["where does anna live ?"], "context": [context], "id": ["x"], "answers": [answer]})
+    features = task.tokenize_function(tokenizer)(
+        {"question": ["where does anna live ?"], "context": [context], "id": ["x"], "answers": [answer]}
+    )
     assert len(features["input_ids"]) > 3, "the context is split into several windows"
     assert set(features["example_id"]) == {"x"}
     hits = 0
@@ -68,8 +76,8 @@ def test_long_context_windows_and_answer_positions(tiny_bert):
             continue
         hits += 1
         offsets = features["offset_mapping"][i]
-        assert context[offsets[start][0]:offsets[end][1]] == "oslo"
-        assert tokenizer.decode(features["input_ids"][i][start:end + 1]) == "oslo"
+        assert context[offsets[start][0] : offsets[end][1]] == "oslo"
+        assert tokenizer.decode(features["input_ids"][i][start : end + 1]) == "oslo"
     assert hits >= 1
     for offsets in features["offset_mapping"]:  # question and special tokens carry no context offsets
         inside = [i for i, o in enumerate(offsets) if o != NO_OFFSET]
@@ -120,17 +128,29 @@ def test_squad_json_reader_and_checks(tmp_path):
     assert len(splits["validation"]) == 12
     assert set(splits["train"].column_names) == {"id", "question", "context", "answers"}
     first = splits["validation"][0]
-    assert first["context"][first["answers"]["answer_start"][0]:].startswith(first["answers"]["text"][0])
+    assert first["context"][first["answers"]["answer_start"][0] :].startswith(first["answers"]["text"][0])
 
 
 @pytest.mark.parametrize(
     "change, task, message",
     [
-        (lambda r: r["answers"].update(answer_start=[r["answers"]["answer_start"][0] + 1]), QuestionAnswering(), "does not match the context"),
+        (
+            lambda r: r["answers"].update(answer_start=[r["answers"]["answer_start"][0] + 1]),
+            QuestionAnswering(),
+            "does not match the context",
+        ),
         (lambda r: r.update(context=""), QuestionAnswering(), "has no context"),
         (lambda r: r.update(question="  "), QuestionAnswering(), "is empty"),
-        (lambda r: r.update(answers={"text": [], "answer_start": []}), QuestionAnswering(), "--set task.version_2_with_negative=true"),
-        (lambda r: r.update(answers={"text": ["x", "y"], "answer_start": [0]}), QuestionAnswering(), "2 texts but 1 answer_start"),
+        (
+            lambda r: r.update(answers={"text": [], "answer_start": []}),
+            QuestionAnswering(),
+            "--set task.version_2_with_negative=true",
+        ),
+        (
+            lambda r: r.update(answers={"text": ["x", "y"], "answer_start": [0]}),
+            QuestionAnswering(),
+            "2 texts but 1 answer_start",
+        ),
     ],
 )
 def test_bad_qa_rows_name_the_example(tmp_path, change, task, message):
@@ -146,7 +166,9 @@ def test_unanswerable_rows_are_fine_for_version_2(tmp_path):
     rows = qa_rows(6)
     rows[2]["answers"] = {"text": [], "answer_start": []}
     path = write_jsonl(tmp_path / "qa.jsonl", rows)
-    splits, _ = load_splits(FileData(train_file=str(path), validation_file=str(path)), QuestionAnswering(version_2_with_negative=True))
+    splits, _ = load_splits(
+        FileData(train_file=str(path), validation_file=str(path)), QuestionAnswering(version_2_with_negative=True)
+    )
     assert splits["validation"][2]["answers"]["text"] == []
 
 
@@ -166,12 +188,14 @@ def test_qa_run_end_to_end(qa_runs, method, run_cli):
         assert metrics["eval"]["eval_exact_match"] > 50
     code, stdout, err = run_cli("eval", out)
     assert code == 0, err
-    assert json.loads(stdout[stdout.index("{"):])["eval_f1"] == pytest.approx(metrics["eval"]["eval_f1"], abs=1e-6)
+    assert json.loads(stdout[stdout.index("{") :])["eval_f1"] == pytest.approx(metrics["eval"]["eval_f1"], abs=1e-6)
 
 
 def test_qa_predict_prints_span_and_score(qa_runs, run_cli):
     context = "farah lives in quito and works as a nurse . the film was good ."
-    code, stdout, err = run_cli("predict", qa_runs["full"], "--question", "where does farah live ?", "--context", context)
+    code, stdout, err = run_cli(
+        "predict", qa_runs["full"], "--question", "where does farah live ?", "--context", context
+    )
     assert code == 0, err
     assert "-> 'quito' (characters 15-20, score" in stdout
     assert context[15:20] == "quito"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hf_transfer import FileData, HubData, LoraSettings, PackagedData, Recipe, TextClassification, UserError
 from hf_transfer.recipe import parse_value
@@ -30,7 +31,9 @@ def sample() -> Recipe:
     ],
 )
 def test_yaml_round_trip(data):
-    recipe = Recipe(name="r", checkpoint="c", data=data, task=TextClassification(problem_type="multi_label", label_names=["a", "b"]))
+    recipe = Recipe(
+        name="r", checkpoint="c", data=data, task=TextClassification(problem_type="multi_label", label_names=["a", "b"])
+    )
     again = Recipe.from_yaml(recipe.to_yaml())
     assert again == recipe
     assert type(again.data) is type(data)
@@ -38,7 +41,13 @@ def test_yaml_round_trip(data):
 
 def test_overrides_set_nested_values_with_types():
     recipe = sample().with_overrides(
-        ["lora.r=16", "training.learning_rate=3e-5", "task.class_weights=balanced", "data.columns.label=y", "metrics=[accuracy, f1]"]
+        [
+            "lora.r=16",
+            "training.learning_rate=3e-5",
+            "task.class_weights=balanced",
+            "data.columns.label=y",
+            "metrics=[accuracy, f1]",
+        ]
     )
     assert recipe.lora.r == 16
     assert recipe.training["learning_rate"] == pytest.approx(3e-5)
@@ -75,7 +84,10 @@ def test_bad_overrides_name_the_problem(assignment, message):
         ({"name": "Bad Name"}, "must be lower-case"),
         ({"lora": LoraSettings(r=0)}, "lora.r and lora.alpha must be positive"),
         ({"task": TextClassification(max_length=0)}, "task.max_length must be positive"),
-        ({"task": TextClassification(problem_type="regression", class_weights="balanced")}, "class_weights applies to classification"),
+        (
+            {"task": TextClassification(problem_type="regression", class_weights="balanced")},
+            "class_weights applies to classification",
+        ),
     ],
 )
 def test_validation_errors(change, message):
@@ -92,12 +104,16 @@ def test_unknown_yaml_keys_and_types_are_reported():
     with pytest.raises(UserError, match="missing required key"):
         Recipe.from_dict({"name": "x", "data": {"type": "hub", "path": "p"}, "task": {"type": "text-classification"}})
     with pytest.raises(UserError, match="data.type must be one of hub, files, packaged"):
-        Recipe.from_dict({"name": "x", "checkpoint": "c", "data": {"type": "ftp"}, "task": {"type": "text-classification"}})
+        Recipe.from_dict(
+            {"name": "x", "checkpoint": "c", "data": {"type": "ftp"}, "task": {"type": "text-classification"}}
+        )
     with pytest.raises(UserError, match="does not parse"):
         Recipe.from_yaml("name: [unclosed")
 
 
-@given(st.one_of(st.integers(-10**6, 10**6), st.booleans(), st.floats(allow_nan=False, allow_infinity=False, width=32)))
+@given(
+    st.one_of(st.integers(-(10**6), 10**6), st.booleans(), st.floats(allow_nan=False, allow_infinity=False, width=32))
+)
 def test_parse_value_reads_back_yaml_scalars(value):
     import yaml
 

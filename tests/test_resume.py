@@ -12,8 +12,22 @@ import pytest
 from conftest import TINY_TRAINING
 
 KILL_AT_STEP = 13
-SCHEDULE = ["--max_steps", "24", "--per_device_train_batch_size", "8", "--eval_strategy", "steps", "--eval_steps", "6",
-            "--save_strategy", "steps", "--save_steps", "6", "--logging_steps", "3"]
+SCHEDULE = [
+    "--max_steps",
+    "24",
+    "--per_device_train_batch_size",
+    "8",
+    "--eval_strategy",
+    "steps",
+    "--eval_steps",
+    "6",
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "6",
+    "--logging_steps",
+    "3",
+]
 
 # Runs the CLI in a child process whose Trainer kills the process (SIGKILL: no cleanup, no finally)
 # in the middle of the run, after checkpoints 6 and 12 were written.
@@ -46,9 +60,24 @@ KILLER = textwrap.dedent(f"""
 
 
 def base_args(tiny_bert, files, out, method):
-    return ["run", "rotten-tomatoes-minilm", "--method", method, "--model_name_or_path", str(tiny_bert), "--train_file", str(files["train"]),
-            "--validation_file", str(files["validation"]), "--set", "data.columns.text=sentence", "--output_dir", str(out),
-            *TINY_TRAINING, *SCHEDULE]
+    return [
+        "run",
+        "rotten-tomatoes-minilm",
+        "--method",
+        method,
+        "--model_name_or_path",
+        str(tiny_bert),
+        "--train_file",
+        str(files["train"]),
+        "--validation_file",
+        str(files["validation"]),
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        str(out),
+        *TINY_TRAINING,
+        *SCHEDULE,
+    ]
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
@@ -58,8 +87,12 @@ def test_killed_run_resumes_to_the_same_result(method, tiny_bert, sentiment_file
     assert code == 0, err
 
     out = tmp_path / "killed"
-    child = subprocess.run([sys.executable, "-c", KILLER, *map(str, base_args(tiny_bert, sentiment_files, out, method))],
-                           capture_output=True, text=True, timeout=600)
+    child = subprocess.run(
+        [sys.executable, "-c", KILLER, *map(str, base_args(tiny_bert, sentiment_files, out, method))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert child.returncode == -9, child.stderr[-2000:]
     staging = tmp_path / "killed.partial"
     assert not out.exists() and (staging / "checkpoints" / "checkpoint-12" / "trainer_state.json").is_file()

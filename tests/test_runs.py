@@ -12,9 +12,22 @@ from conftest import TINY_TRAINING, write_jsonl
 
 def run_args(tiny_bert, files, out, method, *extra):
     return [
-        "run", "rotten-tomatoes-minilm", "--method", method, "--model_name_or_path", tiny_bert,
-        "--train_file", files["train"], "--validation_file", files["validation"],
-        "--set", "data.columns.text=sentence", "--output_dir", out, *TINY_TRAINING, *extra,
+        "run",
+        "rotten-tomatoes-minilm",
+        "--method",
+        method,
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        files["train"],
+        "--validation_file",
+        files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        *extra,
     ]
 
 
@@ -73,7 +86,7 @@ def test_full_run_learns_the_task(finished_runs):
 def test_eval_command_reproduces_metrics(finished_runs, method, run_cli):
     code, out, err = run_cli("eval", finished_runs[method])
     assert code == 0, err
-    reported = json.loads(out[out.index("{"):])
+    reported = json.loads(out[out.index("{") :])
     saved = json.loads((finished_runs[method] / "metrics.json").read_text())
     assert reported["eval_accuracy"] == pytest.approx(saved["eval"]["eval_accuracy"], abs=1e-6)
 
@@ -85,12 +98,14 @@ def test_eval_on_another_file(finished_runs, run_cli, tmp_path):
     other = write_csv(tmp_path / "other.csv", rows)
     code, out, err = run_cli("eval", finished_runs["full"], "--validation_file", other)
     assert code == 0, err
-    reported = json.loads(out[out.index("{"):])
+    reported = json.loads(out[out.index("{") :])
     assert reported["eval_samples_per_second"] > 0
     assert 0.8 <= reported["eval_accuracy"] <= 1.0
-    flipped = write_csv(tmp_path / "flipped.csv", [dict(r, label="neg" if r["label"] == "pos" else "pos") for r in rows])
+    flipped = write_csv(
+        tmp_path / "flipped.csv", [dict(r, label="neg" if r["label"] == "pos" else "pos") for r in rows]
+    )
     code, out, err = run_cli("eval", finished_runs["full"], "--validation_file", flipped)
-    flipped_accuracy = json.loads(out[out.index("{"):])["eval_accuracy"]
+    flipped_accuracy = json.loads(out[out.index("{") :])["eval_accuracy"]
     assert flipped_accuracy == pytest.approx(1 - reported["eval_accuracy"], abs=1e-6)
 
 
@@ -143,10 +158,16 @@ def test_overwrite_replaces_only_after_success(tiny_bert, sentiment_files, tmp_p
     assert code == 0, err
     first = json.loads((out / "metrics.json").read_text())
     # a failing replacement (bad column) keeps the earlier run as it was
-    code, _, err = run_cli(*run_args(tiny_bert, sentiment_files, out, "freeze", "--overwrite_output_dir", "--set", "data.columns.text=sentense"))
+    code, _, err = run_cli(
+        *run_args(
+            tiny_bert, sentiment_files, out, "freeze", "--overwrite_output_dir", "--set", "data.columns.text=sentense"
+        )
+    )
     assert code == 2 and "sentense" in err
     assert json.loads((out / "metrics.json").read_text()) == first
-    code, _, err = run_cli(*run_args(tiny_bert, sentiment_files, out, "freeze", "--overwrite_output_dir", "--num_train_epochs", "2"))
+    code, _, err = run_cli(
+        *run_args(tiny_bert, sentiment_files, out, "freeze", "--overwrite_output_dir", "--num_train_epochs", "2")
+    )
     assert code == 0, err
     second = json.loads((out / "metrics.json").read_text())
     assert second["train"]["epoch"] == 2 and first["train"]["epoch"] == 1
@@ -161,13 +182,29 @@ def test_multi_label_run(tiny_bert, tmp_path, run_cli):
     rows = []
     for _ in range(120):
         labels = sorted(rng.sample(list(words), rng.randint(1, 2)))
-        rows.append({"text": " ".join(words[l] for l in labels) + " the film", "labels": labels})
+        rows.append({"text": " ".join(words[label] for label in labels) + " the film", "labels": labels})
     train, valid = write_jsonl(tmp_path / "train.jsonl", rows[:90]), write_jsonl(tmp_path / "valid.jsonl", rows[90:])
     out = tmp_path / "ml"
     code, stdout, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", train,
-        "--validation_file", valid, "--set", "task.problem_type=multi_label", "--set", "data.columns.label=labels",
-        "--set", "metrics=[f1, accuracy]", "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "10",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        train,
+        "--validation_file",
+        valid,
+        "--set",
+        "task.problem_type=multi_label",
+        "--set",
+        "data.columns.label=labels",
+        "--set",
+        "metrics=[f1, accuracy]",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        "--num_train_epochs",
+        "10",
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -191,9 +228,25 @@ def test_regression_run_with_pairs(tiny_bert, tmp_path, run_cli):
     train, valid = write_jsonl(tmp_path / "train.jsonl", rows[:80]), write_jsonl(tmp_path / "valid.jsonl", rows[80:])
     out = tmp_path / "reg"
     code, stdout, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", train,
-        "--validation_file", valid, "--set", "task.problem_type=regression", "--set", "data.columns={text: s1, text_pair: s2, label: score}",
-        "--set", "metrics=[pearsonr, spearmanr]", "--output_dir", out, *TINY_TRAINING, "--num_train_epochs", "10",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        train,
+        "--validation_file",
+        valid,
+        "--set",
+        "task.problem_type=regression",
+        "--set",
+        "data.columns={text: s1, text_pair: s2, label: score}",
+        "--set",
+        "metrics=[pearsonr, spearmanr]",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        "--num_train_epochs",
+        "10",
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -206,13 +259,27 @@ def test_regression_run_with_pairs(tiny_bert, tmp_path, run_cli):
 def test_class_weights_balanced_run(tiny_bert, tmp_path, run_cli):
     from conftest import sentiment_rows, write_csv
 
-    rows = [r for r in sentiment_rows(200, seed=5) if r["label"] == "pos"][:90] + [r for r in sentiment_rows(40, seed=6) if r["label"] == "neg"][:10]
+    rows = [r for r in sentiment_rows(200, seed=5) if r["label"] == "pos"][:90] + [
+        r for r in sentiment_rows(40, seed=6) if r["label"] == "neg"
+    ][:10]
     train = write_csv(tmp_path / "train.csv", rows)
     out = tmp_path / "cw"
     code, _, err = run_cli(
-        "run", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", train,
-        "--set", "data.columns.text=sentence", "--set", "task.class_weights=balanced", "--output_dir", out,
-        *TINY_TRAINING, "--num_train_epochs", "1",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        train,
+        "--set",
+        "data.columns.text=sentence",
+        "--set",
+        "task.class_weights=balanced",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        "--num_train_epochs",
+        "1",
     )
     assert code == 0, err
     assert yaml.safe_load((out / "recipe.yaml").read_text())["task"]["class_weights"] == "balanced"

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from conftest import ner_sentences, write_conll, write_jsonl
 from hf_transfer import FileData, TokenClassification, UserError
 from hf_transfer.data import load_splits
 from hf_transfer.tasks import IGNORE_INDEX as IGNORE
 from hf_transfer.tasks.token_classification import align_labels, entity_spans, first_subtoken_positions
+
+from conftest import ner_sentences, write_conll, write_jsonl
 
 
 def test_alignment_first_subtoken_by_hand():
@@ -69,7 +70,10 @@ def test_seqeval_module_by_hand():
     assert result["overall_accuracy"] == pytest.approx(4 / 6)
     assert result["PER"]["f1"] == 1.0 and result["LOC"]["f1"] == 0.0 and result["LOC"]["number"] == 1
     strict = load_metric("seqeval").compute(
-        predictions=[["B-PER", "E-PER", "S-LOC"]], references=[["B-PER", "E-PER", "S-LOC"]], scheme="IOBES", mode="strict"
+        predictions=[["B-PER", "E-PER", "S-LOC"]],
+        references=[["B-PER", "E-PER", "S-LOC"]],
+        scheme="IOBES",
+        mode="strict",
     )
     assert strict["overall_f1"] == 1.0
 
@@ -96,8 +100,16 @@ def test_conll_reader(tmp_path):
 @pytest.mark.parametrize(
     "rows, task, message",
     [
-        ([{"tokens": ["a", "b"], "tags": ["O"]}] * 3, TokenClassification(), "Row 0 of the train split has 2 tokens but 1 tags"),
-        ([{"tokens": ["a"], "tags": ["B-XYZ"]}] * 3, TokenClassification(label_names=["O", "B-PER"]), "Tag 'B-XYZ' in row 0 of the train split is not in the tag set (O, B-PER)"),
+        (
+            [{"tokens": ["a", "b"], "tags": ["O"]}] * 3,
+            TokenClassification(),
+            "Row 0 of the train split has 2 tokens but 1 tags",
+        ),
+        (
+            [{"tokens": ["a"], "tags": ["B-XYZ"]}] * 3,
+            TokenClassification(label_names=["O", "B-PER"]),
+            "Tag 'B-XYZ' in row 0 of the train split is not in the tag set (O, B-PER)",
+        ),
         ([{"tokens": ["a"], "tags": [0]}] * 3, TokenClassification(), "Integer tags need their names"),
         ([{"tokens": [], "tags": []}] * 3, TokenClassification(label_names=["O"]), "has no tokens"),
     ],
@@ -126,7 +138,9 @@ def test_ner_run_end_to_end(ner_runs, method, run_cli):
         assert metrics["eval"]["eval_overall_f1"] > 0.8
     code, stdout, err = run_cli("eval", out)
     assert code == 0, err
-    assert json.loads(stdout[stdout.index("{"):])["eval_overall_f1"] == pytest.approx(metrics["eval"]["eval_overall_f1"], abs=1e-6)
+    assert json.loads(stdout[stdout.index("{") :])["eval_overall_f1"] == pytest.approx(
+        metrics["eval"]["eval_overall_f1"], abs=1e-6
+    )
 
 
 def test_ner_predict_prints_spans_with_offsets(ner_runs, run_cli):

@@ -66,19 +66,78 @@ MODEL_MAX_LENGTH = 512
 
 _POSITIVE = ["good", "great", "superb", "lovely", "brilliant", "moving", "charming", "fresh", "funny", "wonderful"]
 _NEGATIVE = ["bad", "awful", "dull", "boring", "terrible", "clumsy", "tedious", "stale", "weak", "messy"]
-_FILLER = ["the", "film", "movie", "story", "was", "a", "really", "plot", "acting", "and", "very", "quite", "this",
-           "cast", "script", "ending", "director", "music", "scenes", "characters", "is", "not", "but", "too"]
-_NEWS = ["government", "market", "election", "report", "minister", "company", "shares", "police", "court", "storm",
-         "president", "bank", "prices", "team", "match", "season", "city", "council", "workers", "school",
-         "rose", "fell", "said", "announced", "won", "lost", "opened", "closed", "new", "year", "week", "today"]
+_FILLER = [
+    "the",
+    "film",
+    "movie",
+    "story",
+    "was",
+    "a",
+    "really",
+    "plot",
+    "acting",
+    "and",
+    "very",
+    "quite",
+    "this",
+    "cast",
+    "script",
+    "ending",
+    "director",
+    "music",
+    "scenes",
+    "characters",
+    "is",
+    "not",
+    "but",
+    "too",
+]
+_NEWS = [
+    "government",
+    "market",
+    "election",
+    "report",
+    "minister",
+    "company",
+    "shares",
+    "police",
+    "court",
+    "storm",
+    "president",
+    "bank",
+    "prices",
+    "team",
+    "match",
+    "season",
+    "city",
+    "council",
+    "workers",
+    "school",
+    "rose",
+    "fell",
+    "said",
+    "announced",
+    "won",
+    "lost",
+    "opened",
+    "closed",
+    "new",
+    "year",
+    "week",
+    "today",
+]
 _NAMES = ["Anna", "Boris", "Chen", "Dara", "Emil", "Farah", "John", "Maria", "Omar", "Priya", "Lucas", "Sofia"]
 _CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Delhi", "Quito", "London", "Tokyo", "Berlin", "Madrid", "Nairobi"]
 _JOBS = ["baker", "pilot", "nurse", "judge", "teacher", "doctor", "writer", "farmer"]
 _QUESTIONS = ["who", "what", "where", "when", "why", "how", "which"]
 _MONTHS = ["January", "March", "May", "July", "September", "November"]
-_EXTRA = ["emotion joy anger fear surprise sadness love neutral", "first second pair text one two three four five",
-          "question answer context title label positive negative", "summarize: translate English to German:",
-          "yes no true false hello thanks please user assistant system"]
+_EXTRA = [
+    "emotion joy anger fear surprise sadness love neutral",
+    "first second pair text one two three four five",
+    "question answer context title label positive negative",
+    "summarize: translate English to German:",
+    "yes no true false hello thanks please user assistant system",
+]
 
 
 def _corpus(n: int = 300) -> list[str]:
@@ -99,13 +158,18 @@ def _corpus(n: int = 300) -> list[str]:
         lambda: f"What is the job of {pick(_NAMES)}? {pick(_NAMES)} works as a {pick(_JOBS)}.",
         lambda: f"The {pick(_NEWS)} in {pick(_CITIES)} {pick(_NEWS)} {num(2, 999)} {pick(_NEWS)} ({num(1, 99)}%).",
         lambda: f"{pick(_QUESTIONS).capitalize()} {pick(['did', 'is', 'was'])} the {pick(_NEWS)} {pick(_NEWS)}?",
-        lambda: (f"\"{pick(_NAMES)} met {pick(_NAMES)} in {pick(_CITIES)},\" the {pick(_NEWS)} said; "
-                 f"{num(0, 9)} {pick(_NEWS)}: {pick(_NEWS)}."),
+        lambda: (
+            f'"{pick(_NAMES)} met {pick(_NAMES)} in {pick(_CITIES)}," the {pick(_NEWS)} said; '
+            f"{num(0, 9)} {pick(_NEWS)}: {pick(_NEWS)}."
+        ),
     ]
     sentences = [templates[i % len(templates)]() for i in range(n - len(_EXTRA) - 3)]
     sentences += _EXTRA
-    sentences += [" ".join(_POSITIVE + _NEGATIVE + _FILLER), " ".join(_NAMES + _CITIES + _JOBS + _QUESTIONS + _MONTHS),
-                  "0 1 2 3 4 5 6 7 8 9 10 100 2024 . , ; : ! ? ' \" ( ) - % $ & / @ # *"]
+    sentences += [
+        " ".join(_POSITIVE + _NEGATIVE + _FILLER),
+        " ".join(_NAMES + _CITIES + _JOBS + _QUESTIONS + _MONTHS),
+        "0 1 2 3 4 5 6 7 8 9 10 100 2024 . , ; : ! ? ' \" ( ) - % $ & / @ # *",
+    ]
     # Lower-cased copies so uncased and cased vocabularies both cover the words.
     return sentences + [s.lower() for s in sentences[::3]]
 
@@ -147,7 +211,9 @@ def _byte_level_bpe(pre_tokenizer, special: list[str], vocab_size: int = 640, no
     tok.normalizer = normalizer
     tok.pre_tokenizer = pre_tokenizer
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=vocab_size,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer)
@@ -171,16 +237,40 @@ def _roberta_tokenizer(folder: Path):
 
 # SmolLM2's 17 special tokens, ids 0..16, in its vocab.json.
 _SMOLLM2_SPECIAL = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>", "<reponame>", "<file_sep>", "<filename>",
-    "<gh_stars>", "<issue_start>", "<issue_comment>", "<issue_closed>", "<jupyter_start>", "<jupyter_text>",
-    "<jupyter_code>", "<jupyter_output>", "<jupyter_script>", "<empty_output>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<repo_name>",
+    "<reponame>",
+    "<file_sep>",
+    "<filename>",
+    "<gh_stars>",
+    "<issue_start>",
+    "<issue_comment>",
+    "<issue_closed>",
+    "<jupyter_start>",
+    "<jupyter_text>",
+    "<jupyter_code>",
+    "<jupyter_output>",
+    "<jupyter_script>",
+    "<empty_output>",
 ]
-_SMOLLM2_CHAT_TEMPLATE = (
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
-    "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+
+
+def _chatml_template(default_system: str) -> str:
+    """A ChatML chat template (our own wording of the format both real models use): a default system turn
+    unless the conversation brings one, each message between <|im_start|>role and <|im_end|>, and the
+    assistant's header as the generation prompt."""
+    return (
+        "{% if not messages or messages[0]['role'] != 'system' %}"
+        "<|im_start|>system\n" + default_system + "<|im_end|>\n{% endif %}"
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+# The default system prompts of the real models (their behaviour, as their tokenizer configs state it).
+_SMOLLM2_CHAT_TEMPLATE = _chatml_template("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
 
 
 def _smollm2_tokenizer(folder: Path):
@@ -189,9 +279,15 @@ def _smollm2_tokenizer(folder: Path):
 
     vocab, merges = _byte_level_bpe(pre_tokenizers.ByteLevel(add_prefix_space=False), _SMOLLM2_SPECIAL)
     tokenizer = GPT2Tokenizer(
-        vocab=vocab, merges=merges, unk_token="<|endoftext|>", bos_token="<|im_start|>", eos_token="<|im_end|>",
-        pad_token="<|im_end|>", additional_special_tokens=["<|im_start|>", "<|im_end|>"],
-        clean_up_tokenization_spaces=False, model_max_length=MODEL_MAX_LENGTH,
+        vocab=vocab,
+        merges=merges,
+        unk_token="<|endoftext|>",
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        clean_up_tokenization_spaces=False,
+        model_max_length=MODEL_MAX_LENGTH,
     )
     # All 17 are added (special) tokens in the real tokenizer.json, so "<file_sep>" is never split.
     tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in _SMOLLM2_SPECIAL])
@@ -203,66 +299,30 @@ def _smollm2_tokenizer(folder: Path):
 # Qwen2.5's added tokens, in id order after the BPE vocabulary (151643.. in the real one); special except the
 # two tool-call tags.
 _QWEN2_ADDED = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
-    "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
-    "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
-    "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
 ]
-_QWEN2_CHAT_TEMPLATE = """{%- if tools %}
-    {{- '<|im_start|>system\\n' }}
-    {%- if messages[0]['role'] == 'system' %}
-        {{- messages[0]['content'] }}
-    {%- else %}
-        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
-    {%- endif %}
-    {{- "\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>" }}
-    {%- for tool in tools %}
-        {{- "\\n" }}
-        {{- tool | tojson }}
-    {%- endfor %}
-    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call><|im_end|>\\n" }}
-{%- else %}
-    {%- if messages[0]['role'] == 'system' %}
-        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
-    {%- else %}
-        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}
-    {%- endif %}
-{%- endif %}
-{%- for message in messages %}
-    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
-        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}
-    {%- elif message.role == "assistant" %}
-        {{- '<|im_start|>' + message.role }}
-        {%- if message.content %}
-            {{- '\\n' + message.content }}
-        {%- endif %}
-        {%- for tool_call in message.tool_calls %}
-            {%- if tool_call.function is defined %}
-                {%- set tool_call = tool_call.function %}
-            {%- endif %}
-            {{- '\\n<tool_call>\\n{"name": "' }}
-            {{- tool_call.name }}
-            {{- '", "arguments": ' }}
-            {{- tool_call.arguments | tojson }}
-            {{- '}\\n</tool_call>' }}
-        {%- endfor %}
-        {{- '<|im_end|>\\n' }}
-    {%- elif message.role == "tool" %}
-        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
-            {{- '<|im_start|>user' }}
-        {%- endif %}
-        {{- '\\n<tool_response>\\n' }}
-        {{- message.content }}
-        {{- '\\n</tool_response>' }}
-        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
-            {{- '<|im_end|>\\n' }}
-        {%- endif %}
-    {%- endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}
-    {{- '<|im_start|>assistant\\n' }}
-{%- endif %}
-"""
+_QWEN2_CHAT_TEMPLATE = _chatml_template("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.")
 
 
 def _qwen2_tokenizer(folder: Path):
@@ -275,8 +335,16 @@ def _qwen2_tokenizer(folder: Path):
     # The added tokens follow the BPE vocabulary in this order, whatever order the class registers them in.
     vocab.update({token: len(vocab) + i for i, token in enumerate(_QWEN2_ADDED)})
     tokenizer = Qwen2Tokenizer(
-        vocab=vocab, merges=merges, unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        errors="replace", split_special_tokens=False, clean_up_tokenization_spaces=False, add_prefix_space=False,
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        errors="replace",
+        split_special_tokens=False,
+        clean_up_tokenization_spaces=False,
+        add_prefix_space=False,
         model_max_length=MODEL_MAX_LENGTH,
     )
     tokenizer.add_tokens([AddedToken(t, special=not t.endswith("tool_call>"), normalized=False) for t in _QWEN2_ADDED])
@@ -312,7 +380,10 @@ def _t5_tokenizer(folder: Path, extra_ids: int = 10):
     metaspace = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), metaspace])  # as T5Tokenizer
     trainer = trainers.UnigramTrainer(
-        vocab_size=400, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False,
+        vocab_size=400,
+        special_tokens=["<pad>", "</s>", "<unk>"],
+        unk_token="<unk>",
+        show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer)
     vocab = _canonical_unigram([tuple(item) for item in json.loads(tok.to_str())["model"]["vocab"]], n_special=3)
@@ -346,8 +417,15 @@ def _bert(folder: Path, lowercase: bool) -> None:
 
     tokenizer = _bert_tokenizer(BertTokenizer, lowercase, folder)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=512, type_vocab_size=2, pad_token_id=tokenizer.pad_token_id, layer_norm_eps=1e-12,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id,
+        layer_norm_eps=1e-12,
     )
     _save(BertModel(config, add_pooling_layer=True), folder)
 
@@ -359,7 +437,12 @@ def _distilbert(folder: Path, lowercase: bool) -> None:
 
     tokenizer = _bert_tokenizer(DistilBertTokenizer, lowercase, folder)
     config = DistilBertConfig(
-        vocab_size=len(tokenizer), dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=512,
+        vocab_size=len(tokenizer),
+        dim=32,
+        hidden_dim=64,
+        n_layers=2,
+        n_heads=2,
+        max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
     )
     _save(DistilBertModel(config), folder)
@@ -372,9 +455,17 @@ def _roberta(folder: Path) -> None:
 
     tokenizer = _roberta_tokenizer(folder)
     config = RobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=MODEL_MAX_LENGTH + 2, type_vocab_size=1, layer_norm_eps=1e-5,
-        bos_token_id=0, pad_token_id=1, eos_token_id=2,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=MODEL_MAX_LENGTH + 2,
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
     )
     _save(RobertaModel(config, add_pooling_layer=True), folder)
 
@@ -386,18 +477,43 @@ def _t5(folder: Path) -> None:
 
     tokenizer = _t5_tokenizer(folder)
     config = T5Config(
-        vocab_size=_round_up(len(tokenizer), 128), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2,
-        num_heads=2, relative_attention_num_buckets=32, feed_forward_proj="relu", dropout_rate=0.1,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, n_positions=512,
+        vocab_size=_round_up(len(tokenizer), 128),
+        d_model=32,
+        d_ff=64,
+        d_kv=16,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        relative_attention_num_buckets=32,
+        feed_forward_proj="relu",
+        dropout_rate=0.1,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        n_positions=512,
         task_specific_params={
-            "summarization": {"early_stopping": True, "length_penalty": 2.0, "max_length": 200, "min_length": 30,
-                              "no_repeat_ngram_size": 3, "num_beams": 4, "prefix": "summarize: "},
-            "translation_en_to_de": {"early_stopping": True, "max_length": 300, "num_beams": 4,
-                                     "prefix": "translate English to German: "},
+            "summarization": {
+                "early_stopping": True,
+                "length_penalty": 2.0,
+                "max_length": 200,
+                "min_length": 30,
+                "no_repeat_ngram_size": 3,
+                "num_beams": 4,
+                "prefix": "summarize: ",
+            },
+            "translation_en_to_de": {
+                "early_stopping": True,
+                "max_length": 300,
+                "num_beams": 4,
+                "prefix": "translate English to German: ",
+            },
         },
     )
-    _save(T5ForConditionalGeneration(config), folder,
-          generation={"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0})
+    _save(
+        T5ForConditionalGeneration(config),
+        folder,
+        generation={"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0},
+    )
 
 
 def _bart(folder: Path) -> None:
@@ -408,16 +524,39 @@ def _bart(folder: Path) -> None:
 
     tokenizer = _roberta_tokenizer(folder)
     config = BartConfig(
-        vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=1024,
-        bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0,
-        forced_eos_token_id=2, scale_embedding=False, num_labels=3,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=1024,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_bos_token_id=0,
+        forced_eos_token_id=2,
+        scale_embedding=False,
+        num_labels=3,
     )
-    _save(BartForConditionalGeneration(config), folder, generation={
-        "bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 2,
-        "forced_bos_token_id": 0, "forced_eos_token_id": 2, "early_stopping": True, "num_beams": 4,
-        "no_repeat_ngram_size": 3,
-    })
+    _save(
+        BartForConditionalGeneration(config),
+        folder,
+        generation={
+            "bos_token_id": 0,
+            "pad_token_id": 1,
+            "eos_token_id": 2,
+            "decoder_start_token_id": 2,
+            "forced_bos_token_id": 0,
+            "forced_eos_token_id": 2,
+            "early_stopping": True,
+            "num_beams": 4,
+            "no_repeat_ngram_size": 3,
+        },
+    )
 
 
 def _smollm2(folder: Path) -> None:
@@ -428,9 +567,21 @@ def _smollm2(folder: Path) -> None:
 
     tokenizer = _smollm2_tokenizer(folder)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, head_dim=16, max_position_embeddings=2048, rms_norm_eps=1e-5, rope_theta=100000.0,
-        hidden_act="silu", tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+        rope_theta=100000.0,
+        hidden_act="silu",
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
     )
     _save(LlamaForCausalLM(config), folder, generation={"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2})
 
@@ -445,15 +596,37 @@ def _qwen2(folder: Path) -> None:
     tokenizer = _qwen2_tokenizer(folder)
     endoftext, im_end = tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_end|>"])
     config = Qwen2Config(
-        vocab_size=_round_up(len(tokenizer), 128), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32768, max_window_layers=2,
-        sliding_window=None, use_sliding_window=False, rms_norm_eps=1e-6, rope_theta=1000000.0, hidden_act="silu",
-        tie_word_embeddings=True, bos_token_id=endoftext, eos_token_id=im_end,
+        vocab_size=_round_up(len(tokenizer), 128),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=32768,
+        max_window_layers=2,
+        sliding_window=None,
+        use_sliding_window=False,
+        rms_norm_eps=1e-6,
+        rope_theta=1000000.0,
+        hidden_act="silu",
+        tie_word_embeddings=True,
+        bos_token_id=endoftext,
+        eos_token_id=im_end,
     )
-    _save(Qwen2ForCausalLM(config), folder, generation={
-        "bos_token_id": endoftext, "pad_token_id": endoftext, "eos_token_id": [im_end, endoftext], "do_sample": True,
-        "repetition_penalty": 1.1, "temperature": 0.7, "top_p": 0.8, "top_k": 20,
-    })
+    _save(
+        Qwen2ForCausalLM(config),
+        folder,
+        generation={
+            "bos_token_id": endoftext,
+            "pad_token_id": endoftext,
+            "eos_token_id": [im_end, endoftext],
+            "do_sample": True,
+            "repetition_penalty": 1.1,
+            "temperature": 0.7,
+            "top_p": 0.8,
+            "top_k": 20,
+        },
+    )
 
 
 _BUILDERS = {

@@ -77,21 +77,29 @@ class Task:
         """The card's "How to use" snippet for a model of this task at ``repo_id``: a pipeline where
         transformers has one, else the model and tokenizer and a few lines of ``use_code``."""
         if not adapter and self.has_pipeline:
-            return (f'from transformers import pipeline\n\npipe = pipeline("{self.pipeline_tag()}", model="{repo_id}")\n'
-                    f"print(pipe({self.example_input}))")
+            return (
+                f'from transformers import pipeline\n\npipe = pipeline("{self.pipeline_tag()}", model="{repo_id}")\n'
+                f"print(pipe({self.example_input}))"
+            )
         head = self.model_kwargs()  # the new head's shape and labels: the base checkpoint does not have them
         settings, args = (f"head = {head!r}\n", ", **head") if head and adapter else ("", "")
         if adapter and self.peft_auto_model:
-            load = (f"from peft import {self.peft_auto_model}\nfrom transformers import AutoTokenizer\n\n{settings}"
-                    f'model = {self.peft_auto_model}.from_pretrained("{repo_id}"{args})  # loads {base_checkpoint}, '
-                    "applies the adapter\n")
+            load = (
+                f"from peft import {self.peft_auto_model}\nfrom transformers import AutoTokenizer\n\n{settings}"
+                f'model = {self.peft_auto_model}.from_pretrained("{repo_id}"{args})  # loads {base_checkpoint}, '
+                "applies the adapter\n"
+            )
         elif adapter:
-            load = (f"from peft import PeftModel\nfrom transformers import {self.auto_model}, AutoTokenizer\n\n{settings}"
-                    f'base = {self.auto_model}.from_pretrained("{base_checkpoint}"{args})\n'
-                    f'model = PeftModel.from_pretrained(base, "{repo_id}")\n')
+            load = (
+                f"from peft import PeftModel\nfrom transformers import {self.auto_model}, AutoTokenizer\n\n{settings}"
+                f'base = {self.auto_model}.from_pretrained("{base_checkpoint}"{args})\n'
+                f'model = PeftModel.from_pretrained(base, "{repo_id}")\n'
+            )
         else:
-            load = (f"from transformers import {self.auto_model}, AutoTokenizer\n\n"
-                    f'model = {self.auto_model}.from_pretrained("{repo_id}")\n')
+            load = (
+                f"from transformers import {self.auto_model}, AutoTokenizer\n\n"
+                f'model = {self.auto_model}.from_pretrained("{repo_id}")\n'
+            )
         return load + f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")' + self.use_code()
 
     def use_code(self) -> str:

@@ -73,18 +73,20 @@ class InstructionTuning(Task):
     def pipeline_tag(self) -> str:
         return "text-generation"
 
-
     def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
         if "eval_loss" in metrics:
             metrics["eval_perplexity"] = math.exp(min(metrics["eval_loss"], 50.0))
         return metrics
 
     def training_defaults(self) -> dict[str, Any]:
-        if not self.packing:
-            return {}
-        # Packed rows have no fixed lengths to group by; and transformers builds the per-example
-        # (block-diagonal) masks from position ids only when no KV cache is in use.
-        return {"train_sampling_strategy": "random", "use_cache": False}
+        # Evaluation needs the loss only: without prediction_loss_only the Trainer keeps every batch's
+        # logits (rows x length x vocabulary); and small eval batches bound the logits the loss needs.
+        out: dict[str, Any] = {"prediction_loss_only": True, "per_device_eval_batch_size": 8}
+        if self.packing:
+            # Packed rows have no fixed lengths to group by; and transformers builds the per-example
+            # (block-diagonal) masks from position ids only when no KV cache is in use.
+            out.update({"train_sampling_strategy": "random", "use_cache": False})
+        return out
 
     # ---- data -----------------------------------------------------------------------------
 
@@ -112,7 +114,8 @@ class InstructionTuning(Task):
             if "messages" not in columns and not {"instruction", "output"} <= columns:
                 raise UserError(
                     f"Instruction tuning needs 'instruction' and 'output' columns (optionally 'input'), or 'messages'; "
-                    f"the {split} split has: {', '.join(sorted(columns))}. Map yours with --set data.columns.output=response."
+                    f"the {split} split has: {', '.join(sorted(columns))}. Map yours with --set "
+                    "data.columns.output=response."
                 )
             for row, example in enumerate(ds):
                 self._conversation(example, f"row {row} of the {split} split")
@@ -122,8 +125,12 @@ class InstructionTuning(Task):
         """The example as chat messages, ending with the assistant's response."""
         if example.get("messages") is not None:
             messages = example["messages"]
-            if not isinstance(messages, list) or not messages or not all(
-                isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in messages
+            if (
+                not isinstance(messages, list)
+                or not messages
+                or not all(
+                    isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in messages
+                )
             ):
                 raise UserError(f"The messages in {where} must be a list of {{role, content}}.")
             if messages[-1]["role"] != "assistant" or not messages[-1]["content"].strip():
@@ -133,8 +140,10 @@ class InstructionTuning(Task):
         if not isinstance(instruction, str) or not instruction.strip():
             raise UserError(f"The instruction in {where} is missing or empty.")
         if not isinstance(response, str) or not response.strip():
-            raise UserError(f"The response (output) in {where} is missing or empty. To drop such rows (and report how many), "
-                            "--set task.drop_empty_responses=true.")
+            raise UserError(
+                f"The response (output) in {where} is missing or empty. To drop such rows (and report how many), "
+                "--set task.drop_empty_responses=true."
+            )
         user = instruction if not example.get("input") else f"{instruction}\n\n{example['input']}"
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         return system + [{"role": "user", "content": user}, {"role": "assistant", "content": response}]
@@ -142,8 +151,10 @@ class InstructionTuning(Task):
     def _uses_template(self, tokenizer) -> bool:
         has = bool(getattr(tokenizer, "chat_template", None))
         if self.use_chat_template and not has:
-            raise UserError("task.use_chat_template is true, but this tokenizer has no chat template; set it to false "
-                            "to use the built-in prompt template.")
+            raise UserError(
+                "task.use_chat_template is true, but this tokenizer has no chat template; set it to false "
+                "to use the built-in prompt template."
+            )
         return has if self.use_chat_template is None else self.use_chat_template
 
     def _texts(self, tokenizer, messages: list[dict], use_template: bool) -> tuple[str, str]:
@@ -173,11 +184,12 @@ class InstructionTuning(Task):
                 if not full.startswith(prompt):
                     raise UserError("The chat template renders the prompt differently inside the full conversation.")
                 prompt_ids = tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
-                response_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+                response_ids = tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
                 if len(prompt_ids) >= self.max_length:
                     start = messages[-2]["content"][:60]
                     raise UserError(
-                        f"The prompt of the example starting {start!r} takes {len(prompt_ids)} tokens, leaving no room for the "
+                        f"The prompt of the example starting {start!r} takes {len(prompt_ids)} tokens, leaving no "
+                        "room for the "
                         f"response within task.max_length={self.max_length}; raise max_length or shorten the prompt."
                     )
                 full_ids, labels = join_prompt_and_response(prompt_ids, response_ids)
@@ -213,10 +225,16 @@ class InstructionTuning(Task):
             encoded = tokenizer(prompt, add_special_tokens=not use_template, return_tensors="pt").to(model.device)
             with torch.no_grad():
                 output = model.generate(
-                    **encoded, max_new_tokens=self.max_new_tokens, do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+                    **encoded,
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id
+                    if tokenizer.pad_token_id is not None
+                    else tokenizer.eos_token_id,
                 )
-            results.append(tokenizer.decode(output[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+            results.append(
+                tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+            )
         return results
 
     def after_training(self, model, tokenizer, splits, run_dir) -> None:
@@ -228,12 +246,23 @@ class InstructionTuning(Task):
         generated = self._generate(model, tokenizer, prompts, use_template)
         with (Path(run_dir) / "samples.jsonl").open("w") as f:
             for conversation, output in zip(conversations, generated):
-                f.write(json.dumps({"prompt": conversation[-2]["content"], "reference": conversation[-1]["content"],
-                                    "generated": output}, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "prompt": conversation[-2]["content"],
+                            "reference": conversation[-1]["content"],
+                            "generated": output,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         if not all(isinstance(i, str) and i.strip() for i in inputs):
-            raise UserError('Instruction tuning predicts from instructions: hf-transfer predict RUN_DIR "Write a haiku."')
+            raise UserError(
+                'Instruction tuning predicts from instructions: hf-transfer predict RUN_DIR "Write a haiku."'
+            )
         use_template = self._uses_template(tokenizer)
         prompts = []
         for instruction in inputs:

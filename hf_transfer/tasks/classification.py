@@ -64,7 +64,6 @@ class TextClassification(Task):
     def pipeline_tag(self) -> str:
         return "text-classification"
 
-
     def model_kwargs(self) -> dict[str, Any]:
         names = self.label_names or ["value"]
         return {
@@ -149,9 +148,7 @@ class TextClassification(Task):
         if self.problem_type == "single_label":
             return self._class_id(value, split, index)
         if not isinstance(value, (list, tuple)):
-            raise UserError(
-                f"Multi-label row {index} of {split} has label {value!r}; expected a list of labels."
-            )
+            raise UserError(f"Multi-label row {index} of {split} has label {value!r}; expected a list of labels.")
         vector = [0.0] * len(self.label_names)
         for item in value:
             vector[self._class_id(item, split, index)] = 1.0
@@ -251,7 +248,7 @@ class TextClassification(Task):
 
         texts, pairs = [], []
         if not all(isinstance(item, str) for item in inputs):
-            raise UserError("Text classification predicts texts: hf-transfer predict RUN_DIR \"some text\" ...")
+            raise UserError('Text classification predicts texts: hf-transfer predict RUN_DIR "some text" ...')
         for item in inputs:
             first, sep, second = item.partition(PAIR_SEPARATOR)
             texts.append(first)
@@ -259,7 +256,9 @@ class TextClassification(Task):
         pair_arg = pairs if any(p is not None for p in pairs) else None
         if pair_arg is not None and any(p is None for p in pairs):
             raise UserError(f"Give every input as a pair, 'first{PAIR_SEPARATOR}second', or none of them.")
-        batch = tokenizer(texts, pair_arg, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+        batch = tokenizer(
+            texts, pair_arg, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+        )
         batch = {k: v.to(model.device) for k, v in batch.items()}
         model.eval()
         with torch.no_grad():

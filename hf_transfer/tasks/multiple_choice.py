@@ -48,12 +48,14 @@ class MultipleChoice(Task):
         return "multiple-choice"
 
     def use_code(self) -> str:
-        return ("\n\nimport torch\n\n"
-                'context, endings = "She opened the fridge.", ["She took out the milk.", "She flew to the moon."]\n'
-                'batch = tokenizer([context] * len(endings), endings, return_tensors="pt", padding=True)\n'
-                "with torch.no_grad():\n"
-                "    logits = model(**{k: v.unsqueeze(0) for k, v in batch.items()}).logits\n"
-                "print(endings[int(logits.argmax(-1))])")
+        return (
+            "\n\nimport torch\n\n"
+            'context, endings = "She opened the fridge.", ["She took out the milk.", "She flew to the moon."]\n'
+            'batch = tokenizer([context] * len(endings), endings, return_tensors="pt", padding=True)\n'
+            "with torch.no_grad():\n"
+            "    logits = model(**{k: v.unsqueeze(0) for k, v in batch.items()}).logits\n"
+            "print(endings[int(logits.argmax(-1))])"
+        )
 
     # ---- labels ---------------------------------------------------------------------------
 
@@ -65,19 +67,27 @@ class MultipleChoice(Task):
                     try:
                         label = int(str(label).strip())
                     except ValueError:
-                        raise UserError(f"Row {row} of the {split} split has label {label!r}; expected the number of the "
-                                        f"right ending, 0 to {n - 1}.") from None
+                        raise UserError(
+                            f"Row {row} of the {split} split has label {label!r}; expected the number of the "
+                            f"right ending, 0 to {n - 1}."
+                        ) from None
                 if not 0 <= label < n:
-                    raise UserError(f"Row {row} of the {split} split has label {label}; expected 0 to {n - 1} "
-                                    f"(one per ending column: {', '.join(self.endings)}). Unlabelled rows (-1) cannot be "
-                                    "trained or evaluated on.")
+                    raise UserError(
+                        f"Row {row} of the {split} split has label {label}; expected 0 to {n - 1} "
+                        f"(one per ending column: {', '.join(self.endings)}). Unlabelled rows (-1) cannot be "
+                        "trained or evaluated on."
+                    )
             for column in self.endings:
                 for row, text in enumerate(ds[column]):
                     if not isinstance(text, str) or not text.strip():
                         raise UserError(f"Row {row} of the {split} split has no text in ending column {column!r}.")
         encoded = {
-            split: ds.map(lambda b: {"labels": [int(str(x).strip()) for x in b["label"]]}, batched=True,
-                          remove_columns=["label"], desc=f"Labels ({split})")
+            split: ds.map(
+                lambda b: {"labels": [int(str(x).strip()) for x in b["label"]]},
+                batched=True,
+                remove_columns=["label"],
+                desc=f"Labels ({split})",
+            )
             for split, ds in splits.items()
         }
         return type(splits)(encoded), self
@@ -101,7 +111,7 @@ class MultipleChoice(Task):
             endings = [[batch[c][i] for c in self.endings] for i in range(rows)]
             firsts, seconds = self._pairs(batch["context"], questions, endings)
             encoded = tokenizer(firsts, seconds, truncation=True, max_length=self.max_length)
-            return {k: [v[i: i + n] for i in range(0, len(v), n)] for k, v in encoded.items()}
+            return {k: [v[i : i + n] for i in range(0, len(v), n)] for k, v in encoded.items()}
 
         return tokenize
 
@@ -137,8 +147,10 @@ class MultipleChoice(Task):
     def parse_predict_input(self, text: str) -> Any:
         parts = [p.strip() for p in text.split(PAIR_SEPARATOR)]
         if len(parts) < 3 or not all(parts):
-            raise UserError(f"Multiple choice takes 'context{PAIR_SEPARATOR}ending 1{PAIR_SEPARATOR}ending 2 ...' "
-                            "(a context and at least two endings).")
+            raise UserError(
+                f"Multiple choice takes 'context{PAIR_SEPARATOR}ending 1{PAIR_SEPARATOR}ending 2 ...' "
+                "(a context and at least two endings)."
+            )
         return {"context": parts[0], "endings": parts[1:]}
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
@@ -148,7 +160,9 @@ class MultipleChoice(Task):
         model.eval()
         for item in inputs:
             firsts, seconds = self._pairs([item["context"]], [""], [item["endings"]])
-            batch = tokenizer(firsts, seconds, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+            batch = tokenizer(
+                firsts, seconds, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+            )
             with torch.no_grad():
                 logits = model(**{k: v.unsqueeze(0).to(model.device) for k, v in batch.items()}).logits.float()[0]
             scores = torch.softmax(logits, -1).tolist()

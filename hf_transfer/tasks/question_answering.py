@@ -45,7 +45,7 @@ def best_answer(context: str, windows: list[tuple[list, Any, Any]], n_best: int,
                 score = float(start_logits[s] + end_logits[e])
                 scores.append(score)
                 if score > best[2]:
-                    best = (context[offsets[s][0]:offsets[e][1]], int(offsets[s][0]), score)
+                    best = (context[offsets[s][0] : offsets[e][1]], int(offsets[s][0]), score)
     return best[0], best[1], best[2], null_score, scores
 
 
@@ -90,7 +90,6 @@ class QuestionAnswering(Task):
     def pipeline_tag(self) -> str:
         return "question-answering"
 
-
     # ---- data -----------------------------------------------------------------------------
 
     def prepare(self, splits):
@@ -100,7 +99,10 @@ class QuestionAnswering(Task):
             seen: dict[str, int] = {}
             for row, example_id in enumerate(ids):
                 if example_id in seen:
-                    raise UserError(f"Rows {seen[example_id]} and {row} of the {split} split share the id {example_id!r}; ids must be unique.")
+                    raise UserError(
+                        f"Rows {seen[example_id]} and {row} of the {split} split share the id {example_id!r}; ids "
+                        "must be unique."
+                    )
                 seen[example_id] = row
             answers = []
             for row, (question, context, answer) in enumerate(zip(ds["question"], ds["context"], ds["answers"])):
@@ -129,8 +131,8 @@ class QuestionAnswering(Task):
         for text, start in zip(texts, starts):
             if not isinstance(text, str) or not text:
                 raise UserError(f"An answer in {where} is empty.")
-            if not isinstance(start, int) or context[start:start + len(text)] != text:
-                found = context[start:start + len(text)] if isinstance(start, int) else start
+            if not isinstance(start, int) or context[start : start + len(text)] != text:
+                found = context[start : start + len(text)] if isinstance(start, int) else start
                 raise UserError(
                     f"answer_start {start!r} in {where} does not match the context: the answer is {text!r}, "
                     f"the context has {found!r} there."
@@ -139,12 +141,18 @@ class QuestionAnswering(Task):
 
     def tokenize_function(self, tokenizer):
         if tokenizer.padding_side != "right":
-            raise UserError("Question answering needs a tokenizer that pads on the right (question first, context second).")
+            raise UserError(
+                "Question answering needs a tokenizer that pads on the right (question first, context second)."
+            )
 
         def tokenize(batch):
             encoded = tokenizer(
-                [q.lstrip() for q in batch["question"]], batch["context"], truncation="only_second",
-                max_length=self.max_length, stride=self.doc_stride, return_overflowing_tokens=True,
+                [q.lstrip() for q in batch["question"]],
+                batch["context"],
+                truncation="only_second",
+                max_length=self.max_length,
+                stride=self.doc_stride,
+                return_overflowing_tokens=True,
                 return_offsets_mapping=True,
             )
             sample_map = encoded.pop("overflow_to_sample_mapping")
@@ -237,18 +245,22 @@ class QuestionAnswering(Task):
     # ---- prediction -----------------------------------------------------------------------
 
     def use_code(self) -> str:
-        return ("\n\nimport torch\n\n"
-                'question, context = "Where did she go?", "In 2019 she travelled to Paris."\n'
-                'inputs = tokenizer(question, context, return_tensors="pt")\n'
-                "with torch.no_grad():\n    out = model(**inputs)\n"
-                "start, end = int(out.start_logits.argmax()), int(out.end_logits.argmax())\n"
-                'print(tokenizer.decode(inputs["input_ids"][0][start : end + 1]))')
+        return (
+            "\n\nimport torch\n\n"
+            'question, context = "Where did she go?", "In 2019 she travelled to Paris."\n'
+            'inputs = tokenizer(question, context, return_tensors="pt")\n'
+            "with torch.no_grad():\n    out = model(**inputs)\n"
+            "start, end = int(out.start_logits.argmax()), int(out.end_logits.argmax())\n"
+            'print(tokenizer.decode(inputs["input_ids"][0][start : end + 1]))'
+        )
 
     def parse_predict_input(self, text: str) -> Any:
         question, sep, context = text.partition(PAIR_SEPARATOR)
         if not sep or not question.strip() or not context.strip():
-            raise UserError("Question answering needs both a non-empty --question and a non-empty --context "
-                            f"(or one text 'question{PAIR_SEPARATOR}context').")
+            raise UserError(
+                "Question answering needs both a non-empty --question and a non-empty --context "
+                f"(or one text 'question{PAIR_SEPARATOR}context')."
+            )
         return {"question": question.strip(), "context": context.strip()}
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
@@ -260,8 +272,12 @@ class QuestionAnswering(Task):
         tokenize = self.tokenize_function(tokenizer)
         results = []
         for item in inputs:
-            batch = {"question": [item["question"]], "context": [item["context"]], "id": ["0"],
-                     "answers": [{"text": [], "answer_start": []}]}
+            batch = {
+                "question": [item["question"]],
+                "context": [item["context"]],
+                "id": ["0"],
+                "answers": [{"text": [], "answer_start": []}],
+            }
             features = tokenize(batch)
             windows = []
             for i, offsets in enumerate(features["offset_mapping"]):
@@ -269,9 +285,13 @@ class QuestionAnswering(Task):
                 tensors = {k: torch.tensor([features[k][i]], device=model.device) for k in keys if k in features}
                 with torch.no_grad():
                     out = model(**tensors)
-                windows.append((offsets, out.start_logits[0].float().cpu().numpy(), out.end_logits[0].float().cpu().numpy()))
+                windows.append(
+                    (offsets, out.start_logits[0].float().cpu().numpy(), out.end_logits[0].float().cpu().numpy())
+                )
             text, start, probability, _ = self._decide(item["context"], windows)
-            results.append({"answer": text, "start": start, "end": start + len(text) if text else -1, "score": probability})
+            results.append(
+                {"answer": text, "start": start, "end": start + len(text) if text else -1, "score": probability}
+            )
         return results
 
     def format_prediction(self, item: Any, prediction: Any) -> str:

@@ -13,7 +13,6 @@ from ..errors import UserError
 from . import IGNORE_INDEX, Task, head_names_present, register
 
 
-
 @register
 @dataclass
 class Seq2SeqGeneration(Task):
@@ -57,11 +56,14 @@ class Seq2SeqGeneration(Task):
         return self.objective
 
     def use_code(self) -> str:
-        example = "The council approved a new park after a long debate." if self.objective == "summarization" else "Hello."
-        return (f"\n\ninputs = tokenizer({self.source_prefix + example!r}, return_tensors=\"pt\")\n"
-                f"output = model.generate(**inputs, max_new_tokens={self.max_new_tokens}, num_beams={self.num_beams})\n"
-                "print(tokenizer.decode(output[0], skip_special_tokens=True))")
-
+        example = (
+            "The council approved a new park after a long debate." if self.objective == "summarization" else "Hello."
+        )
+        return (
+            f'\n\ninputs = tokenizer({self.source_prefix + example!r}, return_tensors="pt")\n'
+            f"output = model.generate(**inputs, max_new_tokens={self.max_new_tokens}, num_beams={self.num_beams})\n"
+            "print(tokenizer.decode(output[0], skip_special_tokens=True))"
+        )
 
     def trainer_classes(self):
         from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
@@ -91,7 +93,9 @@ class Seq2SeqGeneration(Task):
             encoded = tokenizer(
                 [self.source_prefix + s for s in batch["source"]], max_length=self.max_source_length, truncation=True
             )
-            encoded["labels"] = tokenizer(text_target=batch["target"], max_length=self.max_target_length, truncation=True)["input_ids"]
+            encoded["labels"] = tokenizer(
+                text_target=batch["target"], max_length=self.max_target_length, truncation=True
+            )["input_ids"]
             return encoded
 
         return tokenize
@@ -114,9 +118,13 @@ class Seq2SeqGeneration(Task):
         modules = {name: load_metric(name) for name in metric_names}
 
         def compute(eval_pred):
-            predictions = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+            predictions = (
+                eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+            )
             predictions = np.where(np.asarray(predictions) < 0, tokenizer.pad_token_id, predictions)
-            labels = np.where(np.asarray(eval_pred.label_ids) == IGNORE_INDEX, tokenizer.pad_token_id, eval_pred.label_ids)
+            labels = np.where(
+                np.asarray(eval_pred.label_ids) == IGNORE_INDEX, tokenizer.pad_token_id, eval_pred.label_ids
+            )
             generated = [t.strip() for t in tokenizer.batch_decode(predictions, skip_special_tokens=True)]
             references = [t.strip() for t in tokenizer.batch_decode(labels, skip_special_tokens=True)]
             out = {}
@@ -135,8 +143,13 @@ class Seq2SeqGeneration(Task):
 
         if not all(isinstance(i, str) and i.strip() for i in inputs):
             raise UserError('Generation takes texts: hf-transfer predict RUN_DIR "a long article ..."')
-        batch = tokenizer([self.source_prefix + i for i in inputs], max_length=self.max_source_length, truncation=True,
-                          padding=True, return_tensors="pt").to(model.device)
+        batch = tokenizer(
+            [self.source_prefix + i for i in inputs],
+            max_length=self.max_source_length,
+            truncation=True,
+            padding=True,
+            return_tensors="pt",
+        ).to(model.device)
         model.eval()
         with torch.no_grad():
             output = model.generate(**batch, max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)

@@ -16,7 +16,9 @@ WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
 """How ``predict`` splits raw text into words (letters/digits runs, punctuation alone)."""
 
 
-def align_labels(word_ids: list[int | None], word_labels: list[int], label_all_subtokens: bool, continuation: dict[int, int]) -> list[int]:
+def align_labels(
+    word_ids: list[int | None], word_labels: list[int], label_all_subtokens: bool, continuation: dict[int, int]
+) -> list[int]:
     """Sub-token labels from word labels: the first sub-token of a word carries the word's label;
     the others get -100, or with ``label_all_subtokens`` the label too (B-X turned into I-X)."""
     labels, previous = [], None
@@ -98,10 +100,13 @@ class TokenClassification(Task):
     def pipeline_tag(self) -> str:
         return "token-classification"
 
-
     def model_kwargs(self) -> dict[str, Any]:
         names = self.label_names or []
-        return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+        return {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+        }
 
     def tokenizer_kwargs(self, model_type: str) -> dict[str, Any]:
         return {"add_prefix_space": True} if model_type in NEEDS_PREFIX_SPACE else {}
@@ -117,7 +122,9 @@ class TokenClassification(Task):
             all_tags = []
             for row, (tokens, tags) in enumerate(zip(ds["tokens"], ds["tags"])):
                 if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-                    raise UserError(f"Row {row} of the {split} split: tokens must be a list of strings, got {tokens!r}.")
+                    raise UserError(
+                        f"Row {row} of the {split} split: tokens must be a list of strings, got {tokens!r}."
+                    )
                 if not isinstance(tags, list) or len(tags) != len(tokens):
                     got = len(tags) if isinstance(tags, list) else repr(tags)
                     raise UserError(f"Row {row} of the {split} split has {len(tokens)} tokens but {got} tags.")
@@ -133,7 +140,9 @@ class TokenClassification(Task):
             return list(inner.names)
         seen = {tag for tags in train["tags"] if isinstance(tags, list) for tag in tags}
         if any(not isinstance(t, str) for t in seen):
-            raise UserError("Integer tags need their names: set task.label_names, e.g. --set 'task.label_names=[O, B-PER, I-PER]'.")
+            raise UserError(
+                "Integer tags need their names: set task.label_names, e.g. --set 'task.label_names=[O, B-PER, I-PER]'."
+            )
         return sorted(seen, key=lambda t: (t != "O", t.partition("-")[2], t))
 
     def _tag_id(self, tag, index, split, row) -> int:
@@ -215,16 +224,22 @@ class TokenClassification(Task):
         import torch
 
         if not all(isinstance(item, str) and item.strip() for item in inputs):
-            raise UserError("Token classification tags texts: hf-transfer predict RUN_DIR \"Angela Merkel visited Paris.\"")
+            raise UserError(
+                'Token classification tags texts: hf-transfer predict RUN_DIR "Angela Merkel visited Paris."'
+            )
         model.eval()
         results = []
         for text in inputs:
             matches = list(WORD.finditer(text))
             words = [m.group() for m in matches]
-            encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            encoded = tokenizer(
+                words, is_split_into_words=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             ids = encoded.word_ids(0)
             with torch.no_grad():
-                probs = torch.softmax(model(**{k: v.to(model.device) for k, v in encoded.items()}).logits[0].float(), -1)
+                probs = torch.softmax(
+                    model(**{k: v.to(model.device) for k, v in encoded.items()}).logits[0].float(), -1
+                )
             word_probs: dict[int, list] = {}
             for position, word in enumerate(ids):
                 if word is not None:
@@ -245,8 +260,13 @@ class TokenClassification(Task):
             for kind, first, last in entity_spans(tags, self.scheme):
                 start, end = matches[first].start(), matches[last].end()
                 entities.append(
-                    {"entity": kind, "start": start, "end": end, "text": text[start:end],
-                     "score": sum(scores[first:last + 1]) / (last - first + 1)}
+                    {
+                        "entity": kind,
+                        "start": start,
+                        "end": end,
+                        "text": text[start:end],
+                        "score": sum(scores[first : last + 1]) / (last - first + 1),
+                    }
                 )
             results.append(entities)
         return results
@@ -254,5 +274,7 @@ class TokenClassification(Task):
     def format_prediction(self, text: Any, prediction: Any) -> str:
         if not prediction:
             return f"{text}\n  (no entities)"
-        lines = [f"  {e['entity']:<6} {e['start']:>4}-{e['end']:<4} {e['text']!r} ({e['score']:.3f})" for e in prediction]
+        lines = [
+            f"  {e['entity']:<6} {e['start']:>4}-{e['end']:<4} {e['text']!r} ({e['score']:.3f})" for e in prediction
+        ]
         return f"{text}\n" + "\n".join(lines)

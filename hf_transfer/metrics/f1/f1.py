@@ -1,4 +1,6 @@
-"""F1: the harmonic mean of precision and recall. average: 'binary' (default), 'macro', 'micro' or 'weighted'; 'micro' by default for multi-label."""
+"""F1: the harmonic mean of precision and recall.
+
+average: 'binary' (default), 'macro', 'micro' or 'weighted'; 'micro' by default for multi-label."""
 
 from sklearn.metrics import f1_score
 

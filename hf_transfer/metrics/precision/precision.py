@@ -1,4 +1,6 @@
-"""Precision: true positives over predicted positives. average: 'binary' (default), 'macro', 'micro' or 'weighted'; 'micro' by default for multi-label."""
+"""Precision: true positives over predicted positives.
+
+average: 'binary' (default), 'macro', 'micro' or 'weighted'; 'micro' by default for multi-label."""
 
 from sklearn.metrics import precision_score
 

@@ -1,4 +1,6 @@
-"""Recall: true positives over actual positives. average: 'binary' (default), 'macro', 'micro' or 'weighted'; 'micro' by default for multi-label."""
+"""Recall: true positives over actual positives.
+
+average: 'binary' (default), 'macro', 'micro' or 'weighted'; 'micro' by default for multi-label."""
 
 from sklearn.metrics import recall_score
 

@@ -17,7 +17,9 @@ class Rouge(evaluate.Metric):
             description=__doc__,
             citation="ROUGE: A Package for Automatic Evaluation of Summaries (Lin, 2004)",
             inputs_description=__doc__.split("\n\n")[1],
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references, use_stemmer=True):

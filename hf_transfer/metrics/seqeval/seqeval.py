@@ -24,14 +24,23 @@ class Seqeval(evaluate.Metric):
     def _compute(self, predictions, references, scheme=None, mode=None, zero_division=0):
         scheme_class = getattr(seqeval_schemes, scheme) if scheme else None
         report = classification_report(
-            y_true=references, y_pred=predictions, output_dict=True, scheme=scheme_class, mode=mode,
+            y_true=references,
+            y_pred=predictions,
+            output_dict=True,
+            scheme=scheme_class,
+            mode=mode,
             zero_division=zero_division,
         )
         overall = report.pop("micro avg")
         for summary in ("macro avg", "weighted avg"):
             report.pop(summary, None)
         out = {
-            entity: {"precision": float(v["precision"]), "recall": float(v["recall"]), "f1": float(v["f1-score"]), "number": int(v["support"])}
+            entity: {
+                "precision": float(v["precision"]),
+                "recall": float(v["recall"]),
+                "f1": float(v["f1-score"]),
+                "number": int(v["support"]),
+            }
             for entity, v in report.items()
         }
         out.update(
