@@ -78,6 +78,23 @@ def measured(command: list[str], out: Path, env: dict) -> dict:
     return result
 
 
+def run_ours(precision: str, files, work: Path, env: dict, extra: list[str], name: str) -> dict:
+    train, valid, _ = files
+    out = work / f"{name.replace(' ', '-')}-{precision}"
+    ours = measured(
+        ["hf-transfer", "run", "rotten-tomatoes-minilm", "--method", "full", "--train_file", str(train),
+         "--validation_file", str(valid), "--output_dir", str(out), "--overwrite_output_dir", *COMMON,
+         "--warmup_steps", "0", "--bf16", "true" if precision == "bf16" else "false", *extra],
+        out, env,
+    )  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    ours.update(phases=metrics["phases"], accuracy=metrics["eval"]["eval_accuracy"])
+    return ours
+
+
+COMMON = ["--learning_rate", "1e-4", "--num_train_epochs", "1", "--per_device_train_batch_size", "32"]
+
+
 def run_pair(precision: str, files, work: Path, args) -> dict:
     train, valid, model = files
     env = {
@@ -87,55 +104,19 @@ def run_pair(precision: str, files, work: Path, args) -> dict:
         "HF_TRANSFER_CACHE": str(work / f"cache-{precision}"),
         "TOKENIZERS_PARALLELISM": "false",
     }
-    common = ["--learning_rate", "1e-4", "--num_train_epochs", "1", "--per_device_train_batch_size", "32"]
-    bf16 = precision == "bf16"
     baseline = measured(
-        [
-            str(HERE / "baselines" / "classification.py"),
-            "--model_name_or_path",
-            str(model),
-            "--train_file",
-            str(train),
-            "--validation_file",
-            str(valid),
-            "--output_dir",
-            str(work / f"baseline-{precision}"),
-            *common,
-            *(["--bf16"] if bf16 else []),
-        ],
-        work / f"baseline-{precision}",
-        env,
-    )
-    ours_dir = work / f"ours-{precision}"
-    ours = measured(
-        [
-            "hf-transfer",
-            "run",
-            "rotten-tomatoes-minilm",
-            "--method",
-            "full",
-            "--train_file",
-            str(train),
-            "--validation_file",
-            str(valid),
-            "--output_dir",
-            str(ours_dir),
-            "--overwrite_output_dir",
-            *common,
-            "--warmup_steps",
-            "0",
-            "--bf16",
-            "true" if bf16 else "false",
-        ],
-        ours_dir,
-        env,
-    )
-    metrics = json.loads((ours_dir / "metrics.json").read_text())
-    ours.update(phases=metrics["phases"], accuracy=metrics["eval"]["eval_accuracy"])
+        [str(HERE / "baselines" / "classification.py"), "--model_name_or_path", str(model), "--train_file", str(train),
+         "--validation_file", str(valid), "--output_dir", str(work / f"baseline-{precision}"), *COMMON,
+         *(["--bf16"] if precision == "bf16" else [])],
+        work / f"baseline-{precision}", env,
+    )  # fmt: skip
+    ours = run_ours(precision, files, work, env, [], "ours")
+    variants = {name: run_ours(precision, files, work, env, flags, name) for name, flags in args.variants.items()}
     return {
         "precision": precision,
         "baseline": baseline,
         "ours": ours,
+        "variants": variants,
         "speedup": round(baseline["wall_seconds"] / ours["wall_seconds"], 2),
         "rss_ratio": round(ours["peak_rss_bytes"] / baseline["peak_rss_bytes"], 2),
         "accuracy_gap_points": round(100 * (ours["accuracy"] - baseline["accuracy"]), 2),
@@ -152,10 +133,12 @@ def table(rows: list[dict], info: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        for side in ("baseline", "ours"):
-            m = r[side]
+        sides = [("baseline", r["baseline"]), ("ours", r["ours"])] + [
+            (f"ours, {k}", v) for k, v in r["variants"].items()
+        ]
+        for side, m in sides:
             phases = ", ".join(f"{k} {v:.1f}" for k, v in m.get("phases", {}).items())
-            ratio = f"**{r['speedup']:.2f}x**" if side == "ours" else ""
+            ratio = "" if side == "baseline" else f"**{r['baseline']['wall_seconds'] / m['wall_seconds']:.2f}x**"
             lines.append(
                 f"| {r['precision']} | {side} | {m['wall_seconds']:.1f} s | {phases} | {m['accuracy']:.4f} | "
                 f"{m['peak_rss_bytes'] / 2**30:.2f} GiB | {ratio} |"
@@ -168,7 +151,15 @@ def main() -> None:
     parser.add_argument("--task", default="classification", choices=["classification"])
     parser.add_argument("--precision", default="both", choices=["fp32", "bf16", "both"])
     parser.add_argument("--train_samples", type=int, default=2000)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=FLAGS",
+        help="also run ours with extra flags, e.g. --variant 'fused adamw=--optim adamw_torch_fused'",
+    )
     args = parser.parse_args()
+    args.variants = {v.split("=", 1)[0]: v.split("=", 1)[1].split() for v in args.variant}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(HERE.parent))
     from hf_transfer.hardware import cpu_computes_bf16

@@ -95,6 +95,8 @@ def cmd_copy(args) -> None:
         dest = dest / (source.name if source else f"{recipe.name.replace('-', '_')}.py")
     if dest.exists():
         raise UserError(f"{dest} already exists; choose another destination.")
+    if not dest.parent.is_dir():
+        raise UserError(f"The folder {dest.parent} does not exist; create it first, or copy to an existing folder.")
     if source is not None and source.suffix == ".py":
         shutil.copyfile(source, dest)
     else:

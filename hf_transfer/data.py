@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import logging
+import math
 from pathlib import Path
 
 from .cache import describe_entry, tokenization_cache_dir
@@ -63,7 +64,10 @@ def _load_file(path: str):
         return read_conll(file)
     if fmt == "json" and (squad := read_squad_json(file)) is not None:
         return squad
-    kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
+    # TSV files do not quote fields: a stray " must not join lines (pandas would, silently dropping rows)
+    kwargs = {"delimiter": "\t", "quoting": 3} if file.suffix.lower() == ".tsv" else {}
+    if fmt == "csv" and not kwargs:
+        _check_quotes(file)
     try:
         with _quiet("datasets"):  # it logs a parser's traceback before raising; the message below says it
             return load_dataset(fmt, data_files={"train": str(file.resolve())}, split="train", **kwargs)
@@ -71,6 +75,24 @@ def _load_file(path: str):
         if "corresponds to no data" in str(exc):
             raise UserError(f"Data file {path} has no rows.") from None
         raise UserError(f"Data file {path} could not be read as {fmt}: {first_line(exc.__cause__ or exc)}") from None
+
+
+def _check_quotes(file: Path) -> None:
+    """An unbalanced quote makes the CSV reader join the following lines into one field: rows vanish
+    without a word. Refuse such a file by name, with the line where the quote opens."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return  # the reader says what is wrong
+    if text.count('"') % 2 == 0:
+        return
+    open_at = next((n for n, line in enumerate(text.splitlines(), 1) if line.count('"') % 2), None)
+    lines = sum(1 for line in text.splitlines() if line.strip())
+    raise UserError(
+        f'Data file {file} has an unbalanced quote (") on line {open_at}: a CSV reader would join the lines after '
+        f"it into one field and drop rows ({lines - 1} data lines in the file). Close or remove the quote, or save the "
+        "file as .tsv (fields are not quoted there)."
+    )
 
 
 @contextlib.contextmanager
@@ -304,7 +326,13 @@ def split_and_limit(splits, source: DataSource):
     else:
         if len(train) < 2:
             raise UserError(f"{source.describe()} has too few rows ({len(train)}) to hold out an evaluation split.")
-        parts = train.train_test_split(test_size=source.eval_fraction, seed=source.split_seed)
+        held_out = math.ceil(source.eval_fraction * len(train))
+        if held_out >= len(train):
+            raise UserError(
+                f"data.eval_fraction={source.eval_fraction} of {source.describe()}'s {len(train)} rows leaves no "
+                "training rows; lower it, or give a validation file / split."
+            )
+        parts = train.train_test_split(test_size=held_out, seed=source.split_seed)
         train, evaluation = parts["train"], parts["test"]
     if source.max_train_samples is not None and source.max_train_samples < len(train):
         train = train.shuffle(seed=source.split_seed).select(range(source.max_train_samples))

@@ -92,6 +92,34 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
         raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {first_line(exc)}") from None
 
 
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text"}
+"""Models whose position table starts after the padding index: two positions fewer are usable."""
+
+
+def check_lengths(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> None:
+    """The task's lengths fit the model's position embeddings: checked before training, not found by an
+    index error in the first batch that is long enough."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(
+            checkpoint.path, trust_remote_code=recipe.trust_remote_code, **checkpoint.load_kwargs()
+        )
+    except (OSError, ValueError):
+        return  # loading the checkpoint says what is wrong
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return  # relative positions (T5): no fixed limit
+    usable = positions - 2 if config.model_type in OFFSET_POSITIONS else positions
+    for name in ("max_length", "max_source_length", "max_target_length"):
+        length = getattr(recipe.task, name, None)
+        if isinstance(length, int) and length > usable:
+            raise UserError(
+                f"task.{name}={length} is longer than {recipe.checkpoint} can read: its position embeddings cover "
+                f"{usable} tokens. Set --set task.{name}={usable} (or less)."
+            )
+
+
 def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
     from transformers import AutoConfig, AutoTokenizer
 

@@ -171,6 +171,10 @@ class Recipe:
         unknown = [m for m in self.metrics if m not in available_metrics()]
         if unknown:
             problems.append(f"unknown metric(s) {unknown}; available: {', '.join(available_metrics())}")
+        unfit = [m for m in self.metrics if m not in unknown and m not in self.task.metric_choices]
+        if unfit:
+            choices = ", ".join(self.task.metric_choices) or "none (the loss and perplexity are reported)"
+            problems.append(f"metric(s) {unfit} cannot score {self.task.kind}; this task's metrics: {choices}")
         if self.lora.r <= 0 or self.lora.alpha <= 0:
             problems.append("lora.r and lora.alpha must be positive")
         if not 0.0 <= self.lora.dropout < 1.0:
@@ -278,9 +282,32 @@ FREE_FORM = ("training", "expected", "columns")
 """Dict fields whose keys are open (checked later, e.g. training keys against TrainingArguments)."""
 
 
+YAML11_WORDS = {"yes", "no", "on", "off", "y", "n"}
+BOOLEAN_WORDS = {
+    "true": True,
+    "false": False,
+    "yes": True,
+    "no": False,
+    "on": True,
+    "off": False,
+    "1": True,
+    "0": False,
+}
+"""How a command-line word reads where the target field is a boolean."""
+
+
+def as_bool(value: Any) -> Any:
+    """``value`` as a boolean when it is one written as a word; otherwise unchanged."""
+    if isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[value.strip().lower()]
+    return value
+
+
 def parse_value(raw: str) -> Any:
     """Parse an override value as YAML (``3e-5``, ``true``, ``[a, b]``); fall back to the raw string."""
     raw = raw.strip()
+    if raw.lower() in YAML11_WORDS:  # YAML 1.1 reads yes/no/on/off as booleans: --eval_strategy no means "no"
+        return raw
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
@@ -400,6 +427,7 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             return value
         return _build(hint, value, path)
     if hint is bool:
+        value = as_bool(value)
         if not isinstance(value, bool):
             raise UserError(f"{path} must be true or false, got {value!r}")
         return value

@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -141,15 +142,57 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(f.name, path)
 
 
+def is_run_folder(path: Path) -> bool:
+    """A folder hf_transfer made: the resolved recipe and metrics.json (a finished run or a merge)."""
+    return (path / RECIPE_FILE).is_file() and (path / METRICS_FILE).is_file()
+
+
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"--output_dir {output_dir} is a file, not a folder.")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        what = "a finished run" if is_finished_run(output_dir) else "files"
+    if not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return
+    if not is_run_folder(output_dir):
+        names = sorted(p.name for p in output_dir.iterdir())
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         raise UserError(
-            f"--output_dir {output_dir} already holds {what}. Pass --overwrite_output_dir to replace it "
+            f"--output_dir {output_dir} holds files that are not a hf_transfer run ({shown}). hf_transfer never "
+            "replaces or deletes files it did not write, --overwrite_output_dir included: choose another --output_dir "
+            "(an empty or new folder)."
+        )
+    if not overwrite:
+        raise UserError(
+            f"--output_dir {output_dir} already holds a finished run. Pass --overwrite_output_dir to replace it "
             "(the old folder stays until the new run has finished), or choose another --output_dir."
         )
+
+
+@contextmanager
+def locked(output_dir: Path):
+    """Hold ``.<name>.lock`` beside the output folder for a whole run: a second run into the same folder
+    stops at once with a message instead of silently replacing the first one's work."""
+    import fcntl
+
+    lock = output_dir.with_name(f".{output_dir.name}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as exc:
+        raise UserError(f"--output_dir {output_dir} cannot be written: {exc.strerror} ({lock.parent}).") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(
+            f"Another hf-transfer command is writing {output_dir} right now (it holds {lock}). Wait for it to finish, "
+            "or choose another --output_dir."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def newest_complete_checkpoint(folder: Path) -> Path | None:
@@ -208,8 +251,14 @@ def publish(staging: Path, output_dir: Path) -> None:
     """Swap the staged run into place; an earlier run is removed only after the swap."""
     old = None
     if output_dir.exists():
+        if any(output_dir.iterdir()) and not is_run_folder(
+            output_dir
+        ):  # checked before the run; never delete others' files
+            raise UserError(
+                f"{output_dir} now holds files that are not a hf_transfer run; the new run stays in {staging}."
+            )
         old = output_dir.with_name(output_dir.name + ".replaced")
-        if old.exists():
+        if old.exists() and is_run_folder(old):
             shutil.rmtree(old)
         output_dir.rename(old)
     staging.rename(output_dir)

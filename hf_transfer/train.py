@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import shutil
 import tempfile
 import time
@@ -25,8 +26,15 @@ from .data import load_splits, tokenize_splits
 from .errors import UserError
 from .guards import run_warnings
 from .hardware import PeakMemory, cpu_computes_bf16, device_defaults, is_main_process, silent, versions  # noqa: F401
-from .models import load_base_model, load_run, load_tokenizer, merge_run, point_adapter_at_hub_id  # noqa: F401
-from .recipe import Recipe
+from .models import (  # noqa: F401  (load_run, merge_run re-exported)
+    check_lengths,
+    load_base_model,
+    load_run,
+    load_tokenizer,
+    merge_run,
+    point_adapter_at_hub_id,
+)
+from .recipe import Recipe, as_bool
 from .runs import (  # noqa: F401  (is_finished_run re-exported)
     CHECKPOINTS,
     CURVES_FILE,
@@ -35,6 +43,7 @@ from .runs import (  # noqa: F401  (is_finished_run re-exported)
     check_output_dir,
     check_staging,
     is_finished_run,
+    locked,
     newest_complete_checkpoint,
     prepare_staging,
     publish,
@@ -98,8 +107,10 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
             if isinstance(fields[key].type, type)
             else {"float": float, "int": int}.get(str(fields[key].type))
         )
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise UserError(f"Training argument {key} must be true or false, got {value!r}.")
+        if isinstance(default, bool):
+            value = as_bool(value)
+            if not isinstance(value, bool):
+                raise UserError(f"Training argument {key} must be true or false, got {value!r}.")
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise UserError(f"Training argument {key} must be a number, got {value!r}.")
@@ -112,6 +123,10 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
                 else float(value)
             )
         kwargs[key] = value
+    for key in POSITIVE_ARGS:
+        if key in kwargs and not kwargs[key] >= 1:
+            raise UserError(f"Training argument {key} must be 1 or more, got {kwargs[key]!r}.")
+    check_trackers(kwargs.get("report_to"))
     if not kwargs.get("learning_rate", 1) > 0:
         raise UserError(f"Training argument learning_rate must be positive, got {kwargs['learning_rate']!r}.")
     if kwargs.get("max_steps", -1) <= 0 and not kwargs.get("num_train_epochs", 1) > 0:
@@ -119,6 +134,45 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
     if kwargs.get("eval_strategy") == "no":
         kwargs["load_best_model_at_end"] = False
     return kwargs
+
+
+POSITIVE_ARGS = (
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "logging_steps",
+)
+TRACKERS = {
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "trackio": "trackio",
+    "comet_ml": "comet_ml",
+    "clearml": "clearml",
+    "neptune": "neptune",
+    "dvclive": "dvclive",
+}
+"""--report_to value -> the package it needs."""
+
+
+def check_trackers(report_to) -> None:
+    """A tracker that is not installed is one message naming the package (the Trainer raises deep inside)."""
+    import importlib.util
+
+    names = [n.strip() for n in report_to.split(",")] if isinstance(report_to, str) else list(report_to or [])
+    for name in names:
+        if name in ("none", "all", None):
+            continue
+        if name not in TRACKERS:
+            raise UserError(
+                f"--report_to {name!r} is not a tracker transformers knows; use one of: {', '.join(TRACKERS)}, or none."
+            )
+        if importlib.util.find_spec(TRACKERS[name]) is None:
+            extra = " (or pip install 'hf-transfer-toolkit[tracking]')" if name == "tensorboard" else ""
+            raise UserError(
+                f"--report_to {name} needs the {TRACKERS[name]} package, which is not installed: "
+                f"pip install {TRACKERS[name]}{extra}."
+            )
 
 
 def make_training_args(output_dir: Path, kwargs: dict[str, Any], task):
@@ -271,6 +325,7 @@ def _load(recipe: Recipe, state, log) -> Loaded:
             f"[hf-transfer] trust_remote_code is on: Python code shipped with {recipe.checkpoint} will run on this "
             "machine."
         )
+    check_lengths(recipe, checkpoint)
     licenses = resolve_licenses(recipe, checkpoint.path)
     warnings = [
         w
@@ -344,17 +399,54 @@ def _save(trainer, loaded: Loaded, staging: Path, main: bool) -> None:
         loaded.recipe.task.after_training(trainer.model, loaded.tokenizer, loaded.splits, staging)
 
 
-def _evaluate_saved(trainer, loaded: Loaded, staging: Path, args, training_kwargs: dict) -> tuple[dict, dict]:
+def same_outputs(trainer, reloaded, features, precision: dict) -> bool:
+    """Whether the reloaded model gives the trained model's outputs (every tensor, to 1e-5) on the first
+    evaluation batch, under the run's precision."""
+    import torch
+
+    batch = next(iter(trainer.get_eval_dataloader(features)))
+    batch = {k: v.to(trainer.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
+    autocast = torch.autocast(
+        "cpu", dtype=torch.bfloat16, enabled=bool(precision.get("bf16")) and not torch.cuda.is_available()
+    )
+    outputs = []
+    for model in (trainer.model, reloaded):
+        model.eval()
+        with torch.no_grad(), autocast:
+            out = model(**batch)
+        outputs.append([v.float() for v in (out.values() if hasattr(out, "values") else out) if torch.is_tensor(v)])
+    return len(outputs[0]) == len(outputs[1]) and all(
+        a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=0) for a, b in zip(*outputs)
+    )
+
+
+def one_evaluation_point(args, train_rows: int) -> bool:
+    """Whether training would evaluate only once, at its very end (one epoch, evaluation per epoch)."""
+    if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "epoch":
+        return False
+    steps_per_epoch = max(
+        1,
+        math.ceil(train_rows / (args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps)),
+    )
+    return args.max_steps <= steps_per_epoch if args.max_steps > 0 else args.num_train_epochs <= 1
+
+
+def _evaluate_saved(trainer, loaded: Loaded, staging: Path, args, training_kwargs: dict, clock) -> tuple[dict, dict]:
     """The saved model, reloaded from disk and evaluated once: its metrics are the run's, and its main
     metric must equal the one recorded for the same weights during training (the reload check).
     Returns (eval metrics, reload check)."""
     task = loaded.recipe.task
     key = f"eval_{task.main_metric()}"
     recorded = trainer.state.best_metric if args.load_best_model_at_end else None
-    if recorded is None:  # nothing recorded for these weights (no evaluation during training): evaluate them now
-        recorded = task.finish_metrics(trainer.evaluate()).get(key)
     _, reloaded, _ = load_run(staging)
     precision = {k: training_kwargs[k] for k in PRECISION_KEYS if k in training_kwargs}
+    outputs_match = None
+    if recorded is None:
+        # Nothing was evaluated during training (one epoch: the end of training is the only evaluation point):
+        # rather than evaluating the same weights twice, the saved model must give the trained model's outputs
+        # on the first evaluation batch, and its one evaluation is the run's.
+        outputs_match = same_outputs(trainer, reloaded, loaded.tokenized["validation"], precision)
+    clock.lap("reload_check")
     metrics = evaluate_model(
         reloaded,
         loaded.tokenizer,
@@ -364,11 +456,27 @@ def _evaluate_saved(trainer, loaded: Loaded, staging: Path, args, training_kwarg
         args.per_device_eval_batch_size,
         precision,
     )
-    check = {"metric": key, "after_training": recorded, "reloaded_from_disk": metrics.get(key)}
-    check["match"] = same_metric(check["after_training"], check["reloaded_from_disk"])
+    if outputs_match is not None:
+        check = {
+            "metric": key,
+            "compared": "outputs on the first evaluation batch",
+            "after_training": None,
+            "reloaded_from_disk": metrics.get(key),
+            "match": outputs_match,
+        }
+        if outputs_match:
+            check["after_training"] = metrics.get(key)  # same outputs, same metric
+    else:
+        check = {
+            "metric": key,
+            "compared": "the metric recorded during training",
+            "after_training": recorded,
+            "reloaded_from_disk": metrics.get(key),
+        }
+        check["match"] = same_metric(check["after_training"], check["reloaded_from_disk"])
     if not check["match"]:
         raise RuntimeError(
-            f"The saved run does not reproduce its metric ({key}: {check['after_training']} during training, "
+            f"The saved run does not reproduce the trained model ({key}: {check['after_training']} during training, "
             f"{check['reloaded_from_disk']} reloaded from {staging}); the run folder was not published."
         )
     metrics["epoch"] = trainer.state.epoch
@@ -393,6 +501,13 @@ def run(
     recipe.validate()
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
+    if is_main_process():
+        with locked(output_dir):  # rank 0 writes the folder, and holds it for the whole run
+            return _run(recipe, output_dir, overwrite, command, log, resume, full_size, clock)
+    return _run(recipe, output_dir, overwrite, command, log, resume, full_size, clock)
+
+
+def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume: bool, full_size: bool, clock) -> dict:
     check_output_dir(output_dir, overwrite)
     training_kwargs = training_arguments(recipe)
     staging = RunFolder(output_dir).staging
@@ -419,6 +534,11 @@ def run(
     state.wait_for_everyone()
     if not main and resume:
         resume_from = newest_complete_checkpoint(staging / CHECKPOINTS)
+    if one_evaluation_point(args, len(tokenized["train"])):
+        # the evaluation at the end of the only epoch would evaluate the weights the reload check evaluates next,
+        # and its checkpoint would hold the model saved next: both are left out (the run is evaluated once)
+        args.eval_strategy = args.save_strategy = "no"
+        args.load_best_model_at_end = False
     trainer, (trainable, total) = _build_trainer(loaded, model, args)
     clock.lap("model")
     log(
@@ -439,8 +559,8 @@ def run(
     _save(trainer, loaded, staging, main)
     state.wait_for_everyone()
     clock.lap("save")
-    eval_metrics, reload_check = _evaluate_saved(trainer, loaded, staging, args, training_kwargs)
-    clock.lap("reload_and_evaluate")
+    eval_metrics, reload_check = _evaluate_saved(trainer, loaded, staging, args, training_kwargs, clock)
+    clock.lap("evaluate")
 
     # ---- metrics.json, card, publish
     baselines = task.baselines(tokenized["train"], tokenized["validation"])

@@ -99,7 +99,11 @@ CASES = {
         "tiny_bert",
         ["--set", "data.columns.text=sentence", *TINY_TRAINING],
     ),
-    "token-classification": ("conll2003-bert", "tiny_bert", [*TINY_TRAINING, "--num_train_epochs", "8"]),
+    "token-classification": (
+        "conll2003-bert",
+        "tiny_bert",
+        ["--set", "task.max_length=128", *TINY_TRAINING, "--num_train_epochs", "8"],
+    ),
     "question-answering": (
         "squad-bert",
         "tiny_bert",

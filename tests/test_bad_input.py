@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -61,6 +62,10 @@ def bad_files(tmp_path, tiny_bert):
     (pickled / "pytorch_model.bin").write_bytes(b"not really a pickle")
     files["pickled"] = pickled
     files["a_file"] = write_csv(tmp_path / "not_a_dir.csv", rows)
+    files["one_class"] = write_csv(tmp_path / "one_class.csv", [dict(r, label="pos") for r in rows])
+    quote = tmp_path / "quote.csv"
+    quote.write_text('sentence,label\n"good film,pos\nbad film,neg\nfine,pos\nawful,neg\n')
+    files["quote"] = quote
     return files
 
 
@@ -99,7 +104,7 @@ CASES = {
             "--train_file",
             "{dup_ids}",
             "--set",
-            "task={{type: question-answering}}",
+            "task={{type: question-answering, max_length: 64, doc_stride: 16}}",
             "--set",
             "data.columns={{}}",
             "--set",
@@ -121,6 +126,54 @@ CASES = {
         ["--resume_from_checkpoint", "/some/where"],
         "--resume_from_checkpoint takes 'auto'",
     ),
+    # issue 16: found from outside
+    "batch size 0": (["--per_device_train_batch_size", "0"], "per_device_train_batch_size must be 1 or more, got 0"),
+    "gradient accumulation 0": (
+        ["--gradient_accumulation_steps", "0"],
+        "gradient_accumulation_steps must be 1 or more",
+    ),
+    "eval fraction leaves no training rows": (["--set", "data.eval_fraction=0.999"], "leaves no training rows"),
+    "max_length above the position embeddings": (
+        ["--set", "task.max_length=4096"],
+        "task.max_length=4096 is longer than",
+    ),
+    "metric that does not fit the task": (["--set", "metrics=[seqeval]"], "cannot score text-classification"),
+    "lora targets that match nothing": (
+        ["--method", "lora", "--set", "lora.target_modules=[nope]"],
+        "lora.target_modules ['nope'] match no module of this model; its module names include",
+    ),
+    "dora targets that match nothing": (
+        ["--method", "dora", "--set", "lora.target_modules=[q_proj]"],
+        "match no module of this model",
+    ),
+    "ia3 targets that match nothing": (
+        ["--method", "ia3", "--set", "ia3.target_modules=[nope]"],
+        "ia3.target_modules ['nope'] match no module",
+    ),
+    "unknown tracker": (["--report_to", "nosuchtracker"], "is not a tracker transformers knows"),
+    "single-class training split": (["--train_file", "{one_class}"], "The training split has a single class ('pos'"),
+    "unbalanced quote in a CSV": (["--train_file", "{quote}"], "has an unbalanced quote"),
+    "warmup ratio out of range": (["--warmup_ratio", "2"], "warmup_ratio must be a number in [0, 1)"),
+    "eval strategy that does not exist": (["--eval_strategy", "sometimes"], "Training arguments are not valid"),
+    "boolean flag that is not a boolean": (["--bf16", "maybe"], "bf16 must be true or false, got 'maybe'"),
+    "zero eval samples": (["--max_eval_samples", "0"], "data.max_eval_samples must be a positive number"),
+    "lora rank zero": (["--set", "lora.r=0"], "lora.r and lora.alpha must be positive"),
+    "lora dropout 1.5": (["--set", "lora.dropout=1.5"], "lora.dropout must be in [0, 1)"),
+    "more top layers than the model has": (
+        ["--method", "freeze", "--set", "freeze.train_top_layers=9"],
+        "freeze.train_top_layers=9, but the model has 2 layers",
+    ),
+    "learning rate zero": (["--learning_rate", "0"], "learning_rate must be positive"),
+    "pair column that is not there": (
+        ["--set", "data.columns.text_pair=second"],
+        "Column 'second' (text_pair) is not in",
+    ),
+    "unknown task type": (["--set", "task={{type: summarise}}"], "recipe.task.type must be one of"),
+    "zero epochs": (["--num_train_epochs", "0"], "num_train_epochs must be positive"),
+    "recipe boolean that is not one": (["--set", "trust_remote_code=perhaps"], "must be true or false, got 'perhaps'"),
+    "max_length zero": (["--set", "task.max_length=0"], "task.max_length must be positive"),
+    "unknown method in --set": (["--set", "method=lorra"], "method 'lorra' is not one of"),
+    "unknown data source type": (["--set", "data.type=s3"], "data.type must be one of"),
 }
 
 
@@ -154,7 +207,109 @@ def test_bad_run_input(case, bad_files, tiny_bert, tmp_path, run_cli):
 
 
 def test_the_matrix_is_broad():
-    assert len(CASES) >= 25
+    assert len(CASES) + len(OTHER_CASES) >= 60
+
+
+OTHER_CASES = (
+    "test_tracker_that_is_not_installed",
+    "test_overwrite_never_deletes_the_users_files",
+    "test_two_runs_into_one_folder",
+    "test_output_dir_on_a_read_only_file_system",
+    "test_copy_into_a_missing_folder",
+    "test_ner_tags_without_prefix",
+    "test_qlora_without_cuda_is_refused_before_loading",
+)
+"""The bad-input cases tested one by one below (they need more than a flag)."""
+
+
+def base_args(tiny_bert, bad_files, out):
+    return [
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        bad_files["ok"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        "--num_train_epochs",
+        "1",
+    ]
+
+
+def test_tracker_that_is_not_installed(tiny_bert, bad_files, tmp_path, run_cli):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed here")
+    code, _, err = run_cli(*base_args(tiny_bert, bad_files, tmp_path / "run"), "--report_to", "tensorboard")
+    assert code == 2 and "needs the tensorboard package, which is not installed: pip install tensorboard" in err
+
+
+def test_overwrite_never_deletes_the_users_files(tiny_bert, bad_files, tmp_path, run_cli):
+    """--overwrite_output_dir on a folder holding the user's own data refuses, naming what is there."""
+    folder = tmp_path / "my-project"
+    folder.mkdir()
+    (folder / "train.csv").write_text(bad_files["ok"].read_text())
+    (folder / "notes.txt").write_text("my notes")
+    code, _, err = run_cli(*base_args(tiny_bert, bad_files, folder), "--overwrite_output_dir")
+    assert code == 2 and "holds files that are not a hf_transfer run (notes.txt, train.csv)" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "train.csv"]
+    assert (folder / "notes.txt").read_text() == "my notes"
+    assert not folder.with_name("my-project.partial").exists()
+
+
+def test_two_runs_into_one_folder(tiny_bert, bad_files, tmp_path, run_cli):
+    """While a run holds the folder, a second one stops at once with a message (and leaves the first alone)."""
+    from hf_transfer.runs import locked
+
+    out = tmp_path / "run"
+    with locked(out.resolve()):
+        code, _, err = run_cli(*base_args(tiny_bert, bad_files, out))
+    assert code == 2 and "Another hf-transfer command is writing" in err
+    assert not out.exists() and not out.with_name("run.partial").exists()
+    code, _, err = run_cli(*base_args(tiny_bert, bad_files, out))  # the lock is gone with the first run
+    assert code == 0, err
+    assert not out.with_name(".run.lock").exists()
+
+
+def test_output_dir_on_a_read_only_file_system(tiny_bert, bad_files, run_cli, tmp_path):
+    target = Path("/sys/hf-transfer-run")
+    try:
+        (target.parent / ".hf-transfer-probe").touch()
+    except OSError:
+        pass
+    else:
+        pytest.skip("/sys is writable here")
+    code, _, err = run_cli(*base_args(tiny_bert, bad_files, target))
+    assert code == 2 and "cannot be written" in err and "Traceback" not in err
+
+
+def test_copy_into_a_missing_folder(run_cli, tmp_path):
+    code, _, err = run_cli("copy", "sst2-distilbert", tmp_path / "no" / "such" / "dir" / "x.py")
+    assert code == 2 and "does not exist; create it first" in err and "Traceback" not in err
+
+
+def test_ner_tags_without_prefix(tiny_bert, tmp_path, run_cli):
+    from conftest import write_conll
+
+    data = write_conll(tmp_path / "io.txt", [(["anna", "visited", "oslo"], ["PER", "O", "LOC"])] * 8)
+    code, _, err = run_cli(
+        "run", "conll2003-bert", "--model_name_or_path", tiny_bert, "--train_file", data,
+        "--set", "task.label_names=null", "--set", "task.max_length=128", "--output_dir", tmp_path / "run",
+    )  # fmt: skip
+    assert code == 2 and "have no B-/I- prefix, which scheme IOB2 needs" in err
+
+
+def test_eval_strategy_no_is_the_string_no(tiny_bert, bad_files, tmp_path, run_cli):
+    """Values from the command line are typed by their field: --eval_strategy no is "no", not False."""
+    out = tmp_path / "run"
+    code, _, err = run_cli(*base_args(tiny_bert, bad_files, out), "--eval_strategy", "no", "--save_strategy", "no")
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["training_arguments"]["eval_strategy"] == "no" and metrics["reload_check"]["match"]
 
 
 @given(

@@ -224,6 +224,8 @@ def test_no_room_for_the_response_and_missing_template(tiny_llama, tmp_path, run
         train,
         "--set",
         "task.use_chat_template=true",
+        "--set",
+        "task.max_length=128",
         "--output_dir",
         tmp_path / "x",
     )

@@ -22,6 +22,7 @@ from transformers import (  # noqa: E402
     DataCollatorWithPadding,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 
 IMPORTS = time.perf_counter() - T0
@@ -50,14 +51,15 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
 
     def preprocess(batch):
-        out = tokenizer(batch["text"], truncation=True, max_length=args.max_seq_length)
-        out["label"] = [label_to_id[x] for x in batch["label"]]
+        out = dict(tokenizer(batch["text"], truncation=True, max_length=args.max_seq_length))
+        out["labels"] = [label_to_id[x] for x in batch["label"]]
         return out
 
-    data = raw.map(preprocess, batched=True, remove_columns=["text"])
+    data = raw.map(preprocess, batched=True, remove_columns=["text", "label"])
     phases["data_and_tokenization"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    set_seed(args.seed)  # before the model, as run_glue does: the new head's initial weights are seeded
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model_name_or_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_to_id
     )

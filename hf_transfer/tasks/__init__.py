@@ -37,6 +37,8 @@ class Task:
     new_head: ClassVar[bool] = True
     """Whether the head is created for the task (and so saved with adapters via modules_to_save).
     Generation tasks reuse the pretrained LM head: LoRA leaves it alone, freeze trains it."""
+    metric_choices: ClassVar[tuple[str, ...]] = ()
+    """The metric modules that can score this task's predictions."""
     auto_model: ClassVar[str] = ""
     """The transformers ``AutoModelFor...`` class this task loads."""
     peft_auto_model: ClassVar[str | None] = None

@@ -31,6 +31,7 @@ class InstructionTuning(Task):
     kind = "causal-lm"
     roles = {"instruction": False, "input": False, "output": False, "messages": False}
     peft_task_type = "CAUSAL_LM"
+    metric_choices = ()
     auto_model = "AutoModelForCausalLM"
     peft_auto_model = "AutoPeftModelForCausalLM"
     example_input = '[{"role": "user", "content": "Give three tips for staying healthy."}]'

@@ -25,6 +25,7 @@ class TextClassification(Task):
     kind = "text-classification"
     roles = {"text": True, "text_pair": False, "label": True}
     peft_task_type = "SEQ_CLS"
+    metric_choices = ("accuracy", "f1", "precision", "recall", "matthews_correlation", "pearsonr", "spearmanr")
     auto_model = "AutoModelForSequenceClassification"
     peft_auto_model = "AutoPeftModelForSequenceClassification"
 
@@ -87,6 +88,13 @@ class TextClassification(Task):
             values = [resolved._encode(v, split, i) for i, v in enumerate(ds["label"])]
             ds = ds.remove_columns("label").add_column("labels", values)
             encoded[split] = ds
+        classes = set(encoded["train"]["labels"])
+        if self.problem_type == "single_label" and len(classes) < 2:
+            only = names[classes.pop()] if classes else "none"
+            raise UserError(
+                f"The training split has a single class ({only!r}, {len(encoded['train'])} rows): a classifier "
+                "cannot learn to tell classes apart from it. Check the label column (data.columns.label) and the data."
+            )
         return type(splits)(encoded), resolved
 
     def _learn_names(self, train) -> list[str]:

@@ -20,6 +20,7 @@ class MultipleChoice(Task):
     roles = {"context": True, "question": False, "label": True}
     """``context``: the first sentence; ``question``: the start of the second, which each ending completes."""
     peft_task_type = ""  # peft has no multiple-choice task type: a plain PeftModel, head kept via modules_to_save
+    metric_choices = ("accuracy", "f1", "precision", "recall", "matthews_correlation")
     auto_model = "AutoModelForMultipleChoice"
     has_pipeline = False
 

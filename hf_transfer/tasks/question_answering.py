@@ -55,6 +55,7 @@ class QuestionAnswering(Task):
     kind = "question-answering"
     roles = {"question": True, "context": True, "answers": True, "id": False}
     peft_task_type = "QUESTION_ANS"
+    metric_choices = ("squad", "squad_v2")
     auto_model = "AutoModelForQuestionAnswering"
     peft_auto_model = "AutoPeftModelForQuestionAnswering"
     has_pipeline = False

@@ -19,6 +19,7 @@ class Seq2SeqGeneration(Task):
     kind = "seq2seq"
     roles = {"source": True, "target": True}
     peft_task_type = "SEQ_2_SEQ_LM"
+    metric_choices = ("rouge", "sacrebleu")
     auto_model = "AutoModelForSeq2SeqLM"
     peft_auto_model = "AutoPeftModelForSeq2SeqLM"
     has_pipeline = False

@@ -71,6 +71,7 @@ class TokenClassification(Task):
     kind = "token-classification"
     roles = {"tokens": True, "tags": True}
     peft_task_type = "TOKEN_CLS"
+    metric_choices = ("seqeval",)
     auto_model = "AutoModelForTokenClassification"
     peft_auto_model = "AutoPeftModelForTokenClassification"
 
@@ -115,6 +116,12 @@ class TokenClassification(Task):
 
     def prepare(self, splits):
         names = self.label_names or self._learn_names(splits["train"])
+        bare = [n for n in names if n != "O" and not re.match(r"^[BIES]-.", n)]
+        if bare:
+            raise UserError(
+                f"Tags {bare[:5]} have no B-/I- prefix, which scheme {self.scheme} needs to find entities (seqeval "
+                "would score 0). Write them as B-X / I-X (IOB2: B- opens an entity, I- continues it), or map them."
+            )
         resolved = dataclasses.replace(self, label_names=names)
         index = {n: i for i, n in enumerate(names)}
         encoded = {}
