@@ -313,7 +313,14 @@ def cmd_eval(args) -> None:
     metrics = evaluate_model(
         model, tokenizer, recipe, splits["validation"], tokenized["validation"], args.per_device_eval_batch_size
     )
+    name = Path(args.validation_file).stem if args.validation_file else "validation"
+    out = Path(args.output_file) if args.output_file else Path(args.run_dir) / f"eval-{name}.json"
+    from .runs import write_atomically
+
+    record = {"data": data.describe(), "samples": len(tokenized["validation"]), "metrics": metrics}
+    write_atomically(out, json.dumps(record, indent=2) + "\n")
     print(json.dumps({k: v for k, v in metrics.items()}, indent=2))
+    print(f"Metrics: {out}", file=sys.stderr)
 
 
 def cmd_doctor(args) -> None:
@@ -353,6 +360,31 @@ def cmd_cache(args) -> None:
         print(f"{len(stale)} unfinished writes (interrupted runs; never loaded): hf-transfer cache clear removes them.")
 
 
+def _predict_file(args) -> None:
+    from .predict import predict_file
+    from .recipe import parse_value
+    from .runs import RunFolder
+
+    folder = RunFolder(args.run_dir)
+    folder.recipe()  # "not a hf_transfer run folder" first
+    if folder.is_staged or not folder.is_finished:
+        raise UserError(f"{folder.path} is not a finished run folder (no metrics.json): finish it first.")
+    columns = {}
+    for assignment in args.column or []:
+        role, sep, column = assignment.partition("=")
+        if not sep or not role or not column:
+            raise UserError(f"--column {assignment!r}: expected role=column, e.g. --column text=review")
+        columns[role.strip()] = str(parse_value(column))
+    summary = predict_file(folder.path, Path(args.input_file), Path(args.output_file) if args.output_file else None,
+                           batch_size=args.batch_size, columns=columns)  # fmt: skip
+    print(
+        f"Predicted {summary['predicted']:,} of {summary['rows']:,} rows in {summary['seconds']:.1f} s "
+        f"({summary['rows_per_second']:.0f} rows/s)"
+        + (f"; {summary['failed']} rows failed" if summary["failed"] else "")
+        + f". Predictions: {summary['output_file']}"
+    )
+
+
 def cmd_predict(args) -> None:
     from .runs import RunFolder
     from .tasks import PAIR_SEPARATOR
@@ -361,6 +393,13 @@ def cmd_predict(args) -> None:
     texts = list(args.texts)
     if args.question is not None or args.context is not None:  # a spelling of "question ||| context"
         texts.append(f"{args.question or ''}{PAIR_SEPARATOR}{args.context or ''}")
+    if args.input_file:
+        if texts:
+            raise UserError("Give texts on the command line or --input_file, not both.")
+        _predict_file(args)
+        return
+    if args.output_file:
+        raise UserError("--output_file goes with --input_file (texts on the command line are printed).")
     if not texts:
         raise UserError('Give at least one text to predict, e.g. hf-transfer predict RUN_DIR "a fine film".')
     folder = RunFolder(args.run_dir)
@@ -447,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--validation_file")
     ev.add_argument("--max_eval_samples", type=int)
     ev.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    ev.add_argument("--output_file", help="where the metrics JSON goes (default: RUN_DIR/eval-<file name>.json)")
     merge = sub.add_parser("merge", help="merge a LoRA run's adapter into its base model")
     merge.add_argument("run_dir")
     merge.add_argument("--output_dir", help="default: <run_dir>-merged")
@@ -479,6 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("texts", nargs="*", help="texts to classify or tag; a pair is written 'first ||| second'")
     pr.add_argument("--question", help="question answering: the question")
     pr.add_argument("--context", help="question answering: the text that holds the answer")
+    pr.add_argument(
+        "--input_file", help="predict every row of a csv/tsv/json/jsonl/parquet file (.txt: one text a line)"
+    )
+    pr.add_argument("--output_file", help="where --input_file's predictions go (.jsonl or .csv; default: in RUN_DIR)")
+    pr.add_argument("--batch_size", type=int, default=32, help="rows per batch with --input_file (default 32)")
+    pr.add_argument("--column", action="append", metavar="ROLE=COLUMN", help="map a role to the file's column name")
     return parser
 
 

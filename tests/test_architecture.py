@@ -14,6 +14,7 @@ LAYERS = [
     "compare",
     "hub",
     "doctor",
+    "predict",
     "train",
     "models",
     "card",

@@ -14,10 +14,10 @@ import datasets
 import evaluate
 
 _FEATURES = {
-    # class ids
-    "default": datasets.Value("int64"),
+    # class ids (read as floats, then checked to be whole numbers: a float is never truncated on the way in)
+    "default": datasets.Value("float64"),
     # multi-hot vectors, one per example
-    "multilabel": datasets.Sequence(datasets.Value("int64")),
+    "multilabel": datasets.Sequence(datasets.Value("float64")),
     # real values
     "regression": datasets.Value("float64"),
 }
@@ -51,12 +51,22 @@ class AveragedScore(LocalMetric):
         raise NotImplementedError
 
     def _compute(self, predictions, references, average=None, labels=None, pos_label=1, zero_division=0):
+        check_class_ids(predictions, self.key)
+        check_class_ids(references, self.key)
+        predictions, references = as_ints(predictions), as_ints(references)
         if average is None:
             average = "micro" if self.config_name == "multilabel" else "binary"
         value = self.score(
             references, predictions, average=average, labels=labels, pos_label=pos_label, zero_division=zero_division
         )
         return {self.key: float(value)}
+
+
+def as_ints(values):
+    """Whole-number floats (as the float features read them) back to ints, nested lists included."""
+    import numpy as np
+
+    return np.asarray(values, dtype=float).astype(np.int64)
 
 
 # ---- SQuAD answer matching (shared by the squad and squad_v2 modules) ------------------------
@@ -75,9 +85,11 @@ def exact_match(prediction: str, gold: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
-def token_f1(prediction: str, gold: str) -> float:
+def token_f1(prediction: str, gold: str, empty_matches_empty: bool = True) -> float:
+    """Token-overlap F1 after normalization. ``empty_matches_empty``: SQuAD v2's rule (an empty answer scores
+    1 against an empty gold, 0 otherwise); SQuAD v1.1's script scores any pair without common tokens 0."""
     predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not predicted or not expected:  # an empty answer only matches an empty answer
+    if (not predicted or not expected) and empty_matches_empty:
         return float(predicted == expected)
     overlap = sum((Counter(predicted) & Counter(expected)).values())
     if overlap == 0:
@@ -89,6 +101,31 @@ def token_f1(prediction: str, gold: str) -> float:
 def best_over_golds(score, prediction: str, golds: list[str]) -> float:
     """SQuAD takes the best score over the reference answers; no reference means 'no answer'."""
     return max(score(prediction, gold) for gold in (golds or [""]))
+
+
+def predictions_by_id(predictions, references) -> dict:
+    """Predictions keyed by question id; two predictions for one question are refused (which would count?)."""
+    by_id: dict = {}
+    for p in predictions:
+        if p["id"] in by_id:
+            raise ValueError(f"two predictions for question id {p['id']!r}: give one per question")
+        by_id[p["id"]] = p
+    if not references:
+        raise ValueError("no references: SQuAD scores are per question, and there are no questions")
+    return by_id
+
+
+# ---- features ----------------------------------------------------------------------------------
+
+
+def check_class_ids(values, name: str) -> None:
+    """Class metrics take class ids: a fractional value is an error, not silently truncated to an id."""
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    if array.size and not np.all(np.isfinite(array) & (array == np.round(array))):
+        bad = array[~(np.isfinite(array) & (array == np.round(array)))][0]
+        raise ValueError(f"{name} takes class ids (integers); got {bad!r}. Scores need a threshold or argmax first.")
 
 
 def squad_features(with_no_answer_probability: bool):

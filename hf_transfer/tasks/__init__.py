@@ -108,6 +108,14 @@ class Task:
         """Lines after ``model`` and ``tokenizer`` in the card's snippet (none: loading is the example)."""
         return ""
 
+    def predict_text(self, row: dict) -> str:
+        """One row of a file for ``predict --input_file`` (columns already named after the roles), written as
+        a command-line input (``parse_predict_input`` reads it)."""
+        text = row.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"no text in column 'text' (got {text!r})")
+        return text
+
     def parse_predict_input(self, text: str) -> Any:
         """One ``hf-transfer predict`` argument as this task's input (texts, or several joined by ' ||| ')."""
         return text
@@ -129,6 +137,9 @@ class Task:
         """Rows this task is told to drop before ``prepare`` checks the rest (e.g. empty responses),
         and how many, by reason. Dropping is always counted and reported, never silent."""
         return splits, {}
+
+    def check_training_data(self, train_split) -> None:
+        """Refuse training data this task cannot learn from (e.g. a single class), before training."""
 
     def model_kwargs(self) -> dict[str, Any]:
         return {}

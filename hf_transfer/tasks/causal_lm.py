@@ -259,6 +259,13 @@ class InstructionTuning(Task):
                     + "\n"
                 )
 
+    def predict_text(self, row: dict) -> str:
+        instruction = row.get("instruction")
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise ValueError(f"no instruction (got {instruction!r})")
+        extra = row.get("input")
+        return f"{instruction}\n\n{extra}" if isinstance(extra, str) and extra.strip() else instruction
+
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         if not all(isinstance(i, str) and i.strip() for i in inputs):
             raise UserError(

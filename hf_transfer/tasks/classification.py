@@ -88,14 +88,16 @@ class TextClassification(Task):
             values = [resolved._encode(v, split, i) for i, v in enumerate(ds["label"])]
             ds = ds.remove_columns("label").add_column("labels", values)
             encoded[split] = ds
-        classes = set(encoded["train"]["labels"])
+        return type(splits)(encoded), resolved
+
+    def check_training_data(self, train_split) -> None:
+        classes = set(train_split["labels"])
         if self.problem_type == "single_label" and len(classes) < 2:
-            only = names[classes.pop()] if classes else "none"
+            only = self.label_names[classes.pop()] if classes else "none"
             raise UserError(
-                f"The training split has a single class ({only!r}, {len(encoded['train'])} rows): a classifier "
+                f"The training split has a single class ({only!r}, {len(train_split)} rows): a classifier "
                 "cannot learn to tell classes apart from it. Check the label column (data.columns.label) and the data."
             )
-        return type(splits)(encoded), resolved
 
     def _learn_names(self, train) -> list[str]:
         feature = train.features["label"]
@@ -250,6 +252,11 @@ class TextClassification(Task):
         return {"majority_class_accuracy": hits / len(eval_split)}
 
     # ---- prediction -----------------------------------------------------------------------
+
+    def predict_text(self, row: dict) -> str:
+        text = super().predict_text(row)
+        pair = row.get("text_pair")
+        return f"{text}{PAIR_SEPARATOR}{pair}" if isinstance(pair, str) and pair.strip() else text
 
     def predict(self, model, tokenizer, inputs: list[str]) -> list[Any]:
         import torch

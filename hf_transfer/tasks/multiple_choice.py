@@ -154,6 +154,13 @@ class MultipleChoice(Task):
             )
         return {"context": parts[0], "endings": parts[1:]}
 
+    def predict_text(self, row: dict) -> str:
+        context, question = row.get("context"), row.get("question") or ""
+        endings = [row.get(c) for c in self.endings]
+        if not isinstance(context, str) or not all(isinstance(e, str) and e.strip() for e in endings):
+            raise ValueError(f"needs a context and the endings {', '.join(self.endings)}")
+        return PAIR_SEPARATOR.join([context] + [f"{question} {e}".strip() for e in endings])
+
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         import torch
 

@@ -264,6 +264,12 @@ class QuestionAnswering(Task):
             )
         return {"question": question.strip(), "context": context.strip()}
 
+    def predict_text(self, row: dict) -> str:
+        question, context = row.get("question"), row.get("context")
+        if not isinstance(question, str) or not isinstance(context, str):
+            raise ValueError(f"needs a question and a context (got {question!r}, {context!r})")
+        return f"{question}{PAIR_SEPARATOR}{context}"
+
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         import torch
 

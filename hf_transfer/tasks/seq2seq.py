@@ -139,6 +139,12 @@ class Seq2SeqGeneration(Task):
 
     # ---- prediction -----------------------------------------------------------------------
 
+    def predict_text(self, row: dict) -> str:
+        source = row.get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise ValueError(f"no text in the source column (got {source!r})")
+        return source
+
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         import torch
 

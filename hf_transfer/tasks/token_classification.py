@@ -227,6 +227,12 @@ class TokenClassification(Task):
 
     # ---- prediction -----------------------------------------------------------------------
 
+    def predict_text(self, row: dict) -> str:
+        tokens = row.get("tokens")
+        if isinstance(tokens, list) and tokens and "text" not in row:
+            return " ".join(map(str, tokens))
+        return super().predict_text(row)
+
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         import torch
 

@@ -6,7 +6,7 @@ predictions and references: one string per example.
 
 import datasets
 import evaluate
-from rouge_score import rouge_scorer, scoring
+from rouge_score import rouge_scorer
 
 KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -23,9 +23,13 @@ class Rouge(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, use_stemmer=True):
+        """The mean F-measure over the examples: deterministic, whatever the global random state (rouge-score's
+        BootstrapAggregator reports a bootstrap median drawn with NumPy's global random state)."""
+        if not predictions or not references:
+            raise ValueError("ROUGE needs at least one prediction and one reference; both lists are empty")
         scorer = rouge_scorer.RougeScorer(list(KEYS), use_stemmer=use_stemmer)
-        aggregator = scoring.BootstrapAggregator()
+        totals = dict.fromkeys(KEYS, 0.0)
         for prediction, reference in zip(predictions, references):
-            aggregator.add_scores(scorer.score(reference, prediction))
-        result = aggregator.aggregate()
-        return {key: float(result[key].mid.fmeasure) for key in KEYS}
+            for key, score in scorer.score(reference, prediction).items():
+                totals[key] += score.fmeasure
+        return {key: totals[key] / len(predictions) for key in KEYS}

@@ -21,7 +21,11 @@ class SacreBleu(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
+        if not predictions:
+            raise ValueError("sacreBLEU needs at least one prediction; the list is empty")
         counts = {len(r) for r in references}
+        if 0 in counts:
+            raise ValueError("every prediction needs at least one reference; some have none")
         if len(counts) != 1:
             raise ValueError("every prediction needs the same number of references")
         streams = [list(group) for group in zip(*references)]

@@ -19,10 +19,17 @@ class Squad(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        golds = {r["id"]: r["answers"]["text"] for r in references}
+        """Per question, as the official v1.1 script scores: a question without a prediction scores 0, the
+        average runs over the questions, and F1 gives 0 when prediction and gold share no token (even when
+        both normalize to nothing)."""
+        by_id = common.predictions_by_id(predictions, references)
         em = f1 = 0.0
-        for p in predictions:
-            em += common.best_over_golds(common.exact_match, p["prediction_text"], golds[p["id"]])
-            f1 += common.best_over_golds(common.token_f1, p["prediction_text"], golds[p["id"]])
-        n = max(len(predictions), 1)
-        return {"exact_match": 100 * em / n, "f1": 100 * f1 / n}
+        for reference in references:
+            prediction = by_id.get(reference["id"])
+            if prediction is None:
+                continue
+            golds = reference["answers"]["text"]
+            text = prediction["prediction_text"]
+            em += common.best_over_golds(common.exact_match, text, golds)
+            f1 += max(common.token_f1(text, gold, empty_matches_empty=False) for gold in golds or [""])
+        return {"exact_match": 100 * em / len(references), "f1": 100 * f1 / len(references)}

@@ -1,0 +1,148 @@
+"""Predictions for a whole file: ``hf-transfer predict RUN_DIR --input_file data.csv [--output_file preds.jsonl]``.
+
+Rows are read with the recipe's column mapping (the same one training used), predicted in batches of
+similar length (longest first), with a progress bar, and written in their own order with their ids. A row
+that cannot be predicted (an empty text, a missing column) is reported by number in the output and on
+the console; the other rows keep their predictions. Only one batch's tensors are alive at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+INPUT_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".parquet")
+OUTPUT_FORMATS = (".jsonl", ".csv")
+
+
+def read_rows(path: Path, columns: dict[str, str]) -> list[dict]:
+    """The file's rows with the recipe's columns renamed to the task's roles (``.txt``: one text a line)."""
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_FORMATS:
+        raise UserError(
+            f"--input_file {path}: unsupported extension {suffix!r}; use one of {', '.join(INPUT_FORMATS)}."
+        )
+    if not path.is_file():
+        raise UserError(f"--input_file {path} does not exist.")
+    if suffix == ".txt":
+        rows = [{"text": line.rstrip("\n")} for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        from .data import _load_file
+
+        rows = _load_file(str(path)).to_list()
+    if not rows:
+        raise UserError(f"--input_file {path} has no rows.")
+    renamed = {column: role for role, column in columns.items()}
+    return [{renamed.get(k, k): v for k, v in row.items()} for row in rows]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def predict_file(
+    run_dir: Path,
+    input_file: Path,
+    output_file: Path | None,
+    batch_size: int = 32,
+    columns: dict[str, str] | None = None,
+    log=print,
+) -> dict:
+    """Predict every row of ``input_file``; returns a summary (rows, failed rows, seconds, output path)."""
+    from tqdm.auto import tqdm
+
+    from .models import load_run
+    from .runs import RunFolder
+
+    if batch_size < 1:
+        raise UserError(f"--batch_size must be 1 or more, got {batch_size}.")
+    folder = RunFolder(run_dir)
+    recipe = folder.recipe()
+    output_file = Path(output_file or folder.path / f"predictions-{Path(input_file).stem}.jsonl")
+    if output_file.suffix.lower() not in OUTPUT_FORMATS:
+        raise UserError(f"--output_file {output_file}: use .jsonl or .csv.")
+    if not output_file.parent.is_dir():
+        raise UserError(f"--output_file {output_file}: the folder {output_file.parent} does not exist.")
+    rows = read_rows(Path(input_file), {**recipe.data.columns, **(columns or {})})
+    task = recipe.task
+    inputs: dict[int, Any] = {}
+    errors: dict[int, str] = {}
+    for number, row in enumerate(rows):
+        try:
+            inputs[number] = task.parse_predict_input(task.predict_text(row))
+        except (ValueError, UserError) as exc:
+            errors[number] = str(exc)
+    _, model, tokenizer = load_run(folder.path)
+
+    def length(i: int) -> int:
+        item = inputs[i]
+        return len(json.dumps(item)) if not isinstance(item, str) else len(item)
+
+    order = sorted(inputs, key=length, reverse=True)
+    predictions: dict[int, Any] = {}
+    started = time.perf_counter()
+    bar = tqdm(total=len(order), desc="Predicting", unit="row", disable=None, file=sys.stderr)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        try:
+            results = task.predict(model, tokenizer, [inputs[i] for i in batch])
+            predictions.update(zip(batch, results))
+        except (ValueError, UserError):  # one bad row must not cost the batch: predict its rows one by one
+            for i in batch:
+                try:
+                    predictions[i] = task.predict(model, tokenizer, [inputs[i]])[0]
+                except (ValueError, UserError) as exc:
+                    errors[i] = str(exc)
+        bar.update(len(batch))
+    bar.close()
+    seconds = time.perf_counter() - started
+    _write(output_file, rows, predictions, errors)
+    for number in sorted(errors)[:10]:
+        log(f"[hf-transfer] row {number}: not predicted: {errors[number]}")
+    if len(errors) > 10:
+        log(f"[hf-transfer] ... and {len(errors) - 10} more rows not predicted (see {output_file})")
+    return {
+        "rows": len(rows),
+        "predicted": len(predictions),
+        "failed": len(errors),
+        "seconds": seconds,
+        "rows_per_second": len(predictions) / seconds if seconds else 0.0,
+        "output_file": str(output_file),
+    }
+
+
+def _write(path: Path, rows: list[dict], predictions: dict[int, Any], errors: dict[int, str]) -> None:
+    records = []
+    for number, row in enumerate(rows):
+        record = {"row": number}
+        if "id" in row:
+            record["id"] = row["id"]
+        if number in predictions:
+            record["prediction"] = _jsonable(predictions[number])
+        else:
+            record["error"] = errors.get(number, "not predicted")
+        records.append(record)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        if path.suffix.lower() == ".jsonl":
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            writer = csv.DictWriter(f, fieldnames=["row", "id", "prediction", "error"], extrasaction="ignore")
+            writer.writeheader()
+            for record in records:
+                writer.writerow({**record, "prediction": json.dumps(record.get("prediction"), ensure_ascii=False)
+                                 if "prediction" in record else ""})  # fmt: skip
+    tmp.replace(path)
