@@ -342,6 +342,10 @@ def _load(recipe: Recipe, state, log) -> Loaded:
     for why, count in report["dropped"].items():
         log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
     task.check_training_data(splits["train"])
+    names = getattr(task, "label_names", None)
+    if names:
+        shown = ", ".join(map(str, names[:30])) + (f" ... ({len(names)} in all)" if len(names) > 30 else "")
+        log(f"[hf-transfer] labels ({len(names)}): {shown}")
     recipe = dataclasses.replace(recipe, task=task)
     tokenizer = load_tokenizer(checkpoint, recipe)
     with state.main_process_first():  # rank 0 fills the tokenization cache, the others read it
@@ -406,7 +410,7 @@ def same_outputs(trainer, reloaded, features, precision: dict) -> bool:
     import torch
 
     rows = features.select(range(min(8, len(features))))  # a few rows are enough to catch a wrong save
-    batch = trainer.data_collator([rows[i] for i in range(len(rows))])
+    batch = next(iter(trainer.get_eval_dataloader(rows)))  # the Trainer drops the columns the model does not take
     batch = {k: v.to(trainer.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
     autocast = torch.autocast(
         "cpu", dtype=torch.bfloat16, enabled=bool(precision.get("bf16")) and not torch.cuda.is_available()

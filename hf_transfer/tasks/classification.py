@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +19,19 @@ PROBLEM_TYPES = {
     "regression": "regression",
 }
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "score", "pooler")
+
+
+def canonical_label(value) -> str:
+    """A label as one kind of value: surrounding spaces stripped; numbers written as whole numbers
+    (1, 1.0, "1", " 1.0 ") all read "1"."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return str(int(number)) if number.is_integer() else text
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 @register
@@ -91,8 +106,10 @@ class TextClassification(Task):
         return type(splits)(encoded), resolved
 
     def check_training_data(self, train_split) -> None:
+        if self.problem_type != "single_label":
+            return
         classes = set(train_split["labels"])
-        if self.problem_type == "single_label" and len(classes) < 2:
+        if len(classes) < 2:
             only = self.label_names[classes.pop()] if classes else "none"
             raise UserError(
                 f"The training split has a single class ({only!r}, {len(train_split)} rows): a classifier "
@@ -110,14 +127,24 @@ class TextClassification(Task):
             items = value if self.problem_type == "multi_label" and isinstance(value, (list, tuple)) else [value]
             for item in items:
                 self._check_scalar(item, "train", i)
-                seen.add(item)
+                seen.add(canonical_label(item))
         if not seen:
             raise UserError("The training split has no labels.")
-        if all(isinstance(v, int) for v in seen):
-            top = max(seen)
-            if min(seen) >= 0 and top < 1000:
-                return [str(i) for i in range(top + 1)]
-        return sorted(str(v) for v in seen)
+        numbers = [int(v) for v in seen if re.fullmatch(r"-?\d+", v)]
+        if len(numbers) == len(seen):
+            # labels written as numbers (1, "1", "1.0"): one kind; 0..k-1 are class ids, other sets their values
+            return [str(n) for n in sorted(numbers)]
+        by_case: dict[str, list[str]] = {}
+        for value in seen:
+            by_case.setdefault(value.lower(), []).append(value)
+        clashes = [sorted(v) for v in by_case.values() if len(v) > 1]
+        if clashes:
+            warnings.warn(
+                f"Label values that differ only by case are different classes: {clashes[:3]}. "
+                "Fix the data if they are the same class.",
+                stacklevel=2,
+            )
+        return sorted(seen)
 
     def _check_scalar(self, value, split, index):
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -134,16 +161,14 @@ class TextClassification(Task):
     def _class_id(self, value, split, index) -> int:
         self._check_scalar(value, split, index)
         names = self.label_names
-        if isinstance(value, str):
-            if value in names:
-                return names.index(value)
-        else:
-            value = int(value)
-            # Integer labels are class ids, unless the label set is made of other integers ("1", "5").
-            if str(value) in names and names != [str(i) for i in range(len(names))]:
-                return names.index(str(value))
-            if 0 <= value < len(names):
-                return value
+        named = not all(re.fullmatch(r"-?\d+", n) for n in names)
+        if named and not isinstance(value, str) and 0 <= int(value) < len(names):
+            return int(value)  # an integer label with named classes (a ClassLabel): the class id
+        key = canonical_label(value)
+        if key in names:
+            return names.index(key)
+        if isinstance(value, str) and value in names:
+            return names.index(value)
         raise UserError(
             f"Label {value!r} in {split} row {index} is outside the label set "
             f"({', '.join(names[:20])}{' ...' if len(names) > 20 else ''})."
