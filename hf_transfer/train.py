@@ -9,21 +9,26 @@ staged in ``<output_dir>.partial`` and renamed into place only then).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import methods
+from .arguments import (  # noqa: F401  (re-exported: tests, benchmarks and notebooks import them from here)
+    NOT_TRAINING_ARGS,
+    RUN_DEFAULTS,
+    check_trackers,
+    make_training_args,
+    training_arguments,
+)
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .cache import tokenization_cache_dir  # noqa: F401  (re-exported: benchmarks and notebooks import it from here)
 from .card import license_warning, resolve_licenses, write_card
 from .data import load_splits, tokenize_splits
-from .errors import UserError
+from .evaluation import eval_order, evaluate_model, same_outputs, trainer_class  # noqa: F401
 from .guards import run_warnings
 from .hardware import PeakMemory, cpu_computes_bf16, device_defaults, is_main_process, silent, versions  # noqa: F401
 from .models import (  # noqa: F401  (load_run, merge_run re-exported)
@@ -34,7 +39,7 @@ from .models import (  # noqa: F401  (load_run, merge_run re-exported)
     merge_run,
     point_adapter_at_hub_id,
 )
-from .recipe import Recipe, as_bool
+from .recipe import Recipe
 from .runs import (  # noqa: F401  (is_finished_run re-exported)
     CHECKPOINTS,
     CURVES_FILE,
@@ -49,238 +54,6 @@ from .runs import (  # noqa: F401  (is_finished_run re-exported)
     publish,
     same_metric,
 )
-
-RUN_DEFAULTS: dict[str, Any] = {
-    "num_train_epochs": 3,
-    "learning_rate": 5e-5,
-    "per_device_train_batch_size": 32,
-    "per_device_eval_batch_size": 128,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "save_total_limit": 1,
-    "load_best_model_at_end": True,
-    "logging_strategy": "steps",
-    "logging_steps": 10,
-    "logging_first_step": True,
-    "train_sampling_strategy": "group_by_length",
-    "report_to": "none",
-    "seed": 42,
-}
-"""What hf_transfer sets before the recipe's ``training`` and the command-line flags."""
-
-NOT_TRAINING_ARGS = {"output_dir", "overwrite_output_dir", "hub_token"}
-
-
-def training_arguments(recipe: Recipe) -> dict[str, Any]:
-    """Defaults < recipe.training, checked against TrainingArguments before anything is loaded."""
-    task = recipe.task
-    args_class, _ = task.trainer_classes()
-    fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
-    kwargs = dict(
-        RUN_DEFAULTS,
-        metric_for_best_model=task.main_metric(),
-        greater_is_better=task.greater_is_better(),
-        **device_defaults(),
-        **task.training_defaults(),
-    )
-    training = dict(recipe.training)
-    if methods.learning_rate(recipe) is not None:
-        training["learning_rate"] = methods.learning_rate(recipe)
-    if (
-        "warmup_ratio" in training and "warmup_ratio" not in fields
-    ):  # transformers 5 reads a ratio from warmup_steps < 1
-        ratio = training.pop("warmup_ratio")
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
-            raise UserError(f"Training argument warmup_ratio must be a number in [0, 1), got {ratio!r}.")
-        training.setdefault("warmup_steps", float(ratio))
-    for key, value in training.items():
-        if key in NOT_TRAINING_ARGS or key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            where = (
-                "--output_dir / --overwrite_output_dir are flags of hf-transfer run" if key in NOT_TRAINING_ARGS else ""
-            )
-            raise UserError(f"Unknown training argument {key!r}.{hint} {where}".strip())
-        default = fields[key].default
-        declared = (
-            fields[key].type
-            if isinstance(fields[key].type, type)
-            else {"float": float, "int": int}.get(str(fields[key].type))
-        )
-        if isinstance(default, bool):
-            value = as_bool(value)
-            if not isinstance(value, bool):
-                raise UserError(f"Training argument {key} must be true or false, got {value!r}.")
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise UserError(f"Training argument {key} must be a number, got {value!r}.")
-            kind = declared if declared in (int, float) else type(default)
-            if kind is int and isinstance(value, float) and not value.is_integer():
-                raise UserError(f"Training argument {key} must be a whole number, got {value!r}.")
-            value = (
-                int(value)
-                if kind is int or (isinstance(value, float) and value.is_integer() and value >= 1)
-                else float(value)
-            )
-        kwargs[key] = value
-    for key in POSITIVE_ARGS:
-        if key in kwargs and not kwargs[key] >= 1:
-            raise UserError(f"Training argument {key} must be 1 or more, got {kwargs[key]!r}.")
-    check_trackers(kwargs.get("report_to"))
-    if not kwargs.get("learning_rate", 1) > 0:
-        raise UserError(f"Training argument learning_rate must be positive, got {kwargs['learning_rate']!r}.")
-    if kwargs.get("max_steps", -1) <= 0 and not kwargs.get("num_train_epochs", 1) > 0:
-        raise UserError(f"Training argument num_train_epochs must be positive, got {kwargs['num_train_epochs']!r}.")
-    if kwargs.get("eval_strategy") == "no":
-        kwargs["load_best_model_at_end"] = False
-    return kwargs
-
-
-POSITIVE_ARGS = (
-    "per_device_train_batch_size",
-    "per_device_eval_batch_size",
-    "gradient_accumulation_steps",
-    "logging_steps",
-)
-TRACKERS = {
-    "tensorboard": "tensorboard",
-    "wandb": "wandb",
-    "mlflow": "mlflow",
-    "trackio": "trackio",
-    "comet_ml": "comet_ml",
-    "clearml": "clearml",
-    "neptune": "neptune",
-    "dvclive": "dvclive",
-}
-"""--report_to value -> the package it needs."""
-
-
-def check_trackers(report_to) -> None:
-    """A tracker that is not installed is one message naming the package (the Trainer raises deep inside)."""
-    import importlib.util
-
-    names = [n.strip() for n in report_to.split(",")] if isinstance(report_to, str) else list(report_to or [])
-    for name in names:
-        if name in ("none", "all", None):
-            continue
-        if name not in TRACKERS:
-            raise UserError(
-                f"--report_to {name!r} is not a tracker transformers knows; use one of: {', '.join(TRACKERS)}, or none."
-            )
-        if importlib.util.find_spec(TRACKERS[name]) is None:
-            extra = " (or pip install 'hf-transfer-toolkit[tracking]')" if name == "tensorboard" else ""
-            raise UserError(
-                f"--report_to {name} needs the {TRACKERS[name]} package, which is not installed: "
-                f"pip install {TRACKERS[name]}{extra}."
-            )
-
-
-def make_training_args(output_dir: Path, kwargs: dict[str, Any], task):
-    args_class, _ = task.trainer_classes()
-    try:
-        return args_class(output_dir=str(output_dir), **kwargs)
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"Training arguments are not valid: {exc}") from None
-
-
-def eval_order(dataset) -> list[int]:
-    """Evaluation rows longest first: each batch is padded to rows of about its own length (and the
-    largest batch comes first, so memory problems show at once)."""
-    column = dataset["input_ids"]
-    lengths = [sum(map(len, row)) if row and isinstance(row[0], list) else len(row) for row in column]
-    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
-
-
-def trainer_class(task):
-    """The task's Trainer class, evaluating batches sorted by length and giving ``compute_metrics`` the
-    predictions back in dataset order (NER word ids and QA offsets map each row to its feature).
-
-    transformers would otherwise evaluate in dataset order (every batch padded to its longest row), or,
-    with ``train_sampling_strategy=group_by_length``, shuffled."""
-    import numpy as np
-    from torch.utils.data import Sampler
-    from transformers import EvalPrediction
-
-    class InOrder(Sampler):
-        def __init__(self, order: list[int]):
-            self.order = order
-
-        def __iter__(self):
-            return iter(self.order)
-
-        def __len__(self):
-            return len(self.order)
-
-    _, base = task.trainer_classes()
-
-    class SortedEvalTrainer(base):
-        _order: list[int] | None = None
-
-        def _get_eval_sampler(self, eval_dataset):
-            if eval_dataset is None or self.args.world_size > 1:
-                self._order = None
-                return None
-            self._order = eval_order(eval_dataset)
-            return InOrder(self._order)
-
-        @property
-        def compute_metrics(self):
-            compute = self._compute_metrics
-            if compute is None:
-                return None
-
-            def in_dataset_order(eval_pred):
-                if self._order is None:
-                    return compute(eval_pred)
-                back = np.argsort(np.asarray(self._order))
-
-                def restore(x):
-                    if isinstance(x, (tuple, list)):
-                        return type(x)(restore(y) for y in x)
-                    return x[back] if x is not None else None
-
-                return compute(
-                    EvalPrediction(predictions=restore(eval_pred.predictions), label_ids=restore(eval_pred.label_ids))
-                )
-
-            return in_dataset_order
-
-        @compute_metrics.setter
-        def compute_metrics(self, function):
-            self._compute_metrics = function
-
-    return SortedEvalTrainer
-
-
-# --------------------------------------------------------------------------------------------
-# Data and evaluation
-# --------------------------------------------------------------------------------------------
-
-
-def evaluate_model(
-    model, tokenizer, recipe: Recipe, examples, features, batch_size: int, precision: dict[str, Any] | None = None
-) -> dict[str, float]:
-    """The one evaluation path for a loaded model: the reload check and ``hf-transfer eval``.
-
-    ``examples`` is the eval split before tokenization, ``features`` after it. ``precision``: the
-    run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it."""
-    task = recipe.task
-    with tempfile.TemporaryDirectory() as scratch:
-        settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
-        settings.update(precision or {})
-        settings.update({k: v for k, v in task.training_defaults().items() if not k.startswith(("eval_", "save_"))})
-        settings.update({k: v for k, v in recipe.training.items() if k.startswith("generation_")})
-        args = make_training_args(Path(scratch), settings, task)
-        trainer = trainer_class(task)(
-            model=model,
-            args=args,
-            eval_dataset=features,
-            data_collator=task.collator(tokenizer),
-            processing_class=tokenizer,
-            compute_metrics=task.metrics_function(recipe.metric_names, examples, features, tokenizer),
-        )
-        return task.finish_metrics(trainer.evaluate())
-
 
 # --------------------------------------------------------------------------------------------
 # The run, in phases
@@ -402,28 +175,6 @@ def _save(trainer, loaded: Loaded, staging: Path, main: bool) -> None:
         trainer.state.save_to_json(str(staging / TRAINER_STATE))
         RunFolder(staging).write_recipe(loaded.recipe)
         loaded.recipe.task.after_training(trainer.model, loaded.tokenizer, loaded.splits, staging)
-
-
-def same_outputs(trainer, reloaded, features, precision: dict) -> bool:
-    """Whether the reloaded model gives the trained model's outputs (every tensor, to 1e-5) on the first
-    evaluation rows, under the run's precision."""
-    import torch
-
-    rows = features.select(range(min(8, len(features))))  # a few rows are enough to catch a wrong save
-    batch = next(iter(trainer.get_eval_dataloader(rows)))  # the Trainer drops the columns the model does not take
-    batch = {k: v.to(trainer.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
-    autocast = torch.autocast(
-        "cpu", dtype=torch.bfloat16, enabled=bool(precision.get("bf16")) and not torch.cuda.is_available()
-    )
-    outputs = []
-    for model in (trainer.model, reloaded):
-        model.eval()
-        with torch.no_grad(), autocast:
-            out = model(**batch)
-        outputs.append([v.float() for v in (out.values() if hasattr(out, "values") else out) if torch.is_tensor(v)])
-    return len(outputs[0]) == len(outputs[1]) and all(
-        a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=0) for a, b in zip(*outputs)
-    )
 
 
 def one_evaluation_point(args, train_rows: int) -> bool:

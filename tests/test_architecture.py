@@ -16,6 +16,8 @@ LAYERS = [
     "doctor",
     "predict",
     "train",
+    "evaluation",
+    "arguments",
     "models",
     "card",
     "guards",

@@ -1,0 +1,146 @@
+"""TrainingArguments from a recipe: hf_transfer's defaults, then the recipe's ``training``, then the
+command line; every key and value checked before anything is loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Any
+
+from . import methods
+from .errors import UserError
+from .hardware import device_defaults
+from .recipe import Recipe, as_bool
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "learning_rate": 5e-5,
+    "per_device_train_batch_size": 32,
+    "per_device_eval_batch_size": 128,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 1,
+    "load_best_model_at_end": True,
+    "logging_strategy": "steps",
+    "logging_steps": 10,
+    "logging_first_step": True,
+    "train_sampling_strategy": "group_by_length",
+    "report_to": "none",
+    "seed": 42,
+}
+"""What hf_transfer sets before the recipe's ``training`` and the command-line flags."""
+
+NOT_TRAINING_ARGS = {"output_dir", "overwrite_output_dir", "hub_token"}
+
+
+def training_arguments(recipe: Recipe) -> dict[str, Any]:
+    """Defaults < recipe.training, checked against TrainingArguments before anything is loaded."""
+    task = recipe.task
+    args_class, _ = task.trainer_classes()
+    fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
+    kwargs = dict(
+        RUN_DEFAULTS,
+        metric_for_best_model=task.main_metric(),
+        greater_is_better=task.greater_is_better(),
+        **device_defaults(),
+        **task.training_defaults(),
+    )
+    training = dict(recipe.training)
+    if methods.learning_rate(recipe) is not None:
+        training["learning_rate"] = methods.learning_rate(recipe)
+    if (
+        "warmup_ratio" in training and "warmup_ratio" not in fields
+    ):  # transformers 5 reads a ratio from warmup_steps < 1
+        ratio = training.pop("warmup_ratio")
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+            raise UserError(f"Training argument warmup_ratio must be a number in [0, 1), got {ratio!r}.")
+        training.setdefault("warmup_steps", float(ratio))
+    for key, value in training.items():
+        if key in NOT_TRAINING_ARGS or key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            where = (
+                "--output_dir / --overwrite_output_dir are flags of hf-transfer run" if key in NOT_TRAINING_ARGS else ""
+            )
+            raise UserError(f"Unknown training argument {key!r}.{hint} {where}".strip())
+        default = fields[key].default
+        declared = (
+            fields[key].type
+            if isinstance(fields[key].type, type)
+            else {"float": float, "int": int}.get(str(fields[key].type))
+        )
+        if isinstance(default, bool):
+            value = as_bool(value)
+            if not isinstance(value, bool):
+                raise UserError(f"Training argument {key} must be true or false, got {value!r}.")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"Training argument {key} must be a number, got {value!r}.")
+            kind = declared if declared in (int, float) else type(default)
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise UserError(f"Training argument {key} must be a whole number, got {value!r}.")
+            value = (
+                int(value)
+                if kind is int or (isinstance(value, float) and value.is_integer() and value >= 1)
+                else float(value)
+            )
+        kwargs[key] = value
+    for key in POSITIVE_ARGS:
+        if key in kwargs and not kwargs[key] >= 1:
+            raise UserError(f"Training argument {key} must be 1 or more, got {kwargs[key]!r}.")
+    check_trackers(kwargs.get("report_to"))
+    if not kwargs.get("learning_rate", 1) > 0:
+        raise UserError(f"Training argument learning_rate must be positive, got {kwargs['learning_rate']!r}.")
+    if kwargs.get("max_steps", -1) <= 0 and not kwargs.get("num_train_epochs", 1) > 0:
+        raise UserError(f"Training argument num_train_epochs must be positive, got {kwargs['num_train_epochs']!r}.")
+    if kwargs.get("eval_strategy") == "no":
+        kwargs["load_best_model_at_end"] = False
+    return kwargs
+
+
+POSITIVE_ARGS = (
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "logging_steps",
+)
+TRACKERS = {
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "trackio": "trackio",
+    "comet_ml": "comet_ml",
+    "clearml": "clearml",
+    "neptune": "neptune",
+    "dvclive": "dvclive",
+}
+"""--report_to value -> the package it needs."""
+
+
+def check_trackers(report_to) -> None:
+    """A tracker that is not installed is one message naming the package (the Trainer raises deep inside)."""
+    import importlib.util
+
+    names = [n.strip() for n in report_to.split(",")] if isinstance(report_to, str) else list(report_to or [])
+    for name in names:
+        if name in ("none", "all", None):
+            continue
+        if name not in TRACKERS:
+            raise UserError(
+                f"--report_to {name!r} is not a tracker transformers knows; use one of: {', '.join(TRACKERS)}, or none."
+            )
+        if importlib.util.find_spec(TRACKERS[name]) is None:
+            extra = " (or pip install 'hf-transfer-toolkit[tracking]')" if name == "tensorboard" else ""
+            raise UserError(
+                f"--report_to {name} needs the {TRACKERS[name]} package, which is not installed: "
+                f"pip install {TRACKERS[name]}{extra}."
+            )
+
+
+def make_training_args(output_dir: Path, kwargs: dict[str, Any], task):
+    args_class, _ = task.trainer_classes()
+    try:
+        return args_class(output_dir=str(output_dir), **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"Training arguments are not valid: {exc}") from None
