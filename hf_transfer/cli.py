@@ -215,6 +215,13 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
 
         args.hub_model_id = args.hub_model_id or Path(output_dir).name
         _check_repo_id(args.hub_model_id)  # before any training
+        from huggingface_hub import get_token
+
+        if not get_token():
+            raise UserError(
+                "--push_to_hub needs a Hugging Face token, and none is set: set HF_TOKEN or run `hf auth login` "
+                "before training (nothing was trained)."
+            )
 
     from .train import run
 

@@ -175,6 +175,19 @@ def _save(trainer, loaded: Loaded, staging: Path, main: bool) -> None:
         trainer.state.save_to_json(str(staging / TRAINER_STATE))
         RunFolder(staging).write_recipe(loaded.recipe)
         loaded.recipe.task.after_training(trainer.model, loaded.tokenizer, loaded.splits, staging)
+        readable(staging)
+
+
+def readable(folder: Path) -> None:
+    """Every file of the run with the same permissions (safetensors writes its weights as 0600, the rest is
+    0644 under the usual umask): a shared run folder must not hide its model from the others who read it."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~mask)
 
 
 def one_evaluation_point(args, train_rows: int) -> bool:

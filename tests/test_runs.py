@@ -319,3 +319,26 @@ def test_tokenization_is_cached_on_disk(tiny_bert, sentiment_files, monkeypatch)
     # other settings are another cache entry
     tokenize_splits(splits, dataclasses.replace(task, max_length=9), tokenizer)
     assert sum(calls) == len(splits["train"]) + len(splits["validation"])
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_every_file_of_a_run_has_the_same_permissions(finished_runs, method):
+    """safetensors writes 0600; the run folder's files are all readable alike (issue 18)."""
+    modes = {p.name: p.stat().st_mode & 0o777 for p in finished_runs[method].iterdir() if p.is_file()}
+    assert len(set(modes.values())) == 1, modes
+    weights = "adapter_model.safetensors" if method == "lora" else "model.safetensors"
+    assert modes[weights] & 0o044, "the weights are readable by others, as the rest"
+
+
+def test_push_to_hub_without_a_token_stops_before_training(tiny_bert, sentiment_files, run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-login"))
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        *run_args(tiny_bert, sentiment_files, out, "full"), "--push_to_hub", "--hub_model_id", "me/x"
+    )
+    assert code == 2 and "needs a Hugging Face token" in err and "nothing was trained" in err
+    assert not out.exists() and not out.with_name("run.partial").exists()
