@@ -115,6 +115,14 @@ DATASETS: dict[str, PackagedDataset] = {
 }
 
 
+def installed_version(distribution: str, missing: str = "") -> str:
+    """The installed version of a distribution, or ``missing``."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return missing
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -460,12 +460,16 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .assets import installed_version
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Transfer learning for NLP on the Hugging Face stack.",
         epilog="Something odd about this machine or install? `hf-transfer doctor` tells what it sees.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_own_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {installed_version('hf-transfer-toolkit', '(not installed)')}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the packaged recipes")
     show = sub.add_parser("show", help="a recipe, fully resolved, as YAML")
@@ -533,15 +537,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch_size", type=int, default=32, help="rows per batch with --input_file (default 32)")
     pr.add_argument("--column", action="append", metavar="ROLE=COLUMN", help="map a role to the file's column name")
     return parser
-
-
-def _own_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("hf-transfer-toolkit")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
 
 
 def main(recipe=None, argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ import logging
 import math
 from pathlib import Path
 
+from .assets import installed_version
 from .cache import describe_entry, tokenization_cache_dir
 from .errors import UserError, first_line
 from .recipe import DataSource, FileData, HubData, PackagedData
@@ -386,7 +387,7 @@ def _tokenization_key(task, tokenizer) -> str:
         tokenizer.padding_side,
         str(getattr(tokenizer, "chat_template", "")),
         transformers.__version__,
-        _own_version(),
+        installed_version("hf-transfer-toolkit"),
     ]
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
@@ -424,12 +425,3 @@ def tokenize_splits(splits, task, tokenizer, dataset: str = ""):
                 )
             os.utime(file)  # last used: `hf-transfer cache clear --older-than DAYS` keeps what runs still use
     return type(splits)(out)
-
-
-def _own_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("hf-transfer-toolkit")
-    except metadata.PackageNotFoundError:
-        return ""

@@ -182,22 +182,8 @@ def test_bad_run_input(case, bad_files, tiny_bert, tmp_path, run_cli):
     extra, message = CASES[case]
     extra = [e.format(**bad_files) for e in extra]
     out = tmp_path / "run"
-    args = [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        bad_files["ok"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        "--num_train_epochs",
-        "1",
-    ]
     # later flags win in argparse, so a case may replace --train_file / --model_name_or_path
-    code, stdout, err = run_cli(*args, *extra)
+    code, stdout, err = run_cli(*base_args(tiny_bert, bad_files, out), *extra)
     assert code == 2
     assert message in err
     assert "Traceback" not in err
