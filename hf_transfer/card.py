@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import methods
-from .runs import CARD_FILE, CURVES_FILE, RunFolder
+from .runs import CARD_FILE, CURVES_FILE, TENSORBOARD_DIR, RunFolder
 
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
 
@@ -175,15 +175,18 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
 
     results = table(metrics["eval"]) + [(k, _number(v)) for k, v in metrics.get("baselines", {}).items()]
     samples = metrics["samples"]
-    if data.eval_split:
-        how = f", evaluation split `{data.eval_split}`."
-    elif getattr(data, "validation_file", None):
-        how = f", evaluation file `{data.validation_file}`."
-    else:
-        how = f", a seeded {data.eval_fraction:.0%} held out (seed {data.split_seed})."
+    unit = metrics.get("unit", "examples")
+    evaluated_on = metrics.get("evaluated_on") or data.describe_evaluation()
+    features = metrics.get("features") or {}
+    windows = getattr(task, "feature_unit", "features")
+
+    def counted(split: str) -> str:
+        extra = f" ({features[split]:,} {windows})" if split in features else ""
+        return f"{samples[split]:,} {unit}{extra}"
+
     dropped = metrics.get("dropped") or {}
     data_text = (
-        f"{data.describe()}: {samples['train']:,} training examples, {samples['eval']:,} evaluation examples{how}"
+        f"{data.describe()}: {counted('train')} for training, {counted('eval')} for evaluation ({evaluated_on})."
     )
     for what, count in dropped.items():
         data_text += f" {count:,} rows were dropped ({what.replace('_', ' ')})."
@@ -209,12 +212,14 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "share": f"{metrics['parameters']['trainable_share']:.2%}",
             "total": f"{metrics['parameters']['total']:,}",
             "hyperparameters": hyperparameters,
-            "eval_samples": f"{samples['eval']:,}",
-            "eval_description": data.describe(),
+            "eval_samples": counted("eval"),
+            "kept": kept_text(metrics["kept"]) if metrics.get("kept") else "",
+            "eval_description": evaluated_on,
             "results": results,
             "test_results": table(metrics.get("test") or {}),
-            "test_samples": f"{samples.get('test', 0):,}",
+            "test_samples": f"{samples.get('test', 0):,} {unit}",
             "curves": (folder / CURVES_FILE).is_file(),
+            "tensorboard": TENSORBOARD_DIR if (folder / TENSORBOARD_DIR).is_dir() else "",
             "versions": list(metrics.get("versions", {}).items()),
             "command": metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}",
             "recipe": recipe.name,
@@ -281,3 +286,21 @@ def write_card(run_dir: Path, repo_id: str | None = None) -> Path:
     path = Path(run_dir) / CARD_FILE
     path.write_text(str(card))
     return path
+
+
+def kept_text(kept: dict) -> str:
+    """One sentence for the console and the card."""
+    metric = kept["metric"].removeprefix("eval_").replace("_", " ")
+    where = f"epoch {kept['epoch']:g}" if kept.get("epoch") is not None else f"step {kept['step']}"
+    text = f"the model kept is the best evaluation's: {where} ({metric} {kept['value']:.4f})"
+    stop = kept.get("early_stopping")
+    if stop and stop["stopped_early"]:
+        planned = f" of {stop['planned_epochs']:g}" if stop.get("planned_epochs") else ""
+        text = (
+            f"training stopped early at epoch {stop['stopped_at_epoch']:g}{planned} (step {stop['stopped_at_step']:,} "
+            f"of {stop['planned_steps']:,}): {metric} did not improve for {stop['patience']} evaluation"
+            f"{'s' if stop['patience'] > 1 else ''} in a row; {text}"
+        )
+    elif stop:
+        text = f"early stopping (patience {stop['patience']}) did not stop training; {text}"
+    return text[0].upper() + text[1:] + "."

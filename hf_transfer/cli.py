@@ -83,6 +83,15 @@ def cmd_show(args) -> None:
 
     recipe, _ = find_recipe(args.recipe)
     recipe = recipe.with_overrides(args.set or []).validate()
+    if args.training:
+        import yaml
+
+        from .arguments import training_arguments
+
+        print(f"# TrainingArguments of `{PROG} run {recipe.name}` ({recipe.method}) on this machine:")
+        print("# hf_transfer's defaults, then the recipe's `training`, then --set; flags on the run command win.")
+        print(yaml.safe_dump(training_arguments(recipe), sort_keys=True), end="")
+        return
     print(recipe.to_yaml(), end="")
 
 
@@ -140,6 +149,8 @@ def build_run_recipe(recipe, args, extra: list[str]):
         changes["trust_remote_code"] = True
     if args.allow_pickle_weights:
         changes["allow_pickle_weights"] = True
+    if args.early_stopping_patience is not None:
+        changes["early_stopping_patience"] = args.early_stopping_patience
     if args.model_name_or_path:
         path = Path(args.model_name_or_path).expanduser()
         changes["checkpoint"] = str(path.resolve()) if path.is_dir() else args.model_name_or_path
@@ -223,6 +234,15 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
                 "before training (nothing was trained)."
             )
 
+    from .console import Console
+    from .hardware import is_main_process, silent
+
+    with Console(log=print if is_main_process() else silent, verbose=args.verbose) as console:
+        _run_and_report(args, recipe, original, output_dir, argv, console.say)
+
+
+def _run_and_report(args, recipe, original, output_dir: str, argv, say) -> None:
+    from .hardware import is_main_process
     from .train import run
 
     command = f"{PROG} " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -233,24 +253,24 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
         command=command,
         resume=args.resume,
         full_size=runs_as_written(original, recipe),
+        verbose=args.verbose,
     )
-    from .hardware import is_main_process
-
     if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
         return
-    print()
-    print(results_table([metrics], recipe.task.report_keys(recipe.metric_names)))
+    say("")
+    say(results_table([metrics], recipe.task.report_keys(recipe.metric_names)))
     if "test" in metrics:
         keys = recipe.task.report_keys(recipe.metric_names)
         shown = ", ".join(f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in keys if f"test_{k}" in metrics["test"])
-        print(
-            f"\nTest split ({metrics['samples']['test']:,} examples, evaluated once with the selected model): {shown}"
+        say(
+            f"\nTest split ({metrics['samples']['test']:,} {recipe.task.unit}, evaluated once with the selected "
+            f"model): {shown}"
         )
     check = metrics["reload_check"]
-    print(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
+    say(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
     for warning in metrics.get("warnings", []):
-        print(f"Warning: {warning}")
-    print(f"Run folder: {metrics['output_dir']}")
+        say(f"Warning: {warning}")
+    say(f"Run folder: {metrics['output_dir']} (everything the run printed: train.log)")
     if args.merge_adapter:
         from .methods import get as method
 
@@ -260,11 +280,11 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
             )
         from .models import merge_run
 
-        print(f"Merged model: {merge_run(Path(metrics['output_dir']))}")
+        say(f"Merged model: {merge_run(Path(metrics['output_dir']))}")
     if args.push_to_hub:
         from .hub import push
 
-        print(f"Pushed: {push(Path(metrics['output_dir']), args.hub_model_id, private=bool(args.hub_private_repo))}")
+        say(f"Pushed: {push(Path(metrics['output_dir']), args.hub_model_id, private=bool(args.hub_private_repo))}")
 
 
 def cmd_push(args) -> None:
@@ -288,7 +308,14 @@ def cmd_compare(args, extra: list[str], argv: list[str]) -> None:
     if args.push_to_hub:
         raise UserError("compare does not push; push a method's run folder with hf-transfer push.")
     output_dir = Path(args.output_dir or Path("runs") / f"{recipe.name}-compare")
-    report = compare(recipe, methods, output_dir, command=f"{PROG} " + shlex.join(argv))
+    report = compare(
+        recipe,
+        methods,
+        output_dir,
+        command=f"{PROG} " + shlex.join(argv),
+        overwrite=args.overwrite_output_dir,
+        verbose=args.verbose,
+    )
     header, rows = report_table(report)
     print()
     print(format_table(header, rows))
@@ -453,13 +480,34 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue an interrupted run from its newest complete checkpoint"
     )
     parser.add_argument(
+        "--early_stopping_patience",
+        type=int,
+        metavar="N",
+        help="stop after N evaluations without a better main metric; the best model is kept",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show everything the libraries print (train.log keeps it anyway)"
+    )
+    parser.add_argument(
         "--merge_adapter",
         action="store_true",
         help="after an adapter run (lora, dora, ia3, qlora), also write the merged model to <output_dir>-merged",
     )
 
 
+TRAINING_FLAGS_HELP = """\
+Any transformers TrainingArguments flag is accepted too, spelled as in the transformers examples
+(--learning_rate 3e-5 --num_train_epochs 2 --bf16 false). The common ones, with hf_transfer's defaults
+(a recipe's `training` may set others):
+
+{common}
+
+`hf-transfer show RECIPE --training` prints every TrainingArguments value a run of RECIPE would use here.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .arguments import common_flags_help
     from .assets import installed_version
 
     parser = argparse.ArgumentParser(
@@ -475,14 +523,17 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="a recipe, fully resolved, as YAML")
     show.add_argument("recipe")
     show.add_argument("--set", action="append", metavar="KEY=VALUE")
+    show.add_argument(
+        "--training", action="store_true", help="the TrainingArguments a run would use on this machine, as YAML"
+    )
     copy = sub.add_parser("copy", help="copy a recipe module to adapt it")
     copy.add_argument("recipe")
     copy.add_argument("dest", nargs="?")
     run = sub.add_parser(
         "run",
         help="fine-tune a recipe",
-        epilog="Any other --flag is a transformers TrainingArguments field, "
-        "e.g. --learning_rate 3e-5 --num_train_epochs 2.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=TRAINING_FLAGS_HELP.format(common=common_flags_help()),
     )
     run.add_argument("recipe", help="packaged recipe name, or path to a recipe .py / .yaml")
     add_run_flags(run)

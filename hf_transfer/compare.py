@@ -45,12 +45,22 @@ def _eval_every(recipe: Recipe) -> int:
     return max(1, steps // EVALS_PER_RUN)
 
 
-def compare(recipe: Recipe, methods: list[str], output_dir: Path, command: str | None = None, log=print) -> dict:
-    from .runs import is_finished_run
+def compare(
+    recipe: Recipe,
+    methods: list[str],
+    output_dir: Path,
+    command: str | None = None,
+    log=print,
+    overwrite: bool = False,
+    verbose: bool = False,
+) -> dict:
+    """Run ``recipe`` once per method into ``output_dir/<method>`` and write the report. A finished run
+    with the same settings is reused; one with other settings (another budget, data or checkpoint) stops
+    the comparison before anything trains, unless ``overwrite`` (then every method runs again)."""
+    from .runs import RunFolder, is_finished_run
     from .train import run
 
     output_dir = Path(output_dir).expanduser().resolve()
-    output_dir.mkdir(parents=True, exist_ok=True)
     every = _eval_every(recipe)
     schedule = {
         "eval_strategy": "steps",
@@ -59,20 +69,29 @@ def compare(recipe: Recipe, methods: list[str], output_dir: Path, command: str |
         "save_steps": every,
         "logging_steps": max(1, every // 2),
     }
-    results = {}
-    for method in methods:
+    planned = {m: dataclasses.replace(recipe, method=m, training={**recipe.training, **schedule}) for m in methods}
+    reuse = set()
+    for method, requested in planned.items():
         folder = output_dir / method
-        if is_finished_run(folder):
-            log(f"[hf-transfer] {method}: finished run found in {folder}, not run again")
+        if overwrite or not is_finished_run(folder):
+            continue
+        done = RunFolder(folder).recipe()
+        if dataclasses.replace(done, task=requested.task) != requested:
+            raise UserError(
+                f"{folder} holds a finished {method} run with other settings than this comparison (budget, data, "
+                "checkpoint or training arguments). Pass --overwrite_output_dir to run every method again, or "
+                "choose another --output_dir."
+            )
+        reuse.add(method)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for method, requested in planned.items():
+        folder = output_dir / method
+        if method in reuse:
+            log(f"[hf-transfer] {method}: finished run with the same settings found in {folder}, not run again")
         else:
             log(f"\n=== {recipe.name}: {method} -> {folder}")
-            run(
-                dataclasses.replace(recipe, method=method, training={**recipe.training, **schedule}),
-                folder,
-                overwrite=folder.exists(),
-                command=command,
-                log=log,
-            )
+            run(requested, folder, overwrite=folder.exists(), command=command, log=log, verbose=verbose)
         results[method] = json.loads((folder / "metrics.json").read_text())
     report = build_report(recipe, results, output_dir)
     (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .arguments import make_training_args
+from .console import adopt
 from .hardware import device_defaults
 from .recipe import Recipe
 
@@ -103,6 +104,7 @@ def evaluate_model(
             processing_class=tokenizer,
             compute_metrics=task.metrics_function(recipe.metric_names, examples, features, tokenizer),
         )
+        adopt(trainer)
         return task.finish_metrics(trainer.evaluate())
 
 

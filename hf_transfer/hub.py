@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .card import build_card
 from .errors import UserError, first_line
-from .runs import CARD_FILE, RECIPE_FILE, RunFolder
+from .runs import CARD_FILE, RECIPE_FILE, TRAIN_LOG, RunFolder
 
 
 def recipe_name(run_dir: Path) -> str:
@@ -88,7 +88,7 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             except ValueError as exc:
                 raise UserError(f"The Hub rejected the model card metadata: {exc}") from None
             card = str(card).encode()
-            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CARD_FILE)
+            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in (CARD_FILE, TRAIN_LOG))
             operations = [CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card)]
             operations += [
                 CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files

@@ -39,10 +39,11 @@ def _unmark_gguf(model):
     return model
 
 
-def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint):
-    if checkpoint.gguf_file:
-        return _unmark_gguf(_from_pretrained(recipe, checkpoint))
-    return _from_pretrained(recipe, checkpoint)
+def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
+    """The recipe's checkpoint with its task head. ``new_weights``, when given, receives the names of the
+    weights the checkpoint did not have (a new task head: they start random and this run trains them)."""
+    model = _from_pretrained(recipe, checkpoint, new_weights)
+    return _unmark_gguf(model) if checkpoint.gguf_file else model
 
 
 def _weights_kwargs(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> dict:
@@ -59,7 +60,7 @@ def _weights_kwargs(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> dict:
     return {"use_safetensors": True}
 
 
-def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
+def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
     task = recipe.task
     if not methods.get(recipe.method).pretrained:  # the checkpoint's architecture and tokenizer, random weights
         from transformers import AutoConfig
@@ -75,14 +76,18 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint):
             raise UserError(f"Checkpoint {recipe.checkpoint!r} has no loadable config: {first_line(exc)}") from None
         return task.auto_model_class().from_config(config, trust_remote_code=recipe.trust_remote_code)
     try:
-        return task.auto_model_class().from_pretrained(
+        model, info = task.auto_model_class().from_pretrained(
             checkpoint.path,
             trust_remote_code=recipe.trust_remote_code,
+            output_loading_info=True,
             **_weights_kwargs(recipe, checkpoint),
             **checkpoint.load_kwargs(),
             **task.model_kwargs(),
             **methods.get(recipe.method).load_kwargs(),
         )
+        if new_weights is not None:
+            new_weights.extend(sorted(info.get("missing_keys") or []))
+        return model
     except (
         OSError,
         ValueError,

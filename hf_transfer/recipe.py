@@ -45,6 +45,19 @@ class DataSource:
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def describe_evaluation(self) -> str:
+        """Which data the run is evaluated on, and how it was chosen (the console and the card say it)."""
+        if getattr(self, "validation_file", None):
+            what = f"the file {self.validation_file}"
+        elif self.eval_split:
+            what = f"the {self.eval_split} split of {self.describe()}"
+        else:
+            what = f"a seeded {self.eval_fraction:.0%} of {self.describe()}"
+            what += f", held out from training (seed {self.split_seed})"
+        if self.max_eval_samples is not None:
+            what += f"; at most {self.max_eval_samples:,} of its rows, a seeded sample"
+        return what
+
 
 @dataclass
 class HubData(DataSource):
@@ -155,6 +168,8 @@ class Recipe:
     """Run code that a checkpoint's repository ships (off unless asked for; the run says when it is on)."""
     allow_pickle_weights: bool = False
     """Load checkpoints whose weights exist only as pickle files (``*.bin``); otherwise safetensors only."""
+    early_stopping_patience: int | None = None
+    """Stop training after this many evaluations in a row without a better main metric (None: train on)."""
 
     # ---- validation -------------------------------------------------------------------------
 
@@ -175,6 +190,11 @@ class Recipe:
         if unfit:
             choices = ", ".join(self.task.metric_choices) or "none (the loss and perplexity are reported)"
             problems.append(f"metric(s) {unfit} cannot score {self.task.kind}; this task's metrics: {choices}")
+        patience = self.early_stopping_patience
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            problems.append(
+                f"early_stopping_patience must be a whole number of evaluations, 1 or more (got {patience!r})"
+            )
         if self.lora.r <= 0 or self.lora.alpha <= 0:
             problems.append("lora.r and lora.alpha must be positive")
         if not 0.0 <= self.lora.dropout < 1.0:

@@ -26,8 +26,10 @@ from .arguments import (  # noqa: F401  (re-exported: tests, benchmarks and note
 )
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .cache import tokenization_cache_dir  # noqa: F401  (re-exported: benchmarks and notebooks import it from here)
-from .card import license_warning, resolve_licenses, write_card
+from .card import kept_text, license_warning, resolve_licenses, write_card
+from .console import Console, adopt
 from .data import load_splits, tokenize_splits
+from .errors import UserError
 from .evaluation import eval_order, evaluate_model, same_outputs, trainer_class  # noqa: F401
 from .guards import run_warnings
 from .hardware import PeakMemory, cpu_computes_bf16, device_defaults, is_main_process, silent, versions  # noqa: F401
@@ -43,6 +45,8 @@ from .recipe import Recipe
 from .runs import (  # noqa: F401  (is_finished_run re-exported)
     CHECKPOINTS,
     CURVES_FILE,
+    TENSORBOARD_DIR,
+    TRAIN_LOG,
     TRAINER_STATE,
     RunFolder,
     check_output_dir,
@@ -126,13 +130,35 @@ def _load(recipe: Recipe, state, log) -> Loaded:
     return Loaded(recipe, checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"], warnings)
 
 
-def _build_model(loaded: Loaded, training_kwargs: dict):
+def _build_model(loaded: Loaded, training_kwargs: dict, log):
     """The checkpoint, loaded and prepared for the method (before anything is written: a checkpoint that
     does not load leaves no unfinished run behind)."""
     from transformers import set_seed
 
     set_seed(training_kwargs["seed"])
-    return methods.prepare_model(load_base_model(loaded.recipe, loaded.checkpoint), loaded.recipe, loaded.recipe.task)
+    new_weights: list[str] = []
+    model = load_base_model(loaded.recipe, loaded.checkpoint, new_weights)
+    if new_weights:
+        log(f"[hf-transfer] {new_weights_line(new_weights, loaded.recipe.task)}")
+    return methods.prepare_model(model, loaded.recipe, loaded.recipe.task)
+
+
+def new_weights_line(names: list[str], task) -> str:
+    """transformers' loading report of a new task head, in one line: which modules start random."""
+    modules = sorted({name.rsplit(".", 1)[0] for name in names})
+    labels = getattr(task, "label_names", None)
+    what = f"new head: {', '.join(modules)}" if len(modules) <= 4 else f"{len(names)} weights not in the checkpoint"
+    return what + (f" ({len(labels)} labels)" if labels else "") + ", initialised at random and trained by this run"
+
+
+def precision_text(kwargs: dict) -> str:
+    import torch
+
+    precision = "bf16" if kwargs.get("bf16") else "fp16" if kwargs.get("fp16") else "fp32"
+    if torch.cuda.is_available() and not kwargs.get("use_cpu"):
+        return f"{precision} on {torch.cuda.get_device_name(0)}"
+    threads = torch.get_num_threads()
+    return f"{precision} on CPU ({threads} thread{'s' if threads > 1 else ''})"
 
 
 def _build_trainer(loaded: Loaded, model, args):
@@ -149,7 +175,59 @@ def _build_trainer(loaded: Loaded, model, args):
         ),
         compute_loss_func=task.loss_function(tokenized["train"]),
     )
+    adopt(trainer)  # the run's console shows one progress bar and a line per evaluation
+    if recipe.early_stopping_patience and args.load_best_model_at_end:
+        from transformers import EarlyStoppingCallback
+
+        trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
     return trainer, methods.count_parameters(model)
+
+
+def keep_tracker_logs(trainer, staging: Path) -> None:
+    """TensorBoard writes into the run folder (``tensorboard/``), not into its checkpoints (removed at the end)."""
+    for callback in trainer.callback_handler.callbacks:
+        if type(callback).__name__ == "TensorBoardCallback":
+            callback.logging_dir = str(staging / TENSORBOARD_DIR)
+
+
+def check_early_stopping(recipe: Recipe, args) -> None:
+    """Early stopping watches the main metric of the evaluations during training, and keeps the best model."""
+    if not recipe.early_stopping_patience:
+        return
+    if str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "no":
+        raise UserError(
+            "--early_stopping_patience needs evaluations during training: keep --eval_strategy epoch (the default) "
+            "or use --eval_strategy steps --eval_steps N."
+        )
+    if not args.load_best_model_at_end:
+        raise UserError(
+            "--early_stopping_patience keeps the best evaluation's model: it needs --load_best_model_at_end true."
+        )
+
+
+def kept_model(state, args, metric: str, patience: int | None) -> dict | None:
+    """Which evaluation's model the run kept, and whether (and why) training stopped early."""
+    evaluations = [h for h in state.log_history if metric in h]
+    if not args.load_best_model_at_end or not evaluations or state.best_global_step is None:
+        return None
+    best = next((h for h in evaluations if h.get("step") == state.best_global_step), evaluations[-1])
+    kept = {
+        "metric": metric,
+        "value": state.best_metric,
+        "step": state.best_global_step,
+        "epoch": best.get("epoch"),
+        "evaluations": len(evaluations),
+    }
+    if patience:
+        kept["early_stopping"] = {
+            "patience": patience,
+            "stopped_early": state.global_step < state.max_steps,
+            "stopped_at_step": state.global_step,
+            "stopped_at_epoch": state.epoch,
+            "planned_steps": state.max_steps,
+            "planned_epochs": args.num_train_epochs if args.max_steps <= 0 else None,
+        }
+    return kept
 
 
 def _evaluate_test(trainer, loaded: Loaded) -> dict[str, float] | None:
@@ -261,23 +339,26 @@ def run(
     log=print,
     resume: bool = False,
     full_size: bool = False,
+    verbose: bool = False,
 ) -> dict:
     """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
 
     ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint.
-    ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply."""
+    ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply.
+    ``log``: where the run's lines go; ``verbose``: also everything the libraries print (see console.py)."""
     clock = Phases()
     # ---- checks, before anything is loaded
     recipe.validate()
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
-    if is_main_process():
-        with locked(output_dir):  # rank 0 writes the folder, and holds it for the whole run
-            return _run(recipe, output_dir, overwrite, command, log, resume, full_size, clock)
-    return _run(recipe, output_dir, overwrite, command, log, resume, full_size, clock)
+    with Console(log=log if is_main_process() else silent, verbose=verbose) as console:
+        if is_main_process():
+            with locked(output_dir):  # rank 0 writes the folder, and holds it for the whole run
+                return _run(recipe, output_dir, overwrite, command, console, resume, full_size, clock)
+        return _run(recipe, output_dir, overwrite, command, console, resume, full_size, clock)
 
 
-def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume: bool, full_size: bool, clock) -> dict:
+def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, console, resume, full_size, clock) -> dict:
     check_output_dir(output_dir, overwrite)
     training_kwargs = training_arguments(recipe)
     staging = RunFolder(output_dir).staging
@@ -290,17 +371,20 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
     # TrainingArguments set up the process group when launched by `accelerate launch` / `torchrun`;
     # made first, they let every rank agree on who is rank 0 before anything is written.
     args = make_training_args(staging / CHECKPOINTS, training_kwargs, recipe.task)
+    check_early_stopping(recipe, args)
     state = PartialState()
     main = state.is_main_process
-    log = log if main else silent
+    log = console.say
 
     # ---- load and build
     clock.lap("setup")
     loaded = _load(recipe, state, log)
     clock.lap("data_and_tokenization")
     recipe, task, tokenized = loaded.recipe, loaded.recipe.task, loaded.tokenized
-    model = _build_model(loaded, training_kwargs)
+    model = _build_model(loaded, training_kwargs, log)
     resume_from = prepare_staging(staging, requested, overwrite, resume, log) if main else None  # rank 0 owns the disk
+    if main:
+        console.attach(staging / TRAIN_LOG)  # train.log: what was said so far, and all from now on
     state.wait_for_everyone()
     if not main and resume:
         resume_from = newest_complete_checkpoint(staging / CHECKPOINTS)
@@ -309,11 +393,18 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
         # and its checkpoint would hold the model saved next: both are left out (the run is evaluated once)
         args.eval_strategy = args.save_strategy = "no"
         args.load_best_model_at_end = False
+        if recipe.early_stopping_patience:
+            log("[hf-transfer] early stopping: this run evaluates once, at its end, so there is nothing to stop")
     trainer, (trainable, total) = _build_trainer(loaded, model, args)
+    keep_tracker_logs(trainer, staging)
     clock.lap("model")
     log(
-        f"[hf-transfer] {recipe.name}: method={recipe.method}, {len(tokenized['train'])} train / "
-        f"{len(tokenized['validation'])} eval examples, trainable parameters {trainable:,} of {total:,}"
+        f"[hf-transfer] {recipe.name}: {recipe.method} on {recipe.checkpoint}, {trainable:,} of {total:,} "
+        f"parameters trainable ({trainable / total:.1%}), {precision_text(training_kwargs)}"
+    )
+    log(
+        f"[hf-transfer] train on {_counted(loaded, 'train')}; evaluate on {_counted(loaded, 'validation')}: "
+        f"{recipe.data.describe_evaluation()}"
     )
 
     # ---- train
@@ -322,6 +413,9 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
         train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
     clock.lap("train")
+    kept = kept_model(trainer.state, args, f"eval_{task.main_metric()}", recipe.early_stopping_patience)
+    if kept:
+        log(f"[hf-transfer] {kept_text(kept)}")
 
     # ---- save, then evaluate what was saved
     test_metrics = _evaluate_test(trainer, loaded)
@@ -329,6 +423,7 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
     _save(trainer, loaded, staging, main)
     state.wait_for_everyone()
     clock.lap("save")
+    log(f"[hf-transfer] evaluating the saved model, reloaded from disk ({_counted(loaded, 'validation')})")
     eval_metrics, reload_check = _evaluate_saved(trainer, loaded, staging, args, training_kwargs, clock)
     clock.lap("evaluate")
 
@@ -343,9 +438,10 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
         trainer.state.max_steps,
         full_size,
     )
-    samples = {"train": len(tokenized["train"]), "eval": len(tokenized["validation"])}
+    samples = {"train": len(loaded.splits["train"]), "eval": len(loaded.splits["validation"])}
     if test_metrics is not None:
-        samples["test"] = len(tokenized["test"])
+        samples["test"] = len(loaded.splits["test"])
+    features = {"train": len(tokenized["train"]), "eval": len(tokenized["validation"])}
     metrics = {
         "recipe": recipe.name,
         "method": recipe.method,
@@ -353,6 +449,9 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
         "checkpoint_source": loaded.checkpoint.note or loaded.checkpoint.path,
         "dataset": recipe.data.describe(),
         "samples": samples,
+        **({"features": features} if features != {k: samples[k] for k in features} else {}),
+        "unit": task.unit,
+        "evaluated_on": recipe.data.describe_evaluation(),
         "dropped": loaded.dropped,
         "train": dict(train_output.metrics, wall_seconds=round(train_seconds, 2)),
         "eval": eval_metrics,
@@ -364,6 +463,7 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
         "training_arguments": {k: v for k, v in training_kwargs.items() if isinstance(v, (str, int, float, bool))},
         "world_size": args.world_size,
         "reload_check": reload_check,
+        **({"kept": kept} if kept else {}),
         "licenses": loaded.licenses,
         "warnings": warnings,
         "versions": versions(),
@@ -377,6 +477,13 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, log, resume
         write_card(staging)
         publish(staging, output_dir)
     return dict(metrics, output_dir=str(output_dir))
+
+
+def _counted(loaded: Loaded, split: str) -> str:
+    """``1,281 examples``; for tasks whose rows become several features: ``64 questions (82 windows)``."""
+    rows, features = len(loaded.splits[split]), len(loaded.tokenized[split])
+    task = loaded.recipe.task
+    return f"{rows:,} {task.unit}" + (f" ({features:,} {task.feature_unit})" if features != rows else "")
 
 
 def _plot_curves(history: list[dict], metric_key: str, path: Path) -> None:

@@ -32,6 +32,7 @@ LAYERS = [
     "methods",
     "metrics",
     "plots",
+    "console",
     "errors",
 ]
 """Top to bottom: a module may import the modules listed after it, never those before it."""

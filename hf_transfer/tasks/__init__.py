@@ -47,6 +47,10 @@ class Task:
     """The argument of ``pipe(...)`` in the card's usage snippet."""
     passthrough: ClassVar[tuple[str, ...]] = ()
     """Columns kept as they are besides the roles (e.g. the endings of multiple choice)."""
+    unit: ClassVar[str] = "examples"
+    """What one row of the data is, in the console and the card ("questions" for QA)."""
+    feature_unit: ClassVar[str] = "features"
+    """What the model sees when a row becomes several of them (QA: windows of a long context)."""
 
     def problems(self) -> list[str]:
         """Settings that cannot work, as short sentences (empty when valid)."""

@@ -59,6 +59,8 @@ class QuestionAnswering(Task):
     auto_model = "AutoModelForQuestionAnswering"
     peft_auto_model = "AutoPeftModelForQuestionAnswering"
     has_pipeline = False
+    unit = "questions"
+    feature_unit = "windows"
 
     max_length: int = 384
     doc_stride: int = 128
