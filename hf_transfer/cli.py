@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import json
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,12 +105,53 @@ def cmd_copy(args) -> None:
         raise UserError(f"{dest} already exists; choose another destination.")
     if not dest.parent.is_dir():
         raise UserError(f"The folder {dest.parent} does not exist; create it first, or copy to an existing folder.")
+    name = args.name or dest.stem.lower().replace("_", "-")
+    if name == recipe.name:  # a copy with the template's name would share its run folders and card title
+        name = f"my-{recipe.name}"
+    description = args.description or f"Adapted from the hf_transfer recipe {recipe.name}. {recipe.description}".strip()
+    copied = dataclasses.replace(recipe, name=name, description=description, expected={})
+    copied.validate()  # a bad --name is refused before anything is written
     if source is not None and source.suffix == ".py":
-        shutil.copyfile(source, dest)
+        dest.write_text(renamed_source(source.read_text(), recipe, copied))
     else:
         dest = dest.with_suffix(".yaml")
-        dest.write_text(recipe.to_yaml())
-    print(f"Copied recipe {recipe.name!r} to {dest}. Run it with: {PROG} run {dest}")
+        dest.write_text(copied.to_yaml())
+    print(
+        f"Copied recipe {recipe.name!r} to {dest} as {name!r} (its runs go to runs/{name}-<method>; the template's "
+        f"expected results were left out: they were measured on its data). Run it with: {PROG} run {dest}"
+    )
+
+
+def renamed_source(text: str, original, copied) -> str:
+    """A recipe module's source with the copy's name and description, and without the template's
+    ``expected`` results; everything else (comments, layout) as written."""
+    import ast
+
+    tree = ast.parse(text)
+    values = {"name": json.dumps(copied.name), "description": json.dumps(copied.description), "expected": "{}"}
+    edits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Recipe":
+            for keyword in node.keywords:
+                if keyword.arg in values:
+                    edits.append((keyword.value, values.pop(keyword.arg)))
+            if "description" in values and node.keywords:  # a recipe without one gets one, after its name
+                first = next((k for k in node.keywords if k.arg == "name"), node.keywords[0])
+                edits.append((first.value, ast.get_source_segment(text, first.value) + ", description="
+                              + values.pop("description")))  # fmt: skip
+            break
+    if "name" in values:
+        raise UserError(f"No Recipe(name=...) call was found in the recipe module of {original.name!r} to rename.")
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line.encode()))
+    data = text.encode()
+    for node, replacement in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
+        start = offsets[node.lineno - 1] + node.col_offset
+        end = offsets[node.end_lineno - 1] + node.end_col_offset
+        data = data[:start] + replacement.encode() + data[end:]
+    return data.decode()
 
 
 def parse_training_flags(tokens: list[str]) -> dict[str, Any]:
@@ -141,6 +181,7 @@ def build_run_recipe(recipe, args, extra: list[str]):
     """Apply the run flags to a recipe: the resolved recipe is what recipe.yaml records."""
     from .recipe import FileData
 
+    template = recipe
     recipe = recipe.with_overrides(args.set or [])
     changes: dict[str, Any] = {}
     if args.method:
@@ -181,6 +222,7 @@ def build_run_recipe(recipe, args, extra: list[str]):
         )
     for key in PUSH_FLAGS:  # hf_transfer pushes the finished run folder itself, not the Trainer
         setattr(args, key, flags.pop(key, None))
+    check_run_glue_steps({key: flags.pop(key) for key in RUN_GLUE_STEPS if key in flags}, args)
     if "resume_from_checkpoint" in flags:  # the transformers spelling of --resume
         value = flags.pop("resume_from_checkpoint")
         if value not in (True, "auto"):
@@ -193,7 +235,37 @@ def build_run_recipe(recipe, args, extra: list[str]):
         changes["lora"] = dataclasses.replace(recipe.lora, learning_rate=None)
         changes["freeze"] = dataclasses.replace(recipe.freeze, learning_rate=None)
     changes["training"] = {**recipe.training, **flags}
-    return dataclasses.replace(recipe, **changes).validate()
+    resolved = dataclasses.replace(recipe, **changes)
+    differences = adapted(template, resolved)
+    if differences and resolved.description == template.description:  # the card must not claim the template's
+        resolved = dataclasses.replace(
+            resolved,
+            description=f"Adapted from the hf_transfer recipe {template.name}: " + "; ".join(differences) + ".",
+        )
+    return resolved.validate()
+
+
+def adapted(template, recipe) -> list[str]:
+    """How a run's checkpoint and data differ from its recipe's (an adapted recipe says so in its card)."""
+    out = []
+    if recipe.checkpoint != template.checkpoint:
+        out.append(f"checkpoint {recipe.checkpoint} instead of {template.checkpoint}")
+    if type(recipe.data) is not type(template.data) or recipe.data.describe() != template.data.describe():
+        out.append(f"data {recipe.data.describe()} instead of {template.data.describe()}")
+    return out
+
+
+def default_output_dir(template, recipe) -> Path:
+    """runs/<recipe>-<method>; an adapted run adds what it was adapted to (its data file, its checkpoint), so it
+    does not land in the folder of the recipe as written."""
+    parts = [recipe.name]
+    if adapted(template, recipe):
+        if isinstance(getattr(recipe.data, "train_file", None), str):
+            parts.append(Path(recipe.data.train_file).stem)
+        if recipe.checkpoint != template.checkpoint:
+            parts.append(Path(recipe.checkpoint.rstrip("/")).name)
+    parts.append(recipe.method)
+    return Path("runs") / "-".join(parts)
 
 
 def runs_as_written(original, resolved) -> bool:
@@ -209,6 +281,41 @@ def runs_as_written(original, resolved) -> bool:
     )
 
 
+RUN_GLUE_STEPS = ("do_train", "do_eval", "do_predict")
+"""run_glue's switches: a run always trains and evaluates; --do_predict goes with --test_file."""
+
+
+def check_run_glue_steps(steps: dict[str, Any], args) -> None:
+    """Honour run_glue's --do_train / --do_eval / --do_predict where hf-transfer run does that, and name the
+    hf_transfer way where it does not (they would otherwise be accepted by TrainingArguments and ignored)."""
+    from .recipe import as_bool
+
+    steps = {k: as_bool(v) for k, v in steps.items()}
+    if steps.get("do_train") is False or (steps.get("do_eval") and not steps.get("do_train", False)):
+        raise UserError(
+            "hf-transfer run always trains, then evaluates (--do_eval alone would still train). To evaluate a "
+            "finished run without training: hf-transfer eval RUN_DIR [--validation_file F]."
+        )
+    if steps.get("do_predict") and not getattr(args, "test_file", None):
+        raise UserError(
+            "--do_predict needs --test_file F: the rows to predict after training (written to "
+            "RUN_DIR/predictions-<F>.jsonl). A finished run predicts with: hf-transfer predict RUN_DIR --input_file F."
+        )
+
+
+def check_test_file(recipe, test_file: str) -> Path:
+    """--test_file is read before training: a file that cannot be predicted stops the run before it starts."""
+    from .predict import read_rows
+
+    path = Path(test_file).expanduser().resolve()
+    rows = read_rows(path, recipe.data.columns)
+    try:
+        recipe.task.predict_text(rows[0])
+    except (ValueError, KeyError, UserError) as exc:
+        raise UserError(f"--test_file {path}: its first row cannot be predicted: {exc}") from None
+    return path
+
+
 PUSH_FLAGS = ("push_to_hub", "hub_model_id", "hub_private_repo")
 """TrainingArguments names for pushing; hf-transfer run handles them after the run folder is complete."""
 
@@ -220,7 +327,8 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
         recipe, _ = find_recipe(args.recipe)
     original = recipe
     recipe = build_run_recipe(recipe, args, extra)
-    output_dir = args.output_dir or str(Path("runs") / f"{recipe.name}-{recipe.method}")
+    output_dir = args.output_dir or str(default_output_dir(original, recipe))
+    test_file = check_test_file(recipe, args.test_file) if getattr(args, "test_file", None) else None
     if args.push_to_hub:
         from .hub import _check_repo_id
 
@@ -238,10 +346,10 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
     from .hardware import is_main_process, silent
 
     with Console(log=print if is_main_process() else silent, verbose=args.verbose) as console:
-        _run_and_report(args, recipe, original, output_dir, argv, console.say)
+        _run_and_report(args, recipe, original, output_dir, argv, console.say, test_file)
 
 
-def _run_and_report(args, recipe, original, output_dir: str, argv, say) -> None:
+def _run_and_report(args, recipe, original, output_dir: str, argv, say, test_file: Path | None) -> None:
     from .hardware import is_main_process
     from .train import run
 
@@ -271,6 +379,11 @@ def _run_and_report(args, recipe, original, output_dir: str, argv, say) -> None:
     for warning in metrics.get("warnings", []):
         say(f"Warning: {warning}")
     say(f"Run folder: {metrics['output_dir']} (everything the run printed: train.log)")
+    if test_file is not None:
+        from .predict import predict_file
+
+        summary = predict_file(Path(metrics["output_dir"]), test_file, None, log=say)
+        say(f"Predictions for {test_file.name} ({summary['predicted']:,} rows): {summary['output_file']}")
     if args.merge_adapter:
         from .methods import get as method
 
@@ -297,10 +410,10 @@ def cmd_compare(args, extra: list[str], argv: list[str]) -> None:
     from .compare import compare, parse_methods, report_table
     from .registry import find_recipe
 
-    if args.method or args.merge_adapter:
+    if args.method or args.merge_adapter or args.test_file:
         raise UserError(
             "compare runs the methods listed by --methods (e.g. --methods scratch,lora,full); --method and "
-            "--merge_adapter apply to run."
+            "--merge_adapter / --test_file apply to run."
         )
     methods = parse_methods(args.methods)
     recipe, _ = find_recipe(args.recipe)
@@ -330,31 +443,60 @@ def cmd_merge(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    from .console import quiet
     from .data import load_splits
+    from .runs import RunFolder, write_atomically
     from .train import evaluate_model, load_run, tokenize_splits
 
-    recipe, model, tokenizer = load_run(Path(args.run_dir))
-    data = recipe.data
-    if args.validation_file:
-        from .recipe import FileData
+    folder = RunFolder(args.run_dir)
+    folder.recipe()  # "not a hf_transfer run folder" first
+    if folder.is_staged or not folder.is_finished:
+        raise UserError(f"{folder.path} is not a finished run folder (no metrics.json): finish it first.")
+    with quiet():
+        recipe, model, tokenizer = load_run(folder.path)
+        data = recipe.data
+        if args.validation_file:
+            from .recipe import FileData
 
-        path = str(Path(args.validation_file).expanduser().resolve())
-        data = FileData(train_file=path, validation_file=path, columns=data.columns)
-    if args.max_eval_samples:
-        data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
-    splits, task = load_splits(data, recipe.task)
-    tokenized = tokenize_splits(splits, task, tokenizer)
-    metrics = evaluate_model(
-        model, tokenizer, recipe, splits["validation"], tokenized["validation"], args.per_device_eval_batch_size
-    )
+            path = str(Path(args.validation_file).expanduser().resolve())
+            data = FileData(train_file=path, validation_file=path, columns=data.columns)
+        if args.max_eval_samples:
+            data = dataclasses.replace(data, max_eval_samples=args.max_eval_samples)
+        splits, task = load_splits(data, recipe.task)
+        tokenized = tokenize_splits(splits, task, tokenizer)
+        metrics = evaluate_model(
+            model, tokenizer, recipe, splits["validation"], tokenized["validation"], args.per_device_eval_batch_size
+        )
+        baselines = task.baselines(tokenized["train"], tokenized["validation"])
     name = Path(args.validation_file).stem if args.validation_file else "validation"
-    out = Path(args.output_file) if args.output_file else Path(args.run_dir) / f"eval-{name}.json"
-    from .runs import write_atomically
-
-    record = {"data": data.describe(), "samples": len(tokenized["validation"]), "metrics": metrics}
+    out = Path(args.output_file) if args.output_file else folder.path / f"eval-{name}.json"
+    evaluated_on = data.describe_evaluation() if not args.validation_file else f"the file {data.validation_file}"
+    record = {
+        "data": data.describe(),
+        "evaluated_on": evaluated_on,
+        "samples": len(splits["validation"]),
+        "unit": task.unit,
+        "metrics": metrics,
+        "baselines": baselines,
+    }
     write_atomically(out, json.dumps(record, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in metrics.items()}, indent=2))
-    print(f"Metrics: {out}", file=sys.stderr)
+    print(f"Evaluated {folder.path.name} on {len(splits['validation']):,} {task.unit}: {evaluated_on}\n")
+    print(eval_table(metrics, baselines, recipe.task.report_keys(recipe.metric_names)))
+    print(f"\nMetrics: {out}")
+
+
+def eval_table(metrics: dict, baselines: dict, main_keys: list[str]) -> str:
+    """The evaluation's metrics (the recipe's first), then the trivial baselines to read them against."""
+    timing = ("runtime", "per_second", "epoch", "preparation_time")
+    names = [k for k in main_keys if f"eval_{k}" in metrics]
+    names += [
+        k.removeprefix("eval_")
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and k.removeprefix("eval_") not in names and not k.endswith(timing)
+    ]
+    rows = [[name.replace("_", " "), f"{metrics[f'eval_{name}']:.4f}"] for name in names]
+    rows += [[f"{k.replace('_', ' ')} (baseline)", f"{v:.4f}"] for k, v in baselines.items()]
+    return format_table(["metric", "value"], rows)
 
 
 def cmd_doctor(args) -> None:
@@ -430,7 +572,10 @@ def cmd_predict(args) -> None:
     if args.input_file:
         if texts:
             raise UserError("Give texts on the command line or --input_file, not both.")
-        _predict_file(args)
+        from .console import quiet
+
+        with quiet():  # the base model's loading report (a LoRA run's head is loaded next) is not the user's concern
+            _predict_file(args)
         return
     if args.output_file:
         raise UserError("--output_file goes with --input_file (texts on the command line are printed).")
@@ -444,8 +589,12 @@ def cmd_predict(args) -> None:
             "predicted with. Finish it with --resume, or use the finished run's folder."
         )
     inputs = [recipe.task.parse_predict_input(t) for t in texts]
-    recipe, model, tokenizer = load_run(folder.path)
-    for item, prediction in zip(inputs, recipe.task.predict(model, tokenizer, inputs)):
+    from .console import quiet
+
+    with quiet():  # the base model's loading report (a LoRA run's head is loaded next) is not the user's concern
+        recipe, model, tokenizer = load_run(folder.path)
+        predictions = recipe.task.predict(model, tokenizer, inputs)
+    for item, prediction in zip(inputs, predictions):
         print(recipe.task.format_prediction(item, prediction))
 
 
@@ -462,6 +611,9 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train_file", help="local csv/tsv/json/jsonl/parquet training data")
     parser.add_argument(
         "--validation_file", help="local evaluation data (default: a seeded split of the training data)"
+    )
+    parser.add_argument(
+        "--test_file", help="rows to predict once trained (run_glue's --do_predict): RUN_DIR/predictions-<name>.jsonl"
     )
     parser.add_argument("--max_train_samples", type=int)
     parser.add_argument("--max_eval_samples", type=int)
@@ -526,9 +678,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--training", action="store_true", help="the TrainingArguments a run would use on this machine, as YAML"
     )
-    copy = sub.add_parser("copy", help="copy a recipe module to adapt it")
+    copy = sub.add_parser("copy", help="copy a recipe module to adapt it, under a name of its own")
     copy.add_argument("recipe")
     copy.add_argument("dest", nargs="?")
+    copy.add_argument("--name", help="the copy's recipe name (default: from the file name, e.g. my_sentiment.py)")
+    copy.add_argument("--description", help="the copy's description, the first line of its model card")
     run = sub.add_parser(
         "run",
         help="fine-tune a recipe",
@@ -609,6 +763,8 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
             return
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
+        if args.command == "copy" and args.dest is None and len(extra) == 1 and not extra[0].startswith("-"):
+            args.dest = extra.pop()  # `copy RECIPE --name N DEST`: argparse gives an optional positional up early
         if args.command not in ("run", "compare") and extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "run":

@@ -73,7 +73,8 @@ def test_every_run_writes_a_complete_card(runs, method):
         if method == "lora"
         else r'pipeline\("text-classification"',
         r"^## Training data$",
-        r"160 training examples, 40 evaluation examples",
+        r"160 examples for training, 40 examples for evaluation \(the file .*valid\.csv\)",
+        r"^Evaluated on 40 examples: the file .*valid\.csv\.",
         r"^\| trainable \| [\d,]+ \([\d.]+%\) \|$",
         r"^\| learning_rate \| 0\.005 \|$",
         r"^\| accuracy \| \d\.\d{4} \|$",
@@ -109,6 +110,7 @@ def test_push_full_run_and_download_it_back(runs, hub, run_cli, tmp_path):
         "training_curves.png",
         "README.md",
     } <= set(files)
+    assert (runs["full"] / "train.log").is_file() and "train.log" not in files  # local paths stay on this machine
     local = snapshot_download("tester/tiny-full", cache_dir=tmp_path / "cache")
     pushed = AutoModelForSequenceClassification.from_pretrained(local).eval()
     original = AutoModelForSequenceClassification.from_pretrained(runs["full"]).eval()

@@ -89,6 +89,9 @@ def test_eval_on_a_new_labelled_file_writes_its_metrics(finished_run, run_cli, t
     code, stdout, err = run_cli("eval", run, "--validation_file", sentiment_files["validation"])
     assert code == 0, err
     written = json.loads((run / "eval-validation.json").read_text())
-    printed = json.loads(stdout[stdout.index("{") :])
-    assert written["metrics"]["eval_accuracy"] == printed["eval_accuracy"]
-    assert written["samples"] == 40
+    # the same table as run: metrics, then the baselines to read them against
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f"Evaluated {run.name} on 40 examples: the file ") and "validation.csv" in lines[0]
+    assert f"accuracy {written['metrics']['eval_accuracy']:.4f}" in " ".join(stdout.split())
+    assert "majority class accuracy (baseline)" in stdout and "majority_class_accuracy" in written["baselines"]
+    assert written["samples"] == 40 and f"Metrics: {run / 'eval-validation.json'}" in stdout

@@ -188,7 +188,10 @@ def test_qa_run_end_to_end(qa_runs, method, run_cli):
         assert metrics["eval"]["eval_exact_match"] > 50
     code, stdout, err = run_cli("eval", out)
     assert code == 0, err
-    assert json.loads(stdout[stdout.index("{") :])["eval_f1"] == pytest.approx(metrics["eval"]["eval_f1"], abs=1e-6)
+    written = json.loads((out / "eval-validation.json").read_text())
+    assert written["metrics"]["eval_f1"] == pytest.approx(metrics["eval"]["eval_f1"], abs=1e-6)
+    assert f" f1 {written['metrics']['eval_f1']:.4f}" in " ".join(stdout.split())
+    assert written["unit"] == "questions" and written["samples"] == metrics["samples"]["eval"]
 
 
 def test_qa_predict_prints_span_and_score(qa_runs, run_cli):

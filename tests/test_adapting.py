@@ -1,0 +1,125 @@
+"""What a user adapting a recipe meets (issue 18): an adapted run says so, the card says exactly what was
+evaluated, run_glue's --do_* switches, compare with another budget, eval's table, quiet predict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import TINY_TRAINING, sentiment_rows, write_csv
+
+
+def tiny_run_args(tiny_bert, files, out, *extra):
+    return [
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        files["train"],
+        "--validation_file",
+        files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        *extra,
+    ]
+
+
+def test_an_adapted_run_says_so_instead_of_the_templates_description(finished_run):
+    run = finished_run("text-classification", "full")
+    card = (run / "README.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "Adapted from the hf_transfer recipe rotten-tomatoes-minilm: checkpoint " in card
+    assert "instead of sentence-transformers/all-MiniLM-L6-v2" in card and "train.csv instead of" in card
+    assert "Short movie-review snippets" not in card.split("## How to use")[0]
+    # and exactly what was evaluated: the validation file, its row count
+    assert metrics["evaluated_on"].startswith("the file ") and metrics["evaluated_on"].endswith("valid.csv")
+    assert f"Evaluated on {metrics['samples']['eval']} examples: the file " in card
+    assert "held out" not in card
+
+
+def test_an_adapted_run_gets_a_folder_of_its_own(monkeypatch, tmp_path, tiny_bert, sentiment_files):
+    from hf_transfer.cli import build_parser, build_run_recipe, default_output_dir
+    from hf_transfer.registry import find_recipe
+
+    template, _ = find_recipe("rotten-tomatoes-minilm")
+    args, extra = build_parser().parse_known_args(
+        ["run", "rotten-tomatoes-minilm", "--train_file", str(sentiment_files["train"])]
+    )
+    assert default_output_dir(template, build_run_recipe(template, args, extra)).name == (
+        "rotten-tomatoes-minilm-train-full"
+    )
+    args, extra = build_parser().parse_known_args(["run", "rotten-tomatoes-minilm"])
+    assert default_output_dir(template, build_run_recipe(template, args, extra)).name == "rotten-tomatoes-minilm-full"
+
+
+def test_qa_cards_count_questions_not_windows(finished_run):
+    run = finished_run("question-answering", "full")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["unit"] == "questions" and metrics["samples"]["eval"] == 30  # helpers.write_data: 30 questions
+    card = (run / "README.md").read_text()
+    assert f"Evaluated on {metrics['samples']['eval']} questions" in card
+    if "features" in metrics:  # long contexts: more windows than questions, and both are said
+        assert metrics["features"]["eval"] > metrics["samples"]["eval"]
+        assert f"({metrics['features']['eval']} windows)" in card
+
+
+def test_do_eval_alone_and_do_predict_without_a_file_name_the_hf_transfer_way(run_cli, tmp_path):
+    code, _, err = run_cli("run", "rotten-tomatoes-minilm", "--do_eval", "--output_dir", tmp_path / "a")
+    assert code == 2 and "hf-transfer eval RUN_DIR" in err
+    code, _, err = run_cli("run", "rotten-tomatoes-minilm", "--do_train", "false", "--output_dir", tmp_path / "a")
+    assert code == 2 and "always trains" in err
+    code, _, err = run_cli("run", "rotten-tomatoes-minilm", "--do_predict", "--output_dir", tmp_path / "a")
+    assert code == 2 and "--do_predict needs --test_file" in err
+    code, _, err = run_cli("run", "rotten-tomatoes-minilm", "--test_file", tmp_path / "none.csv")
+    assert code == 2 and "none.csv does not exist" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_do_train_do_eval_do_predict_with_a_test_file_writes_predictions(run_cli, tiny_bert, sentiment_files, tmp_path):
+    test_file = write_csv(tmp_path / "unlabelled.csv", [{"sentence": r["sentence"]} for r in sentiment_rows(25, 7)])
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(
+        *tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1"),
+        "--do_train", "--do_eval", "--do_predict", "--test_file", test_file,
+    )  # fmt: skip
+    assert code == 0, err
+    predictions = [json.loads(line) for line in (out / "predictions-unlabelled.jsonl").read_text().splitlines()]
+    assert [p["row"] for p in predictions] == list(range(25))
+    assert all(p["prediction"][0][0] in ("neg", "pos") for p in predictions)  # (label, score) pairs, best first
+    assert "Predictions for unlabelled.csv (25 rows)" in stdout
+
+
+def test_compare_with_another_budget_does_not_reuse_old_runs(run_cli, tiny_bert, sentiment_files, tmp_path):
+    out = tmp_path / "cmp"
+
+    def compare(samples: str, *extra: str):
+        args = tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1", "--max_train_samples", samples)
+        return run_cli("compare", *args[1:], "--methods", "lora", *extra)
+
+    code, _, err = compare("64")
+    assert code == 0, err
+    assert json.loads((out / "lora" / "metrics.json").read_text())["samples"]["train"] == 64
+    code, stdout, err = compare("64")
+    assert code == 0 and "same settings found" in stdout
+    code, _, err = compare("48")
+    assert code == 2 and "other settings" in err and "--overwrite_output_dir" in err
+    assert json.loads((out / "lora" / "metrics.json").read_text())["samples"]["train"] == 64
+    code, _, err = compare("48", "--overwrite_output_dir")
+    assert code == 0, err
+    assert json.loads((out / "lora" / "metrics.json").read_text())["samples"]["train"] == 48
+    assert json.loads((out / "report.json").read_text())["samples"]["train"] == 48
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_eval_and_predict_of_a_lora_run_print_no_loading_report(finished_run, run_cli, command):
+    run = finished_run("text-classification", "lora")
+    code, stdout, err = run_cli(command, run, *(["a fine film"] if command == "predict" else []))
+    assert code == 0, err
+    assert "MISSING" not in stdout + err and "LOAD REPORT" not in stdout + err
+    if command == "eval":
+        assert "majority class accuracy (baseline)" in stdout

@@ -1,0 +1,245 @@
+"""What a run prints and keeps (issue 17): a short console, train.log with everything, --verbose,
+early stopping, TensorBoard logs, and the help that lists the common TrainingArguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import TINY_TRAINING
+
+
+def cli_run(tiny_bert, files, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``hf-transfer run`` in a fresh process with its output piped (not a terminal), as CI logs and
+    ``| tee`` see it."""
+    args = [
+        sys.executable,
+        "-m",
+        "hf_transfer",
+        "run",
+        "rotten-tomatoes-minilm",
+        "--method",
+        "lora",
+        "--model_name_or_path",
+        str(tiny_bert),
+        "--train_file",
+        str(files["train"]),
+        "--validation_file",
+        str(files["validation"]),
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        str(out),
+        *TINY_TRAINING,
+        *extra,
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quiet_and_verbose(tiny_bert, sentiment_files, tmp_path_factory):
+    root = tmp_path_factory.mktemp("console")
+    quiet = cli_run(tiny_bert, sentiment_files, root / "quiet")
+    verbose = cli_run(tiny_bert, sentiment_files, root / "verbose", "--verbose")
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    return root, quiet, verbose
+
+
+def test_the_default_console_is_short_and_free_of_library_noise(quiet_and_verbose):
+    _, quiet, _ = quiet_and_verbose
+    shown = quiet.stdout + quiet.stderr
+    assert "LOAD REPORT" not in shown and "MISSING" not in shown
+    assert "FutureWarning" not in shown
+    assert "\x1b[" not in shown and "\r" not in shown  # no cursor codes, no bars redrawn in a log
+    assert "{'loss'" not in shown  # the Trainer's printed dicts give way to our lines
+    # what runs, on what, with how many trainable parameters; one line per evaluation; the results
+    assert "new head: classifier (2 labels)" in quiet.stdout
+    assert "parameters trainable" in quiet.stdout and "train on 160 examples; evaluate on 40 examples" in quiet.stdout
+    assert "the file " in quiet.stdout and "validation.csv" in quiet.stdout
+    epochs = [line for line in quiet.stdout.splitlines() if line.strip().startswith("epoch ")]
+    assert [line.split(":")[0].strip() for line in epochs] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert all("accuracy" in line for line in epochs)
+    assert "Training: 30 steps" in quiet.stdout and "step 30/30 (100%)" in quiet.stdout
+    assert "Run folder:" in quiet.stdout
+    assert len(quiet.stdout.splitlines()) < 30
+
+
+def test_train_log_keeps_what_the_console_left_out(quiet_and_verbose):
+    root, quiet, verbose = quiet_and_verbose
+    log = (root / "quiet" / "train.log").read_text()
+    assert "LOAD REPORT" in log  # the library's report, kept in full
+    if "FutureWarning" in verbose.stderr:
+        assert "FutureWarning" in log
+    for line in quiet.stdout.splitlines():  # everything shown is kept, results table included
+        if line.strip():
+            assert line in log, line
+    # the Trainer's logged values, and a timestamp on every entry
+    assert '"eval_accuracy"' in log and '"loss"' in log
+    assert all(line[:4].isdigit() for line in log.splitlines() if line.startswith("20"))
+    assert log.splitlines()[0][:19].replace("-", "").replace(":", "").replace(" ", "").isdigit()
+
+
+def test_verbose_shows_what_the_libraries_print(quiet_and_verbose):
+    root, _, verbose = quiet_and_verbose
+    assert "LOAD REPORT" in verbose.stdout + verbose.stderr
+    assert "LOAD REPORT" in (root / "verbose" / "train.log").read_text()
+
+
+def test_early_stopping_stops_where_the_metric_stopped_improving(
+    run_cli, tiny_bert, sentiment_files, tmp_path, monkeypatch
+):
+    """A crafted accuracy per evaluated model: 0.50, 0.70, 0.60, 0.65, ... With patience 2 training stops
+    after epoch 4 and keeps epoch 2's model; the reloaded model (same outputs) scores 0.70 again."""
+    import numpy as np
+
+    from hf_transfer.tasks.classification import TextClassification
+
+    sequence = [0.50, 0.70, 0.60, 0.65, 0.90, 0.95, 0.99]
+    seen: list[np.ndarray] = []
+
+    def crafted(self, metric_names, examples=None, features=None, tokenizer=None):
+        def compute(eval_pred):
+            logits = np.asarray(eval_pred.predictions, dtype=np.float64)
+            for i, known in enumerate(seen):
+                if known.shape == logits.shape and np.allclose(known, logits, atol=1e-4):
+                    return {"accuracy": sequence[i]}
+            seen.append(logits)
+            return {"accuracy": sequence[len(seen) - 1]}
+
+        return compute
+
+    monkeypatch.setattr(TextClassification, "metrics_function", crafted)
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--validation_file",
+        sentiment_files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        "--num_train_epochs",
+        "7",
+        "--bf16",
+        "false",
+        "--early_stopping_patience",
+        "2",
+    )
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    kept = metrics["kept"]
+    assert kept["epoch"] == 2 and kept["value"] == 0.70
+    stop = kept["early_stopping"]
+    assert stop["stopped_early"] and stop["stopped_at_epoch"] == 4 and stop["patience"] == 2
+    assert metrics["eval"]["eval_accuracy"] == 0.70 and metrics["reload_check"]["match"]
+    assert "Training stopped early at epoch 4 of 7" in stdout
+    card = (out / "README.md").read_text()
+    assert "stopped early at epoch 4 of 7" in card and "epoch 2 (accuracy 0.7000)" in card
+
+
+def test_early_stopping_without_evaluations_is_refused(run_cli, tiny_bert, sentiment_files, tmp_path):
+    code, _, err = run_cli(
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--output_dir",
+        tmp_path / "run",
+        "--set",
+        "data.columns.text=sentence",
+        "--eval_strategy",
+        "no",
+        "--early_stopping_patience",
+        "2",
+    )
+    assert code == 2 and "--early_stopping_patience needs evaluations during training" in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_report_to_tensorboard_keeps_event_files_in_the_run_folder(run_cli, tiny_bert, sentiment_files, tmp_path):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        sentiment_files["train"],
+        "--validation_file",
+        sentiment_files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        "--num_train_epochs",
+        "2",
+        "--report_to",
+        "tensorboard",
+    )
+    assert code == 0, err
+    events = list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events)
+    assert "[`tensorboard/`](tensorboard)" in (out / "README.md").read_text()
+
+
+def test_a_tracker_that_is_not_installed_is_one_clear_message(run_cli, monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    code, out, err = run_cli("run", "rotten-tomatoes-minilm", "--report_to", "tensorboard", "--output_dir", tmp_path)
+    assert code == 2
+    assert "needs the tensorboard package" in err and "hf-transfer-toolkit[tracking]" in err
+    assert "Traceback" not in err and not any(tmp_path.iterdir())
+
+
+def test_run_help_lists_the_common_training_arguments(run_cli):
+    code, out, _ = run_cli("run", "--help")
+    assert code == 0
+    assert "Any transformers TrainingArguments flag is accepted" in out
+    for flag in ("--learning_rate", "--num_train_epochs", "--per_device_train_batch_size", "--warmup_ratio",
+                 "--gradient_accumulation_steps", "--weight_decay", "--eval_strategy", "--bf16", "--report_to",
+                 "--gradient_checkpointing", "--seed", "--early_stopping_patience", "--verbose"):  # fmt: skip
+        assert flag in out, flag
+    assert "(default: 32)" in out and "(default: epoch)" in out
+
+
+def test_show_training_prints_the_arguments_a_run_would_use(run_cli):
+    from hf_transfer.arguments import training_arguments
+    from hf_transfer.registry import find_recipe
+
+    code, out, _ = run_cli("show", "sst2-distilbert", "--training", "--set", "training.num_train_epochs=5")
+    assert code == 0
+    shown = yaml.safe_load(out)
+    recipe, _ = find_recipe("sst2-distilbert")
+    expected = training_arguments(recipe.with_overrides(["training.num_train_epochs=5"]))
+    assert shown == expected and shown["num_train_epochs"] == 5
+    assert shown["metric_for_best_model"] == "accuracy" and "bf16" in shown
+
+
+def test_evaluation_lines_show_the_metrics_without_timings():
+    from hf_transfer.console import evaluation_line
+
+    line = evaluation_line(
+        {"eval_loss": 0.5, "eval_accuracy": 0.75, "eval_runtime": 3.2, "eval_samples_per_second": 9.0, "epoch": 2.0},
+        2.0,
+    )
+    assert line == "  epoch 2: accuracy 0.7500, loss 0.5000"
