@@ -5,10 +5,14 @@ learning rate and seed.
 
     python benchmarks/bench_e2e.py                      # classification, fp32 and (where native) bf16
     python benchmarks/bench_e2e.py --precision fp32     # only fp32 (what a CPU without native bf16 gets)
+    python benchmarks/bench_e2e.py --task ner           # token classification (needs ../shared/data/conll2003)
 
-Classification: the packaged all-MiniLM-L6-v2 on the packaged Rotten Tomatoes snippets, the recipe's
-seeded split (2,000 training examples by default, 1,281 held out), 1 epoch, batch 32, lr 1e-4, no warmup.
-Other task families have no baseline script here yet. Results: benchmarks/results/e2e-<task>.{json,md},
+Both sides fine-tune the packaged all-MiniLM-L6-v2, 1 epoch, batch 32, lr 1e-4, no warmup, no weight decay.
+classification: the packaged Rotten Tomatoes snippets, the recipe's seeded split (2,000 training examples by
+default, 1,281 held out); the baseline is run_glue-style (baselines/classification.py).
+ner: the first 2,000 training sentences of CoNLL-2003 and the first 1,000 of its validation split (the shared
+copy in ../shared/data/conll2003); the baseline is run_ner-style (baselines/token_classification.py).
+QA, seq2seq and causal-LM SFT have no baseline script here yet. Results: benchmarks/results/e2e-<task>.{json,md},
 with the machine's CPU instruction sets, so results from different machines are not mixed.
 """
 
@@ -39,6 +43,33 @@ def machine() -> dict:
         "gpu": gpus[0]["name"] if gpus else None,
         "python": platform.python_version(),
     }
+
+
+def prepare_ner(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
+    """The first sentences of the shared CoNLL-2003 copy, as CoNLL files both sides read, and the model folder."""
+    from hf_transfer.assets import resolve_checkpoint
+
+    source = HERE.parent.parent / "shared" / "data" / "conll2003"
+    if not source.is_dir():
+        raise SystemExit(f"--task ner needs the shared CoNLL-2003 copy in {source}.")
+
+    def head(name: str, sentences: int) -> Path:
+        kept, count = [], 0
+        for line in (source / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                count += 1 if kept and kept[-1].strip() and not kept[-1].startswith("-DOCSTART-") else 0
+                if count >= sentences:
+                    break
+            kept.append(line)
+        out = work / name
+        out.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        return out
+
+    model = Path(resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2").path)
+    return head("train.txt", train_samples), head("validation.txt", NER_EVAL_SENTENCES), model
+
+
+NER_EVAL_SENTENCES = 1000
 
 
 def prepare(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
@@ -78,17 +109,26 @@ def measured(command: list[str], out: Path, env: dict) -> dict:
     return result
 
 
-def run_ours(precision: str, files, work: Path, env: dict, extra: list[str], name: str) -> dict:
-    train, valid, _ = files
+TASKS = {
+    # task: (prepare, our recipe and flags, baseline script, our metric key)
+    "classification": (prepare, ["rotten-tomatoes-minilm"], "classification.py", "eval_accuracy"),
+    "ner": (prepare_ner, ["conll2003-bert", "--model_name_or_path", "{model}"], "token_classification.py",
+            "eval_overall_f1"),
+}  # fmt: skip
+
+
+def run_ours(task: str, precision: str, files, work: Path, env: dict, extra: list[str], name: str) -> dict:
+    train, valid, model = files
+    _, recipe, _, key = TASKS[task]
     out = work / f"{name.replace(' ', '-')}-{precision}"
     ours = measured(
-        ["hf-transfer", "run", "rotten-tomatoes-minilm", "--method", "full", "--train_file", str(train),
-         "--validation_file", str(valid), "--output_dir", str(out), "--overwrite_output_dir", *COMMON,
-         "--warmup_steps", "0", "--bf16", "true" if precision == "bf16" else "false", *extra],
+        ["hf-transfer", "run", *[a.format(model=model) for a in recipe], "--method", "full", "--train_file",
+         str(train), "--validation_file", str(valid), "--output_dir", str(out), "--overwrite_output_dir", *COMMON,
+         "--warmup_steps", "0", "--weight_decay", "0", "--bf16", "true" if precision == "bf16" else "false", *extra],
         out, env,
     )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
-    ours.update(phases=metrics["phases"], accuracy=metrics["eval"]["eval_accuracy"])
+    ours.update(phases=metrics["phases"], metric=metrics["eval"][key])
     return ours
 
 
@@ -96,6 +136,7 @@ COMMON = ["--learning_rate", "1e-4", "--num_train_epochs", "1", "--per_device_tr
 
 
 def run_pair(precision: str, files, work: Path, args) -> dict:
+    task = args.task
     train, valid, model = files
     env = {
         **os.environ,
@@ -105,13 +146,13 @@ def run_pair(precision: str, files, work: Path, args) -> dict:
         "TOKENIZERS_PARALLELISM": "false",
     }
     baseline = measured(
-        [str(HERE / "baselines" / "classification.py"), "--model_name_or_path", str(model), "--train_file", str(train),
+        [str(HERE / "baselines" / TASKS[task][2]), "--model_name_or_path", str(model), "--train_file", str(train),
          "--validation_file", str(valid), "--output_dir", str(work / f"baseline-{precision}"), *COMMON,
          *(["--bf16"] if precision == "bf16" else [])],
         work / f"baseline-{precision}", env,
     )  # fmt: skip
-    ours = run_ours(precision, files, work, env, [], "ours")
-    variants = {name: run_ours(precision, files, work, env, flags, name) for name, flags in args.variants.items()}
+    ours = run_ours(task, precision, files, work, env, [], "ours")
+    variants = {name: run_ours(task, precision, files, work, env, flags, name) for name, flags in args.variants.items()}
     return {
         "precision": precision,
         "baseline": baseline,
@@ -119,7 +160,8 @@ def run_pair(precision: str, files, work: Path, args) -> dict:
         "variants": variants,
         "speedup": round(baseline["wall_seconds"] / ours["wall_seconds"], 2),
         "rss_ratio": round(ours["peak_rss_bytes"] / baseline["peak_rss_bytes"], 2),
-        "accuracy_gap_points": round(100 * (ours["accuracy"] - baseline["accuracy"]), 2),
+        "metric": TASKS[task][3].removeprefix("eval_"),
+        "metric_gap_points": round(100 * (ours["metric"] - baseline["metric"]), 2),
     }
 
 
@@ -129,7 +171,8 @@ def table(rows: list[dict], info: dict) -> str:
         + (f", GPU {info['gpu']}" if info["gpu"] else "")
         + f"; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}.",
         "",
-        "| precision | side | wall (start → saved) | phases (s) | accuracy | peak RSS | speed-up (baseline / ours) |",
+        f"| precision | side | wall (start → saved) | phases (s) | {rows[0]['metric'].replace('_', ' ')} | peak RSS "
+        "| speed-up (baseline / ours) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -140,7 +183,7 @@ def table(rows: list[dict], info: dict) -> str:
             phases = ", ".join(f"{k} {v:.1f}" for k, v in m.get("phases", {}).items())
             ratio = "" if side == "baseline" else f"**{r['baseline']['wall_seconds'] / m['wall_seconds']:.2f}x**"
             lines.append(
-                f"| {r['precision']} | {side} | {m['wall_seconds']:.1f} s | {phases} | {m['accuracy']:.4f} | "
+                f"| {r['precision']} | {side} | {m['wall_seconds']:.1f} s | {phases} | {m['metric']:.4f} | "
                 f"{m['peak_rss_bytes'] / 2**30:.2f} GiB | {ratio} |"
             )
     return "\n".join(lines)
@@ -148,7 +191,7 @@ def table(rows: list[dict], info: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="classification", choices=["classification"])
+    parser.add_argument("--task", default="classification", choices=list(TASKS))
     parser.add_argument("--precision", default="both", choices=["fp32", "bf16", "both"])
     parser.add_argument("--train_samples", type=int, default=2000)
     parser.add_argument(
@@ -171,11 +214,11 @@ def main() -> None:
         precisions = ["fp32"]
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        files = prepare(work, args.train_samples)
+        files = TASKS[args.task][0](work, args.train_samples)
         rows = []
         for precision in precisions:
             rows.append(run_pair(precision, files, work, args))
-            print(json.dumps({k: rows[-1][k] for k in ("precision", "speedup", "rss_ratio", "accuracy_gap_points")}))
+            print(json.dumps({k: rows[-1][k] for k in ("precision", "speedup", "rss_ratio", "metric_gap_points")}))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"e2e-{args.task}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
     text = table(rows, info)

@@ -14,47 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .console import format_table, results_table  # noqa: F401  (results_table: demo and tests import it here)
 from .errors import UserError
 
 PROG = "hf-transfer"
-
-
-# --------------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------------
-
-
-def format_table(header: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _millions(n: int) -> str:
-    return f"{n / 1e6:.2f}M" if n >= 10_000 else f"{n:,}"
-
-
-def results_table(runs: list[dict], metric_names: list[str]) -> str:
-    """One row per run: method | each eval metric | baselines | trainable params | train time."""
-    baseline_keys = list(runs[0].get("baselines", {}))
-    header = (
-        ["method"] + metric_names + [k.replace("_", " ") for k in baseline_keys] + ["trainable params", "train time"]
-    )
-    rows = []
-    for metrics in runs:
-        params = metrics["parameters"]
-        row = [metrics["method"]]
-        row += [f"{metrics['eval'].get('eval_' + m, float('nan')):.4f}" for m in metric_names]
-        row += [f"{metrics['baselines'].get(k, float('nan')):.4f}" for k in baseline_keys]
-        row += [
-            f"{_millions(params['trainable'])} of {_millions(params['total'])} "
-            f"({100 * params['trainable_share']:.1f}%)",
-            f"{metrics['train']['wall_seconds']:.1f} s",
-        ]
-        rows.append(row)
-    return format_table(header, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,20 +328,6 @@ def _run_and_report(args, recipe, original, output_dir: str, argv, say, test_fil
     )
     if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
         return
-    say("")
-    say(results_table([metrics], recipe.task.report_keys(recipe.metric_names)))
-    if "test" in metrics:
-        keys = recipe.task.report_keys(recipe.metric_names)
-        shown = ", ".join(f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in keys if f"test_{k}" in metrics["test"])
-        say(
-            f"\nTest split ({metrics['samples']['test']:,} {recipe.task.unit}, evaluated once with the selected "
-            f"model): {shown}"
-        )
-    check = metrics["reload_check"]
-    say(f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']}).")
-    for warning in metrics.get("warnings", []):
-        say(f"Warning: {warning}")
-    say(f"Run folder: {metrics['output_dir']} (everything the run printed: train.log)")
     if test_file is not None:
         from .predict import predict_file
 

@@ -16,6 +16,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 EXPECTED = (
     # (what the message holds, why it is expected): kept in train.log, not shown
@@ -25,6 +26,7 @@ EXPECTED = (
     ("will assume that the vocabulary was not modified", "peft saving an adapter of a local checkpoint"),
     ("Setting `save_embedding_layers` to `True`", "peft saving the resized embeddings of an adapter run"),
     ("Using the `WANDB_DISABLED`", "transformers: trackers are off unless --report_to names one"),
+    ("introduces a better way to train encoder-decoder models", "transformers: a note for models trained before 4.12"),
 )
 """Library messages that every run of this kind meets, and that would read like errors to a new user."""
 
@@ -194,6 +196,62 @@ def quiet(verbose: bool = False):
     """A console for a command that is not a run (eval, predict): the same quiet library output, no log file."""
     with Console(verbose=verbose) as console:
         yield console
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+def format_table(header: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 10_000 else f"{n:,}"
+
+
+def results_table(runs: list[dict], metric_names: list[str]) -> str:
+    """One row per run: method | each eval metric | baselines | trainable params | train time."""
+    baseline_keys = list(runs[0].get("baselines", {}))
+    header = (
+        ["method"] + metric_names + [k.replace("_", " ") for k in baseline_keys] + ["trainable params", "train time"]
+    )
+    rows = []
+    for metrics in runs:
+        params = metrics["parameters"]
+        row = [metrics["method"]]
+        row += [f"{metrics['eval'].get('eval_' + m, float('nan')):.4f}" for m in metric_names]
+        row += [f"{metrics['baselines'].get(k, float('nan')):.4f}" for k in baseline_keys]
+        row += [
+            f"{_millions(params['trainable'])} of {_millions(params['total'])} "
+            f"({100 * params['trainable_share']:.1f}%)",
+            f"{metrics['train']['wall_seconds']:.1f} s",
+        ]
+        rows.append(row)
+    return format_table(header, rows)
+
+
+def report_lines(metrics: dict, report_keys: list[str], unit: str) -> list[str]:
+    """What a finished run says: its results table (with the baselines), the test split, the reload check,
+    the warnings, and where the run folder is."""
+    lines = ["", results_table([metrics], report_keys)]
+    if "test" in metrics:
+        shown = ", ".join(
+            f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in report_keys if f"test_{k}" in metrics["test"]
+        )
+        lines.append(
+            f"\nTest split ({metrics['samples']['test']:,} {unit}, evaluated once with the selected model): {shown}"
+        )
+    check = metrics["reload_check"]
+    lines.append(
+        f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']})."
+    )
+    lines += [f"Warning: {warning}" for warning in metrics.get("warnings", [])]
+    lines.append(f"Run folder: {metrics['output_dir']} (everything the run printed: train.log)")
+    return lines
 
 
 def _progress_bars_enabled() -> dict[str, bool]:

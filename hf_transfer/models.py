@@ -13,6 +13,7 @@ from pathlib import Path
 from . import methods
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .card import write_card
+from .console import Console
 from .errors import UserError, first_line
 from .recipe import Recipe
 from .runs import (
@@ -148,7 +149,13 @@ def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
 def load_run(run_dir: Path, full_precision_base: bool = False):
     """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike.
 
-    ``full_precision_base``: load a QLoRA run's base model unquantized (to merge the adapter into it)."""
+    ``full_precision_base``: load a QLoRA run's base model unquantized (to merge the adapter into it).
+    The libraries' loading reports stay quiet (an adapter run's base model lacks the head loaded next)."""
+    with Console():
+        return _load_run(run_dir, full_precision_base)
+
+
+def _load_run(run_dir: Path, full_precision_base: bool):
     folder = RunFolder(run_dir)
     recipe = folder.recipe()
     here = ResolvedCheckpoint(str(folder.path))

@@ -27,7 +27,7 @@ from .arguments import (  # noqa: F401  (re-exported: tests, benchmarks and note
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .cache import tokenization_cache_dir  # noqa: F401  (re-exported: benchmarks and notebooks import it from here)
 from .card import kept_text, license_warning, resolve_licenses, write_card
-from .console import Console, adopt
+from .console import Console, adopt, report_lines
 from .data import load_splits, tokenize_splits
 from .errors import UserError
 from .evaluation import eval_order, evaluate_model, same_outputs, trainer_class  # noqa: F401
@@ -476,7 +476,10 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, console, re
         RunFolder(staging).write_metrics(metrics)
         write_card(staging)
         publish(staging, output_dir)
-    return dict(metrics, output_dir=str(output_dir))
+    metrics = dict(metrics, output_dir=str(output_dir))
+    for line in report_lines(metrics, task.report_keys(recipe.metric_names), task.unit):
+        log(line)
+    return metrics
 
 
 def _counted(loaded: Loaded, split: str) -> str:

@@ -225,13 +225,15 @@ def base_args(tiny_bert, bad_files, out):
     ]
 
 
-def test_tracker_that_is_not_installed(tiny_bert, bad_files, tmp_path, run_cli):
+def test_tracker_that_is_not_installed(tiny_bert, bad_files, tmp_path, run_cli, monkeypatch):
     import importlib.util
 
-    if importlib.util.find_spec("tensorboard") is not None:
-        pytest.skip("tensorboard is installed here")
+    real = importlib.util.find_spec  # the dev install has tensorboard: make it look absent
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     code, _, err = run_cli(*base_args(tiny_bert, bad_files, tmp_path / "run"), "--report_to", "tensorboard")
     assert code == 2 and "needs the tensorboard package, which is not installed: pip install tensorboard" in err
+    assert "hf-transfer-toolkit[tracking]" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 
 def test_overwrite_never_deletes_the_users_files(tiny_bert, bad_files, tmp_path, run_cli):

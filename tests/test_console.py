@@ -200,17 +200,6 @@ def test_report_to_tensorboard_keeps_event_files_in_the_run_folder(run_cli, tiny
     assert "[`tensorboard/`](tensorboard)" in (out / "README.md").read_text()
 
 
-def test_a_tracker_that_is_not_installed_is_one_clear_message(run_cli, monkeypatch, tmp_path):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
-    code, out, err = run_cli("run", "rotten-tomatoes-minilm", "--report_to", "tensorboard", "--output_dir", tmp_path)
-    assert code == 2
-    assert "needs the tensorboard package" in err and "hf-transfer-toolkit[tracking]" in err
-    assert "Traceback" not in err and not any(tmp_path.iterdir())
-
-
 def test_run_help_lists_the_common_training_arguments(run_cli):
     code, out, _ = run_cli("run", "--help")
     assert code == 0

@@ -115,6 +115,11 @@ def images_in(nb) -> int:
 def test_notebook_runs(path, notebook_env):
     nb = execute(path, notebook_env)
     text = outputs_of(nb)
+    # the same clean console as the command line: no library reports or warnings, no cursor codes; the results
+    # table of each run inline
+    assert "LOAD REPORT" not in text and "FutureWarning" not in text and "\x1b[" not in text
+    if path.stem != "02_adapt_a_recipe":
+        assert "trainable params" in text and "Reloaded from disk" in text
     assert images_in(nb) >= (2 if path.stem == "01_quickstart" else 1 if path.stem != "02_adapt_a_recipe" else 0)
     if path.stem == "01_quickstart":
         assert "eval_accuracy" in text and "majority-class baseline" in text and "-> " in text
@@ -142,6 +147,7 @@ def test_push_notebook_against_a_stand_in_hub(notebook_env, monkeypatch):
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         nb = execute(path, notebook_env)
     text = outputs_of(nb)
+    assert "trainable params" in text and "Reloaded from disk" in text  # the run's results table, inline
     assert "same outputs as the local run: True" in text
     assert "adapter_model.safetensors" in hub.repos["tester/notebook-lora"]["files"]
     assert "hf_notebook_token_123456" not in text

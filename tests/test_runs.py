@@ -86,7 +86,8 @@ def test_full_run_learns_the_task(finished_runs):
 def test_eval_command_reproduces_metrics(finished_runs, method, run_cli):
     code, out, err = run_cli("eval", finished_runs[method])
     assert code == 0, err
-    reported = json.loads(out[out.index("{") :])
+    reported = json.loads((finished_runs[method] / "eval-validation.json").read_text())["metrics"]
+    assert f"accuracy {reported['eval_accuracy']:.4f}" in " ".join(out.split())
     saved = json.loads((finished_runs[method] / "metrics.json").read_text())
     assert reported["eval_accuracy"] == pytest.approx(saved["eval"]["eval_accuracy"], abs=1e-6)
 
@@ -98,14 +99,15 @@ def test_eval_on_another_file(finished_runs, run_cli, tmp_path):
     other = write_csv(tmp_path / "other.csv", rows)
     code, out, err = run_cli("eval", finished_runs["full"], "--validation_file", other)
     assert code == 0, err
-    reported = json.loads(out[out.index("{") :])
+    reported = json.loads((finished_runs["full"] / "eval-other.json").read_text())["metrics"]
     assert reported["eval_samples_per_second"] > 0
     assert 0.8 <= reported["eval_accuracy"] <= 1.0
     flipped = write_csv(
         tmp_path / "flipped.csv", [dict(r, label="neg" if r["label"] == "pos" else "pos") for r in rows]
     )
     code, out, err = run_cli("eval", finished_runs["full"], "--validation_file", flipped)
-    flipped_accuracy = json.loads(out[out.index("{") :])["eval_accuracy"]
+    assert code == 0, err
+    flipped_accuracy = json.loads((finished_runs["full"] / "eval-flipped.json").read_text())["metrics"]["eval_accuracy"]
     assert flipped_accuracy == pytest.approx(1 - reported["eval_accuracy"], abs=1e-6)
 
 

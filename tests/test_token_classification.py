@@ -138,9 +138,9 @@ def test_ner_run_end_to_end(ner_runs, method, run_cli):
         assert metrics["eval"]["eval_overall_f1"] > 0.8
     code, stdout, err = run_cli("eval", out)
     assert code == 0, err
-    assert json.loads(stdout[stdout.index("{") :])["eval_overall_f1"] == pytest.approx(
-        metrics["eval"]["eval_overall_f1"], abs=1e-6
-    )
+    written = json.loads((out / "eval-validation.json").read_text())["metrics"]
+    assert written["eval_overall_f1"] == pytest.approx(metrics["eval"]["eval_overall_f1"], abs=1e-6)
+    assert f"overall f1 {written['eval_overall_f1']:.4f}" in " ".join(stdout.split())
 
 
 def test_ner_predict_prints_spans_with_offsets(ner_runs, run_cli):

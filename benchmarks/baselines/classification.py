@@ -102,7 +102,7 @@ def main() -> None:
     t = time.perf_counter()
     trainer.save_model(args.output_dir)
     phases["save"] = time.perf_counter() - t
-    print("BASELINE " + json.dumps({"phases": phases, "accuracy": metrics["eval_accuracy"]}))
+    print("BASELINE " + json.dumps({"phases": phases, "metric": metrics["eval_accuracy"]}))
 
 
 if __name__ == "__main__":
