@@ -71,7 +71,9 @@ def cmd_copy(args) -> None:
     name = args.name or dest.stem.lower().replace("_", "-")
     if name == recipe.name:  # a copy with the template's name would share its run folders and card title
         name = f"my-{recipe.name}"
-    description = args.description or f"Adapted from the hf_transfer recipe {recipe.name}. {recipe.description}".strip()
+    # the template's description names its data and checkpoint, which a copy is made to change: the card's
+    # first line stays true until the user writes their own (--description, or in the file)
+    description = args.description or f"Adapted from the hf_transfer recipe {recipe.name}."
     copied = dataclasses.replace(recipe, name=name, description=description, expected={})
     copied.validate()  # a bad --name is refused before anything is written
     if source is not None and source.suffix == ".py":
