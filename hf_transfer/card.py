@@ -143,6 +143,8 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
         head=head,
         top=f" and the top {recipe.freeze.train_top_layers} layers" if recipe.freeze.train_top_layers else "",
     )
+    if recipe.freeze_word_embeddings and recipe.method == "full":
+        method_text += " The input word embeddings were kept as pretrained (`freeze_word_embeddings`)."
     training = metrics.get("training_arguments") or recipe.training
     shown = (
         "learning_rate",

@@ -102,7 +102,22 @@ def _head(model, recipe, task) -> list[str]:
 
 def _as_is(model, recipe, task):
     _head(model, recipe, task)
+    if recipe.freeze_word_embeddings:
+        freeze_word_embeddings(model)
     return model
+
+
+def freeze_word_embeddings(model) -> None:
+    """The input word embeddings keep their pretrained values (an option of full fine-tuning: in small
+    encoders they are a large share of the parameters, and their optimizer update a large share of a step)."""
+    embeddings = model.get_input_embeddings()
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if output is not None and output.weight is embeddings.weight:
+        raise UserError(
+            "freeze_word_embeddings: this model's output layer shares its weights with the input embeddings "
+            "(tied), so freezing them would freeze the output layer too; leave it off for this checkpoint."
+        )
+    embeddings.weight.requires_grad = False
 
 
 def encoder_layers(model):

@@ -168,6 +168,8 @@ class Recipe:
     """Run code that a checkpoint's repository ships (off unless asked for; the run says when it is on)."""
     allow_pickle_weights: bool = False
     """Load checkpoints whose weights exist only as pickle files (``*.bin``); otherwise safetensors only."""
+    freeze_word_embeddings: bool = False
+    """Full fine-tuning with the input word embeddings kept as pretrained (fewer parameters to update)."""
     early_stopping_patience: int | None = None
     """Stop training after this many evaluations in a row without a better main metric (None: train on)."""
 

@@ -90,6 +90,25 @@ def test_lora_save_and_reload_give_identical_logits(tiny_bert, tmp_path):
         assert torch.equal(model(**batch).logits, reloaded(**batch).logits)
 
 
+def test_full_with_frozen_word_embeddings_trains_everything_else(tiny_bert):
+    model = methods.prepare_model(load(tiny_bert), recipe("full", freeze_word_embeddings=True), TextClassification())
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {"bert.embeddings.word_embeddings.weight"}
+    everything = methods.prepare_model(load(tiny_bert), recipe("full"), TextClassification())
+    assert all(p.requires_grad for p in everything.parameters())
+
+
+def test_frozen_word_embeddings_are_refused_when_the_output_layer_shares_them(tiny_llama):
+    from transformers import AutoModelForCausalLM
+
+    from hf_transfer import InstructionTuning
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    model.get_output_embeddings().weight = model.get_input_embeddings().weight  # tied, as SmolLM2's are
+    with pytest.raises(UserError, match="shares its weights with the input embeddings"):
+        methods.prepare_model(model, recipe("full", freeze_word_embeddings=True), InstructionTuning())
+
+
 def test_count_parameters(tiny_bert):
     model = load(tiny_bert)
     trainable, total = methods.count_parameters(model)
