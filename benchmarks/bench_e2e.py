@@ -6,13 +6,17 @@ learning rate and seed.
     python benchmarks/bench_e2e.py                      # classification, fp32 and (where native) bf16
     python benchmarks/bench_e2e.py --precision fp32     # only fp32 (what a CPU without native bf16 gets)
     python benchmarks/bench_e2e.py --task ner           # token classification (needs ../shared/data/conll2003)
+    python benchmarks/bench_e2e.py --task qa            # extractive QA (needs ../shared/data/squad)
 
 Both sides fine-tune the packaged all-MiniLM-L6-v2, 1 epoch, batch 32, lr 1e-4, no warmup, no weight decay.
 classification: the packaged Rotten Tomatoes snippets, the recipe's seeded split (2,000 training examples by
 default, 1,281 held out); the baseline is run_glue-style (baselines/classification.py).
 ner: the first 2,000 training sentences of CoNLL-2003 and the first 1,000 of its validation split (the shared
 copy in ../shared/data/conll2003); the baseline is run_ner-style (baselines/token_classification.py).
-QA, seq2seq and causal-LM SFT have no baseline script here yet. Results: benchmarks/results/e2e-<task>.{json,md},
+qa: the first 600 training questions of SQuAD v1.1 and the first 300 validation questions (../shared/data/squad),
+windows of 384 tokens with stride 128; the baseline is run_qa-style with its post-processing
+(baselines/question_answering.py), F1 compared. Seq2seq and causal-LM SFT have no baseline script here yet.
+Results: benchmarks/results/e2e-<task>.{json,md},
 with the machine's CPU instruction sets, so results from different machines are not mixed.
 """
 
@@ -70,6 +74,35 @@ def prepare_ner(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
 
 
 NER_EVAL_SENTENCES = 1000
+QA_EVAL_QUESTIONS = 300
+
+
+def prepare_qa(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
+    """The first questions of the shared SQuAD copy, as SQuAD JSON files both sides read, and the model folder."""
+    from hf_transfer.assets import resolve_checkpoint
+
+    source = HERE.parent.parent / "shared" / "data" / "squad"
+    if not source.is_dir():
+        raise SystemExit(f"--task qa needs the shared SQuAD copy in {source}.")
+
+    def head(name: str, questions: int) -> Path:
+        data, left = [], questions
+        for article in json.loads((source / name).read_text(encoding="utf-8"))["data"]:
+            paragraphs = []
+            for paragraph in article["paragraphs"]:
+                if left <= 0:
+                    break
+                qas = paragraph["qas"][:left]
+                left -= len(qas)
+                paragraphs.append({"context": paragraph["context"], "qas": qas})
+            if paragraphs:
+                data.append({"title": article.get("title", ""), "paragraphs": paragraphs})
+        out = work / name
+        out.write_text(json.dumps({"data": data}), encoding="utf-8")
+        return out
+
+    model = Path(resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2").path)
+    return head("train.json", train_samples), head("validation.json", QA_EVAL_QUESTIONS), model
 
 
 def prepare(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
@@ -114,7 +147,10 @@ TASKS = {
     "classification": (prepare, ["rotten-tomatoes-minilm"], "classification.py", "eval_accuracy"),
     "ner": (prepare_ner, ["conll2003-bert", "--model_name_or_path", "{model}"], "token_classification.py",
             "eval_overall_f1"),
+    "qa": (prepare_qa, ["squad-bert", "--model_name_or_path", "{model}"], "question_answering.py", "eval_f1"),
 }  # fmt: skip
+TRAIN_SAMPLES = {"classification": 2000, "ner": 2000, "qa": 600}
+"""Training examples (sentences, questions) by default: about a minute of training each on this CPU."""
 
 
 def run_ours(task: str, precision: str, files, work: Path, env: dict, extra: list[str], name: str) -> dict:
@@ -193,7 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="classification", choices=list(TASKS))
     parser.add_argument("--precision", default="both", choices=["fp32", "bf16", "both"])
-    parser.add_argument("--train_samples", type=int, default=2000)
+    parser.add_argument("--train_samples", type=int, help="default: 2,000 (classification, ner), 600 (qa)")
     parser.add_argument(
         "--variant",
         action="append",
@@ -214,7 +250,7 @@ def main() -> None:
         precisions = ["fp32"]
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        files = TASKS[args.task][0](work, args.train_samples)
+        files = TASKS[args.task][0](work, args.train_samples or TRAIN_SAMPLES[args.task])
         rows = []
         for precision in precisions:
             rows.append(run_pair(precision, files, work, args))

@@ -77,10 +77,12 @@ def cmd_copy(args) -> None:
     copied = dataclasses.replace(recipe, name=name, description=description, expected={})
     copied.validate()  # a bad --name is refused before anything is written
     if source is not None and source.suffix == ".py":
-        dest.write_text(renamed_source(source.read_text(), recipe, copied))
+        dest.write_text(renamed_source(source.read_text(encoding="utf-8-sig"), recipe, copied), encoding="utf-8")
     else:
         dest = dest.with_suffix(".yaml")
-        dest.write_text(copied.to_yaml())
+        if dest.exists():
+            raise UserError(f"{dest} already exists; choose another destination.")
+        dest.write_text(copied.to_yaml(), encoding="utf-8")
     print(
         f"Copied recipe {recipe.name!r} to {dest} as {name!r} (its runs go to runs/{name}-<method>; the template's "
         f"expected results were left out: they were measured on its data). Run it with: {PROG} run {dest}"
@@ -92,31 +94,35 @@ def renamed_source(text: str, original, copied) -> str:
     ``expected`` results; everything else (comments, layout) as written."""
     import ast
 
+    def literal(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
     tree = ast.parse(text)
-    values = {"name": json.dumps(copied.name), "description": json.dumps(copied.description), "expected": "{}"}
-    edits = []
+    values = {"name": literal(copied.name), "description": literal(copied.description), "expected": "{}"}
+    edits = []  # (start line, start column, end line, end column) in UTF-8 bytes, as ast counts them -> new text
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Recipe":
             for keyword in node.keywords:
                 if keyword.arg in values:
-                    edits.append((keyword.value, values.pop(keyword.arg)))
-            if "description" in values and node.keywords:  # a recipe without one gets one, after its name
-                first = next((k for k in node.keywords if k.arg == "name"), node.keywords[0])
-                edits.append((first.value, ast.get_source_segment(text, first.value) + ", description="
-                              + values.pop("description")))  # fmt: skip
+                    v = keyword.value
+                    edits.append(((v.lineno, v.col_offset, v.end_lineno, v.end_col_offset), values.pop(keyword.arg)))
+            if "description" in values and "name" not in values:  # none in the template: one after the name
+                name = next(k.value for k in node.keywords if k.arg == "name")
+                where = (name.end_lineno, name.end_col_offset, name.end_lineno, name.end_col_offset)
+                edits.append((where, ", description=" + values.pop("description")))
             break
     if "name" in values:
         raise UserError(f"No Recipe(name=...) call was found in the recipe module of {original.name!r} to rename.")
-    lines = text.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line.encode()))
     data = text.encode()
-    for node, replacement in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
-        start = offsets[node.lineno - 1] + node.col_offset
-        end = offsets[node.end_lineno - 1] + node.end_col_offset
+    offsets = [0]
+    for line in data.splitlines(keepends=True):  # \n, \r and \r\n only, as Python's line numbers
+        offsets.append(offsets[-1] + len(line))
+    for (line, column, end_line, end_column), replacement in sorted(edits, reverse=True):
+        start, end = offsets[line - 1] + column, offsets[end_line - 1] + end_column
         data = data[:start] + replacement.encode() + data[end:]
-    return data.decode()
+    result = data.decode()
+    ast.parse(result)  # a copy that would not load is never written
+    return result
 
 
 def parse_training_flags(tokens: list[str]) -> dict[str, Any]:
@@ -223,10 +229,14 @@ def adapted(template, recipe) -> list[str]:
 def default_output_dir(template, recipe) -> Path:
     """runs/<recipe>-<method>; an adapted run adds what it was adapted to (its data file, its checkpoint), so it
     does not land in the folder of the recipe as written."""
+    import re
+
     parts = [recipe.name]
     if adapted(template, recipe):
         if isinstance(getattr(recipe.data, "train_file", None), str):
             parts.append(Path(recipe.data.train_file).stem)
+        elif recipe.data.describe() != template.data.describe():  # another Hub dataset or config
+            parts.append(re.sub(r"[^a-z0-9]+", "-", recipe.data.describe().lower()).strip("-")[:40])
         if recipe.checkpoint != template.checkpoint:
             parts.append(Path(recipe.checkpoint.rstrip("/")).name)
     parts.append(recipe.method)
@@ -421,6 +431,8 @@ def cmd_eval(args) -> None:
         baselines = task.baselines(tokenized["train"], tokenized["validation"])
     name = Path(args.validation_file).stem if args.validation_file else "validation"
     out = Path(args.output_file) if args.output_file else folder.path / f"eval-{name}.json"
+    # a new file's own majority class: what always answering it would score (not the training data's)
+    source = "this file's own labels" if args.validation_file else "from the training data"
     evaluated_on = data.describe_evaluation() if not args.validation_file else f"the file {data.validation_file}"
     record = {
         "data": data.describe(),
@@ -429,14 +441,15 @@ def cmd_eval(args) -> None:
         "unit": task.unit,
         "metrics": metrics,
         "baselines": baselines,
+        "baselines_from": source,
     }
     write_atomically(out, json.dumps(record, indent=2) + "\n")
     print(f"Evaluated {folder.path.name} on {len(splits['validation']):,} {task.unit}: {evaluated_on}\n")
-    print(eval_table(metrics, baselines, recipe.task.report_keys(recipe.metric_names)))
+    print(eval_table(metrics, baselines, recipe.task.report_keys(recipe.metric_names), source))
     print(f"\nMetrics: {out}")
 
 
-def eval_table(metrics: dict, baselines: dict, main_keys: list[str]) -> str:
+def eval_table(metrics: dict, baselines: dict, main_keys: list[str], source: str = "") -> str:
     """The evaluation's metrics (the recipe's first), then the trivial baselines to read them against."""
     timing = ("runtime", "per_second", "epoch", "preparation_time")
     names = [k for k in main_keys if f"eval_{k}" in metrics]
@@ -446,7 +459,9 @@ def eval_table(metrics: dict, baselines: dict, main_keys: list[str]) -> str:
         if isinstance(v, (int, float)) and k.removeprefix("eval_") not in names and not k.endswith(timing)
     ]
     rows = [[name.replace("_", " "), f"{metrics[f'eval_{name}']:.4f}"] for name in names]
-    rows += [[f"{k.replace('_', ' ')} (baseline)", f"{v:.4f}"] for k, v in baselines.items()]
+    rows += [
+        [f"{k.replace('_', ' ')} (baseline{', ' + source if source else ''})", f"{v:.4f}"] for k, v in baselines.items()
+    ]
     return format_table(["metric", "value"], rows)
 
 

@@ -102,16 +102,21 @@ class Console:
             self._file.write(line + "\n")
             self._file.flush()
 
-    def attach(self, path: Path) -> None:
-        """Write train.log at ``path`` from now on, beginning with what was said before (appends: a resumed
-        run keeps the interrupted run's log above its own)."""
-        if self._file is not None:
-            return
-        self._file = open(path, "a", encoding="utf-8")
-        for line in self._kept:
-            self._file.write(line + "\n")
-        self._file.flush()
-        self._kept = []
+    @contextmanager
+    def logging_to(self, path: Path):
+        """train.log at ``path`` for the length of the block, beginning with what was said before it (appends:
+        a resumed run keeps the interrupted run's log above its own). Several runs under one console (compare,
+        a notebook) each get their own file."""
+        previous, self._file = self._file, open(path, "a", encoding="utf-8")
+        try:
+            for line in self._kept:
+                self._file.write(line + "\n")
+            self._file.flush()
+            self._kept = []
+            yield
+        finally:
+            self._file.close()
+            self._file = previous
 
     # ---- library output
     def __enter__(self) -> Console:
@@ -120,22 +125,29 @@ class Console:
             self._outer = _active
             return _active
         self._outer = None
+        self._showwarning = warnings.showwarning
+        try:
+            self._capture()
+        except BaseException:  # an interrupted import, a warning turned error: leave the libraries as they were
+            self._release()
+            raise
         _active = self
-        self._capture()
         return self
 
     def __exit__(self, *exc) -> None:
         global _active
         if self._outer is not None:
             return
-        self._release()
-        if self._bar is not None:
-            self._bar.close()
+        try:
+            self._release()
+            if self._bar is not None:
+                self._bar.close()
+        finally:
             self._bar = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        _active = None
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            _active = None
 
     def _capture(self) -> None:
         self._bars = _progress_bars_enabled()  # imports transformers and datasets: their loggers get their handlers
@@ -148,10 +160,10 @@ class Console:
                     logger.removeHandler(old)
                 logger.propagate = False
             logger.addHandler(handler)
-        self._showwarning = warnings.showwarning
         warnings.showwarning = self._warning
-        if not self.verbose:
-            _set_progress_bars(models=False, data=self.tty, hub=self.tty)
+        if not self.verbose:  # bars switched off by the user (environment) stay off
+            bars = self._bars
+            _set_progress_bars(models=False, data=self.tty and bars["data"], hub=self.tty and bars["hub"])
 
     def _release(self) -> None:
         for logger, handlers, propagate in self._saved:
@@ -162,7 +174,8 @@ class Console:
             logger.propagate = propagate
         self._saved = []
         warnings.showwarning = self._showwarning
-        _set_progress_bars(**self._bars)
+        if getattr(self, "_bars", None):
+            _set_progress_bars(**self._bars)
 
     def _warning(self, message, category, filename, lineno, file=None, line=None) -> None:
         text = str(message)

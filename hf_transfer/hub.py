@@ -15,6 +15,12 @@ from .errors import UserError, first_line
 from .runs import CARD_FILE, RECIPE_FILE, TRAIN_LOG, RunFolder
 
 
+def local_only(name: str) -> bool:
+    """Files a push leaves out: the card (uploaded as rendered for the repository), train.log (local paths),
+    and the predictions / evaluations of the user's own files (their data)."""
+    return name in (CARD_FILE, TRAIN_LOG) or (name.startswith(("predictions-", "eval-")) and "." in name)
+
+
 def recipe_name(run_dir: Path) -> str:
     import yaml
 
@@ -88,7 +94,7 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             except ValueError as exc:
                 raise UserError(f"The Hub rejected the model card metadata: {exc}") from None
             card = str(card).encode()
-            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in (CARD_FILE, TRAIN_LOG))
+            files = sorted(p for p in folder.rglob("*") if p.is_file() and not local_only(p.name))
             operations = [CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card)]
             operations += [
                 CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files

@@ -8,6 +8,7 @@ staged in ``<output_dir>.partial`` and renamed into place only then).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import shutil
@@ -188,6 +189,15 @@ def keep_tracker_logs(trainer, staging: Path) -> None:
     for callback in trainer.callback_handler.callbacks:
         if type(callback).__name__ == "TensorBoardCallback":
             callback.logging_dir = str(staging / TENSORBOARD_DIR)
+
+
+def close_tracker_logs(trainer) -> None:
+    """The TensorBoard writer, reopened by the evaluations after training, is flushed before the folder is published."""
+    for callback in trainer.callback_handler.callbacks:
+        writer = getattr(callback, "tb_writer", None)
+        if type(callback).__name__ == "TensorBoardCallback" and writer is not None:
+            writer.close()
+            callback.tb_writer = None
 
 
 def check_early_stopping(recipe: Recipe, args) -> None:
@@ -380,11 +390,23 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, console, re
     clock.lap("setup")
     loaded = _load(recipe, state, log)
     clock.lap("data_and_tokenization")
-    recipe, task, tokenized = loaded.recipe, loaded.recipe.task, loaded.tokenized
+    recipe = loaded.recipe
     model = _build_model(loaded, training_kwargs, log)
     resume_from = prepare_staging(staging, requested, overwrite, resume, log) if main else None  # rank 0 owns the disk
-    if main:
-        console.attach(staging / TRAIN_LOG)  # train.log: what was said so far, and all from now on
+    # train.log: what was said so far, and all from now on (rank 0 writes the folder)
+    with console.logging_to(staging / TRAIN_LOG) if main else contextlib.nullcontext():
+        return _train_and_publish(
+            loaded, model, args, training_kwargs, state, staging, output_dir, resume, resume_from, full_size,
+            command, clock, log,
+        )  # fmt: skip
+
+
+def _train_and_publish(
+    loaded: Loaded, model, args, training_kwargs, state, staging, output_dir, resume, resume_from, full_size,
+    command, clock, log,
+) -> dict:  # fmt: skip
+    recipe, task, tokenized = loaded.recipe, loaded.recipe.task, loaded.tokenized
+    main = state.is_main_process
     state.wait_for_everyone()
     if not main and resume:
         resume_from = newest_complete_checkpoint(staging / CHECKPOINTS)
@@ -469,6 +491,7 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, console, re
         "versions": versions(),
         "command": command,
     }
+    close_tracker_logs(trainer)
     if main:
         _plot_curves(trainer.state.log_history, reload_check["metric"], staging / CURVES_FILE)
         shutil.rmtree(staging / CHECKPOINTS, ignore_errors=True)

@@ -3,6 +3,7 @@ evaluated, run_glue's --do_* switches, compare with another budget, eval's table
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -122,4 +123,35 @@ def test_eval_and_predict_of_a_lora_run_print_no_loading_report(finished_run, ru
     assert code == 0, err
     assert "MISSING" not in stdout + err and "LOAD REPORT" not in stdout + err
     if command == "eval":
-        assert "majority class accuracy (baseline)" in stdout
+        assert "majority class accuracy (baseline, from the training data)" in stdout
+
+
+def test_copy_renames_a_recipe_module_whatever_its_text(tmp_path):
+    """Non-ASCII text, line separators Python does not count as lines, no description, an emoji: the copy
+    loads, with its new name and description, and the rest of the file as written."""
+    from hf_transfer.cli import renamed_source
+    from hf_transfer.registry import find_recipe
+
+    source = tmp_path / "src.py"
+    source.write_text(
+        '"""Café \u2028 recipe."""\n\nfrom hf_transfer import PackagedData, Recipe, TextClassification\n\n'
+        "# naïve \u2028 comment\nRECIPE = Recipe(\n    name='cafe-x',\n    checkpoint=\"x\",\n"
+        '    data=PackagedData("rotten-tomatoes-snippets"),\n    task=TextClassification(),\n'
+        '    expected={"accuracy": 0.9},\n)\n',
+        encoding="utf-8",
+    )
+    template, _ = find_recipe(str(source))
+    copied = dataclasses.replace(template, name="mine", description="Émoji 😀 reviews", expected={})
+    out = tmp_path / "out.py"
+    out.write_text(renamed_source(source.read_text(encoding="utf-8"), template, copied), encoding="utf-8")
+    loaded, _ = find_recipe(str(out))
+    assert (loaded.name, loaded.description, loaded.expected) == ("mine", "Émoji 😀 reviews", {})
+    assert "# naïve \u2028 comment" in out.read_text(encoding="utf-8")
+    assert loaded.checkpoint == "x" and loaded.task == template.task
+
+
+def test_push_leaves_out_what_names_local_paths_or_holds_the_users_data():
+    from hf_transfer.hub import local_only
+
+    assert local_only("train.log") and local_only("predictions-new.jsonl") and local_only("eval-dev.json")
+    assert not any(local_only(n) for n in ("model.safetensors", "metrics.json", "recipe.yaml", "evaluation.md"))
