@@ -15,7 +15,10 @@ ner: the first 2,000 training sentences of CoNLL-2003 and the first 1,000 of its
 copy in ../shared/data/conll2003); the baseline is run_ner-style (baselines/token_classification.py).
 qa: the first 600 training questions of SQuAD v1.1 and the first 300 validation questions (../shared/data/squad),
 windows of 384 tokens with stride 128; the baseline is run_qa-style with its post-processing
-(baselines/question_answering.py), F1 compared. Seq2seq and causal-LM SFT have no baseline script here yet.
+(baselines/question_answering.py), F1 compared.
+sft: LoRA instruction tuning of the packaged SmolLM2-135M-Instruct (GGUF, dequantized) on the shared Alpaca sample
+(300 training, 35 evaluation records), batch 8, eval loss compared; the baseline is a plain LoRA Trainer script
+(baselines/instruction_tuning.py). Seq2seq has no baseline script here yet.
 Results: benchmarks/results/e2e-<task>.{json,md},
 with the machine's CPU instruction sets, so results from different machines are not mixed.
 """
@@ -105,6 +108,25 @@ def prepare_qa(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     return head("train.json", train_samples), head("validation.json", QA_EVAL_QUESTIONS), model
 
 
+SFT_EVAL_EXAMPLES = 35
+
+
+def prepare_sft(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
+    """The shared Alpaca sample (335 records) split in order into training and evaluation JSON files, and the
+    packaged SmolLM2-135M-Instruct (GGUF, dequantized by both sides)."""
+    from hf_transfer.assets import resolve_checkpoint
+
+    source = HERE.parent.parent / "shared" / "data" / "alpaca" / "train.json"
+    if not source.is_file():
+        raise SystemExit(f"--task sft needs the shared Alpaca sample in {source}.")
+    rows = json.loads(source.read_text(encoding="utf-8"))
+    evaluation, train = rows[-SFT_EVAL_EXAMPLES:], rows[: len(rows) - SFT_EVAL_EXAMPLES][:train_samples]
+    for name, part in (("train.json", train), ("validation.json", evaluation)):
+        (work / name).write_text(json.dumps(part), encoding="utf-8")
+    checkpoint = resolve_checkpoint("HuggingFaceTB/SmolLM2-135M-Instruct")
+    return work / "train.json", work / "validation.json", Path(checkpoint.path) / checkpoint.gguf_file
+
+
 def prepare(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     """The recipe's seeded split written to CSV files (both sides read the same files), and the model folder."""
     import dataclasses
@@ -148,8 +170,14 @@ TASKS = {
     "ner": (prepare_ner, ["conll2003-bert", "--model_name_or_path", "{model}"], "token_classification.py",
             "eval_overall_f1"),
     "qa": (prepare_qa, ["squad-bert", "--model_name_or_path", "{model}"], "question_answering.py", "eval_f1"),
+    # the packaged GGUF is what the recipe's checkpoint resolves to offline
+    "sft": (prepare_sft, ["alpaca-smollm2"], "instruction_tuning.py", "eval_loss"),
 }  # fmt: skip
-TRAIN_SAMPLES = {"classification": 2000, "ner": 2000, "qa": 600}
+TRAIN_SAMPLES = {"classification": 2000, "ner": 2000, "qa": 600, "sft": 300}
+METHOD = {"sft": "lora"}
+"""The method each side trains (full fine-tuning unless named here; the SFT baseline is a LoRA script)."""
+TASK_FLAGS = {"sft": ["--per_device_train_batch_size", "8"]}
+"""Flags after COMMON, on both sides (a 135M causal LM trains in batches of 8 here)."""
 """Training examples (sentences, questions) by default: about a minute of training each on this CPU."""
 
 
@@ -158,8 +186,9 @@ def run_ours(task: str, precision: str, files, work: Path, env: dict, extra: lis
     _, recipe, _, key = TASKS[task]
     out = work / f"{name.replace(' ', '-')}-{precision}"
     ours = measured(
-        ["hf-transfer", "run", *[a.format(model=model) for a in recipe], "--method", "full", "--train_file",
-         str(train), "--validation_file", str(valid), "--output_dir", str(out), "--overwrite_output_dir", *COMMON,
+        ["hf-transfer", "run", *[a.format(model=model) for a in recipe], "--method", METHOD.get(task, "full"),
+         "--train_file", str(train), "--validation_file", str(valid), "--output_dir", str(out),
+         "--overwrite_output_dir", *COMMON, *TASK_FLAGS.get(task, []),
          "--warmup_steps", "0", "--weight_decay", "0", "--bf16", "true" if precision == "bf16" else "false", *extra],
         out, env,
     )  # fmt: skip
@@ -169,6 +198,12 @@ def run_ours(task: str, precision: str, files, work: Path, env: dict, extra: lis
 
 
 COMMON = ["--learning_rate", "1e-4", "--num_train_epochs", "1", "--per_device_train_batch_size", "32"]
+
+
+def model_flags(model: Path) -> list[str]:
+    if model.suffix == ".gguf":
+        return ["--model_name_or_path", str(model.parent), "--gguf_file", model.name]
+    return ["--model_name_or_path", str(model)]
 
 
 def run_pair(precision: str, files, work: Path, args) -> dict:
@@ -182,8 +217,9 @@ def run_pair(precision: str, files, work: Path, args) -> dict:
         "TOKENIZERS_PARALLELISM": "false",
     }
     baseline = measured(
-        [str(HERE / "baselines" / TASKS[task][2]), "--model_name_or_path", str(model), "--train_file", str(train),
+        [str(HERE / "baselines" / TASKS[task][2]), *model_flags(model), "--train_file", str(train),
          "--validation_file", str(valid), "--output_dir", str(work / f"baseline-{precision}"), *COMMON,
+         *TASK_FLAGS.get(task, []),
          *(["--bf16"] if precision == "bf16" else [])],
         work / f"baseline-{precision}", env,
     )  # fmt: skip
