@@ -411,8 +411,7 @@ def cmd_eval(args) -> None:
 
     folder = RunFolder(args.run_dir)
     folder.recipe()  # "not a hf_transfer run folder" first
-    if folder.is_staged or not folder.is_finished:
-        raise UserError(f"{folder.path} is not a finished run folder (no metrics.json): finish it first.")
+    folder.require_finished("finish it first.")
     with quiet():
         recipe, model, tokenizer = load_run(folder.path)
         data = recipe.data
@@ -509,8 +508,7 @@ def _predict_file(args) -> None:
 
     folder = RunFolder(args.run_dir)
     folder.recipe()  # "not a hf_transfer run folder" first
-    if folder.is_staged or not folder.is_finished:
-        raise UserError(f"{folder.path} is not a finished run folder (no metrics.json): finish it first.")
+    folder.require_finished("finish it first.")
     columns = {}
     for assignment in args.column or []:
         role, sep, column = assignment.partition("=")
@@ -549,11 +547,9 @@ def cmd_predict(args) -> None:
         raise UserError('Give at least one text to predict, e.g. hf-transfer predict RUN_DIR "a fine film".')
     folder = RunFolder(args.run_dir)
     recipe = folder.recipe()  # "not a hf_transfer run folder" when there is no recipe.yaml
-    if folder.is_staged or not folder.is_finished:
-        raise UserError(
-            f"{folder.path} is not a finished run folder (no metrics.json): an unfinished run is not "
-            "predicted with. Finish it with --resume, or use the finished run's folder."
-        )
+    folder.require_finished(
+        "an unfinished run is not predicted with. Finish it with --resume, or use the finished run's folder."
+    )
     inputs = [recipe.task.parse_predict_input(t) for t in texts]
     from .console import quiet
 

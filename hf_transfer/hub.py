@@ -67,8 +67,7 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
 
     run_dir = Path(run_dir).expanduser().resolve()
     _check_repo_id(repo_id)
-    if not RunFolder(run_dir).is_finished:
-        raise UserError(f"{run_dir} is not a finished run folder (no metrics.json): nothing to push.")
+    RunFolder(run_dir).require_finished("nothing to push.")
     if merge and not RunFolder(run_dir).has_adapter:
         raise UserError(
             "--merge applies to adapter runs (LoRA, DoRA, IA3, QLoRA); this run holds a full model already."

@@ -19,7 +19,6 @@ from .recipe import Recipe
 from .runs import (
     ADAPTER_CONFIG,
     CURVES_FILE,
-    FINISHED_MARKER,
     SAMPLES_FILE,
     TRAINER_STATE,
     RunFolder,
@@ -177,8 +176,7 @@ def _load_run(run_dir: Path, full_precision_base: bool):
 def merge_run(run_dir: Path, output_dir: Path | None = None, overwrite: bool = False) -> Path:
     """Merge an adapter run (LoRA, DoRA, QLoRA, IA3) into its base model and write a full run folder beside it."""
     source = RunFolder(run_dir)
-    if not source.is_finished:
-        raise UserError(f"{source.path} is not a finished run folder (no {FINISHED_MARKER}).")
+    source.require_finished("nothing to merge yet.")
     if not source.has_adapter:
         raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
     target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))

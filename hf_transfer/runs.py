@@ -104,6 +104,12 @@ class RunFolder:
     def is_staged(self) -> bool:
         return self.path.name.endswith(STAGING_SUFFIX)
 
+    def require_finished(self, why: str) -> None:
+        """Stop with one message unless this is a finished run folder: an unfinished one (no metrics.json, or a
+        ``.partial`` left by a crash) is never evaluated, predicted with, merged or pushed. ``why`` ends it."""
+        if self.is_staged or not self.is_finished:
+            raise UserError(f"{self.path} is not a finished run folder (no {FINISHED_MARKER}): {why}")
+
     @property
     def has_adapter(self) -> bool:
         return (self.path / ADAPTER_CONFIG).is_file()
