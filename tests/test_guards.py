@@ -91,3 +91,6 @@ def test_runs_as_written_decides_whether_expected_applies():
     assert not runs_as_written(recipe, cut)
     shorter = dataclasses.replace(recipe, training={**recipe.training, "num_train_epochs": 1})
     assert not runs_as_written(recipe, shorter)
+    # other data of the same kind (--set data.path=...): the recipe's expected results do not apply either
+    other = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, path="someone/other-sentiment"))
+    assert not runs_as_written(recipe, other)
