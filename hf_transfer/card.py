@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import methods
+from .console import is_timing
 from .runs import CARD_FILE, CURVES_FILE, TENSORBOARD_DIR, RunFolder
 
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
@@ -166,13 +167,10 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     ]
 
     def table(values: dict) -> list[tuple[str, str]]:
-        skip = ("runtime", "per_second")
         return [
             (k.removeprefix("eval_").removeprefix("test_"), _number(v))
             for k, v in values.items()
-            if isinstance(v, (int, float))
-            and not any(s in k for s in skip)
-            and k not in ("epoch", "eval_epoch", "test_epoch")
+            if isinstance(v, (int, float)) and not is_timing(k)
         ]
 
     results = table(metrics["eval"]) + [(k, _number(v)) for k, v in metrics.get("baselines", {}).items()]

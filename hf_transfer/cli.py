@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .console import format_table, results_table  # noqa: F401  (results_table: demo and tests import it here)
+from .console import format_table, is_timing, results_table  # noqa: F401  (results_table: demo and tests import it here)
 from .errors import UserError
 
 PROG = "hf-transfer"
@@ -449,12 +449,11 @@ def cmd_eval(args) -> None:
 
 def eval_table(metrics: dict, baselines: dict, main_keys: list[str], source: str = "") -> str:
     """The evaluation's metrics (the recipe's first), then the trivial baselines to read them against."""
-    timing = ("runtime", "per_second", "epoch", "preparation_time")
     names = [k for k in main_keys if f"eval_{k}" in metrics]
     names += [
         k.removeprefix("eval_")
         for k, v in metrics.items()
-        if isinstance(v, (int, float)) and k.removeprefix("eval_") not in names and not k.endswith(timing)
+        if isinstance(v, (int, float)) and k.removeprefix("eval_") not in names and not is_timing(k)
     ]
     rows = [[name.replace("_", " "), f"{metrics[f'eval_{name}']:.4f}"] for name in names]
     rows += [

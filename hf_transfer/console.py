@@ -303,7 +303,14 @@ def _nothing(*args, **kwargs) -> None:
 SHOWN_LIMIT = 6
 """At most this many metrics on an evaluation line (all of them are in train.log and metrics.json)."""
 
-NOT_SHOWN = ("runtime", "samples_per_second", "steps_per_second", "epoch")
+TIMINGS = ("runtime", "per_second", "preparation_time", "epoch")
+"""Ends of the Trainer's metric keys that are timings or bookkeeping, not results."""
+
+
+def is_timing(key: str) -> bool:
+    """Whether a metric key (``eval_runtime``, ``eval_samples_per_second``, ``epoch``, ...) is not a result: the
+    console, the ``eval`` table and the card leave these out."""
+    return key.endswith(TIMINGS)
 
 
 def _duration(seconds: float) -> str:
@@ -319,7 +326,7 @@ def evaluation_line(metrics: dict, epoch: float | None) -> str:
     shown = [
         (key.split("_", 1)[1], value)
         for key, value in metrics.items()
-        if "_" in key and isinstance(value, (int, float)) and not key.endswith(NOT_SHOWN)
+        if "_" in key and isinstance(value, (int, float)) and not is_timing(key)
     ]
     main = [kv for kv in shown if kv[0] != "loss"][:SHOWN_LIMIT] + [kv for kv in shown if kv[0] == "loss"]
     where = f"epoch {epoch:g}" if epoch is not None else "evaluation"

@@ -66,6 +66,7 @@ def test_every_run_writes_a_complete_card(runs, method):
     assert values["accuracy"] == pytest.approx(metrics["eval"]["eval_accuracy"], abs=1e-4)
     assert values["f1"] == pytest.approx(metrics["eval"]["eval_f1"], abs=1e-4)
     body = text.split("\n---\n", 1)[1]
+    assert "preparation_time" not in text and "per_second" not in text  # timings are not results
     for pattern in (
         r"^# rotten-tomatoes-minilm-" + method + "$",
         r"^## How to use$",
