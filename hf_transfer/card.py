@@ -178,11 +178,9 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     unit = metrics.get("unit", "examples")
     evaluated_on = metrics.get("evaluated_on") or data.describe_evaluation()
     features = metrics.get("features") or {}
-    windows = getattr(task, "feature_unit", "features")
 
     def counted(split: str) -> str:
-        extra = f" ({features[split]:,} {windows})" if split in features else ""
-        return f"{samples[split]:,} {unit}{extra}"
+        return counted_text(samples[split], features.get(split, samples[split]), unit, task.feature_unit)
 
     dropped = metrics.get("dropped") or {}
     data_text = (
@@ -286,6 +284,11 @@ def write_card(run_dir: Path, repo_id: str | None = None) -> Path:
     path = Path(run_dir) / CARD_FILE
     path.write_text(str(card))
     return path
+
+
+def counted_text(rows: int, features: int, unit: str, feature_unit: str) -> str:
+    """``1,281 examples``; when rows became more features than rows (QA windows): ``64 questions (82 windows)``."""
+    return f"{rows:,} {unit}" + (f" ({features:,} {feature_unit})" if features != rows else "")
 
 
 def kept_text(kept: dict) -> str:

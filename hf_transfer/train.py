@@ -27,7 +27,7 @@ from .arguments import (  # noqa: F401  (re-exported: tests, benchmarks and note
 )
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .cache import tokenization_cache_dir  # noqa: F401  (re-exported: benchmarks and notebooks import it from here)
-from .card import kept_text, license_warning, resolve_licenses, write_card
+from .card import counted_text, kept_text, license_warning, resolve_licenses, write_card
 from .console import Console, adopt, report_lines
 from .data import load_splits, tokenize_splits
 from .errors import UserError
@@ -506,10 +506,8 @@ def _train_and_publish(
 
 
 def _counted(loaded: Loaded, split: str) -> str:
-    """``1,281 examples``; for tasks whose rows become several features: ``64 questions (82 windows)``."""
-    rows, features = len(loaded.splits[split]), len(loaded.tokenized[split])
     task = loaded.recipe.task
-    return f"{rows:,} {task.unit}" + (f" ({features:,} {task.feature_unit})" if features != rows else "")
+    return counted_text(len(loaded.splits[split]), len(loaded.tokenized[split]), task.unit, task.feature_unit)
 
 
 def _plot_curves(history: list[dict], metric_key: str, path: Path) -> None:
