@@ -13,7 +13,6 @@ The files are SQuAD JSON ({"data": [{"paragraphs": [{"context", "qas"}]}]}).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import re
@@ -24,14 +23,9 @@ T0 = time.perf_counter()
 
 import numpy as np  # noqa: E402
 from datasets import Dataset  # noqa: E402
-from transformers import (  # noqa: E402
-    AutoModelForQuestionAnswering,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed  # noqa: E402
+
+from _common import Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
 
 IMPORTS = time.perf_counter() - T0
 
@@ -68,23 +62,12 @@ def f1(prediction: str, truth: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model_name_or_path", required=True)
-    parser.add_argument("--train_file", required=True)
-    parser.add_argument("--validation_file", required=True)
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--max_seq_length", type=int, default=384)
+    parser = arguments(max_seq_length=384)
     parser.add_argument("--doc_stride", type=int, default=128)
     parser.add_argument("--n_best_size", type=int, default=20)
     parser.add_argument("--max_answer_length", type=int, default=30)
-    parser.add_argument("--learning_rate", type=float, default=1e-4)
-    parser.add_argument("--num_train_epochs", type=float, default=1)
-    parser.add_argument("--per_device_train_batch_size", type=int, default=32)
-    parser.add_argument("--per_device_eval_batch_size", type=int, default=128)
-    parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    phases = {"imports": IMPORTS}
+    phases = Phases(imports=IMPORTS)
 
     t = time.perf_counter()
     train_examples, eval_examples = read_squad(args.train_file), read_squad(args.validation_file)
@@ -144,65 +127,47 @@ def main() -> None:
     t = time.perf_counter()
     set_seed(args.seed)
     model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
-    training_args = TrainingArguments(
-        output_dir=args.output_dir,
-        learning_rate=args.learning_rate,
-        num_train_epochs=args.num_train_epochs,
-        per_device_train_batch_size=args.per_device_train_batch_size,
-        per_device_eval_batch_size=args.per_device_eval_batch_size,
-        train_sampling_strategy="group_by_length",
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        bf16=args.bf16,
-        use_cpu=True,
-        dataloader_pin_memory=False,
-        seed=args.seed,
-        logging_steps=10,
-    )
     trainer = Trainer(
         model=model,
-        args=training_args,
+        args=training_arguments(args),
         train_dataset=train,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
     )
     phases["model"] = time.perf_counter() - t
-    t = time.perf_counter()
-    trainer.train()
-    phases["train"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    start_logits, end_logits = trainer.predict(evaluation.remove_columns(["example_id", "offset_mapping"])).predictions
-    by_example = collections.defaultdict(list)
-    for i, example_id in enumerate(evaluation["example_id"]):
-        by_example[example_id].append(i)
-    offsets_of = evaluation["offset_mapping"]
-    exact = f1_total = 0.0
-    for example in eval_examples:
-        best, best_score = "", -np.inf
-        for i in by_example[example["id"]]:
-            offsets = offsets_of[i]
-            starts = np.argsort(start_logits[i])[-1 : -args.n_best_size - 1 : -1]
-            ends = np.argsort(end_logits[i])[-1 : -args.n_best_size - 1 : -1]
-            for s in starts:
-                for e in ends:
-                    if s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None:
-                        continue
-                    if e < s or e - s + 1 > args.max_answer_length:
-                        continue
-                    score = start_logits[i][s] + end_logits[i][e]
-                    if score > best_score:
-                        best_score, best = score, example["context"][offsets[s][0] : offsets[e][1]]
-        truths = example["answers"]["text"]
-        exact += max(float(normalize(best) == normalize(a)) for a in truths)
-        f1_total += max(f1(best, a) for a in truths)
-    phases["evaluate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    trainer.save_model(args.output_dir)
-    phases["save"] = time.perf_counter() - t
-    n = len(eval_examples)
-    print("BASELINE " + json.dumps({"phases": phases, "metric": 100 * f1_total / n, "exact_match": 100 * exact / n}))
+    def evaluate() -> dict:
+        """run_qa's post-processing: per question, the best span of the n-best starts and ends over its windows."""
+        features = evaluation.remove_columns(["example_id", "offset_mapping"])
+        start_logits, end_logits = trainer.predict(features).predictions
+        by_example = collections.defaultdict(list)
+        for i, example_id in enumerate(evaluation["example_id"]):
+            by_example[example_id].append(i)
+        offsets_of = evaluation["offset_mapping"]
+        exact = f1_total = 0.0
+        for example in eval_examples:
+            best, best_score = "", -np.inf
+            for i in by_example[example["id"]]:
+                offsets = offsets_of[i]
+                starts = np.argsort(start_logits[i])[-1 : -args.n_best_size - 1 : -1]
+                ends = np.argsort(end_logits[i])[-1 : -args.n_best_size - 1 : -1]
+                for s in starts:
+                    for e in ends:
+                        if s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None:
+                            continue
+                        if e < s or e - s + 1 > args.max_answer_length:
+                            continue
+                        score = start_logits[i][s] + end_logits[i][e]
+                        if score > best_score:
+                            best_score, best = score, example["context"][offsets[s][0] : offsets[e][1]]
+            truths = example["answers"]["text"]
+            exact += max(float(normalize(best) == normalize(a)) for a in truths)
+            f1_total += max(f1(best, a) for a in truths)
+        n = len(eval_examples)
+        return {"f1": 100 * f1_total / n, "exact_match": 100 * exact / n}
+
+    scores = train_evaluate_save(trainer, phases, args.output_dir, evaluate)
+    report(phases, metric=scores["f1"], exact_match=scores["exact_match"])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,81 @@
+"""What every baseline script shares: the command-line flags bench_e2e.py passes, the TrainingArguments of a
+plain Trainer with the example scripts' best flags for the hardware (length-grouped batches, --bf16 where
+native, no evaluation or checkpoint during training), and the timed train / evaluate / save with the line
+bench_e2e.py reads. The task-specific part (data, tokenization, model class, metric) stays in each script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from transformers import TrainingArguments
+
+
+def arguments(max_seq_length: int, train_batch: int = 32, eval_batch: int = 128) -> argparse.ArgumentParser:
+    """The flags bench_e2e.py gives both sides; a script adds its own before ``parse_args()``."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model_name_or_path", required=True)
+    parser.add_argument("--train_file", required=True)
+    parser.add_argument("--validation_file", required=True)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--max_seq_length", type=int, default=max_seq_length)
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--num_train_epochs", type=float, default=1)
+    parser.add_argument("--per_device_train_batch_size", type=int, default=train_batch)
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=eval_batch)
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def training_arguments(args) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=args.output_dir,
+        learning_rate=args.learning_rate,
+        num_train_epochs=args.num_train_epochs,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        per_device_eval_batch_size=args.per_device_eval_batch_size,
+        train_sampling_strategy="group_by_length",
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        bf16=args.bf16,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+        seed=args.seed,
+        logging_steps=10,
+    )
+
+
+class Phases(dict):
+    """Seconds per phase; ``with phases("train"): ...`` times one."""
+
+    def __call__(self, name: str):
+        phases = self
+
+        class Timed:
+            def __enter__(self):
+                self.started = time.perf_counter()
+
+            def __exit__(self, *exc):
+                phases[name] = time.perf_counter() - self.started
+
+        return Timed()
+
+
+def train_evaluate_save(trainer, phases: Phases, output_dir: str, evaluate=None) -> dict:
+    """Train, evaluate once (``evaluate()``, by default the Trainer's), save; returns the evaluation's metrics."""
+    with phases("train"):
+        trainer.train()
+    with phases("evaluate"):
+        metrics = evaluate() if evaluate is not None else trainer.evaluate()
+    with phases("save"):
+        trainer.save_model(output_dir)
+    return metrics
+
+
+def report(phases: Phases, **results) -> None:
+    """The one line bench_e2e.py reads from the baseline's output."""
+    print("BASELINE " + json.dumps({"phases": phases, **results}))
