@@ -280,6 +280,26 @@ TINY_TRAINING = [
 ]
 
 
+def tiny_run_args(tiny_bert, files, out, *extra) -> list:
+    """``hf-transfer run`` of the demo recipe on the tiny BERT and the sentiment files (160 train / 40 validation)."""
+    return [
+        "run",
+        "rotten-tomatoes-minilm",
+        "--model_name_or_path",
+        tiny_bert,
+        "--train_file",
+        files["train"],
+        "--validation_file",
+        files["validation"],
+        "--set",
+        "data.columns.text=sentence",
+        "--output_dir",
+        out,
+        *TINY_TRAINING,
+        *extra,
+    ]
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Run ``hf-transfer ARGS`` in this process; returns (exit code, stdout, stderr)."""

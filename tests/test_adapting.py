@@ -8,26 +8,7 @@ import json
 
 import pytest
 
-from conftest import TINY_TRAINING, sentiment_rows, write_csv
-
-
-def tiny_run_args(tiny_bert, files, out, *extra):
-    return [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        files["train"],
-        "--validation_file",
-        files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        *extra,
-    ]
+from conftest import sentiment_rows, tiny_run_args, write_csv
 
 
 def test_an_adapted_run_says_so_instead_of_the_templates_description(finished_run):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING
+from conftest import TINY_TRAINING, tiny_run_args
 
 
 def cli_run(tiny_bert, files, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -22,22 +22,7 @@ def cli_run(tiny_bert, files, out: Path, *extra: str) -> subprocess.CompletedPro
         sys.executable,
         "-m",
         "hf_transfer",
-        "run",
-        "rotten-tomatoes-minilm",
-        "--method",
-        "lora",
-        "--model_name_or_path",
-        str(tiny_bert),
-        "--train_file",
-        str(files["train"]),
-        "--validation_file",
-        str(files["validation"]),
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        str(out),
-        *TINY_TRAINING,
-        *extra,
+        *map(str, tiny_run_args(tiny_bert, files, out, "--method", "lora", *extra)),
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
@@ -119,25 +104,17 @@ def test_early_stopping_stops_where_the_metric_stopped_improving(
     monkeypatch.setattr(TextClassification, "metrics_function", crafted)
     out = tmp_path / "run"
     code, stdout, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--validation_file",
-        sentiment_files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        "--num_train_epochs",
-        "7",
-        "--bf16",
-        "false",
-        "--early_stopping_patience",
-        "2",
+        *tiny_run_args(
+            tiny_bert,
+            sentiment_files,
+            out,
+            "--num_train_epochs",
+            "7",
+            "--bf16",
+            "false",
+            "--early_stopping_patience",
+            "2",
+        )
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -176,23 +153,7 @@ def test_report_to_tensorboard_keeps_event_files_in_the_run_folder(run_cli, tiny
     pytest.importorskip("tensorboard")
     out = tmp_path / "run"
     code, _, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--validation_file",
-        sentiment_files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        "--num_train_epochs",
-        "2",
-        "--report_to",
-        "tensorboard",
+        *tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "2", "--report_to", "tensorboard")
     )
     assert code == 0, err
     events = list((out / "tensorboard").glob("events.out.tfevents.*"))

@@ -7,28 +7,11 @@ import json
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING, write_jsonl
+from conftest import TINY_TRAINING, tiny_run_args, write_jsonl
 
 
 def run_args(tiny_bert, files, out, method, *extra):
-    return [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--method",
-        method,
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        files["train"],
-        "--validation_file",
-        files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        *extra,
-    ]
+    return tiny_run_args(tiny_bert, files, out, "--method", method, *extra)
 
 
 @pytest.fixture(scope="module")
