@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .console import format_table, is_timing, results_table  # noqa: F401  (results_table: demo and tests import it here)
+from .console import Console, format_table, is_timing, quiet, results_table  # noqa: F401  (results_table: demo, tests)
 from .errors import UserError
 
 PROG = "hf-transfer"
@@ -316,7 +316,6 @@ def cmd_run(args, extra: list[str], recipe=None, argv: list[str] | None = None) 
                 "before training (nothing was trained)."
             )
 
-    from .console import Console
     from .hardware import is_main_process, silent
 
     with Console(log=print if is_main_process() else silent, verbose=args.verbose) as console:
@@ -403,7 +402,6 @@ def cmd_merge(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from .console import quiet
     from .data import load_splits
     from .runs import RunFolder, write_atomically
     from .train import evaluate_model, load_run, tokenize_splits
@@ -534,8 +532,6 @@ def cmd_predict(args) -> None:
     if args.input_file:
         if texts:
             raise UserError("Give texts on the command line or --input_file, not both.")
-        from .console import quiet
-
         with quiet():  # the base model's loading report (a LoRA run's head is loaded next) is not the user's concern
             _predict_file(args)
         return
@@ -549,8 +545,6 @@ def cmd_predict(args) -> None:
         "an unfinished run is not predicted with. Finish it with --resume, or use the finished run's folder."
     )
     inputs = [recipe.task.parse_predict_input(t) for t in texts]
-    from .console import quiet
-
     with quiet():  # the base model's loading report (a LoRA run's head is loaded next) is not the user's concern
         recipe, model, tokenizer = load_run(folder.path)
         predictions = recipe.task.predict(model, tokenizer, inputs)

@@ -390,7 +390,6 @@ def _run(recipe: Recipe, output_dir: Path, overwrite: bool, command, console, re
     clock.lap("setup")
     loaded = _load(recipe, state, log)
     clock.lap("data_and_tokenization")
-    recipe = loaded.recipe
     model = _build_model(loaded, training_kwargs, log)
     resume_from = prepare_staging(staging, requested, overwrite, resume, log) if main else None  # rank 0 owns the disk
     # train.log: what was said so far, and all from now on (rank 0 writes the folder)
