@@ -257,6 +257,81 @@ def test_packing_keeps_examples_apart(tiny_llama):
     assert torch.allclose(together[n:], alone[1], atol=1e-5), "the second example does not see the first"
 
 
+def _sft_trainer(tiny_llama, tmp_path, eval_batch: int, rows: int = 5):
+    """The instruction-tuning Trainer of a run, on a tiny Llama and rows with prompts and responses of mixed lengths."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hf_transfer.evaluation import trainer_class
+    from hf_transfer.train import make_training_args
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    task = InstructionTuning(max_length=64)
+    data = {
+        "instruction": ["where does anna live ?" + " and" * (3 * i) for i in range(rows)],
+        "output": ["in oslo ." + " yes" * (5 - i) * 2 for i in range(rows)],
+    }
+    features = Dataset.from_dict(task.tokenize_function(tokenizer)(data))
+    settings = {"per_device_eval_batch_size": eval_batch, "report_to": "none", "use_cpu": True}
+    args = make_training_args(tmp_path / f"x{eval_batch}", {**settings, **task.training_defaults()}, task)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    trainer = trainer_class(task)(model=model, args=args, eval_dataset=features, data_collator=task.collator(tokenizer))
+    return trainer, features, task.collator(tokenizer)
+
+
+def test_response_loss_is_the_models_own_loss_from_the_labelled_positions_only(tiny_llama, tmp_path):
+    import torch
+
+    trainer, features, collate = _sft_trainer(tiny_llama, tmp_path, 4)
+    model = trainer.model.train()
+    batch = collate([features[i] for i in range(4)])
+    labelled = int((batch["labels"][:, 1:] != IGNORE).sum())
+    assert 0 < labelled < batch["labels"].numel() / 2, "prompts and padding make up most positions"
+    head_rows = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, args, out: head_rows.append(args[0].shape))
+    try:
+        ours = trainer.compute_loss(model, dict(batch))
+    finally:
+        hook.remove()
+    assert head_rows == [torch.Size([labelled, model.config.hidden_size])], "the head sees labelled positions only"
+    ours.backward()
+    ours_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    own = model(**batch).loss
+    own.backward()
+    assert ours.item() == pytest.approx(own.item(), rel=1e-5)
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(ours_grads, model.parameters()))
+    # with the accumulated batch's token count, as the Trainer passes it: the sum over it, like the model's loss
+    scaled = trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(2 * labelled))
+    assert scaled.item() == pytest.approx(own.item() / 2, rel=1e-5)
+
+
+def test_eval_loss_is_the_mean_over_response_tokens_whatever_the_batches(tiny_llama, tmp_path):
+    import torch
+    import torch.nn.functional as F
+
+    losses = {}
+    for batch_size in (1, 2, 5):
+        trainer, features, _ = _sft_trainer(tiny_llama, tmp_path, batch_size)
+        losses[batch_size] = trainer.evaluate()["eval_loss"]
+    model = trainer.model.eval()
+    total = tokens = 0.0
+    with torch.no_grad():
+        for row in features:
+            logits = model(input_ids=torch.tensor([row["input_ids"]])).logits[0, :-1]
+            labels = torch.tensor(row["labels"][1:])
+            total += F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="sum").item()
+            tokens += int((labels != IGNORE).sum())
+    assert losses[1] == pytest.approx(total / tokens, rel=1e-5)
+    assert losses[2] == pytest.approx(total / tokens, rel=1e-5) and losses[5] == pytest.approx(total / tokens, rel=1e-5)
+    # the mean of per-example means (what batches of one average to in a plain Trainer) differs
+    per_example = []
+    with torch.no_grad():
+        for row in features:
+            per_example.append(model(**{k: torch.tensor([row[k]]) for k in ("input_ids", "labels")}).loss.item())
+    assert abs(sum(per_example) / len(per_example) - total / tokens) > 1e-3
+
+
 # ---- causal LM: runs, reload, merge ---------------------------------------------------------
 
 

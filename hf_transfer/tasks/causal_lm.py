@@ -6,6 +6,7 @@ They are formatted with the tokenizer's chat template when it has one, else with
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -18,6 +19,86 @@ from . import IGNORE_INDEX, Task, head_names_present, register
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 """The prompt for tokenizers without a chat template (Alpaca-style; an ``input`` follows the
 instruction after a blank line, a system prompt precedes it); the response and EOS come after it."""
+
+
+@functools.cache
+def response_loss_trainer():
+    """The Trainer of instruction tuning: its loss runs the LM head only where a label is (the response
+    tokens), and its evaluation loss is the mean over all response tokens of the eval set.
+
+    A plain Trainer computes full-vocabulary logits at every position, prompt and padding included (about
+    half the positions of an Alpaca batch), only for the loss to ignore them; and it averages the eval loss
+    over batches, so the same model scores differently with another batch size or order. The head here gets
+    only the hidden states at labelled positions (a pre-hook on the model's output embeddings), so what the
+    model does after its head (soft-capping, scaling) still applies; the loss and its gradients are those of
+    the model's own loss."""
+    import torch
+    from transformers import Trainer
+
+    class ResponseLossTrainer(Trainer):
+        _response_loss: list | None = None  # [sum of token losses, tokens] of a loss-only evaluation under way
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            head = self.accelerator.unwrap_model(model).get_output_embeddings()
+            if (
+                head is None
+                or "labels" not in inputs
+                or self.label_smoother is not None
+                or self.compute_loss_func is not None
+                or self.args.n_gpu > 1  # nn.DataParallel splits the batch the mask is made for
+                or (return_outputs and self._response_loss is None)  # predictions: the caller wants every logit
+            ):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            targets = inputs.pop("shift_labels", None)  # padding-free collators shift the labels themselves
+            if targets is None:
+                targets = torch.full_like(labels, IGNORE_INDEX)
+                targets[..., :-1] = labels[..., 1:]  # the hidden state at t predicts the token at t + 1
+            keep = targets != IGNORE_INDEX
+            hook = head.register_forward_pre_hook(lambda module, args: (args[0][keep], *args[1:]))
+            try:
+                outputs = model(**inputs)
+            finally:
+                hook.remove()
+            total = torch.nn.functional.cross_entropy(outputs.logits.float(), targets[keep], reduction="sum")
+            if self._response_loss is not None:
+                self._response_loss[0] += float(total)
+                self._response_loss[1] += int(keep.sum())
+            if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+                # normalised over the whole (accumulated, and with this flag cross-device) batch, as the model's
+                # own loss would be: the Trainer then neither divides by the accumulation steps nor by devices
+                loss = total / num_items_in_batch
+                if self.args.average_tokens_across_devices:
+                    loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+            else:
+                loss = total / keep.sum().clamp(min=1)
+            return (loss, outputs) if return_outputs else loss
+
+        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                            metric_key_prefix="eval"):  # fmt: skip
+            loss_only = self.args.prediction_loss_only if prediction_loss_only is None else prediction_loss_only
+            self._response_loss = [0.0, 0] if loss_only else None
+            if self._response_loss is None:
+                return super().evaluation_loop(
+                    dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+                )
+            try:
+                output = super().evaluation_loop(
+                    dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+                )
+                summed, tokens = self._response_loss
+            finally:
+                self._response_loss = None
+            if self.accelerator.num_processes > 1:
+                both = self.accelerator.reduce(torch.tensor([summed, tokens], device=self.args.device), reduction="sum")
+                summed, tokens = float(both[0]), float(both[1])
+            key = f"{metric_key_prefix}_loss"
+            if key in output.metrics and tokens > 0:
+                output.metrics[key] = summed / tokens
+            return output
+
+    return ResponseLossTrainer
 
 
 def join_prompt_and_response(prompt_ids: list[int], response_ids: list[int]) -> tuple[list[int], list[int]]:
@@ -78,6 +159,11 @@ class InstructionTuning(Task):
         if "eval_loss" in metrics:
             metrics["eval_perplexity"] = math.exp(min(metrics["eval_loss"], 50.0))
         return metrics
+
+    def trainer_classes(self):
+        from transformers import TrainingArguments
+
+        return TrainingArguments, response_loss_trainer()
 
     def training_defaults(self) -> dict[str, Any]:
         # Evaluation needs the loss only: without prediction_loss_only the Trainer keeps every batch's
