@@ -1,4 +1,5 @@
-"""The tokenization cache: where it is, what it holds, and clearing it.
+"""The tokenization cache: where it is, what it holds, and clearing it (and where dequantized GGUF
+checkpoints are kept, see ``models.plain_checkpoint``).
 
 Tokenized splits are kept as Arrow files named ``<key>-<data fingerprint>.arrow`` (the key covers the
 task settings, the tokenizer and the versions), each with a small ``.json`` beside it that says what it
@@ -17,16 +18,46 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def tokenization_cache_dir(create: bool = True) -> Path:
-    """``$HF_TRANSFER_CACHE/tokenized``, else ``$HF_HOME/hf_transfer/tokenized`` (``~/.cache/huggingface``)."""
-    root = (
+def cache_root() -> Path:
+    """``$HF_TRANSFER_CACHE``, else ``$HF_HOME/hf_transfer`` (``~/.cache/huggingface/hf_transfer``)."""
+    return Path(
         os.environ.get("HF_TRANSFER_CACHE")
         or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hf_transfer"
     )
-    path = Path(root) / "tokenized"
+
+
+def tokenization_cache_dir(create: bool = True) -> Path:
+    """``<cache root>/tokenized``."""
+    path = cache_root() / "tokenized"
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def dequantized_dir() -> Path:
+    """``<cache root>/dequantized``: GGUF checkpoints dequantized once into safetensors folders (models.py)."""
+    return cache_root() / "dequantized"
+
+
+def dequantized_entries() -> list[Path]:
+    """The dequantized checkpoints, and any conversion that never finished (``.*.tmp``: never loaded)."""
+    folder = dequantized_dir()
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def clear_dequantized(older_than_days: float | None = None) -> tuple[int, int]:
+    """Remove dequantized checkpoints (only those not written for ``older_than_days``, if given; a run
+    converts its GGUF file again when it needs it). Returns (folders removed, bytes freed)."""
+    import shutil
+
+    removed = freed = 0
+    for path in dequantized_entries():
+        if older_than_days is not None and time.time() - path.stat().st_mtime < older_than_days * 86400:
+            continue
+        freed += total_bytes(path)
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed, freed
 
 
 def write_json_atomically(path: Path, data: dict) -> None:

@@ -467,7 +467,17 @@ def cmd_doctor(args) -> None:
 
 
 def cmd_cache(args) -> None:
-    from .cache import clear, entries, human, leftovers, tokenization_cache_dir, total_bytes
+    from .cache import (
+        clear,
+        clear_dequantized,
+        dequantized_dir,
+        dequantized_entries,
+        entries,
+        human,
+        leftovers,
+        tokenization_cache_dir,
+        total_bytes,
+    )
 
     folder = tokenization_cache_dir(create=False)
     if args.action == "clear":
@@ -476,6 +486,12 @@ def cmd_cache(args) -> None:
         removed, freed = clear(args.older_than, folder)
         kept = len(entries(folder))
         print(f"Removed {removed} files ({human(freed)}) from {folder}; {kept} cached splits kept.")
+        removed, freed = clear_dequantized(args.older_than)
+        if removed or dequantized_entries():
+            print(
+                f"Removed {removed} dequantized checkpoints ({human(freed)}) from {dequantized_dir()}; "
+                f"{len(dequantized_entries())} kept."
+            )
         return
     found = entries(folder)
     print(f"Tokenization cache: {folder} ({human(total_bytes(folder))}, {len(found)} tokenized splits)")
@@ -495,6 +511,12 @@ def cmd_cache(args) -> None:
     stale = leftovers(folder)
     if stale:
         print(f"{len(stale)} unfinished writes (interrupted runs; never loaded): hf-transfer cache clear removes them.")
+    converted = dequantized_entries()
+    if converted:
+        print(
+            f"Dequantized GGUF checkpoints: {dequantized_dir()} ({human(total_bytes(dequantized_dir()))}, "
+            f"{len(converted)}: {', '.join(p.name for p in converted)}); runs convert them again after a clear."
+        )
 
 
 def _predict_file(args) -> None:

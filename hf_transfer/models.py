@@ -39,6 +39,62 @@ def _unmark_gguf(model):
     return model
 
 
+def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
+    """A GGUF checkpoint, dequantized once into a safetensors folder of hf_transfer's cache and read from there
+    afterwards; any other checkpoint as it is.
+
+    transformers parses the whole GGUF file for every config, tokenizer and model it reads from it (about 4 s
+    each for SmolLM2-135M, and a run with its reload check reads it 7 times). The folder holds the same
+    dequantized weights, config and tokenizer, and loads in a fraction of a second. It is keyed by the file
+    (path, size, modification time) and the transformers and gguf versions that dequantize it, and written
+    under a temporary name, then renamed: a folder of that name is complete. A checkpoint that cannot be
+    converted (an architecture transformers reads from GGUF but not as a causal LM) is read from GGUF as before."""
+    if not checkpoint.gguf_file:
+        return checkpoint
+    import hashlib
+    import os
+    import tempfile
+
+    import transformers
+
+    from .assets import installed_version
+    from .cache import dequantized_dir
+
+    source = Path(checkpoint.path) / checkpoint.gguf_file
+    stat = source.stat()
+    about = (
+        f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}|{installed_version('gguf')}"
+    )
+    folder = dequantized_dir() / f"{source.stem}-{hashlib.sha256(about.encode()).hexdigest()[:16]}"
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+        try:
+            try:
+                _dequantize(checkpoint, scratch)
+            except (OSError, ValueError, KeyError, RuntimeError):
+                return checkpoint  # loading it from GGUF says what is wrong, where it is loaded
+            try:
+                os.rename(scratch, folder)
+            except OSError:
+                if not folder.is_dir():  # not another process finishing the same folder first
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    note = f"{checkpoint.note} (once; kept as safetensors in {folder})" if checkpoint.note else None
+    return dataclasses.replace(checkpoint, path=str(folder), gguf_file=None, note=note)
+
+
+def _dequantize(checkpoint: ResolvedCheckpoint, folder: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with Console():  # the conversion's own bars and notes go to the run's log only
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint.path, **checkpoint.load_kwargs())
+        model = _unmark_gguf(AutoModelForCausalLM.from_pretrained(checkpoint.path, **checkpoint.load_kwargs()))
+        model.save_pretrained(str(folder), safe_serialization=True)
+        tokenizer.save_pretrained(str(folder))
+
+
 def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
     """The recipe's checkpoint with its task head. ``new_weights``, when given, receives the names of the
     weights the checkpoint did not have (a new task head: they start random and this run trains them)."""
@@ -165,7 +221,7 @@ def _load_run(run_dir: Path, full_precision_base: bool):
         base_recipe = recipe
         if full_precision_base and methods.get(recipe.method).quantized:
             base_recipe = dataclasses.replace(recipe, method="lora")
-        base = load_base_model(base_recipe, resolve_checkpoint(recipe.checkpoint))
+        base = load_base_model(base_recipe, plain_checkpoint(resolve_checkpoint(recipe.checkpoint)))
         model = PeftModel.from_pretrained(base, str(folder.path))
     else:
         model = load_base_model(dataclasses.replace(recipe, checkpoint=str(folder.path), method="full"), here)

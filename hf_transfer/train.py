@@ -31,7 +31,7 @@ from .card import counted_text, kept_text, license_warning, resolve_licenses, wr
 from .console import Console, adopt, report_lines
 from .data import load_splits, tokenize_splits
 from .errors import UserError
-from .evaluation import eval_order, evaluate_model, same_outputs, trainer_class  # noqa: F401
+from .evaluation import COMPARED_ROWS, eval_order, evaluate_model, same_outputs, trainer_class  # noqa: F401
 from .guards import run_warnings
 from .hardware import PeakMemory, cpu_computes_bf16, device_defaults, is_main_process, silent, versions  # noqa: F401
 from .models import (  # noqa: F401  (load_run, merge_run re-exported)
@@ -40,6 +40,7 @@ from .models import (  # noqa: F401  (load_run, merge_run re-exported)
     load_run,
     load_tokenizer,
     merge_run,
+    plain_checkpoint,
     point_adapter_at_hub_id,
 )
 from .recipe import Recipe
@@ -95,7 +96,8 @@ class Loaded:
 
 
 def _load(recipe: Recipe, state, log) -> Loaded:
-    checkpoint = resolve_checkpoint(recipe.checkpoint)
+    with state.main_process_first():  # rank 0 dequantizes a GGUF checkpoint, the others read its folder
+        checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint))
     if checkpoint.note:
         log(f"[hf-transfer] {checkpoint.note}")
     if recipe.trust_remote_code:
@@ -317,7 +319,7 @@ def _evaluate_saved(trainer, loaded: Loaded, staging: Path, args, training_kwarg
     if outputs_match is not None:
         check = {
             "metric": key,
-            "compared": "outputs on the first 8 evaluation rows",
+            "compared": f"outputs on the {COMPARED_ROWS} shortest evaluation rows",
             "after_training": None,
             "reloaded_from_disk": metrics.get(key),
             "match": outputs_match,

@@ -287,6 +287,41 @@ def test_cache_lists_and_clears_what_runs_wrote(tiny_bert, sentiment_files, run_
     assert code == 2 and "--older-than" in err
 
 
+def test_cache_lists_and_clears_dequantized_checkpoints(run_cli, tmp_path, monkeypatch):
+    from hf_transfer.cache import dequantized_dir
+
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+    converted = dequantized_dir() / "Tiny.Q4_1-0123456789abcdef"
+    converted.mkdir(parents=True)
+    (converted / "model.safetensors").write_bytes(b"0" * 4096)
+    code, out, err = run_cli("cache")
+    assert code == 0 and "Dequantized GGUF checkpoints" in out and "Tiny.Q4_1-0123456789abcdef" in out
+    code, out, err = run_cli("cache", "clear", "--older-than", "30")
+    assert code == 0 and converted.is_dir() and "1 kept" in out
+    code, out, err = run_cli("cache", "clear")
+    assert code == 0 and not converted.exists() and "Removed 1 dequantized checkpoints (4.0 KB)" in out
+
+
+def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path, monkeypatch):
+    from hf_transfer import models
+    from hf_transfer.assets import ResolvedCheckpoint
+    from hf_transfer.cache import dequantized_dir
+
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+
+    def fails(checkpoint, folder):
+        (folder / "config.json").write_text("{}")  # a half-written conversion
+        raise ValueError("GGUF model with architecture t5encoder is not supported as a causal LM")
+
+    monkeypatch.setattr(models, "_dequantize", fails)
+    checkpoint = ResolvedCheckpoint(str(tmp_path), "note", gguf_file="m.gguf")
+    assert models.plain_checkpoint(checkpoint) == checkpoint
+    assert not list(dequantized_dir().iterdir()), "nothing half-written is left to be loaded later"
+    plain = ResolvedCheckpoint(str(tmp_path))
+    assert models.plain_checkpoint(plain) is plain
+
+
 def test_an_interrupted_tokenization_leaves_nothing_a_later_run_loads(tiny_bert, tmp_path, monkeypatch):
     """datasets writes each cache file under a temporary name and renames it when complete."""
     from datasets import Dataset, DatasetDict

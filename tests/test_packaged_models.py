@@ -188,3 +188,22 @@ def test_lora_sft_on_the_packaged_smollm2_gguf(tmp_path, run_cli):
     assert metrics["reload_check"]["match"] and metrics["eval"]["eval_perplexity"] > 1
     assert 130_000_000 < metrics["parameters"]["total"] < 140_000_000, "SmolLM2-135M"
     assert (out / "adapter_model.safetensors").is_file() and (out / "samples.jsonl").is_file()
+    assert "kept as safetensors in" in stdout and metrics["reload_check"]["compared"].startswith("outputs on the")
+    # the GGUF file was dequantized once into the cache: the same weights and tokenizer as from the GGUF file
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hf_transfer.assets import resolve_checkpoint
+    from hf_transfer.cache import dequantized_entries
+    from hf_transfer.models import plain_checkpoint
+
+    gguf = resolve_checkpoint("HuggingFaceTB/SmolLM2-135M-Instruct")
+    plain = plain_checkpoint(gguf)
+    assert [Path(plain.path)] == dequantized_entries() and plain.gguf_file is None
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in Path(plain.path).iterdir()}
+    ours = AutoModelForCausalLM.from_pretrained(plain.path).state_dict()
+    theirs = AutoModelForCausalLM.from_pretrained(gguf.path, gguf_file=gguf.gguf_file).state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    a, b = AutoTokenizer.from_pretrained(plain.path), AutoTokenizer.from_pretrained(gguf.path, gguf_file=gguf.gguf_file)
+    conversation = [{"role": "user", "content": "Ünïcödé 😀\n\n  spaces"}]
+    assert a.apply_chat_template(conversation) == b.apply_chat_template(conversation) and len(a) == len(b)

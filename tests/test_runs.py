@@ -327,3 +327,25 @@ def test_push_to_hub_without_a_token_stops_before_training(tiny_bert, sentiment_
     )
     assert code == 2 and "needs a Hugging Face token" in err and "nothing was trained" in err
     assert not out.exists() and not out.with_name("run.partial").exists()
+
+
+def test_reload_check_refuses_a_saved_model_that_answers_differently(tiny_bert, sentiment_files, tmp_path, monkeypatch):
+    """A one-epoch run compares the trained and the reloaded model's outputs on the shortest eval rows: a save that
+    changes them is caught, and nothing is published."""
+    import torch
+
+    from hf_transfer import cli, train
+
+    real = train.load_run
+
+    def changed(run_dir, *args, **kwargs):
+        recipe, model, tokenizer = real(run_dir, *args, **kwargs)
+        with torch.no_grad():
+            model.classifier.weight.add_(0.5)  # the head as a wrong save would leave it
+        return recipe, model, tokenizer
+
+    monkeypatch.setattr(train, "load_run", changed)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="does not reproduce the trained model"):
+        cli.main(argv=[str(a) for a in tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1")])
+    assert not out.exists()
