@@ -10,6 +10,7 @@ included) to the end of the command, and the process's peak RSS (ru_maxrss).
 from __future__ import annotations
 
 import json
+import os
 import resource
 import runpy
 import sys
@@ -29,6 +30,7 @@ def main() -> None:
             cli(argv=command[1:])
         else:
             sys.argv = command
+            sys.path.insert(0, os.path.dirname(os.path.abspath(command[0])))  # as `python script.py` does
             runpy.run_path(command[0], run_name="__main__")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -2,7 +2,8 @@
 docs show it: each example rendered with the tokenizer's chat template (user: instruction, plus the input after a
 blank line; assistant: output), the loss on the response tokens only (prompt positions -100), dynamic padding
 (DataCollatorForSeq2Seq), length-grouped batches, peft's default LoRA targets for the architecture, --bf16 where
-the device computes bf16 natively. Train, evaluate once (the loss), save the adapter. Prints its phases as JSON.
+the device computes bf16 natively. Train, evaluate once (the loss over all response tokens, in a plain loop),
+save the adapter. Prints its phases as JSON.
 
     python benchmarks/baselines/instruction_tuning.py --model_name_or_path DIR --gguf_file F.gguf \\
         --train_file train.json --validation_file valid.json --output_dir out [--bf16] [...]
@@ -26,6 +27,25 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq
 from _common import Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
 
 IMPORTS = time.perf_counter() - T0
+
+
+def response_token_loss(model, dataset, collator, batch_size: int, bf16: bool) -> dict:
+    """The eval loss as a plain SFT evaluation loop computes it: summed over every response token of the eval
+    set, divided by their number (the Trainer's own eval_loss averages per-batch means, so it changes with the
+    batch size and order)."""
+    import torch
+    import torch.nn.functional as F
+
+    model.eval()
+    total = tokens = 0.0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for start in range(0, len(dataset), batch_size):
+            batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+            labels = batch["labels"][:, 1:]
+            total += F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="sum").item()
+            tokens += int((labels != -100).sum())
+    return {"eval_loss": total / tokens}
 
 
 def main() -> None:
@@ -78,7 +98,13 @@ def main() -> None:
             data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
             processing_class=tokenizer,
         )
-    loss = train_evaluate_save(trainer, phases, args.output_dir)["eval_loss"]
+
+    def evaluate() -> dict:
+        return response_token_loss(
+            trainer.model, evaluation, trainer.data_collator, args.per_device_eval_batch_size, args.bf16
+        )
+
+    loss = train_evaluate_save(trainer, phases, args.output_dir, evaluate)["eval_loss"]
     report(phases, metric=loss, perplexity=math.exp(loss))
 
 
