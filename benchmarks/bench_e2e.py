@@ -7,6 +7,8 @@ learning rate and seed.
     python benchmarks/bench_e2e.py --precision fp32     # only fp32 (what a CPU without native bf16 gets)
     python benchmarks/bench_e2e.py --task ner           # token classification (needs ../shared/data/conll2003)
     python benchmarks/bench_e2e.py --task qa            # extractive QA (needs ../shared/data/squad)
+    python benchmarks/bench_e2e.py --task sft           # LoRA instruction tuning (needs ../shared/data/alpaca)
+    python benchmarks/bench_e2e.py --task seq2seq       # summarization (needs ../shared/data/xsum)
 
 Both sides fine-tune the packaged all-MiniLM-L6-v2, 1 epoch, batch 32, lr 1e-4, no warmup, no weight decay.
 classification: the packaged Rotten Tomatoes snippets, the recipe's seeded split (2,000 training examples by
@@ -18,7 +20,10 @@ windows of 384 tokens with stride 128; the baseline is run_qa-style with its pos
 (baselines/question_answering.py), F1 compared.
 sft: LoRA instruction tuning of the packaged SmolLM2-135M-Instruct (GGUF, dequantized) on the shared Alpaca sample
 (300 training, 35 evaluation records), batch 8, eval loss compared; the baseline is a plain LoRA Trainer script
-(baselines/instruction_tuning.py). Seq2seq has no baseline script here yet.
+(baselines/instruction_tuning.py).
+seq2seq: summarization of the shared XSum sample (400 training, 100 evaluation articles) by a MiniLM-to-MiniLM
+encoder-decoder (warm-started from the packaged MiniLM), batch 16, sources of 256 tokens, 2 beams, 32 new tokens,
+ROUGE-L compared; the baseline is run_summarization-style (baselines/summarization.py).
 Results: benchmarks/results/e2e-<task>.{json,md},
 with the machine's CPU instruction sets, so results from different machines are not mixed.
 """
@@ -127,6 +132,42 @@ def prepare_sft(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     return work / "train.json", work / "validation.json", Path(checkpoint.path) / checkpoint.gguf_file
 
 
+SEQ2SEQ_EVAL_EXAMPLES = 100
+
+
+def prepare_seq2seq(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
+    """The shared XSum sample (1,000 articles) split in order into training and evaluation JSON lines, and a
+    sequence-to-sequence model warm-started from the packaged MiniLM (its weights as both encoder and decoder,
+    new cross-attention: no pretrained encoder-decoder ships in a Python package), saved once for both sides."""
+    import torch
+    from transformers import AutoTokenizer, EncoderDecoderModel
+
+    from hf_transfer.assets import resolve_checkpoint
+    from hf_transfer.console import quiet
+
+    source = HERE.parent.parent / "shared" / "data" / "xsum" / "test.jsonl"
+    if not source.is_file():
+        raise SystemExit(f"--task seq2seq needs the shared XSum sample in {source}.")
+    rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    evaluation, train = rows[-SEQ2SEQ_EVAL_EXAMPLES:], rows[: len(rows) - SEQ2SEQ_EVAL_EXAMPLES][:train_samples]
+    for name, part in (("train.jsonl", train), ("validation.jsonl", evaluation)):
+        with (work / name).open("w", encoding="utf-8") as f:
+            for row in part:
+                f.write(json.dumps({"document": row["document"], "summary": row["summary"]}) + "\n")
+    encoder = resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2").path
+    torch.manual_seed(0)  # the new cross-attention weights
+    with quiet():
+        model = EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, encoder)
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    for config in (model.config, model.generation_config):
+        config.decoder_start_token_id = tokenizer.cls_token_id
+        config.eos_token_id, config.pad_token_id = tokenizer.sep_token_id, tokenizer.pad_token_id
+    folder = work / "minilm2minilm"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return work / "train.jsonl", work / "validation.jsonl", folder
+
+
 def prepare(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     """The recipe's seeded split written to CSV files (both sides read the same files), and the model folder."""
     import dataclasses
@@ -172,11 +213,18 @@ TASKS = {
     "qa": (prepare_qa, ["squad-bert", "--model_name_or_path", "{model}"], "question_answering.py", "eval_f1"),
     # the packaged GGUF is what the recipe's checkpoint resolves to offline
     "sft": (prepare_sft, ["alpaca-smollm2"], "instruction_tuning.py", "eval_loss"),
+    # the baseline's defaults: sources of 256 tokens, 32 new tokens, 2 beams (the recipe's own are 512, 64, 4)
+    "seq2seq": (prepare_seq2seq, ["xsum-t5-small", "--model_name_or_path", "{model}", "--set",
+                "task.max_source_length=256", "--set", "task.max_new_tokens=32", "--set", "task.num_beams=2"],
+                "summarization.py", "eval_rougeL"),
 }  # fmt: skip
-TRAIN_SAMPLES = {"classification": 2000, "ner": 2000, "qa": 600, "sft": 300}
+TRAIN_SAMPLES = {"classification": 2000, "ner": 2000, "qa": 600, "sft": 300, "seq2seq": 400}
 METHOD = {"sft": "lora"}
 """The method each side trains (full fine-tuning unless named here; the SFT baseline is a LoRA script)."""
-TASK_FLAGS = {"sft": ["--per_device_train_batch_size", "8"]}
+TASK_FLAGS = {
+    "sft": ["--per_device_train_batch_size", "8"],
+    "seq2seq": ["--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32"],
+}
 """Flags after COMMON, on both sides (a 135M causal LM trains in batches of 8 here)."""
 """Training examples (sentences, questions) by default: about a minute of training each on this CPU."""
 
@@ -265,7 +313,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="classification", choices=list(TASKS))
     parser.add_argument("--precision", default="both", choices=["fp32", "bf16", "both"])
-    parser.add_argument("--train_samples", type=int, help="default: 2,000 (classification, ner), 600 (qa)")
+    parser.add_argument(
+        "--train_samples", type=int, help="default: 2,000 (classification, ner), 600 (qa), 300 (sft), 400 (seq2seq)"
+    )
     parser.add_argument(
         "--variant",
         action="append",

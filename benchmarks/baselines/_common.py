@@ -30,8 +30,10 @@ def arguments(max_seq_length: int, train_batch: int = 32, eval_batch: int = 128)
     return parser
 
 
-def training_arguments(args) -> TrainingArguments:
-    return TrainingArguments(
+def training_arguments(args, kind: type = TrainingArguments, **extra) -> TrainingArguments:
+    """The shared TrainingArguments; ``kind`` and ``extra`` for a task's own (Seq2SeqTrainingArguments, ...)."""
+    return kind(
+        **extra,
         output_dir=args.output_dir,
         learning_rate=args.learning_rate,
         num_train_epochs=args.num_train_epochs,
