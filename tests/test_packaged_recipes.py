@@ -75,6 +75,17 @@ def test_list_is_fast_and_does_not_import_torch():
         assert name in out
 
 
+def test_run_help_imports_no_heavy_library():
+    heavy = ("torch", "transformers", "datasets", "evaluate", "peft")
+    code = (
+        "import sys; from hf_transfer.cli import main\n"
+        "try:\n    main(argv=['run', '--help'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "--learning_rate" in out and out.strip().endswith("[]")
+
+
 def test_show_prints_resolved_yaml_with_overrides(run_cli):
     code, out, err = run_cli("show", "sst2-distilbert", "--set", "lora.r=32")
     assert code == 0, err
