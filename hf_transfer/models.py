@@ -67,8 +67,11 @@ def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
     )
     folder = dequantized_dir() / f"{source.stem}-{hashlib.sha256(about.encode()).hexdigest()[:16]}"
     if not folder.is_dir():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+        except OSError:  # a cache that cannot be written (read-only, full): read the GGUF file as before
+            return checkpoint
         try:
             try:
                 _dequantize(checkpoint, scratch)

@@ -320,6 +320,13 @@ def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path,
     assert not list(dequantized_dir().iterdir()), "nothing half-written is left to be loaded later"
     plain = ResolvedCheckpoint(str(tmp_path))
     assert models.plain_checkpoint(plain) is plain
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "m.gguf" / "cache"))  # a cache that cannot be created
+
+    def not_reached(checkpoint, folder):
+        raise AssertionError("nothing to convert into")
+
+    monkeypatch.setattr(models, "_dequantize", not_reached)
+    assert models.plain_checkpoint(checkpoint) == checkpoint
 
 
 def test_an_interrupted_tokenization_leaves_nothing_a_later_run_loads(tiny_bert, tmp_path, monkeypatch):
