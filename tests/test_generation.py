@@ -257,7 +257,7 @@ def test_packing_keeps_examples_apart(tiny_llama):
     assert torch.allclose(together[n:], alone[1], atol=1e-5), "the second example does not see the first"
 
 
-def _sft_trainer(tiny_llama, tmp_path, eval_batch: int, rows: int = 5):
+def _sft_trainer(tiny_llama, tmp_path, eval_batch: int, rows: int = 5, model=None):
     """The instruction-tuning Trainer of a run, on a tiny Llama and rows with prompts and responses of mixed lengths."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -274,7 +274,7 @@ def _sft_trainer(tiny_llama, tmp_path, eval_batch: int, rows: int = 5):
     features = Dataset.from_dict(task.tokenize_function(tokenizer)(data))
     settings = {"per_device_eval_batch_size": eval_batch, "report_to": "none", "use_cpu": True}
     args = make_training_args(tmp_path / f"x{eval_batch}", {**settings, **task.training_defaults()}, task)
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    model = model or AutoModelForCausalLM.from_pretrained(tiny_llama)
     trainer = trainer_class(task)(model=model, args=args, eval_dataset=features, data_collator=task.collator(tokenizer))
     return trainer, features, task.collator(tokenizer)
 
@@ -306,6 +306,30 @@ def test_response_loss_is_the_models_own_loss_from_the_labelled_positions_only(t
     assert scaled.item() == pytest.approx(own.item() / 2, rel=1e-5)
 
 
+def test_a_mixture_of_experts_keeps_its_router_loss(tiny_llama, tmp_path):
+    import torch
+    from transformers import AutoTokenizer, MixtralConfig, MixtralForCausalLM
+
+    config = MixtralConfig(
+        vocab_size=len(AutoTokenizer.from_pretrained(tiny_llama)),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        num_local_experts=4,
+        num_experts_per_tok=1,
+        output_router_logits=True,
+        router_aux_loss_coef=0.5,
+    )
+    torch.manual_seed(0)
+    trainer, features, collate = _sft_trainer(tiny_llama, tmp_path, 4, model=MixtralForCausalLM(config))
+    batch = collate([features[i] for i in range(4)])
+    own = trainer.model(**batch)
+    assert own.aux_loss is not None and own.aux_loss.item() > 0
+    assert trainer.compute_loss(trainer.model, dict(batch)).item() == pytest.approx(own.loss.item(), rel=1e-5)
+
+
 def test_eval_loss_is_the_mean_over_response_tokens_whatever_the_batches(tiny_llama, tmp_path):
     import torch
     import torch.nn.functional as F
@@ -333,10 +357,13 @@ def test_eval_loss_is_the_mean_over_response_tokens_whatever_the_batches(tiny_ll
 
 
 def test_batched_generation_gives_each_prompt_its_own_response(tiny_llama):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    config = AutoConfig.from_pretrained(tiny_llama, initializer_range=1.0)  # outputs that vary with the prompt
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
     task = InstructionTuning(max_new_tokens=6)
     prompts = [PROMPT_TEMPLATE.format(instruction=q) for q in ("where ?", "where does anna live in the end ?", "who")]
     calls = []

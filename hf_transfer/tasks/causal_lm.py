@@ -31,7 +31,8 @@ def response_loss_trainer():
     over batches, so the same model scores differently with another batch size or order. The head here gets
     only the hidden states at labelled positions (a pre-hook on the model's output embeddings), so what the
     model does after its head (soft-capping, scaling) still applies; the loss and its gradients are those of
-    the model's own loss."""
+    the model's own loss. Where that does not hold or cannot work (a mixture-of-experts model's router loss,
+    Liger kernels, torch.compile, nn.DataParallel, predictions that want every logit), it is the Trainer's own."""
     import torch
     from transformers import Trainer
 
@@ -39,13 +40,17 @@ def response_loss_trainer():
         _response_loss: list | None = None  # [sum of token losses, tokens] of a loss-only evaluation under way
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            head = self.accelerator.unwrap_model(model).get_output_embeddings()
+            unwrapped = self.accelerator.unwrap_model(model)
+            head = unwrapped.get_output_embeddings()
             if (
                 head is None
                 or "labels" not in inputs
                 or self.label_smoother is not None
                 or self.compute_loss_func is not None
                 or self.args.n_gpu > 1  # nn.DataParallel splits the batch the mask is made for
+                or self.args.use_liger_kernel  # its fused loss needs the labels, and skips the logits itself
+                or self.args.torch_compile  # a data-dependent mask and a hook per step would recompile
+                or getattr(unwrapped.config, "output_router_logits", False)  # MoE: the model adds its router loss
                 or (return_outputs and self._response_loss is None)  # predictions: the caller wants every logit
             ):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -61,10 +66,15 @@ def response_loss_trainer():
                 outputs = model(**inputs)
             finally:
                 hook.remove()
-            total = torch.nn.functional.cross_entropy(outputs.logits.float(), targets[keep], reduction="sum")
-            if self._response_loss is not None:
-                self._response_loss[0] += float(total)
-                self._response_loss[1] += int(keep.sum())
+            losses = torch.nn.functional.cross_entropy(outputs.logits.float(), targets[keep], reduction="none")
+            total = losses.sum()
+            if self._response_loss is not None:  # per row, so that rows repeated to even out processes drop out
+                rows = torch.zeros(keep.shape[0], 2, device=losses.device)
+                rows[:, 0].index_add_(0, keep.nonzero()[:, 0], losses.detach())
+                rows[:, 1] = keep.sum(dim=-1)
+                rows = self.gather_function(rows) if self.accelerator.num_processes > 1 else rows
+                self._response_loss[0] += float(rows[:, 0].sum())
+                self._response_loss[1] += float(rows[:, 1].sum())
             if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
                 # normalised over the whole (accumulated, and with this flag cross-device) batch, as the model's
                 # own loss would be: the Trainer then neither divides by the accumulation steps nor by devices
@@ -87,12 +97,9 @@ def response_loss_trainer():
                 output = super().evaluation_loop(
                     dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
                 )
-                summed, tokens = self._response_loss
+                summed, tokens = self._response_loss  # over every process's rows (gathered per batch)
             finally:
                 self._response_loss = None
-            if self.accelerator.num_processes > 1:
-                both = self.accelerator.reduce(torch.tensor([summed, tokens], device=self.args.device), reduction="sum")
-                summed, tokens = float(both[0]), float(both[1])
             key = f"{metric_key_prefix}_loss"
             if key in output.metrics and tokens > 0:
                 output.metrics[key] = summed / tokens
