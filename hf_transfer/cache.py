@@ -46,13 +46,17 @@ def dequantized_entries() -> list[Path]:
 
 
 def clear_dequantized(older_than_days: float | None = None) -> tuple[int, int]:
-    """Remove dequantized checkpoints (only those not written for ``older_than_days``, if given; a run
-    converts its GGUF file again when it needs it). Returns (folders removed, bytes freed)."""
+    """Remove dequantized checkpoints (only those not used for ``older_than_days``, if given; a run converts
+    its GGUF file again when it needs it), and conversions left unfinished over an hour ago.
+    Returns (folders removed, bytes freed)."""
     import shutil
 
     removed = freed = 0
     for path in dequantized_entries():
-        if older_than_days is not None and time.time() - path.stat().st_mtime < older_than_days * 86400:
+        age = time.time() - path.stat().st_mtime
+        if older_than_days is not None and age < older_than_days * 86400:
+            continue
+        if path.name.endswith(".tmp") and age < 3600:  # a conversion that may be under way in another run
             continue
         freed += total_bytes(path)
         shutil.rmtree(path, ignore_errors=True)

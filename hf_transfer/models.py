@@ -47,7 +47,7 @@ def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
     each for SmolLM2-135M, and a run with its reload check reads it 7 times). The folder holds the same
     dequantized weights, config and tokenizer, and loads in a fraction of a second. It is keyed by the file
     (path, size, modification time) and the transformers and gguf versions that dequantize it, and written
-    under a temporary name, then renamed: a folder of that name is complete. A checkpoint that cannot be
+    under a temporary name, checked, then renamed: a folder of that name is complete. A checkpoint that cannot be
     converted (an architecture transformers reads from GGUF but not as a causal LM) is read from GGUF as before."""
     if not checkpoint.gguf_file:
         return checkpoint
@@ -62,11 +62,14 @@ def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
 
     source = Path(checkpoint.path) / checkpoint.gguf_file
     stat = source.stat()
-    about = (
-        f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}|{installed_version('gguf')}"
-    )
+    versions = f"{transformers.__version__}|{installed_version('gguf')}|{DEQUANTIZED_LAYOUT}"
+    about = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{versions}"
     folder = dequantized_dir() / f"{source.stem}-{hashlib.sha256(about.encode()).hexdigest()[:16]}"
-    if not folder.is_dir():
+    if folder.is_dir():
+        if not _complete(folder):  # not written by plain_checkpoint: never loaded
+            return checkpoint
+        os.utime(folder)  # last used: what `hf-transfer cache clear --older-than` goes by
+    else:
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
@@ -75,8 +78,10 @@ def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
         try:
             try:
                 _dequantize(checkpoint, scratch)
-            except (OSError, ValueError, KeyError, RuntimeError):
+            except (OSError, ValueError, KeyError, RuntimeError, UserError):
                 return checkpoint  # loading it from GGUF says what is wrong, where it is loaded
+            if not _complete(scratch):  # e.g. `hf-transfer cache clear` removed it while it was written
+                return checkpoint
             try:
                 os.rename(scratch, folder)
             except OSError:
@@ -88,12 +93,27 @@ def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
     return dataclasses.replace(checkpoint, path=str(folder), gguf_file=None, note=note)
 
 
+DEQUANTIZED_LAYOUT = 1
+"""Part of a dequantized folder's key: raised when what ``_dequantize`` writes changes."""
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in ("config.json", "tokenizer_config.json")) and any(
+        folder.glob("*.safetensors")
+    )
+
+
 def _dequantize(checkpoint: ResolvedCheckpoint, folder: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     with Console():  # the conversion's own bars and notes go to the run's log only
         tokenizer = AutoTokenizer.from_pretrained(checkpoint.path, **checkpoint.load_kwargs())
-        model = _unmark_gguf(AutoModelForCausalLM.from_pretrained(checkpoint.path, **checkpoint.load_kwargs()))
+        model = AutoModelForCausalLM.from_pretrained(
+            checkpoint.path,
+            quantization_config=GgufConfig(dequantize=True),  # plain float weights, even where a kernel could run
+            **checkpoint.load_kwargs(),
+        )
+        model = _unmark_gguf(model)
         model.save_pretrained(str(folder), safe_serialization=True)
         tokenizer.save_pretrained(str(folder))
 

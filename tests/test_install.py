@@ -298,8 +298,11 @@ def test_cache_lists_and_clears_dequantized_checkpoints(run_cli, tmp_path, monke
     assert code == 0 and "Dequantized GGUF checkpoints" in out and "Tiny.Q4_1-0123456789abcdef" in out
     code, out, err = run_cli("cache", "clear", "--older-than", "30")
     assert code == 0 and converted.is_dir() and "1 kept" in out
+    under_way = dequantized_dir() / ".Tiny.Q4_1-0123456789abcdef.x1y2.tmp"  # another run converting right now
+    under_way.mkdir()
     code, out, err = run_cli("cache", "clear")
     assert code == 0 and not converted.exists() and "Removed 1 dequantized checkpoints (4.0 KB)" in out
+    assert under_way.is_dir()
 
 
 def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path, monkeypatch):
@@ -320,6 +323,17 @@ def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path,
     assert not list(dequantized_dir().iterdir()), "nothing half-written is left to be loaded later"
     plain = ResolvedCheckpoint(str(tmp_path))
     assert models.plain_checkpoint(plain) is plain
+
+    def converts(checkpoint, folder):
+        for name in ("config.json", "tokenizer_config.json", "model.safetensors"):
+            (folder / name).write_text("{}")
+
+    monkeypatch.setattr(models, "_dequantize", converts)
+    converted = models.plain_checkpoint(checkpoint)
+    assert converted.gguf_file is None and Path(converted.path).parent == dequantized_dir()
+    assert models.plain_checkpoint(checkpoint) == converted, "found again"
+    (Path(converted.path) / "model.safetensors").unlink()  # a folder under that name, but not a whole one
+    assert models.plain_checkpoint(checkpoint) == checkpoint
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "m.gguf" / "cache"))  # a cache that cannot be created
 
     def not_reached(checkpoint, folder):
