@@ -356,25 +356,6 @@ def test_eval_loss_is_the_mean_over_response_tokens_whatever_the_batches(tiny_ll
     assert abs(sum(per_example) / len(per_example) - total / tokens) > 1e-3
 
 
-def test_batched_generation_gives_each_prompt_its_own_response(tiny_llama):
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
-    config = AutoConfig.from_pretrained(tiny_llama, initializer_range=1.0)  # outputs that vary with the prompt
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    task = InstructionTuning(max_new_tokens=6)
-    prompts = [PROMPT_TEMPLATE.format(instruction=q) for q in ("where ?", "where does anna live in the end ?", "who")]
-    calls = []
-    model.register_forward_pre_hook(lambda m, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
-    together = task._generate(model, tokenizer, prompts, False)
-    assert calls[0][0] == 3, "the three prompts go through the model together"
-    alone = [task._generate(model, tokenizer, [p], False)[0] for p in prompts]
-    assert together == alone and len(set(alone)) > 1
-    assert tokenizer.padding_side == "right", "the tokenizer is left as it was"
-
-
 # ---- causal LM: runs, reload, merge ---------------------------------------------------------
 
 

@@ -310,36 +310,25 @@ class InstructionTuning(Task):
 
     # ---- generation -----------------------------------------------------------------------
 
-    def _generate(self, model, tokenizer, prompts: list[str], use_template: bool, batch_size: int = 8) -> list[str]:
-        """Greedy responses, several prompts per ``generate`` call: decoding one token reads every weight once
-        for the whole batch, so on a CPU a batch of 3 costs little more than one prompt. Prompts are padded on
-        the left, so that each row continues from its own last token."""
+    def _generate(self, model, tokenizer, prompts: list[str], use_template: bool) -> list[str]:
         import torch
 
         model.eval()
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        side, tokenizer.padding_side = tokenizer.padding_side, "left"
         results = []
-        try:
-            for start in range(0, len(prompts), batch_size):
-                encoded = tokenizer(
-                    prompts[start : start + batch_size],
-                    add_special_tokens=not use_template,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(model.device)
-                with torch.no_grad():
-                    output = model.generate(
-                        **encoded,
-                        max_new_tokens=self.max_new_tokens,
-                        do_sample=False,
-                        pad_token_id=tokenizer.pad_token_id,
-                    )
-                new_tokens = output[:, encoded["input_ids"].shape[1] :]
-                results += [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-        finally:
-            tokenizer.padding_side = side
+        for prompt in prompts:
+            encoded = tokenizer(prompt, add_special_tokens=not use_template, return_tensors="pt").to(model.device)
+            with torch.no_grad():
+                output = model.generate(
+                    **encoded,
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id
+                    if tokenizer.pad_token_id is not None
+                    else tokenizer.eos_token_id,
+                )
+            results.append(
+                tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+            )
         return results
 
     def after_training(self, model, tokenizer, splits, run_dir) -> None:
