@@ -429,7 +429,7 @@ def cmd_eval(args) -> None:
     out = Path(args.output_file) if args.output_file else folder.path / f"eval-{name}.json"
     # a new file's own majority class: what always answering it would score (not the training data's)
     source = "this file's own labels" if args.validation_file else "from the training data"
-    evaluated_on = data.describe_evaluation() if not args.validation_file else f"the file {data.validation_file}"
+    evaluated_on = data.describe_evaluation()
     record = {
         "data": data.describe(),
         "evaluated_on": evaluated_on,

@@ -96,3 +96,9 @@ def test_eval_on_a_new_labelled_file_writes_its_metrics(finished_run, run_cli, t
     assert "majority class accuracy (baseline, this file's own labels)" in stdout
     assert "majority_class_accuracy" in written["baselines"]
     assert written["samples"] == 40 and f"Metrics: {run / 'eval-validation.json'}" in stdout
+    code, stdout, err = run_cli(
+        "eval", run, "--validation_file", sentiment_files["validation"], "--max_eval_samples", "10",
+        "--output_file", tmp_path / "sampled.json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert stdout.startswith(f"Evaluated {run.name} on 10 examples: the file ") and "at most 10 of its rows" in stdout
