@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -39,10 +40,17 @@ def dequantized_dir() -> Path:
     return cache_root() / "dequantized"
 
 
+DEQUANTIZED_NAME = re.compile(r"\.?.+-[0-9a-f]{16}(\..+\.tmp)?")
+"""``<file>-<key>``, as models.plain_checkpoint names a folder; ``.<file>-<key>.<random>.tmp`` while it writes."""
+
+
 def dequantized_entries() -> list[Path]:
-    """The dequantized checkpoints, and any conversion that never finished (``.*.tmp``: never loaded)."""
+    """The dequantized checkpoints, and any conversion that never finished (``.*.tmp``: never loaded); only
+    folders named as hf_transfer names them (``cache clear`` removes nothing else a user put there)."""
     folder = dequantized_dir()
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and DEQUANTIZED_NAME.fullmatch(p.name))
 
 
 def clear_dequantized(older_than_days: float | None = None) -> tuple[int, int]:

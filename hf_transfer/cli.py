@@ -487,11 +487,9 @@ def cmd_cache(args) -> None:
         kept = len(entries(folder))
         print(f"Removed {removed} files ({human(freed)}) from {folder}; {kept} cached splits kept.")
         removed, freed = clear_dequantized(args.older_than)
-        if removed or dequantized_entries():
-            print(
-                f"Removed {removed} dequantized checkpoints ({human(freed)}) from {dequantized_dir()}; "
-                f"{len(dequantized_entries())} kept."
-            )
+        kept = len(dequantized_entries())
+        if removed or kept:
+            print(f"Removed {removed} dequantized checkpoints ({human(freed)}) from {dequantized_dir()}; {kept} kept.")
         return
     found = entries(folder)
     print(f"Tokenization cache: {folder} ({human(total_bytes(folder))}, {len(found)} tokenized splits)")

@@ -300,9 +300,11 @@ def test_cache_lists_and_clears_dequantized_checkpoints(run_cli, tmp_path, monke
     assert code == 0 and converted.is_dir() and "1 kept" in out
     under_way = dequantized_dir() / ".Tiny.Q4_1-0123456789abcdef.x1y2.tmp"  # another run converting right now
     under_way.mkdir()
+    theirs = dequantized_dir() / "my-notes"  # not a folder hf_transfer wrote
+    theirs.mkdir()
     code, out, err = run_cli("cache", "clear")
     assert code == 0 and not converted.exists() and "Removed 1 dequantized checkpoints (4.0 KB)" in out
-    assert under_way.is_dir()
+    assert under_way.is_dir() and theirs.is_dir()
 
 
 def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path, monkeypatch):
