@@ -130,20 +130,9 @@ def test_early_stopping_stops_where_the_metric_stopped_improving(
 
 def test_early_stopping_without_evaluations_is_refused(run_cli, tiny_bert, sentiment_files, tmp_path):
     code, _, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--output_dir",
-        tmp_path / "run",
-        "--set",
-        "data.columns.text=sentence",
-        "--eval_strategy",
-        "no",
-        "--early_stopping_patience",
-        "2",
+        *tiny_run_args(
+            tiny_bert, sentiment_files, tmp_path / "run", "--eval_strategy", "no", "--early_stopping_patience", "2"
+        )
     )
     assert code == 2 and "--early_stopping_patience needs evaluations during training" in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
