@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,8 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
             kind = declared if declared in (int, float) else type(default)
             if kind is int and isinstance(value, float) and not value.is_integer():
                 raise UserError(f"Training argument {key} must be a whole number, got {value!r}.")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"Training argument {key} must be a finite number, got {value!r}.")
             value = (
                 int(value)
                 if kind is int or (isinstance(value, float) and value.is_integer() and value >= 1)
@@ -114,6 +117,11 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
     for key in POSITIVE_ARGS:
         if key in kwargs and not kwargs[key] >= 1:
             raise UserError(f"Training argument {key} must be 1 or more, got {kwargs[key]!r}.")
+    for key in SEED_ARGS:
+        if kwargs.get(key) is not None and not 0 <= kwargs[key] < 2**32:
+            raise UserError(
+                f"Training argument {key} must be a whole number from 0 to {2**32 - 1}, got {kwargs[key]!r}."
+            )
     check_trackers(kwargs.get("report_to"))
     if not kwargs.get("learning_rate", 1) > 0:
         raise UserError(f"Training argument learning_rate must be positive, got {kwargs['learning_rate']!r}.")
@@ -130,6 +138,8 @@ POSITIVE_ARGS = (
     "gradient_accumulation_steps",
     "logging_steps",
 )
+SEED_ARGS = ("seed", "data_seed")
+"""Seeds that numpy and torch take: 0 to 2**32 - 1."""
 TRACKERS = {
     "tensorboard": "tensorboard",
     "wandb": "wandb",

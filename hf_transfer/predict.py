@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .tasks import MissingInput
 
 INPUT_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".parquet")
 OUTPUT_FORMATS = (".jsonl", ".csv")
@@ -23,19 +25,19 @@ OUTPUT_FORMATS = (".jsonl", ".csv")
 
 def read_rows(path: Path, columns: dict[str, str]) -> list[dict]:
     """The file's rows with the recipe's columns renamed to the task's roles (``.txt``: one text a line)."""
-    suffix = path.suffix.lower()
-    if suffix not in INPUT_FORMATS:
+    from .data import check_data_file, file_format, read_file
+
+    fmt, suffix, _ = file_format(path)
+    if suffix not in INPUT_FORMATS or fmt is None:
         raise UserError(
-            f"--input_file {path}: unsupported extension {suffix!r}; use one of {', '.join(INPUT_FORMATS)}."
+            f"--input_file {path}: unsupported extension {''.join(path.suffixes[-2:]) or '(none)'!r}; use one of "
+            f"{', '.join(INPUT_FORMATS)} (csv and json also compressed, e.g. .csv.gz)."
         )
-    if not path.is_file():
-        raise UserError(f"--input_file {path} does not exist.")
+    check_data_file(str(path), "--input_file")
     if suffix == ".txt":
         rows = [{"text": line.rstrip("\n")} for line in path.read_text(encoding="utf-8").splitlines()]
     else:
-        from .data import _load_file
-
-        rows = _load_file(str(path)).to_list()
+        rows = read_file(str(path)).to_list()
     if not rows:
         raise UserError(f"--input_file {path} has no rows.")
     renamed = {column: role for role, column in columns.items()}
@@ -52,6 +54,51 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def predict_inputs(task, model, tokenizer, inputs: dict[int, Any], batch_size: int = 32, errors=None, bar=None):
+    """Predictions for ``inputs`` (number -> a task input), in batches of similar length (longest first), as
+    number -> prediction. The one prediction path for texts on the command line and rows of a file: only one
+    batch's tensors are alive at a time. A batch that fails is predicted row by row, so one bad row costs only
+    itself; its message goes to ``errors`` (number -> message) when given, else it is raised."""
+
+    def length(i: int) -> int:
+        item = inputs[i]
+        return len(json.dumps(item)) if not isinstance(item, str) else len(item)
+
+    order = sorted(inputs, key=length, reverse=True)
+    predictions: dict[int, Any] = {}
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        try:
+            predictions.update(zip(batch, task.predict(model, tokenizer, [inputs[i] for i in batch])))
+        except (ValueError, UserError):  # one bad row must not cost the batch: predict its rows one by one
+            for i in batch:
+                try:
+                    predictions[i] = task.predict(model, tokenizer, [inputs[i]])[0]
+                except (ValueError, UserError) as exc:
+                    if errors is None:
+                        raise
+                    errors[i] = str(exc)
+        if bar is not None:
+            bar.update(len(batch))
+    return predictions
+
+
+def check_output_file(output_file: Path, *inputs: Path, flag: str = "--output_file") -> None:
+    """An output file goes into an existing folder and is never one of the command's own input files."""
+    if not output_file.parent.is_dir():
+        raise UserError(f"{flag} {output_file}: the folder {output_file.parent} does not exist.")
+    if output_file.is_dir():
+        raise UserError(f"{flag} {output_file} is a folder; give a file name.")
+    for given in inputs:
+        if given is not None and output_file.exists() and given.exists() and os.path.samefile(output_file, given):
+            raise UserError(
+                f"{flag} {output_file} is the input file {given}: writing there would replace your data. "
+                "Choose another output file."
+            )
+    if not os.access(output_file.parent, os.W_OK):
+        raise UserError(f"{flag} {output_file}: the folder {output_file.parent} cannot be written.")
+
+
 def predict_file(
     run_dir: Path,
     input_file: Path,
@@ -59,6 +106,7 @@ def predict_file(
     batch_size: int = 32,
     columns: dict[str, str] | None = None,
     log=print,
+    trust_remote_code: bool = False,
 ) -> dict:
     """Predict every row of ``input_file``; returns a summary (rows, failed rows, seconds, output path)."""
     from tqdm.auto import tqdm
@@ -70,42 +118,34 @@ def predict_file(
         raise UserError(f"--batch_size must be 1 or more, got {batch_size}.")
     folder = RunFolder(run_dir)
     recipe = folder.recipe()
-    output_file = Path(output_file or folder.path / f"predictions-{Path(input_file).stem}.jsonl")
+    input_file = Path(input_file).expanduser()
+    output_file = Path(output_file or folder.path / f"predictions-{input_file.stem}.jsonl").expanduser()
     if output_file.suffix.lower() not in OUTPUT_FORMATS:
         raise UserError(f"--output_file {output_file}: use .jsonl or .csv.")
-    if not output_file.parent.is_dir():
-        raise UserError(f"--output_file {output_file}: the folder {output_file.parent} does not exist.")
-    rows = read_rows(Path(input_file), {**recipe.data.columns, **(columns or {})})
+    check_output_file(output_file, input_file)
+    mapping = {**recipe.data.columns, **(columns or {})}
+    rows = read_rows(input_file, mapping)
     task = recipe.task
     inputs: dict[int, Any] = {}
     errors: dict[int, str] = {}
     for number, row in enumerate(rows):
         try:
             inputs[number] = task.parse_predict_input(task.predict_text(row))
+        except MissingInput as exc:
+            errors[number] = exc.in_column(mapping.get(exc.role, exc.role))
         except (ValueError, UserError) as exc:
             errors[number] = str(exc)
-    _, model, tokenizer = load_run(folder.path)
-
-    def length(i: int) -> int:
-        item = inputs[i]
-        return len(json.dumps(item)) if not isinstance(item, str) else len(item)
-
-    order = sorted(inputs, key=length, reverse=True)
-    predictions: dict[int, Any] = {}
+    if not inputs:
+        found = sorted({k for row in rows for k in row})
+        shown = ", ".join(mapping.get(k, k) if k in mapping else k for k in found[:20])
+        raise UserError(
+            f"--input_file {input_file}: none of its {len(rows):,} rows can be predicted ({errors[0]}). Its columns "
+            f"are: {shown}. Map the one to read with --column ROLE=COLUMN, e.g. --column text=review."
+        )
+    _, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
     started = time.perf_counter()
-    bar = tqdm(total=len(order), desc="Predicting", unit="row", disable=None, file=sys.stderr)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        try:
-            results = task.predict(model, tokenizer, [inputs[i] for i in batch])
-            predictions.update(zip(batch, results))
-        except (ValueError, UserError):  # one bad row must not cost the batch: predict its rows one by one
-            for i in batch:
-                try:
-                    predictions[i] = task.predict(model, tokenizer, [inputs[i]])[0]
-                except (ValueError, UserError) as exc:
-                    errors[i] = str(exc)
-        bar.update(len(batch))
+    bar = tqdm(total=len(inputs), desc="Predicting", unit="row", disable=None, file=sys.stderr)
+    predictions = predict_inputs(task, model, tokenizer, inputs, batch_size, errors, bar)
     bar.close()
     seconds = time.perf_counter() - started
     _write(output_file, rows, predictions, errors)

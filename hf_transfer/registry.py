@@ -54,11 +54,17 @@ def find_recipe(spec: str) -> tuple[Recipe, Path | None]:
     """A packaged recipe name, a path to a recipe .py module, or a path to a recipe YAML file."""
     path = Path(spec).expanduser()
     if path.suffix in (".py", ".yaml", ".yml"):
+        if path.is_dir():
+            raise UserError(f"Recipe file {spec} is a folder, not a recipe file: name the .py or .yaml file in it.")
         if not path.is_file():
             raise UserError(f"Recipe file {spec} does not exist.")
         if path.suffix == ".py":
             return _from_python_file(path), path
-        return Recipe.from_yaml(path.read_text()), path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise UserError(f"Recipe file {spec} cannot be read as UTF-8 text: {exc}.") from None
+        return Recipe.from_yaml(text), path
     recipes = packaged_recipes()
     if spec in recipes:
         return recipes[spec]

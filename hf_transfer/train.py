@@ -298,7 +298,7 @@ def _evaluate_saved(trainer, loaded: Loaded, staging: Path, args, training_kwarg
     task = loaded.recipe.task
     key = f"eval_{task.main_metric()}"
     recorded = trainer.state.best_metric if args.load_best_model_at_end else None
-    _, reloaded, _ = load_run(staging)
+    _, reloaded, _ = load_run(staging, trust_remote_code=loaded.recipe.trust_remote_code)
     precision = {k: training_kwargs[k] for k in PRECISION_KEYS if k in training_kwargs}
     outputs_match = None
     if recorded is None:

@@ -24,7 +24,7 @@ def test_classification_file_keeps_order_and_ids_and_reports_a_bad_row(finished_
     code, stdout, err = run_cli("predict", run, "--input_file", data, "--output_file", out, "--batch_size", "2")
     assert code == 0, err
     assert "Predicted 4 of 5 rows" in stdout and "1 rows failed" in stdout
-    assert "row 2: not predicted: no text in column 'text'" in stdout
+    assert "row 2: not predicted: no text in column 'sentence'" in stdout, "the recipe's own column, not the role"
     records = read_jsonl(out)
     assert [r["row"] for r in records] == [0, 1, 2, 3, 4] and [r["id"] for r in records] == [f"r{i}" for i in range(5)]
     assert "error" in records[2] and "prediction" not in records[2]

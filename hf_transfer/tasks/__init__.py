@@ -21,8 +21,22 @@ PAIR_SEPARATOR = " ||| "
 
 
 def register(cls: type["Task"]) -> type["Task"]:
+    if cls.kind in TASKS and TASKS[cls.kind] is not cls:
+        raise ValueError(f"two tasks are registered as {cls.kind!r}: {TASKS[cls.kind].__name__} and {cls.__name__}")
     TASKS[cls.kind] = cls
     return cls
+
+
+class MissingInput(ValueError):
+    """A row for ``predict`` lacks what the task reads (``role``): ``predict`` names the file's own column."""
+
+    def __init__(self, role: str, got: Any = None, what: str = ""):
+        self.role, self.got = role, got
+        super().__init__(what or f"no {role} in column {role!r} (got {got!r})")
+
+    def in_column(self, column: str) -> str:
+        """The message, naming the column of the user's file that the role is read from."""
+        return str(self).replace(repr(self.role), repr(column), 1) if column != self.role else str(self)
 
 
 @dataclass(kw_only=True)
@@ -117,7 +131,7 @@ class Task:
         a command-line input (``parse_predict_input`` reads it)."""
         text = row.get("text")
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"no text in column 'text' (got {text!r})")
+            raise MissingInput("text", text)
         return text
 
     def parse_predict_input(self, text: str) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import IGNORE_INDEX, Task, head_names_present, register
+from . import IGNORE_INDEX, MissingInput, Task, head_names_present, register
 
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 """The prompt for tokenizers without a chat template (Alpaca-style; an ``input`` follows the
@@ -355,7 +355,7 @@ class InstructionTuning(Task):
     def predict_text(self, row: dict) -> str:
         instruction = row.get("instruction")
         if not isinstance(instruction, str) or not instruction.strip():
-            raise ValueError(f"no instruction (got {instruction!r})")
+            raise MissingInput("instruction", instruction)
         extra = row.get("input")
         return f"{instruction}\n\n{extra}" if isinstance(extra, str) and extra.strip() else instruction
 

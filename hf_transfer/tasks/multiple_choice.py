@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
-from . import PAIR_SEPARATOR, Task, head_names_present, register
+from . import PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
 
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "pooler")
 
@@ -157,8 +157,11 @@ class MultipleChoice(Task):
     def predict_text(self, row: dict) -> str:
         context, question = row.get("context"), row.get("question") or ""
         endings = [row.get(c) for c in self.endings]
-        if not isinstance(context, str) or not all(isinstance(e, str) and e.strip() for e in endings):
-            raise ValueError(f"needs a context and the endings {', '.join(self.endings)}")
+        if not isinstance(context, str):
+            raise MissingInput("context", context)
+        for column, ending in zip(self.endings, endings):
+            if not isinstance(ending, str) or not ending.strip():
+                raise MissingInput(column, ending)
         return PAIR_SEPARATOR.join([context] + [f"{question} {e}".strip() for e in endings])
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:

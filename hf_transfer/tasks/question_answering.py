@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from . import PAIR_SEPARATOR, Task, head_names_present, register
+from . import PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
 
 NO_OFFSET = [-1, -1]
 """Offset stored for tokens outside the context (question, special tokens)."""
@@ -268,8 +268,9 @@ class QuestionAnswering(Task):
 
     def predict_text(self, row: dict) -> str:
         question, context = row.get("question"), row.get("context")
-        if not isinstance(question, str) or not isinstance(context, str):
-            raise ValueError(f"needs a question and a context (got {question!r}, {context!r})")
+        for role, value in (("question", question), ("context", context)):
+            if not isinstance(value, str) or not value.strip():
+                raise MissingInput(role, value)
         return f"{question}{PAIR_SEPARATOR}{context}"
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import IGNORE_INDEX, Task, head_names_present, register
+from . import IGNORE_INDEX, MissingInput, Task, head_names_present, register
 
 
 @register
@@ -142,7 +142,7 @@ class Seq2SeqGeneration(Task):
     def predict_text(self, row: dict) -> str:
         source = row.get("source")
         if not isinstance(source, str) or not source.strip():
-            raise ValueError(f"no text in the source column (got {source!r})")
+            raise MissingInput("source", source)
         return source
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
