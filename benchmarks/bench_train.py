@@ -44,8 +44,10 @@ from transformers import (
 
 from hf_transfer import load_recipe
 from hf_transfer.assets import resolve_checkpoint
-from hf_transfer.data import load_splits
-from hf_transfer.train import PeakMemory, cpu_computes_bf16, run, tokenization_cache_dir, tokenize_splits
+from hf_transfer.cache import tokenization_cache_dir
+from hf_transfer.data import load_splits, tokenize_splits
+from hf_transfer.hardware import PeakMemory, cpu_computes_bf16
+from hf_transfer.train import run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -152,7 +154,7 @@ def plain_trainer(config: str, checkpoint: str, splits, args: argparse.Namespace
 def hf_transfer_run(recipe, output: Path, args: argparse.Namespace) -> dict:
     timer = StepTimer()
     captured = {}
-    from hf_transfer import train as train_module
+    from hf_transfer import trainer as train_module
 
     original = train_module.trainer_class
 

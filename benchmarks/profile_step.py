@@ -17,8 +17,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from hf_transfer import PackagedData, TextClassification
 from hf_transfer.assets import resolve_checkpoint
-from hf_transfer.data import load_splits
-from hf_transfer.train import tokenize_splits
+from hf_transfer.data import load_splits, tokenize_splits
 
 MATMUL_OPS = (
     "aten::mm",

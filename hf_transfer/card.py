@@ -14,8 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import methods
-from .console import is_timing
 from .runs import CARD_FILE, CURVES_FILE, TENSORBOARD_DIR, RunFolder
+from .tables import is_timing
 
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
 

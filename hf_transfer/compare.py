@@ -16,6 +16,7 @@ from .errors import UserError
 from .methods import names as method_names
 from .plots import during_training
 from .recipe import Recipe
+from .runs import RunFolder, is_finished_run
 
 DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
 EVALS_PER_RUN = 5
@@ -53,13 +54,19 @@ def compare(
     log=print,
     overwrite: bool = False,
     verbose: bool = False,
+    trust_remote_code: bool = False,
+    console=None,
 ) -> dict:
     """Run ``recipe`` once per method into ``output_dir/<method>`` and write the report. A finished run
     with the same settings is reused; one with other settings (another budget, data or checkpoint) stops
     the comparison before anything trains, unless ``overwrite`` (then every method runs again)."""
-    from .runs import RunFolder, is_finished_run
+    from .console import Console
     from .train import run
 
+    if console is None:
+        with Console(log=log, verbose=verbose) as own:
+            return compare(recipe, methods, output_dir, command, log, overwrite, verbose, trust_remote_code, own)
+    log = console.say
     output_dir = Path(output_dir).expanduser().resolve()
     every = _eval_every(recipe)
     schedule = {
@@ -75,8 +82,7 @@ def compare(
         folder = output_dir / method
         if overwrite or not is_finished_run(folder):
             continue
-        done = RunFolder(folder).recipe()
-        if dataclasses.replace(done, task=requested.task) != requested:
+        if RunFolder(folder).requested_recipe() != requested:
             raise UserError(
                 f"{folder} holds a finished {method} run with other settings than this comparison (budget, data, "
                 "checkpoint or training arguments). Pass --overwrite_output_dir to run every method again, or "
@@ -91,8 +97,9 @@ def compare(
             log(f"[hf-transfer] {method}: finished run with the same settings found in {folder}, not run again")
         else:
             log(f"\n=== {recipe.name}: {method} -> {folder}")
-            run(requested, folder, overwrite=folder.exists(), command=command, log=log, verbose=verbose)
-        results[method] = json.loads((folder / "metrics.json").read_text())
+            run(requested, folder, overwrite=folder.exists(), command=command, trust_remote_code=trust_remote_code,
+                console=console)  # fmt: skip
+        results[method] = RunFolder(folder).metrics()
     report = build_report(recipe, results, output_dir)
     (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (output_dir / "report.md").write_text(report_markdown(report))
@@ -105,7 +112,7 @@ def build_report(recipe: Recipe, results: dict[str, dict], output_dir: Path) -> 
     main = f"eval_{recipe.task.main_metric()}"
     rows = []
     for method, m in results.items():
-        state = json.loads((output_dir / method / "trainer_state.json").read_text())
+        state = RunFolder(output_dir / method).trainer_state()
         rows.append(
             {
                 "method": method,
@@ -185,9 +192,9 @@ def report_markdown(report: dict) -> str:
 
 
 def plot_report(report: dict, output_dir: Path) -> None:
-    from .plots import _pyplot
+    from .plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     main = report["main_metric"]
     methods = [r["method"] for r in report["rows"]]
     values = [r["metrics"].get(main) or 0.0 for r in report["rows"]]
@@ -215,3 +222,38 @@ def plot_report(report: dict, output_dir: Path) -> None:
     fig.tight_layout()
     fig.savefig(output_dir / "learning_curves.png", dpi=100)
     plt.close(fig)
+
+
+DEMO_RECIPE = "rotten-tomatoes-minilm"
+"""The offline demo (``hf-transfer demo``, ``make demo``): the packaged MiniLM on the packaged Rotten Tomatoes
+snippets."""
+
+
+def run_demo(methods: list[str], output_dir: Path) -> list[dict]:
+    """Run the demo recipe once per method into ``output_dir/<method>``; prints the results table."""
+    import time
+
+    from .console import Console
+    from .registry import find_recipe
+    from .tables import results_table
+    from .train import run
+
+    recipe, _ = find_recipe(DEMO_RECIPE)
+    started = time.perf_counter()
+    results = []
+    with Console() as console:
+        for method in methods:
+            out = Path(output_dir) / method
+            console.say(f"\n=== {DEMO_RECIPE}: {method} -> {out}")
+            command = f"python -m hf_transfer.demo --methods {method}"
+            results.append(run(dataclasses.replace(recipe, method=method), out, overwrite=True, command=command,
+                               console=console))  # fmt: skip
+    total = time.perf_counter() - started
+    print(
+        f"\nResults ({recipe.checkpoint} on {recipe.data.describe()}, "
+        f"{results[0]['samples']['train']} train / {results[0]['samples']['eval']} eval examples):\n"
+    )
+    print(results_table(results, recipe.task.report_keys(recipe.metric_names)))
+    print(f"\nRun folders: {', '.join(r['output_dir'] for r in results)}")
+    print(f"Total wall time: {total:.0f} s")
+    return results

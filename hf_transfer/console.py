@@ -16,7 +16,8 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+from .tables import is_timing
 
 EXPECTED = (
     # (what the message holds, why it is expected): kept in train.log, not shown
@@ -32,16 +33,9 @@ EXPECTED = (
 
 LIBRARIES = ("transformers", "datasets", "peft", "accelerate", "huggingface_hub", "evaluate")
 
-_active: Console | None = None
-
 
 def expected(message: str) -> bool:
     return any(pattern in message for pattern, _ in EXPECTED)
-
-
-def active() -> Console | None:
-    """The console of the run in progress, if any."""
-    return _active
 
 
 def stamp() -> str:
@@ -67,8 +61,10 @@ class _Records(logging.Handler):
 
 
 class Console:
-    """``with Console(verbose=...) as console:`` for the length of a command. Nested uses share the
-    outer console (``hf-transfer run`` opens one; ``train.run`` reuses it)."""
+    """``with Console(verbose=...) as console:`` for the length of a command, handed to what it runs
+    (``train.run(..., console=console)``): one console speaks for the whole command, however many runs it
+    holds. A console opened inside another takes the libraries' output over until it closes, then gives it
+    back; each keeps its own arguments."""
 
     def __init__(self, log=print, verbose: bool = False, tty: bool | None = None):
         self._print = log
@@ -120,24 +116,15 @@ class Console:
 
     # ---- library output
     def __enter__(self) -> Console:
-        global _active
-        if _active is not None:  # the outer command's console speaks for the whole command
-            self._outer = _active
-            return _active
-        self._outer = None
         self._showwarning = warnings.showwarning
         try:
             self._capture()
         except BaseException:  # an interrupted import, a warning turned error: leave the libraries as they were
             self._release()
             raise
-        _active = self
         return self
 
     def __exit__(self, *exc) -> None:
-        global _active
-        if self._outer is not None:
-            return
         try:
             self._release()
             if self._bar is not None:
@@ -147,7 +134,6 @@ class Console:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-            _active = None
 
     def _capture(self) -> None:
         self._bars = _progress_bars_enabled()  # imports transformers and datasets: their loggers get their handlers
@@ -198,73 +184,16 @@ class Console:
         trainer.add_callback(_Progress(self))
 
 
-def adopt(trainer) -> None:
-    """Give ``trainer`` to the console of the run in progress (a Trainer outside a run keeps its own bars)."""
-    if _active is not None:
-        _active.adopt(trainer)
-
-
 @contextmanager
-def quiet(verbose: bool = False):
-    """A console for a command that is not a run (eval, predict): the same quiet library output, no log file."""
-    with Console(verbose=verbose) as console:
+def quiet(console: Console | None = None, verbose: bool = False):
+    """The console a command that is not a run (eval, predict) or a library step (loading a model) speaks
+    through: ``console`` when the caller has one, else a new one with the same quiet library output and no
+    log file."""
+    if console is not None:
         yield console
-
-
-# --------------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------------
-def format_table(header: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _millions(n: int) -> str:
-    return f"{n / 1e6:.2f}M" if n >= 10_000 else f"{n:,}"
-
-
-def results_table(runs: list[dict], metric_names: list[str]) -> str:
-    """One row per run: method | each eval metric | baselines | trainable params | train time."""
-    baseline_keys = list(runs[0].get("baselines", {}))
-    header = (
-        ["method"] + metric_names + [k.replace("_", " ") for k in baseline_keys] + ["trainable params", "train time"]
-    )
-    rows = []
-    for metrics in runs:
-        params = metrics["parameters"]
-        row = [metrics["method"]]
-        row += [f"{metrics['eval'].get('eval_' + m, float('nan')):.4f}" for m in metric_names]
-        row += [f"{metrics['baselines'].get(k, float('nan')):.4f}" for k in baseline_keys]
-        row += [
-            f"{_millions(params['trainable'])} of {_millions(params['total'])} "
-            f"({100 * params['trainable_share']:.1f}%)",
-            f"{metrics['train']['wall_seconds']:.1f} s",
-        ]
-        rows.append(row)
-    return format_table(header, rows)
-
-
-def report_lines(metrics: dict, report_keys: list[str], unit: str) -> list[str]:
-    """What a finished run says: its results table (with the baselines), the test split, the reload check,
-    the warnings, and where the run folder is."""
-    lines = ["", results_table([metrics], report_keys)]
-    if "test" in metrics:
-        shown = ", ".join(
-            f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in report_keys if f"test_{k}" in metrics["test"]
-        )
-        lines.append(
-            f"\nTest split ({metrics['samples']['test']:,} {unit}, evaluated once with the selected model): {shown}"
-        )
-    check = metrics["reload_check"]
-    lines.append(
-        f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']})."
-    )
-    lines += [f"Warning: {warning}" for warning in metrics.get("warnings", [])]
-    lines.append(f"Run folder: {metrics['output_dir']} (everything the run printed: train.log)")
-    return lines
+        return
+    with Console(verbose=verbose) as fresh:
+        yield fresh
 
 
 def _progress_bars_enabled() -> dict[str, bool]:
@@ -302,15 +231,6 @@ def _nothing(*args, **kwargs) -> None:
 
 SHOWN_LIMIT = 6
 """At most this many metrics on an evaluation line (all of them are in train.log and metrics.json)."""
-
-TIMINGS = ("runtime", "per_second", "preparation_time", "epoch")
-"""Ends of the Trainer's metric keys that are timings or bookkeeping, not results."""
-
-
-def is_timing(key: str) -> bool:
-    """Whether a metric key (``eval_runtime``, ``eval_samples_per_second``, ``epoch``, ...) is not a result: the
-    console, the ``eval`` table and the card leave these out."""
-    return key.endswith(TIMINGS)
 
 
 def _duration(seconds: float) -> str:

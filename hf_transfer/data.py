@@ -449,13 +449,33 @@ def split_and_limit(splits, source: DataSource):
 
 def load_splits(source: DataSource, task, report: dict | None = None):
     """Load, map columns, drop the rows the task is told to drop, check and encode labels, split and
-    limit. Returns (splits, resolved task); ``report``, when given, receives ``{"dropped": {why: count}}``."""
+    limit. Returns (splits, the task with what was learned from the data); ``report``, when given, receives
+    ``{"dropped": {why: count}, "learned": {setting: value}}``."""
     splits = select_columns(load_raw(source), source, task.roles, task.extra_columns())
     splits, dropped = task.drop_rows(splits)
+    splits, learned = task.prepare(splits)
     if report is not None:
         report["dropped"] = dropped
-    splits, task = task.prepare(splits)
-    return split_and_limit(splits, source), task
+        report["learned"] = learned
+    return split_and_limit(splits, source), task.with_learned(learned)
+
+
+def load_evaluation_file(path: str, source: DataSource, task, max_eval_samples: int | None = None):
+    """A new labelled file to evaluate a finished run on (``hf-transfer eval --validation_file``): read as the
+    validation split alone, with the run's column mapping and its label set (a label the run never saw is
+    refused as a validation row's); ``max_eval_samples`` takes a seeded sample. Returns (splits, task), the
+    splits holding the file as both "train" and "validation" (the trivial baselines read its own labels)."""
+    from datasets import DatasetDict
+
+    file_source = FileData(train_file=path, validation_file=path, columns=source.columns, split_seed=source.split_seed)
+    splits = select_columns(DatasetDict({"validation": read_file(path)}), file_source, task.roles, task.extra_columns())
+    splits, _ = task.drop_rows(splits)
+    splits, learned = task.prepare(splits)
+    task = task.with_learned(learned)
+    evaluation = splits["validation"]
+    if max_eval_samples is not None and max_eval_samples < len(evaluation):
+        evaluation = evaluation.shuffle(seed=source.split_seed).select(range(max_eval_samples))
+    return DatasetDict({"train": evaluation, "validation": evaluation}), task
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Evaluation: batches sorted by length with predictions given back in dataset order, the one evaluation
-path for a loaded model, and the reload check's comparison of two models' outputs."""
+"""Evaluation: the one evaluation path for a loaded model (the reload check, ``hf-transfer eval``), and the
+reload check's comparison of two models' outputs."""
 
 from __future__ import annotations
 
@@ -8,87 +8,26 @@ from pathlib import Path
 from typing import Any
 
 from .arguments import make_training_args
-from .console import adopt
 from .hardware import device_defaults
 from .recipe import Recipe
-
-
-def eval_order(dataset) -> list[int]:
-    """Evaluation rows longest first: each batch is padded to rows of about its own length (and the
-    largest batch comes first, so memory problems show at once)."""
-    column = dataset["input_ids"]
-    lengths = [sum(map(len, row)) if row and isinstance(row[0], list) else len(row) for row in column]
-    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
-
-
-def trainer_class(task):
-    """The task's Trainer class, evaluating batches sorted by length and giving ``compute_metrics`` the
-    predictions back in dataset order (NER word ids and QA offsets map each row to its feature).
-
-    transformers would otherwise evaluate in dataset order (every batch padded to its longest row), or,
-    with ``train_sampling_strategy=group_by_length``, shuffled."""
-    import numpy as np
-    from torch.utils.data import Sampler
-    from transformers import EvalPrediction
-
-    class InOrder(Sampler):
-        def __init__(self, order: list[int]):
-            self.order = order
-
-        def __iter__(self):
-            return iter(self.order)
-
-        def __len__(self):
-            return len(self.order)
-
-    _, base = task.trainer_classes()
-
-    class SortedEvalTrainer(base):
-        _order: list[int] | None = None
-
-        def _get_eval_sampler(self, eval_dataset):
-            if eval_dataset is None or self.args.world_size > 1:
-                self._order = None
-                return None
-            self._order = eval_order(eval_dataset)
-            return InOrder(self._order)
-
-        @property
-        def compute_metrics(self):
-            compute = self._compute_metrics
-            if compute is None:
-                return None
-
-            def in_dataset_order(eval_pred):
-                if self._order is None:
-                    return compute(eval_pred)
-                back = np.argsort(np.asarray(self._order))
-
-                def restore(x):
-                    if isinstance(x, (tuple, list)):
-                        return type(x)(restore(y) for y in x)
-                    return x[back] if x is not None else None
-
-                return compute(
-                    EvalPrediction(predictions=restore(eval_pred.predictions), label_ids=restore(eval_pred.label_ids))
-                )
-
-            return in_dataset_order
-
-        @compute_metrics.setter
-        def compute_metrics(self, function):
-            self._compute_metrics = function
-
-    return SortedEvalTrainer
+from .trainer import eval_order, trainer_class
 
 
 def evaluate_model(
-    model, tokenizer, recipe: Recipe, examples, features, batch_size: int, precision: dict[str, Any] | None = None
+    model,
+    tokenizer,
+    recipe: Recipe,
+    examples,
+    features,
+    batch_size: int,
+    precision: dict[str, Any] | None = None,
+    console=None,
 ) -> dict[str, float]:
     """The one evaluation path for a loaded model: the reload check and ``hf-transfer eval``.
 
     ``examples`` is the eval split before tokenization, ``features`` after it. ``precision``: the
-    run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it."""
+    run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it.
+    ``console``: the run's, whose progress lines the evaluation then uses."""
     task = recipe.task
     with tempfile.TemporaryDirectory() as scratch:
         settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
@@ -104,7 +43,8 @@ def evaluate_model(
             processing_class=tokenizer,
             compute_metrics=task.metrics_function(recipe.metric_names, examples, features, tokenizer),
         )
-        adopt(trainer)
+        if console is not None:
+            console.adopt(trainer)
         return task.finish_metrics(trainer.evaluate())
 
 
@@ -132,5 +72,76 @@ def same_outputs(trainer, reloaded, features, precision: dict) -> bool:
             out = model(**batch)
         outputs.append([v.float() for v in (out.values() if hasattr(out, "values") else out) if torch.is_tensor(v)])
     return len(outputs[0]) == len(outputs[1]) and all(
-        a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=0) for a, b in zip(*outputs)
+        a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=0, equal_nan=True) for a, b in zip(*outputs)
     )
+
+
+def evaluate_run(
+    run_dir: Path,
+    validation_file: Path | None = None,
+    max_eval_samples: int | None = None,
+    batch_size: int = 128,
+    output_file: Path | None = None,
+    trust_remote_code: bool = False,
+) -> dict:
+    """``hf-transfer eval``: a finished run evaluated again, on its own evaluation data or on a new labelled
+    file, through the same evaluation path as the run; the metrics and the trivial baselines are written as
+    JSON (``RUN_DIR/eval-<name>.json`` unless ``output_file``). Every flag is checked before the model loads."""
+    import dataclasses
+    import json
+
+    from .console import quiet
+    from .data import load_evaluation_file, load_splits, tokenize_splits
+    from .errors import UserError
+    from .files import check_output_file, write_atomically
+    from .models import load_run
+    from .recipe import FileData
+    from .runs import RunFolder
+
+    if max_eval_samples is not None and max_eval_samples < 1:
+        raise UserError(f"--max_eval_samples must be 1 or more, got {max_eval_samples} (leave it out for every row).")
+    if batch_size < 1:
+        raise UserError(f"--per_device_eval_batch_size must be 1 or more, got {batch_size}.")
+    folder = RunFolder(run_dir)
+    recipe = folder.recipe()  # "not a hf_transfer run folder" first
+    folder.require_finished("finish it first.")
+    if validation_file is not None:
+        validation_file = Path(validation_file).expanduser().resolve()
+    name = validation_file.stem if validation_file else "validation"
+    out = Path(output_file).expanduser() if output_file else folder.path / f"eval-{name}.json"
+    check_output_file(out, validation_file)
+    with quiet():
+        recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
+        if validation_file is not None:
+            data = FileData(
+                train_file=str(validation_file),
+                validation_file=str(validation_file),
+                columns=recipe.data.columns,
+                max_eval_samples=max_eval_samples,
+            )
+            splits, task = load_evaluation_file(str(validation_file), recipe.data, recipe.task, max_eval_samples)
+        else:
+            data = recipe.data
+            if max_eval_samples is not None:
+                data = dataclasses.replace(data, max_eval_samples=max_eval_samples)
+            splits, task = load_splits(data, recipe.task)
+        tokenized = tokenize_splits(splits, task, tokenizer)
+        metrics = evaluate_model(model, tokenizer, recipe, splits["validation"], tokenized["validation"], batch_size)
+        baselines = task.baselines(tokenized["train"], tokenized["validation"])
+    # a new file's own majority class: what always answering it would score (not the training data's)
+    record = {
+        "data": data.describe(),
+        "evaluated_on": data.describe_evaluation(),
+        "samples": len(splits["validation"]),
+        "unit": task.unit,
+        "metrics": metrics,
+        "baselines": baselines,
+        "baselines_from": "this file's own labels" if validation_file else "from the training data",
+    }
+    write_atomically(out, json.dumps(record, indent=2) + "\n")
+    return {
+        "record": record,
+        "output_file": out,
+        "run_name": folder.path.name,
+        "report_keys": recipe.task.report_keys(recipe.metric_names),
+    }

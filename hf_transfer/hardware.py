@@ -30,6 +30,17 @@ def device_defaults() -> dict[str, Any]:
     return {"dataloader_pin_memory": False, "use_cpu": True, "bf16": cpu_computes_bf16()}
 
 
+def precision_text(kwargs: dict) -> str:
+    """``bf16 on CPU (2 threads)``: what a run computes in, and where."""
+    import torch
+
+    precision = "bf16" if kwargs.get("bf16") else "fp16" if kwargs.get("fp16") else "fp32"
+    if torch.cuda.is_available() and not kwargs.get("use_cpu"):
+        return f"{precision} on {torch.cuda.get_device_name(0)}"
+    threads = torch.get_num_threads()
+    return f"{precision} on CPU ({threads} thread{'s' if threads > 1 else ''})"
+
+
 def is_main_process() -> bool:
     """Rank 0 of a multi-process launch (``accelerate launch`` / ``torchrun``), or the only process.
     Read from the environment, so it can be asked before anything sets up a process group."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .card import build_card
 from .errors import UserError, first_line
-from .runs import CARD_FILE, RECIPE_FILE, TRAIN_LOG, RunFolder
+from .runs import CARD_FILE, TRAIN_LOG, RunFolder
 
 
 def local_only(name: str) -> bool:
@@ -21,18 +21,12 @@ def local_only(name: str) -> bool:
     return name in (CARD_FILE, TRAIN_LOG) or (name.startswith(("predictions-", "eval-")) and "." in name)
 
 
-def recipe_name(run_dir: Path) -> str:
-    import yaml
-
-    return str(yaml.safe_load((Path(run_dir) / RECIPE_FILE).read_text()).get("name", Path(run_dir).name))
-
-
 # --------------------------------------------------------------------------------------------
 # Push
 # --------------------------------------------------------------------------------------------
 
 
-def _check_repo_id(repo_id: str) -> None:
+def check_repo_id(repo_id: str) -> None:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -41,6 +35,18 @@ def _check_repo_id(repo_id: str) -> None:
         raise UserError(f"--hub_model_id {repo_id!r} is not a valid repository id: {exc}") from None
     if repo_id.count("/") > 1:
         raise UserError(f"--hub_model_id {repo_id!r} is not a valid repository id: use 'name' or 'namespace/name'.")
+
+
+def check_push_ready(repo_id: str) -> None:
+    """Before a run that will push: the repository id is valid and a token is set (nothing trains otherwise)."""
+    from huggingface_hub import get_token
+
+    check_repo_id(repo_id)
+    if not get_token():
+        raise UserError(
+            "--push_to_hub needs a Hugging Face token, and none is set: set HF_TOKEN or run `hf auth login` "
+            "before training (nothing was trained)."
+        )
 
 
 def _explain(exc: Exception, repo_id: str, endpoint: str) -> UserError:
@@ -59,14 +65,16 @@ def _explain(exc: Exception, repo_id: str, endpoint: str) -> UserError:
     return UserError(f"Pushing {repo_id} to {endpoint} failed: {type(exc).__name__}: {first_line(exc)}")
 
 
-def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, log=print) -> str:
+def push(
+    run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, log=print, trust_remote_code: bool = False
+) -> str:
     """Upload a finished run folder (or, with ``merge``, its merged model). Returns the repository URL."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     from .models import merge_run
 
     run_dir = Path(run_dir).expanduser().resolve()
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     RunFolder(run_dir).require_finished("nothing to push.")
     if merge and not RunFolder(run_dir).has_adapter:
         raise UserError(
@@ -83,7 +91,7 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             if "/" not in repo_id:
                 repo_id = f"{api.whoami()['name']}/{repo_id}"
             if merge:
-                folder = merge_run(run_dir, Path(scratch) / "merged")
+                folder = merge_run(run_dir, Path(scratch) / "merged", trust_remote_code=trust_remote_code)
             # the uploaded card names the repository; the run folder's own files stay as they are
             card = build_card(folder, repo_id)
             try:
@@ -101,7 +109,7 @@ def push(run_dir: Path, repo_id: str, private: bool = False, merge: bool = False
             url = api.create_repo(repo_id, private=private, exist_ok=True)
             log(f"[hf-transfer] uploading {len(operations)} files to {repo_id} ({'private' if private else 'public'})")
             api.create_commit(
-                repo_id=repo_id, operations=operations, commit_message=f"hf-transfer: {recipe_name(folder)}"
+                repo_id=repo_id, operations=operations, commit_message=f"hf-transfer: {RunFolder(folder).recipe_name()}"
             )
         except UserError:
             raise

@@ -50,6 +50,8 @@ METHODS: dict[str, Method] = {}
 
 
 def register(method: Method) -> Method:
+    if method.name in METHODS:
+        raise ValueError(f"a method named {method.name!r} is registered already")
     METHODS[method.name] = method
     return method
 
@@ -82,6 +84,23 @@ def check_available(name: str) -> None:
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise UserError(f"--method {name} needs bitsandbytes: pip install 'hf-transfer-toolkit[qlora]'") from None
+
+
+def mergeable_names() -> tuple[str, ...]:
+    return tuple(name for name, method in METHODS.items() if method.mergeable)
+
+
+def without_method_rates(recipe):
+    """``recipe`` with every method's own learning rate unset: an explicit ``--learning_rate`` wins over all of
+    them (lora.learning_rate, freeze.learning_rate, ia3.learning_rate, and any method added later)."""
+    import dataclasses
+
+    changes = {}
+    for key in {m.settings for m in METHODS.values() if m.settings}:
+        settings = getattr(recipe, key)
+        if getattr(settings, "learning_rate", None) is not None:
+            changes[key] = dataclasses.replace(settings, learning_rate=None)
+    return dataclasses.replace(recipe, **changes) if changes else recipe
 
 
 def learning_rate(recipe) -> float | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import methods
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .card import write_card
-from .console import Console
+from .console import Console, quiet
 from .errors import UserError, first_line
 from .recipe import Recipe
 from .runs import (
@@ -39,7 +39,7 @@ def _unmark_gguf(model):
     return model
 
 
-def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
+def plain_checkpoint(checkpoint: ResolvedCheckpoint, console: Console | None = None) -> ResolvedCheckpoint:
     """A GGUF checkpoint, dequantized once into a safetensors folder of hf_transfer's cache and read from there
     afterwards; any other checkpoint as it is.
 
@@ -77,7 +77,8 @@ def plain_checkpoint(checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
             return checkpoint
         try:
             try:
-                _dequantize(checkpoint, scratch)
+                with quiet(console):  # the conversion's own bars and notes go to the run's log only
+                    _dequantize(checkpoint, scratch)
             except (OSError, ValueError, KeyError, RuntimeError, UserError):
                 return checkpoint  # loading it from GGUF says what is wrong, where it is loaded
             if not _complete(scratch):  # e.g. `hf-transfer cache clear` removed it while it was written
@@ -106,16 +107,15 @@ def _complete(folder: Path) -> bool:
 def _dequantize(checkpoint: ResolvedCheckpoint, folder: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    with Console():  # the conversion's own bars and notes go to the run's log only
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint.path, **checkpoint.load_kwargs())
-        model = AutoModelForCausalLM.from_pretrained(
-            checkpoint.path,
-            quantization_config=GgufConfig(dequantize=True),  # plain float weights, even where a kernel could run
-            **checkpoint.load_kwargs(),
-        )
-        model = _unmark_gguf(model)
-        model.save_pretrained(str(folder), safe_serialization=True)
-        tokenizer.save_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint.path, **checkpoint.load_kwargs())
+    model = AutoModelForCausalLM.from_pretrained(
+        checkpoint.path,
+        quantization_config=GgufConfig(dequantize=True),  # plain float weights, even where a kernel could run
+        **checkpoint.load_kwargs(),
+    )
+    model = _unmark_gguf(model)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
 
 
 def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
@@ -176,6 +176,14 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights
         raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {first_line(exc)}") from None
 
 
+def new_weights_line(names: list[str], task) -> str:
+    """transformers' loading report of a new task head, in one line: which modules start random."""
+    modules = sorted({name.rsplit(".", 1)[0] for name in names})
+    labels = getattr(task, "label_names", None)
+    what = f"new head: {', '.join(modules)}" if len(modules) <= 4 else f"{len(names)} weights not in the checkpoint"
+    return what + (f" ({len(labels)} labels)" if labels else "") + ", initialised at random and trained by this run"
+
+
 OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text"}
 """Models whose position table starts after the padding index: two positions fewer are usable."""
 
@@ -224,14 +232,17 @@ def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
     return tokenizer
 
 
-def load_run(run_dir: Path, full_precision_base: bool = False, trust_remote_code: bool = False):
+def load_run(
+    run_dir: Path, full_precision_base: bool = False, trust_remote_code: bool = False, console: Console | None = None
+):
     """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike.
 
     ``full_precision_base``: load a QLoRA run's base model unquantized (to merge the adapter into it).
     ``trust_remote_code``: a run whose model needs Python code of its own (trained with --trust_remote_code, or
     a config naming code files) loads only when this is given; otherwise it is refused, naming the flag.
-    The libraries' loading reports stay quiet (an adapter run's base model lacks the head loaded next)."""
-    with Console():
+    The libraries' loading reports stay quiet (an adapter run's base model lacks the head loaded next): they go
+    to ``console`` (a run's train.log) when one is given."""
+    with quiet(console):
         return _load_run(run_dir, full_precision_base, trust_remote_code)
 
 

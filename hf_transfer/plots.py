@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
@@ -24,7 +24,7 @@ def during_training(log_history: list[dict]) -> list[dict]:
 
 def training_curves(log_history: list[dict], metric_key: str):
     """Training loss against step, and ``metric_key`` (e.g. ``eval_accuracy``) on a second axis."""
-    plt = _pyplot()
+    plt = pyplot()
     log_history = during_training(log_history)
     losses = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
     evals = [(h["step"], h[metric_key]) for h in log_history if metric_key in h]
@@ -44,17 +44,21 @@ def training_curves(log_history: list[dict], metric_key: str):
 
 def run_curves(run_dir: Path):
     """The training curves of a finished run folder."""
-    import json
+    from .runs import RunFolder
 
-    run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    state = json.loads((run_dir / "trainer_state.json").read_text())
-    return training_curves(state["log_history"], metrics["reload_check"]["metric"])
+    folder = RunFolder(run_dir)
+    return training_curves(folder.trainer_state()["log_history"], folder.metrics()["reload_check"]["metric"])
+
+
+def save_training_curves(log_history: list[dict], metric_key: str, path: Path) -> None:
+    figure = training_curves(log_history, metric_key)
+    figure.savefig(path, dpi=100)
+    pyplot().close(figure)
 
 
 def confusion_matrix(references: list[str], predictions: list[str], labels: list[str]):
     """Counts of (true label, predicted label), as a heat map with the numbers written in."""
-    plt = _pyplot()
+    plt = pyplot()
     index = {label: i for i, label in enumerate(labels)}
     counts = [[0] * len(labels) for _ in labels]
     for truth, guess in zip(references, predictions):

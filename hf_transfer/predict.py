@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import check_output_file
 from .tasks import MissingInput
 
 INPUT_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".parquet")
@@ -42,6 +42,37 @@ def read_rows(path: Path, columns: dict[str, str]) -> list[dict]:
         raise UserError(f"--input_file {path} has no rows.")
     renamed = {column: role for role, column in columns.items()}
     return [{renamed.get(k, k): v for k, v in row.items()} for row in rows]
+
+
+def predict_texts(run_dir: Path, texts: list[str], batch_size: int = 32, trust_remote_code: bool = False) -> list[str]:
+    """``hf-transfer predict RUN_DIR TEXT ...``: each text's prediction, as the lines to print (in the given order;
+    predicted in length-sorted batches like a file's rows)."""
+    from .models import load_run
+    from .runs import RunFolder
+
+    if batch_size < 1:
+        raise UserError(f"--batch_size must be 1 or more, got {batch_size}.")
+    folder = RunFolder(run_dir)
+    recipe = folder.recipe()  # "not a hf_transfer run folder" when there is no recipe.yaml
+    folder.require_finished(
+        "an unfinished run is not predicted with. Finish it with --resume, or use the finished run's folder."
+    )
+    inputs = dict(enumerate(recipe.task.parse_predict_input(t) for t in texts))
+    recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
+    predictions = predict_inputs(recipe.task, model, tokenizer, inputs, batch_size)
+    return [recipe.task.format_prediction(inputs[i], predictions[i]) for i in range(len(texts))]
+
+
+def check_predictable(recipe, path: Path) -> None:
+    """``--test_file`` is read before training: a file that cannot be predicted stops the run before it starts."""
+    rows = read_rows(path, recipe.data.columns)
+    try:
+        recipe.task.parse_predict_input(recipe.task.predict_text(rows[0]))
+    except MissingInput as exc:
+        column = recipe.data.columns.get(exc.role, exc.role)
+        raise UserError(f"--test_file {path}: its first row cannot be predicted: {exc.in_column(column)}") from None
+    except (ValueError, KeyError, UserError) as exc:
+        raise UserError(f"--test_file {path}: its first row cannot be predicted: {exc}") from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -83,22 +114,6 @@ def predict_inputs(task, model, tokenizer, inputs: dict[int, Any], batch_size: i
     return predictions
 
 
-def check_output_file(output_file: Path, *inputs: Path, flag: str = "--output_file") -> None:
-    """An output file goes into an existing folder and is never one of the command's own input files."""
-    if not output_file.parent.is_dir():
-        raise UserError(f"{flag} {output_file}: the folder {output_file.parent} does not exist.")
-    if output_file.is_dir():
-        raise UserError(f"{flag} {output_file} is a folder; give a file name.")
-    for given in inputs:
-        if given is not None and output_file.exists() and given.exists() and os.path.samefile(output_file, given):
-            raise UserError(
-                f"{flag} {output_file} is the input file {given}: writing there would replace your data. "
-                "Choose another output file."
-            )
-    if not os.access(output_file.parent, os.W_OK):
-        raise UserError(f"{flag} {output_file}: the folder {output_file.parent} cannot be written.")
-
-
 def predict_file(
     run_dir: Path,
     input_file: Path,
@@ -107,8 +122,10 @@ def predict_file(
     columns: dict[str, str] | None = None,
     log=print,
     trust_remote_code: bool = False,
+    require_finished: bool = False,
 ) -> dict:
-    """Predict every row of ``input_file``; returns a summary (rows, failed rows, seconds, output path)."""
+    """Predict every row of ``input_file``; returns a summary (rows, failed rows, seconds, output path).
+    ``require_finished``: refuse a run folder that is not finished (``hf-transfer predict``)."""
     from tqdm.auto import tqdm
 
     from .models import load_run
@@ -118,6 +135,8 @@ def predict_file(
         raise UserError(f"--batch_size must be 1 or more, got {batch_size}.")
     folder = RunFolder(run_dir)
     recipe = folder.recipe()
+    if require_finished:
+        folder.require_finished("finish it first.")
     input_file = Path(input_file).expanduser()
     output_file = Path(output_file or folder.path / f"predictions-{input_file.stem}.jsonl").expanduser()
     if output_file.suffix.lower() not in OUTPUT_FORMATS:

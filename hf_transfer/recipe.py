@@ -232,6 +232,19 @@ class Recipe:
     def metric_names(self) -> list[str]:
         return self.metrics or self.task.default_metrics()
 
+    def with_task(self, task: Task) -> "Recipe":
+        return dataclasses.replace(self, task=task)
+
+    def differences(self, other: "Recipe") -> list[str]:
+        """How ``other`` (a run of this recipe) differs from it in checkpoint and data: an adapted recipe says so
+        in its card, and gets a run folder of its own."""
+        out = []
+        if other.checkpoint != self.checkpoint:
+            out.append(f"checkpoint {other.checkpoint} instead of {self.checkpoint}")
+        if type(other.data) is not type(self.data) or other.data.describe() != self.data.describe():
+            out.append(f"data {other.data.describe()} instead of {self.data.describe()}")
+        return out
+
     # ---- dict / YAML ------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

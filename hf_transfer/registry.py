@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import importlib.util
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +35,11 @@ def packaged_recipes() -> dict[str, tuple[Recipe, Path]]:
             raise RuntimeError(f"two packaged recipes are named {recipe.name!r}")
         found[recipe.name] = (recipe, file)
     return found
+
+
+def is_packaged(path: Path) -> bool:
+    """Whether a recipe file is one of the packaged recipes (not a user's copy)."""
+    return Path(path).resolve().parent == recipes_dir()
 
 
 def _from_python_file(path: Path) -> Recipe:
@@ -74,3 +81,75 @@ def find_recipe(spec: str) -> tuple[Recipe, Path | None]:
         f"Unknown recipe {spec!r}.{hint} `hf-transfer list` shows the packaged recipes; a path to a .py or .yaml "
         "recipe also works."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Copying a recipe to adapt it
+# --------------------------------------------------------------------------------------------
+
+
+def copy_recipe(spec: str, dest: str | None, name: str | None = None, description: str | None = None):
+    """Copy recipe ``spec`` to ``dest`` (a file, or a folder to put it in) under a name of its own, without the
+    template's ``expected`` results. A .py recipe keeps its text and comments; others become YAML.
+    Returns (template, copy, the file written). Nothing is written over an existing file."""
+    recipe, source = find_recipe(spec)
+    default_name = source.name if source else f"{recipe.name.replace('-', '_')}.py"
+    path = Path(dest) if dest else Path(default_name)
+    if path.is_dir():
+        path = path / default_name
+    if path.exists():
+        raise UserError(f"{path} already exists; choose another destination.")
+    if not path.parent.is_dir():
+        raise UserError(f"The folder {path.parent} does not exist; create it first, or copy to an existing folder.")
+    name = name or path.stem.lower().replace("_", "-")
+    if name == recipe.name:  # a copy with the template's name would share its run folders and card title
+        name = f"my-{recipe.name}"
+    # the template's description names its data and checkpoint, which a copy is made to change: the card's
+    # first line stays true until the user writes their own (--description, or in the file)
+    description = description or f"Adapted from the hf_transfer recipe {recipe.name}."
+    copied = dataclasses.replace(recipe, name=name, description=description, expected={})
+    copied.validate()  # a bad --name is refused before anything is written
+    if source is not None and source.suffix == ".py":
+        path.write_text(renamed_source(source.read_text(encoding="utf-8-sig"), recipe, copied), encoding="utf-8")
+    else:
+        path = path.with_suffix(".yaml")
+        if path.exists():
+            raise UserError(f"{path} already exists; choose another destination.")
+        path.write_text(copied.to_yaml(), encoding="utf-8")
+    return recipe, copied, path
+
+
+def renamed_source(text: str, original, copied) -> str:
+    """A recipe module's source with the copy's name and description, and without the template's
+    ``expected`` results; everything else (comments, layout) as written."""
+    import ast
+
+    def literal(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    tree = ast.parse(text)
+    values = {"name": literal(copied.name), "description": literal(copied.description), "expected": "{}"}
+    edits = []  # (start line, start column, end line, end column) in UTF-8 bytes, as ast counts them -> new text
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Recipe":
+            for keyword in node.keywords:
+                if keyword.arg in values:
+                    v = keyword.value
+                    edits.append(((v.lineno, v.col_offset, v.end_lineno, v.end_col_offset), values.pop(keyword.arg)))
+            if "description" in values and "name" not in values:  # none in the template: one after the name
+                name = next(k.value for k in node.keywords if k.arg == "name")
+                where = (name.end_lineno, name.end_col_offset, name.end_lineno, name.end_col_offset)
+                edits.append((where, ", description=" + values.pop("description")))
+            break
+    if "name" in values:
+        raise UserError(f"No Recipe(name=...) call was found in the recipe module of {original.name!r} to rename.")
+    data = text.encode()
+    offsets = [0]
+    for line in data.splitlines(keepends=True):  # \n, \r and \r\n only, as Python's line numbers
+        offsets.append(offsets[-1] + len(line))
+    for (line, column, end_line, end_column), replacement in sorted(edits, reverse=True):
+        start, end = offsets[line - 1] + column, offsets[end_line - 1] + end_column
+        data = data[:start] + replacement.encode() + data[end:]
+    result = data.decode()
+    ast.parse(result)  # a copy that would not load is never written
+    return result

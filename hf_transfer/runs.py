@@ -12,15 +12,18 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
 from .errors import UserError
+from .files import write_atomically
 
 RECIPE_FILE = "recipe.yaml"
+"""The recipe as it was asked for (after the command line's flags): a resumed run is checked against it."""
+LEARNED_FILE = "learned.json"
+"""What the run learned from its data (the label names), apart from the recipe that was asked for."""
 METRICS_FILE = "metrics.json"
 ADAPTER_CONFIG = "adapter_config.json"
 CARD_FILE = "README.md"
@@ -60,6 +63,7 @@ class RunMetrics(TypedDict, total=False):
     training_arguments: dict[str, Any]
     world_size: int
     reload_check: dict[str, Any]  # metric, recorded, reloaded_from_disk, match
+    kept: dict[str, Any]  # which evaluation's model was kept (and early stopping)
     licenses: dict[str, str]  # base_model, data
     warnings: list[str]
     versions: dict[str, str]
@@ -118,21 +122,68 @@ class RunFolder:
     def has_recipe(self) -> bool:
         return (self.path / RECIPE_FILE).is_file()
 
-    def recipe(self):
+    def requested_recipe(self):
+        """The recipe as it was asked for (``recipe.yaml``)."""
         from .recipe import Recipe
 
         if not self.has_recipe:
             raise UserError(f"{self.path} is not a hf_transfer run folder: it has no {RECIPE_FILE}.")
-        return Recipe.from_yaml((self.path / RECIPE_FILE).read_text())
+        try:
+            return Recipe.from_yaml((self.path / RECIPE_FILE).read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise UserError(f"{self / RECIPE_FILE} is damaged: it is not UTF-8 text.") from None
+
+    def learned(self) -> dict[str, Any]:
+        """What the run learned from its data (``learned.json``; empty for runs that learn nothing, and for runs
+        made before it existed, whose recipe.yaml holds it)."""
+        file = self.path / LEARNED_FILE
+        if not file.is_file():
+            return {}
+        try:
+            return json.loads(file.read_text())
+        except ValueError:
+            raise UserError(f"{file} is damaged: it is not JSON. Train the run again.") from None
+
+    def recipe(self):
+        """The recipe the run trained with: as asked for, with what it learned from the data (label names)."""
+        import dataclasses
+
+        recipe = self.requested_recipe()
+        learned = self.learned()
+        return dataclasses.replace(recipe, task=recipe.task.with_learned(learned)) if learned else recipe
 
     def metrics(self) -> RunMetrics:
         return json.loads((self.path / METRICS_FILE).read_text())
+
+    def trainer_state(self) -> dict:
+        return json.loads((self.path / TRAINER_STATE).read_text())
+
+    def recipe_name(self) -> str:
+        import yaml
+
+        return str(yaml.safe_load((self.path / RECIPE_FILE).read_text()).get("name", self.path.name))
 
     def adapter_config(self) -> dict:
         return json.loads((self.path / ADAPTER_CONFIG).read_text())
 
     def write_recipe(self, recipe) -> None:
         write_atomically(self.path / RECIPE_FILE, recipe.to_yaml())
+
+    def write_learned(self, learned: dict[str, Any]) -> None:
+        if learned:
+            write_atomically(self.path / LEARNED_FILE, json.dumps(learned, indent=2) + "\n")
+
+    def make_readable(self) -> None:
+        """Every file of the run with the same permissions (safetensors writes its weights as 0600, the rest is
+        0644 under the usual umask): a shared run folder must not hide its model from the others who read it."""
+        mask = os.umask(0)
+        os.umask(mask)
+        for path in self.path.iterdir():
+            if path.is_file():
+                path.chmod(0o666 & ~mask)
+
+    def saved_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.glob("*.safetensors"))
 
     def write_metrics(self, metrics: RunMetrics) -> None:
         missing = [k for k in REQUIRED_METRICS if k not in metrics]
@@ -141,16 +192,25 @@ class RunFolder:
         write_atomically(self.path / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
 
 
+def default_output_dir(template, recipe) -> Path:
+    """runs/<recipe>-<method>; an adapted run adds what it was adapted to (its data file, its checkpoint), so it
+    does not land in the folder of the recipe as written."""
+    import re
+
+    parts = [recipe.name]
+    if template.differences(recipe):
+        if isinstance(getattr(recipe.data, "train_file", None), str):
+            parts.append(Path(recipe.data.train_file).stem)
+        elif recipe.data.describe() != template.data.describe():  # another Hub dataset or config
+            parts.append(re.sub(r"[^a-z0-9]+", "-", recipe.data.describe().lower()).strip("-")[:40])
+        if recipe.checkpoint != template.checkpoint:
+            parts.append(Path(recipe.checkpoint.rstrip("/")).name)
+    parts.append(recipe.method)
+    return Path("runs") / "-".join(parts)
+
+
 def is_finished_run(path: Path) -> bool:
     return RunFolder(path).is_finished
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file so that a reader sees the old one or the whole new one, never a part."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
-        f.write(text)
-    os.chmod(f.name, 0o644)
-    os.replace(f.name, path)
 
 
 def is_run_folder(path: Path) -> bool:
@@ -231,18 +291,24 @@ def check_staging(staging: Path, overwrite: bool, resume: bool) -> None:
         )
 
 
-def prepare_staging(staging: Path, recipe, overwrite: bool, resume: bool, log) -> Path | None:
-    """Create or reuse ``<output_dir>.partial``; returns the checkpoint to resume from, if any."""
-    from .recipe import Recipe
+FINISHED_STAGING = "finished"
+"""``prepare_staging``'s answer when the staged run is complete (metrics.json written) but not yet published."""
 
+
+def prepare_staging(staging: Path, recipe, overwrite: bool, resume: bool, log) -> Path | str | None:
+    """Create or reuse ``<output_dir>.partial``. Returns the checkpoint to resume from, ``FINISHED_STAGING`` when
+    the staged run only needs its card and the rename (a crash after metrics.json was written), or None."""
     check_staging(staging, overwrite, resume)
     if staging.exists() and resume:
-        started = staging / RECIPE_FILE
-        if started.is_file() and Recipe.from_yaml(started.read_text()) != recipe:
+        started = RunFolder(staging)
+        if started.has_recipe and started.requested_recipe() != recipe:
             raise UserError(
                 f"The unfinished run in {staging} was started with a different recipe; resume it with the same "
                 "flags, or pass --overwrite_output_dir to start over."
             )
+        if started.is_finished and any(staging.glob("*.safetensors")):
+            log(f"[hf-transfer] the run in {staging} had finished training and its checks: publishing it")
+            return FINISHED_STAGING
         checkpoint = newest_complete_checkpoint(staging / CHECKPOINTS)
         log(
             f"[hf-transfer] resuming from {checkpoint}"
@@ -250,6 +316,8 @@ def prepare_staging(staging: Path, recipe, overwrite: bool, resume: bool, log) -
             else f"[hf-transfer] no complete checkpoint in {staging}: starting over"
         )
         if checkpoint is not None:
+            for name in (METRICS_FILE, CARD_FILE):  # written again at the end, from the resumed run
+                (staging / name).unlink(missing_ok=True)
             return checkpoint
     if staging.exists():
         shutil.rmtree(staging)
@@ -259,22 +327,90 @@ def prepare_staging(staging: Path, recipe, overwrite: bool, resume: bool, log) -
 
 
 def publish(staging: Path, output_dir: Path) -> None:
-    """Swap the staged run into place; an earlier run is removed only after the swap."""
-    old = None
+    """Swap the staged run into place; an earlier run is removed only after the swap (and one left aside by a
+    swap that a crash cut short is removed now)."""
+    old = output_dir.with_name(output_dir.name + REPLACED_SUFFIX)
     if output_dir.exists():
-        if any(output_dir.iterdir()) and not is_run_folder(
-            output_dir
-        ):  # checked before the run; never delete others' files
+        if any(output_dir.iterdir()) and not is_run_folder(output_dir):  # checked before the run; never delete others'
             raise UserError(
                 f"{output_dir} now holds files that are not a hf_transfer run; the new run stays in {staging}."
             )
-        old = output_dir.with_name(output_dir.name + ".replaced")
         if old.exists() and is_run_folder(old):
             shutil.rmtree(old)
         output_dir.rename(old)
     staging.rename(output_dir)
-    if old is not None:
+    remove_replaced(output_dir)
+
+
+REPLACED_SUFFIX = ".replaced"
+"""Where ``publish`` puts an earlier run for the moment of the swap."""
+
+
+def remove_replaced(output_dir: Path) -> None:
+    """The earlier run that a finished swap left aside (a crash between the rename and the removal)."""
+    old = output_dir.with_name(output_dir.name + REPLACED_SUFFIX)
+    if old.is_dir() and is_run_folder(old) and is_run_folder(output_dir):
         shutil.rmtree(old)
+
+
+def build_metrics(
+    *,
+    recipe,
+    checkpoint_source: str,
+    samples: dict[str, int],
+    features: dict[str, int],
+    unit: str,
+    dropped: dict[str, int],
+    train: dict[str, float],
+    eval: dict[str, float],
+    test: dict[str, float] | None,
+    baselines: dict[str, float],
+    parameters: tuple[int, int],
+    resources: dict[str, int],
+    phases: dict[str, float],
+    training_arguments: dict[str, Any],
+    world_size: int,
+    reload_check: dict[str, Any],
+    kept: dict | None,
+    licenses: dict[str, str],
+    warnings: list[str],
+    versions: dict[str, str],
+    command: str | None,
+    **extra: Any,
+) -> RunMetrics:
+    """metrics.json, from the run's parts (``RunMetrics`` says what each holds). ``features`` is recorded only
+    where rows became more model inputs than rows (QA windows); ``extra`` holds sections a run adds
+    (``budget``, ``seeds``)."""
+    trainable, total = parameters
+    metrics: RunMetrics = {
+        "recipe": recipe.name,
+        "method": recipe.method,
+        "checkpoint": recipe.checkpoint,
+        "checkpoint_source": checkpoint_source,
+        "dataset": recipe.data.describe(),
+        "samples": samples,
+        **({"features": features} if features != {k: samples[k] for k in features} else {}),
+        "unit": unit,
+        "evaluated_on": recipe.data.describe_evaluation(),
+        "dropped": dropped,
+        "train": train,
+        "eval": eval,
+        **({"test": test} if test is not None else {}),
+        "baselines": baselines,
+        "parameters": {"trainable": trainable, "total": total, "trainable_share": trainable / total},
+        "resources": resources,
+        "phases": phases,
+        "training_arguments": {k: v for k, v in training_arguments.items() if isinstance(v, (str, int, float, bool))},
+        "world_size": world_size,
+        "reload_check": reload_check,
+        **({"kept": kept} if kept else {}),
+        "licenses": licenses,
+        "warnings": warnings,
+        "versions": versions,
+        "command": command,
+        **extra,
+    }
+    return metrics
 
 
 def same_metric(a, b) -> bool:

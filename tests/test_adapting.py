@@ -25,18 +25,14 @@ def test_an_adapted_run_says_so_instead_of_the_templates_description(finished_ru
 
 
 def test_an_adapted_run_gets_a_folder_of_its_own(monkeypatch, tmp_path, tiny_bert, sentiment_files):
-    from hf_transfer.cli import build_parser, build_run_recipe, default_output_dir
+    from hf_transfer.overrides import resolve_run
     from hf_transfer.registry import find_recipe
 
     template, _ = find_recipe("rotten-tomatoes-minilm")
-    args, extra = build_parser().parse_known_args(
-        ["run", "rotten-tomatoes-minilm", "--train_file", str(sentiment_files["train"])]
-    )
-    assert default_output_dir(template, build_run_recipe(template, args, extra)).name == (
-        "rotten-tomatoes-minilm-train-full"
-    )
-    args, extra = build_parser().parse_known_args(["run", "rotten-tomatoes-minilm"])
-    assert default_output_dir(template, build_run_recipe(template, args, extra)).name == "rotten-tomatoes-minilm-full"
+    _, options = resolve_run(template, {"train_file": str(sentiment_files["train"])})
+    assert options.output_dir.name == "rotten-tomatoes-minilm-train-full"
+    _, options = resolve_run(template, {})
+    assert options.output_dir.name == "rotten-tomatoes-minilm-full"
 
 
 def test_qa_cards_count_questions_not_windows(finished_run):
@@ -110,8 +106,7 @@ def test_eval_and_predict_of_a_lora_run_print_no_loading_report(finished_run, ru
 def test_copy_renames_a_recipe_module_whatever_its_text(tmp_path):
     """Non-ASCII text, line separators Python does not count as lines, no description, an emoji: the copy
     loads, with its new name and description, and the rest of the file as written."""
-    from hf_transfer.cli import renamed_source
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.registry import find_recipe, renamed_source
 
     source = tmp_path / "src.py"
     source.write_text(

@@ -202,14 +202,14 @@ def test_a_console_that_fails_to_start_leaves_the_libraries_as_they_were(monkeyp
     with pytest.raises(KeyboardInterrupt):
         with console.Console():
             pass
-    assert console.active() is None
     assert (list(logging.getLogger("transformers").handlers), warnings.showwarning) == before
     assert len(calls) == 2, "the progress bars were switched back"
 
 
 def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentiment_files, tmp_path):
-    from hf_transfer.cli import build_parser, build_run_recipe
+    from hf_transfer.cli import build_parser
     from hf_transfer.console import Console
+    from hf_transfer.overrides import resolve_run
     from hf_transfer.registry import find_recipe
     from hf_transfer.train import run
 
@@ -217,11 +217,11 @@ def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentime
     flags = ["--model_name_or_path", str(tiny_bert), "--train_file", str(sentiment_files["train"]),
              "--set", "data.columns.text=sentence", *TINY_TRAINING, "--num_train_epochs", "1"]  # fmt: skip
     args, extra = build_parser().parse_known_args(["run", "rotten-tomatoes-minilm", *flags])
-    recipe = build_run_recipe(template, args, extra)
+    recipe, _ = resolve_run(template, vars(args), extra)
     shown = []
-    with Console(log=shown.append):  # a notebook or a script: one console, several runs
+    with Console(log=shown.append) as console:  # a notebook or a script: one console, several runs
         for name in ("first", "second"):
-            run(recipe, tmp_path / name, command=name)
+            run(recipe, tmp_path / name, command=name, console=console)
     logs = {name: (tmp_path / name / "train.log").read_text() for name in ("first", "second")}
     assert f"Run folder: {tmp_path / 'first'}" in logs["first"] and str(tmp_path / "second") not in logs["first"]
     assert f"Run folder: {tmp_path / 'second'}" in logs["second"] and str(tmp_path / "first") not in logs["second"]

@@ -262,8 +262,8 @@ def _sft_trainer(tiny_llama, tmp_path, eval_batch: int, rows: int = 5, model=Non
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hf_transfer.evaluation import trainer_class
-    from hf_transfer.train import make_training_args
+    from hf_transfer.arguments import make_training_args
+    from hf_transfer.trainer import trainer_class
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     task = InstructionTuning(max_length=64)
@@ -382,7 +382,7 @@ def test_sft_run_folder(sft_runs, method):
 def test_lora_reload_and_merge_keep_logits(sft_runs):
     import torch
 
-    from hf_transfer.train import load_run
+    from hf_transfer.models import load_run
 
     _, adapter, tokenizer = load_run(sft_runs["lora"])
     _, again, _ = load_run(sft_runs["lora"])

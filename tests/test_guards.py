@@ -82,7 +82,7 @@ def test_a_short_run_with_a_long_warmup_warns_everywhere(tiny_bert, sentiment_fi
 def test_runs_as_written_decides_whether_expected_applies():
     import dataclasses
 
-    from hf_transfer.cli import runs_as_written
+    from hf_transfer.overrides import runs_as_written
     from hf_transfer.registry import packaged_recipes
 
     recipe, _ = packaged_recipes()["sst2-distilbert"]

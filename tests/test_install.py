@@ -242,7 +242,7 @@ def test_doctor_is_fast_it_imports_neither_torch_nor_models():
 
 def test_doctor_reads_the_same_precision_as_the_defaults():
     from hf_transfer.doctor import _device
-    from hf_transfer.train import device_defaults
+    from hf_transfer.hardware import device_defaults
 
     device, defaults = _device(), device_defaults()
     assert (device["precision"] in ("bf16", "bf16 autocast")) == bool(defaults.get("bf16"))
@@ -350,8 +350,8 @@ def test_an_interrupted_tokenization_leaves_nothing_a_later_run_loads(tiny_bert,
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
+    from hf_transfer.data import tokenize_splits
     from hf_transfer.tasks.classification import TextClassification
-    from hf_transfer.train import tokenize_splits
 
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)

@@ -209,7 +209,7 @@ def test_qa_predict_prints_span_and_score(qa_runs, run_cli):
 def test_qa_lora_reload_keeps_outputs(qa_runs):
     import torch
 
-    from hf_transfer.train import load_run
+    from hf_transfer.models import load_run
 
     _, a, tokenizer = load_run(qa_runs["lora"])
     _, b, _ = load_run(qa_runs["lora"])

@@ -34,10 +34,10 @@ SCHEDULE = [
 KILLER = textwrap.dedent(f"""
     import os, signal, sys
     from transformers import TrainerCallback
-    from hf_transfer import train
+    from hf_transfer import trainer
     from hf_transfer.cli import main
 
-    original = train.trainer_class
+    original = trainer.trainer_class
 
     class Kill(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -54,7 +54,7 @@ KILLER = textwrap.dedent(f"""
 
         return Killing
 
-    train.trainer_class = killing
+    trainer.trainer_class = killing
     main(argv=sys.argv[1:])
 """)
 

@@ -159,7 +159,7 @@ def test_ner_predict_prints_spans_with_offsets(ner_runs, run_cli):
 def test_ner_lora_reload_keeps_outputs(ner_runs):
     import torch
 
-    from hf_transfer.train import load_run
+    from hf_transfer.models import load_run
 
     _, a, tokenizer = load_run(ner_runs["lora"])
     _, b, _ = load_run(ner_runs["lora"])

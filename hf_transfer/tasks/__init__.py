@@ -8,6 +8,7 @@ these hooks and never asks which task it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -146,10 +147,16 @@ class Task:
             out.update(module.compute(predictions=predictions, references=references, **kwargs_for(module)))
         return out
 
-    def prepare(self, splits) -> tuple[Any, "Task"]:
-        """Check and encode labels of a DatasetDict. Returns the encoded splits and the task with
-        anything learned from the data (label names) filled in, so the resolved recipe records it."""
+    def prepare(self, splits) -> tuple[Any, dict[str, Any]]:
+        """Check and encode labels of a DatasetDict. Returns the encoded splits and what was learned from the
+        data, as values of this task's settings (``{"label_names": [...]}``; empty when nothing is learned).
+        The settings stay as requested (``recipe.yaml``); a run records what it learned apart
+        (``learned.json``), and trains with ``with_learned(learned)``."""
         raise NotImplementedError
+
+    def with_learned(self, learned: dict[str, Any]) -> "Task":
+        """This task with what a run learned from its data filled in (see ``prepare``)."""
+        return dataclasses.replace(self, **learned) if learned else self
 
     def drop_rows(self, splits) -> tuple[Any, dict[str, int]]:
         """Rows this task is told to drop before ``prepare`` checks the rest (e.g. empty responses),

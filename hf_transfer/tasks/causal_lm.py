@@ -213,7 +213,7 @@ class InstructionTuning(Task):
                 )
             for row, example in enumerate(ds):
                 self._conversation(example, f"row {row} of the {split} split")
-        return splits, self
+        return splits, {}
 
     def _conversation(self, example: dict, where: str) -> list[dict]:
         """The example as chat messages, ending with the assistant's response."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import warnings
@@ -93,17 +92,17 @@ class TextClassification(Task):
 
     def prepare(self, splits):
         """Check every label and encode it: class id, multi-hot vector, or float."""
-        train = splits["train"]
         names = self.label_names
         if self.problem_type != "regression" and names is None:
-            names = self._learn_names(train)
-        resolved = dataclasses.replace(self, label_names=names if self.problem_type != "regression" else None)
+            names = self._learn_names(splits["train"])
+        learned = {"label_names": names if self.problem_type != "regression" else None}
+        resolved = self.with_learned(learned)
         encoded = {}
         for split, ds in splits.items():
             values = [resolved._encode(v, split, i) for i, v in enumerate(ds["label"])]
             ds = ds.remove_columns("label").add_column("labels", values)
             encoded[split] = ds
-        return type(splits)(encoded), resolved
+        return type(splits)(encoded), learned
 
     def check_training_data(self, train_split) -> None:
         if self.problem_type != "single_label":

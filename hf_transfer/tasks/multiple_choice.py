@@ -91,7 +91,7 @@ class MultipleChoice(Task):
             )
             for split, ds in splits.items()
         }
-        return type(splits)(encoded), self
+        return type(splits)(encoded), {}
 
     # ---- tokenization ---------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ class Seq2SeqGeneration(Task):
                     raise UserError(f"Row {row} of the {split} split has an empty source text.")
                 if not isinstance(target, str) or not target.strip():
                     raise UserError(f"Row {row} of the {split} split has an empty target text.")
-        return splits, self
+        return splits, {}
 
     def tokenize_function(self, tokenizer):
         def tokenize(batch):

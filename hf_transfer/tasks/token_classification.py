@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -122,7 +121,8 @@ class TokenClassification(Task):
                 f"Tags {bare[:5]} have no B-/I- prefix, which scheme {self.scheme} needs to find entities (seqeval "
                 "would score 0). Write them as B-X / I-X (IOB2: B- opens an entity, I- continues it), or map them."
             )
-        resolved = dataclasses.replace(self, label_names=names)
+        learned = {"label_names": names}
+        resolved = self.with_learned(learned)
         index = {n: i for i, n in enumerate(names)}
         encoded = {}
         for split, ds in splits.items():
@@ -139,7 +139,7 @@ class TokenClassification(Task):
                     raise UserError(f"Row {row} of the {split} split has no tokens.")
                 all_tags.append([resolved._tag_id(tag, index, split, row) for tag in tags])
             encoded[split] = ds.remove_columns("tags").add_column("tags", all_tags)
-        return type(splits)(encoded), resolved
+        return type(splits)(encoded), learned
 
     def _learn_names(self, train) -> list[str]:
         inner = getattr(train.features["tags"], "feature", None)

@@ -1,0 +1,94 @@
+"""The ``hf-transfer`` command. One module per command, each with ``add_parser(subparsers)`` and
+``run(args, extra)``: argparse wiring and printing only; the work is done where it lives (``overrides`` turns
+flags into a run, ``launch`` runs it, ...).
+
+Imports are lazy: ``hf-transfer list`` and ``show`` never import torch. Bad input ends with one short
+message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+PROG = "hf-transfer"
+
+COMMANDS = {
+    "list": "listing",
+    "show": "show",
+    "copy": "copying",
+    "run": "run",
+    "compare": "compare",
+    "eval": "evaluate",
+    "predict": "predict",
+    "merge": "merge",
+    "push": "push",
+    "doctor": "doctor",
+    "cache": "cache",
+    "demo": "demo",
+}
+"""Command -> its module in this package (in the order ``hf-transfer --help`` lists them)."""
+
+
+def command_module(command: str):
+    return importlib.import_module(f"{__name__}.{COMMANDS[command]}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..assets import installed_version
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Transfer learning for NLP on the Hugging Face stack.",
+        epilog="Something odd about this machine or install? `hf-transfer doctor` tells what it sees.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {installed_version('hf-transfer-toolkit', '(not installed)')}"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command_module(command).add_parser(sub)
+    return parser
+
+
+def fail(exc: UserError) -> None:
+    """The one way a command ends on bad input: one message on stderr, exit code 2."""
+    print(f"{PROG}: error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+def main(recipe=None, argv: list[str] | None = None) -> None:
+    """Entry point of ``hf-transfer``; a recipe module calls ``main(RECIPE)`` to run itself."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from ..doctor import name_clash
+
+    clash = name_clash()
+    if clash:
+        print(f"{PROG}: warning: {clash}", file=sys.stderr)
+    try:
+        if recipe is not None:
+            from . import run
+
+            run.run_recipe_script(recipe, argv)
+            return
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        module = command_module(args.command)
+        if extra and not getattr(module, "ACCEPTS_EXTRA", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        module.run(args, extra, argv)
+    except UserError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def script_parser(recipe) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe."
+    )

@@ -1,0 +1,5 @@
+"""``python -m hf_transfer.cli`` is ``hf-transfer``."""
+
+from . import main
+
+main()

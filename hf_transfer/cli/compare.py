@@ -1,0 +1,53 @@
+"""``hf-transfer compare RECIPE [--methods ...] [flags]``: several methods on one recipe, side by side."""
+
+from __future__ import annotations
+
+from .flags import add_run_flags
+
+ACCEPTS_EXTRA = True
+
+
+def add_parser(sub) -> None:
+    cmp = sub.add_parser(
+        "compare", help="run a recipe once per method (scratch, freeze, lora, full) and report side by side"
+    )
+    cmp.add_argument("recipe")
+    cmp.add_argument("--methods", default="scratch,freeze,lora,full")
+    add_run_flags(cmp)
+
+
+def run(args, extra, argv) -> None:
+    from pathlib import Path
+
+    from ..compare import compare, parse_methods, report_table
+    from ..errors import UserError
+    from ..overrides import command_line, resolve_run
+    from ..registry import find_recipe
+    from ..tables import format_table
+
+    if args.method or args.merge_adapter or args.test_file:
+        raise UserError(
+            "compare runs the methods listed by --methods (e.g. --methods scratch,lora,full); --method and "
+            "--merge_adapter / --test_file apply to run."
+        )
+    methods = parse_methods(args.methods)
+    recipe, source = find_recipe(args.recipe)
+    flags = {**vars(args), "command": command_line(argv)}
+    if not args.output_dir:
+        flags["output_dir"] = str(Path("runs") / f"{recipe.name}-compare")
+    recipe, options = resolve_run(recipe, flags, extra, source)
+    if options.push_to_hub:
+        raise UserError("compare does not push; push a method's run folder with hf-transfer push.")
+    report = compare(
+        recipe,
+        methods,
+        options.output_dir,
+        command=options.command,
+        overwrite=options.overwrite,
+        verbose=options.verbose,
+        trust_remote_code=options.trust_remote_code,
+    )
+    header, rows = report_table(report)
+    print()
+    print(format_table(header, rows))
+    print(f"\nReport: {options.output_dir / 'report.md'} (also report.json, metric_by_method.png, learning_curves.png)")

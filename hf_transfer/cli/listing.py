@@ -1,0 +1,23 @@
+"""``hf-transfer list``: the packaged recipes."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("list", help="the packaged recipes")
+
+
+def run(args, extra, argv) -> None:
+    from ..registry import packaged_recipes
+    from ..tables import format_table
+
+    rows = [
+        [name, recipe.task.kind + _problem(recipe), recipe.checkpoint, recipe.data.describe(), recipe.method]
+        for name, (recipe, _) in packaged_recipes().items()
+    ]
+    print(format_table(["name", "task", "checkpoint", "dataset", "method"], rows))
+
+
+def _problem(recipe) -> str:
+    problem = getattr(recipe.task, "problem_type", None)
+    return f" ({problem.replace('_', '-')})" if problem and problem != "single_label" else ""

@@ -1,0 +1,31 @@
+"""``hf-transfer push RUN_DIR --hub_model_id ID``: a finished run to the Hugging Face Hub, with its card."""
+
+from __future__ import annotations
+
+from .flags import add_trust_flag
+
+
+def add_parser(sub) -> None:
+    ps = sub.add_parser(
+        "push", help="upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)"
+    )
+    ps.add_argument("run_dir")
+    ps.add_argument("--hub_model_id", required=True, help="name or namespace/name")
+    ps.add_argument("--private", action="store_true")
+    ps.add_argument("--merge", action="store_true", help="LoRA runs: push the merged model instead of the adapter")
+    add_trust_flag(ps)
+
+
+def run(args, extra, argv) -> None:
+    from pathlib import Path
+
+    from ..hub import push
+
+    url = push(
+        Path(args.run_dir),
+        args.hub_model_id,
+        private=args.private,
+        merge=args.merge,
+        trust_remote_code=args.trust_remote_code,
+    )
+    print(f"Pushed: {url}")

@@ -1,0 +1,30 @@
+"""``hf-transfer show RECIPE [--training]``: a recipe, fully resolved, as YAML."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    show = sub.add_parser("show", help="a recipe, fully resolved, as YAML")
+    show.add_argument("recipe")
+    show.add_argument("--set", action="append", metavar="KEY=VALUE")
+    show.add_argument(
+        "--training", action="store_true", help="the TrainingArguments a run would use on this machine, as YAML"
+    )
+
+
+def run(args, extra, argv) -> None:
+    from ..registry import find_recipe
+    from . import PROG
+
+    recipe, _ = find_recipe(args.recipe)
+    recipe = recipe.with_overrides(args.set or []).validate()
+    if args.training:
+        import yaml
+
+        from ..arguments import training_arguments
+
+        print(f"# TrainingArguments of `{PROG} run {recipe.name}` ({recipe.method}) on this machine:")
+        print("# hf_transfer's defaults, then the recipe's `training`, then --set; flags on the run command win.")
+        print(yaml.safe_dump(training_arguments(recipe), sort_keys=True), end="")
+        return
+    print(recipe.to_yaml(), end="")

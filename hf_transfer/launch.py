@@ -1,0 +1,49 @@
+"""One ``hf-transfer run``: what must hold before anything trains (a test file that can be predicted, a Hub
+id and a token for ``--push_to_hub``), the run itself (``train.run``), then what the flags asked for once
+the run folder is finished: predictions for ``--test_file``, the merged model, the push."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .overrides import RunOptions
+from .recipe import Recipe
+
+
+def check_before_training(recipe: Recipe, options: RunOptions) -> None:
+    """Everything a follow-up needs, checked before the run, so a run does not train for nothing."""
+    if options.test_file is not None:
+        from .predict import check_predictable
+
+        check_predictable(recipe, options.test_file)
+    if options.push_to_hub:
+        from .hub import check_push_ready
+
+        check_push_ready(options.hub_model_id)
+
+
+def run(recipe: Recipe, options: RunOptions, console) -> dict:
+    """Train ``recipe`` as ``options`` say, then the follow-ups; returns the run's metrics.json contents."""
+    from .hardware import is_main_process
+    from .train import run as train
+
+    check_before_training(recipe, options)
+    say = console.say
+    metrics = train(recipe, options.output_dir, console=console, **options.train_kwargs())
+    if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
+        return metrics
+    folder = Path(metrics["output_dir"])
+    if options.test_file is not None:
+        from .predict import predict_file
+
+        summary = predict_file(folder, options.test_file, None, log=say, trust_remote_code=options.trust_remote_code)
+        say(f"Predictions for {options.test_file.name} ({summary['predicted']:,} rows): {summary['output_file']}")
+    if options.merge_adapter:
+        from .models import merge_run
+
+        say(f"Merged model: {merge_run(folder, trust_remote_code=options.trust_remote_code)}")
+    if options.push_to_hub:
+        from .hub import push
+
+        say(f"Pushed: {push(folder, options.hub_model_id, private=options.hub_private_repo)}")
+    return metrics
