@@ -5,7 +5,11 @@ Training lives in ``hf_transfer.train``; the command line in ``hf_transfer.cli``
 """
 
 from .errors import UserError
-from .recipe import DataSource, FileData, FreezeSettings, HubData, IA3Settings, LoraSettings, PackagedData, Recipe
+from .methods.freeze import FreezeSettings
+from .methods.ia3 import IA3Settings
+from .methods.lora import LoraSettings
+from .recipe import Recipe
+from .sources import DataSource, FileData, HubData, PackagedData
 from .tasks.causal_lm import InstructionTuning
 from .tasks.classification import TextClassification
 from .tasks.multiple_choice import MultipleChoice

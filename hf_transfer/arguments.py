@@ -12,7 +12,8 @@ from typing import Any
 from . import methods
 from .errors import UserError
 from .hardware import device_defaults
-from .recipe import Recipe, as_bool
+from .plain import as_bool
+from .recipe import Recipe
 
 RUN_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 3,

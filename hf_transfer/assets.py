@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from dataclasses import dataclass
 from importlib import metadata
@@ -192,3 +193,37 @@ def load_packaged_dataset(name: str):
         raise UserError(f"No packaged dataset named {name!r}.{hint} Packaged datasets: {', '.join(DATASETS)}.")
     entry = DATASETS[name]
     return entry.reader(entry.source.locate())
+
+
+def local_license(checkpoint: str) -> str | None:
+    """A checkpoint's license without the Hub: a packaged model's, or the ``license:`` of a local folder's card."""
+    if checkpoint in MODELS:
+        return MODELS[checkpoint].licence
+    readme = Path(checkpoint) / "README.md"
+    if readme.is_file():
+        match = re.search(r"^license:\s*(\S+)", readme.read_text(errors="ignore").split("\n---", 1)[0], re.M)
+        if match:
+            return match.group(1)
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def hub_license(kind: str, repo_id: str, revision: str | None) -> str | None:
+    """A model's or dataset's license from its Hub card (None when it cannot be read)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    try:
+        info = (api.model_info if kind == "model" else api.dataset_info)(repo_id, revision=card_revision(revision))
+    except Exception:  # no such repository, no network, gated: the license stays unknown (and says so)
+        return None
+    card = getattr(info, "card_data", None) or getattr(info, "cardData", None)
+    value = card.get("license") if card is not None else None
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    return str(value) if value else None
+
+
+def card_revision(revision: str | None) -> str | None:
+    """The parquet export carries no card: licenses are read from the main branch."""
+    return None if revision and revision.startswith("refs/convert/") else revision

@@ -9,11 +9,10 @@ text such as ``{{ 7*7 }}`` or ``{%`` stays as written.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from pathlib import Path
 
 from . import methods
+from .assets import local_license
 from .runs import CARD_FILE, CURVES_FILE, TENSORBOARD_DIR, RunFolder
 from .tables import is_timing
 
@@ -58,59 +57,16 @@ def license_warning(what: str, license_id: str | None) -> str | None:
     return None
 
 
-def _local_license(checkpoint: str) -> str | None:
-    from .assets import MODELS
-
-    if checkpoint in MODELS:
-        return MODELS[checkpoint].licence
-    readme = Path(checkpoint) / "README.md"
-    if readme.is_file():
-        match = re.search(r"^license:\s*(\S+)", readme.read_text(errors="ignore").split("\n---", 1)[0], re.M)
-        if match:
-            return match.group(1)
-    return None
-
-
 def resolve_licenses(recipe, checkpoint_path: str | None = None) -> dict[str, str]:
     """The base model's and the training data's licenses: from packaged assets and local cards, else
     from the Hub's model / dataset info when it can be reached; ``unknown`` otherwise."""
-    from .assets import DATASETS, hub_reachable
-    from .recipe import FileData, HubData, PackagedData
+    from .assets import hub_license, hub_reachable
 
-    base = _local_license(recipe.checkpoint) or (_local_license(checkpoint_path) if checkpoint_path else None)
-    data = None
-    source = recipe.data
-    if isinstance(source, PackagedData) and source.name in DATASETS:
-        data = DATASETS[source.name].source.licence
+    base = local_license(recipe.checkpoint) or (local_license(checkpoint_path) if checkpoint_path else None)
     online = hub_reachable()
     if online and base is None and not Path(recipe.checkpoint).expanduser().exists():
-        base = _hub_license("model", recipe.checkpoint, None)
-    if online and isinstance(source, HubData):
-        data = _hub_license("dataset", source.path, source.revision)
-    if isinstance(source, FileData):
-        data = data or "unknown (local files)"
-    return {"base_model": base or "unknown", "data": data or "unknown"}
-
-
-@lru_cache(maxsize=32)
-def _hub_license(kind: str, repo_id: str, revision: str | None) -> str | None:
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    try:
-        info = (api.model_info if kind == "model" else api.dataset_info)(repo_id, revision=_card_revision(revision))
-    except Exception:  # no such repository, no network, gated: the license stays unknown (and says so)
-        return None
-    card = getattr(info, "card_data", None) or getattr(info, "cardData", None)
-    value = card.get("license") if card is not None else None
-    if isinstance(value, list):
-        value = ", ".join(map(str, value))
-    return str(value) if value else None
-
-
-def _card_revision(revision: str | None) -> str | None:
-    """The parquet export carries no card: licenses are read from the main branch."""
-    return None if revision and revision.startswith("refs/convert/") else revision
+        base = hub_license("model", recipe.checkpoint, None)
+    return {"base_model": base or "unknown", "data": recipe.data.license(online)}
 
 
 def _usage(recipe, repo_id: str, adapter: bool) -> str:
@@ -136,16 +92,9 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
         targets = folder.adapter_config().get("target_modules") or targets
         targets = [targets] if isinstance(targets, str) else sorted(targets)
     head = " (the new task head was trained and saved in full)" if task.new_head else ""
-    method_text = methods.get(recipe.method).card.format(
-        r=lora.r,
-        alpha=lora.alpha,
-        dropout=lora.dropout,
-        targets=", ".join(f"`{t}`" for t in targets or ["attention projections"]),
-        head=head,
-        top=f" and the top {recipe.freeze.train_top_layers} layers" if recipe.freeze.train_top_layers else "",
+    method_text = methods.get(recipe.method).card_sentence(
+        recipe, ", ".join(f"`{t}`" for t in targets or ["attention projections"]), head
     )
-    if recipe.freeze_word_embeddings and recipe.method == "full":
-        method_text += " The input word embeddings were kept as pretrained (`freeze_word_embeddings`)."
     training = metrics.get("training_arguments") or recipe.training
     shown = (
         "learning_rate",
@@ -203,7 +152,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "usage": _usage(recipe, repo_id, adapter),
             "data": data_text,
             "labels": _labels(task),
-            "base_license": licenses.get("base_model", _local_license(recipe.checkpoint) or "unknown"),
+            "base_license": licenses.get("base_model", local_license(recipe.checkpoint) or "unknown"),
             "data_license": licenses.get("data", "unknown"),
             "method_text": method_text,
             "trainable": f"{metrics['parameters']['trainable']:,}",
@@ -240,15 +189,13 @@ def build_card(run_dir: Path, repo_id: str | None = None):
     """The model card of a finished or staged run folder (a huggingface_hub ModelCard)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    from .recipe import HubData
-
     run_dir = Path(run_dir)
     variables, recipe, metrics = card_variables(run_dir, repo_id or "")
     repo_id = repo_id or f"{recipe.name}-{recipe.method}"
     variables["model_name"] = repo_id.split("/")[-1]
     variables["usage"] = _usage(recipe, repo_id, variables["adapter"])
     task, data = recipe.task, recipe.data
-    dataset_id = data.path if isinstance(data, HubData) else None
+    dataset_id = data.hub_id
     eval_results = [
         EvalResult(
             task_type=task.pipeline_tag(),
@@ -263,7 +210,7 @@ def build_card(run_dir: Path, repo_id: str | None = None):
         for key in task.report_keys(recipe.metric_names)
         if f"eval_{key}" in metrics["eval"]
     ]
-    license_id = (metrics.get("licenses") or {}).get("base_model") or _local_license(recipe.checkpoint)
+    license_id = (metrics.get("licenses") or {}).get("base_model") or local_license(recipe.checkpoint)
     card_data = ModelCardData(
         base_model=recipe.checkpoint if not Path(recipe.checkpoint).is_dir() else None,
         datasets=[dataset_id] if dataset_id else None,

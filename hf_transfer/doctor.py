@@ -10,16 +10,6 @@ import platform
 import sys
 from importlib import metadata
 
-PACKAGES = (
-    "hf-transfer-toolkit",
-    "torch",
-    "transformers",
-    "datasets",
-    "peft",
-    "accelerate",
-    "evaluate",
-    "huggingface_hub",
-)
 CLASHING_DISTRIBUTION = "hf_transfer"
 """Hugging Face's download accelerator (``pip install hf-transfer``): its compiled module is also named hf_transfer."""
 
@@ -41,13 +31,9 @@ def name_clash() -> str | None:
 
 
 def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    from .hardware import versions
+
+    return {"python": platform.python_version(), **versions(include_missing=True)}
 
 
 def cpu_flags() -> list[str]:

@@ -95,8 +95,8 @@ def evaluate_run(
     from .errors import UserError
     from .files import check_output_file, write_atomically
     from .models import load_run
-    from .recipe import FileData
     from .runs import RunFolder
+    from .sources import FileData
 
     if max_eval_samples is not None and max_eval_samples < 1:
         raise UserError(f"--max_eval_samples must be 1 or more, got {max_eval_samples} (leave it out for every row).")

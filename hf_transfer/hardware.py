@@ -6,7 +6,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-VERSIONED = ("hf-transfer-toolkit", "torch", "transformers", "peft", "datasets", "evaluate", "accelerate")
+VERSIONED = (
+    "hf-transfer-toolkit",
+    "torch",
+    "transformers",
+    "datasets",
+    "peft",
+    "accelerate",
+    "evaluate",
+    "huggingface_hub",
+)
+"""The distributions a run records in metrics.json and ``hf-transfer doctor`` reports."""
 
 
 def cpu_computes_bf16() -> bool:
@@ -98,13 +108,15 @@ class PeakMemory:
         return out
 
 
-def versions() -> dict[str, str]:
+def versions(include_missing: bool = False) -> dict[str, str | None]:
+    """Installed versions of ``VERSIONED`` (a missing one left out, or None with ``include_missing``)."""
     from importlib import metadata
 
-    out = {}
+    out: dict[str, str | None] = {}
     for dist in VERSIONED:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            pass
+            if include_missing:
+                out[dist] = None
     return out

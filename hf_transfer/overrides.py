@@ -17,8 +17,10 @@ from typing import Any
 
 from . import methods
 from .errors import UserError
-from .recipe import FileData, Recipe, as_bool, parse_value
+from .plain import as_bool, parse_value
+from .recipe import Recipe
 from .runs import default_output_dir
+from .sources import FileData
 
 PROG = "hf-transfer"
 

@@ -25,7 +25,7 @@ OUTPUT_FORMATS = (".jsonl", ".csv")
 
 def read_rows(path: Path, columns: dict[str, str]) -> list[dict]:
     """The file's rows with the recipe's columns renamed to the task's roles (``.txt``: one text a line)."""
-    from .data import check_data_file, file_format, read_file
+    from .sources.files import check_data_file, file_format, read_file
 
     fmt, suffix, _ = file_format(path)
     if suffix not in INPUT_FORMATS or fmt is None:

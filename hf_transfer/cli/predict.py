@@ -64,7 +64,7 @@ def run(args, extra, argv) -> None:
 
 def parse_columns(assignments: list[str] | None) -> dict[str, str]:
     from ..errors import UserError
-    from ..recipe import parse_value
+    from ..plain import parse_value
 
     columns = {}
     for assignment in assignments or []:

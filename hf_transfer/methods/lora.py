@@ -1,0 +1,112 @@
+"""LoRA and DoRA (peft): low-rank adapters on the attention projections, the pretrained weights frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UserError
+from . import Method, MethodSettings, head, register
+
+EXTRA_LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"], "mpnet": ["q", "v"], "electra": ["query", "value"]}
+"""Architectures peft has no default for: attention projections by their usual names."""
+
+
+@dataclass
+class LoraSettings(MethodSettings):
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: list[str] | None = None
+    """``None``: peft's choice for the architecture (e.g. query/value for BERT), else all linear layers."""
+    learning_rate: float | None = None
+    """Adapters usually want a higher rate than full fine-tuning; ``None``: ``training.learning_rate``."""
+
+    def problems(self, key: str) -> list[str]:
+        out = super().problems(key)
+        if self.r <= 0 or self.alpha <= 0:
+            out.append(f"{key}.r and {key}.alpha must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            out.append(f"{key}.dropout must be in [0, 1)")
+        return out
+
+
+def lora_targets(model, requested: list[str] | None) -> list[str] | str:
+    if requested:
+        return requested
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
+
+    model_type = getattr(model.config, "model_type", "")
+    return PEFT_DEFAULTS.get(model_type) or EXTRA_LORA_TARGETS.get(model_type) or "all-linear"
+
+
+def check_targets(model, targets, what: str) -> None:
+    """Requested target modules that match nothing are named, with the module names that exist."""
+    if not isinstance(targets, list):
+        return
+    names = {name for name, _ in model.named_modules()}
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n in names if n})
+        raise UserError(
+            f"{what}.target_modules {missing} match no module of this model; its module names include: "
+            f"{', '.join(leaves[:40])}."
+        )
+
+
+def peft_model(model, recipe, task, config_class: str, **settings: Any):
+    """``model`` wrapped by peft with ``config_class``; the task's new head trained and saved in full."""
+    import peft
+
+    names = head(model, recipe, task)
+    config = getattr(peft, config_class)(
+        task_type=task.peft_task_type or None, modules_to_save=names if task.new_head else None, **settings
+    )
+    return peft.get_peft_model(model, config)
+
+
+def lora(model, recipe, task, use_dora: bool = False):
+    targets = lora_targets(model, recipe.lora.target_modules)
+    check_targets(model, targets, "lora")
+    return peft_model(
+        model,
+        recipe,
+        task,
+        "LoraConfig",
+        r=recipe.lora.r,
+        lora_alpha=recipe.lora.alpha,
+        lora_dropout=recipe.lora.dropout,
+        target_modules=targets,
+        **({"use_dora": True} if use_dora else {}),
+    )
+
+
+def dora(model, recipe, task):
+    return lora(model, recipe, task, use_dora=True)
+
+
+register(
+    Method(
+        "lora",
+        "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, "
+        "with the pretrained weights frozen{head}.",
+        lora,
+        settings="lora",
+        settings_class=LoraSettings,
+        adapter=True,
+        mergeable=True,
+    )
+)
+register(
+    Method(
+        "dora",
+        "DoRA (peft, LoRA with weight decomposition): low-rank adapters (r={r}, alpha={alpha}, "
+        "dropout={dropout}) on {targets} plus a learned magnitude per output, with the pretrained weights "
+        "frozen{head}.",
+        dora,
+        settings="lora",
+        settings_class=LoraSettings,
+        adapter=True,
+        mergeable=True,
+    )
+)

@@ -1,0 +1,71 @@
+"""Data sources: where a recipe's data comes from. One module per kind (the Hub, local files, a package's own
+data), each a dataclass that maps the task's roles to its columns, loads itself into a ``DatasetDict`` and
+knows its license; ``recipe.py`` builds them from YAML by ``type``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+DATA_SOURCES: dict[str, type["DataSource"]] = {}
+
+
+def register(cls: type["DataSource"]) -> type["DataSource"]:
+    if cls.kind in DATA_SOURCES and DATA_SOURCES[cls.kind] is not cls:
+        raise ValueError(f"two data sources are registered as {cls.kind!r}")
+    DATA_SOURCES[cls.kind] = cls
+    return cls
+
+
+@dataclass(kw_only=True)
+class DataSource:
+    """What every data source shares: column mapping, evaluation split, sample limits."""
+
+    kind: ClassVar[str] = ""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    """Task role -> column name in the data, e.g. ``{"text": "sentence"}``. Unmapped roles use their own name."""
+    eval_split: str | None = None
+    """Split used for evaluation. ``None``: a seeded split of the training data (``eval_fraction``)."""
+    eval_fraction: float = 0.1
+    split_seed: int = 42
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+    def describe(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def load(self):
+        """The source's splits as loaded: a DatasetDict with 'train' and, if the source has them, 'validation'
+        and 'test' (columns as the source names them)."""
+        raise NotImplementedError
+
+    def license(self, online: bool) -> str:
+        """The data's license id (``unknown`` when it cannot be told); ``online``: the Hub can be asked."""
+        return "unknown"
+
+    @property
+    def hub_id(self) -> str | None:
+        """The Hub dataset this is (the card's ``datasets`` metadata), or None for data that is not on the Hub."""
+        return None
+
+    def describe_evaluation(self) -> str:
+        """Which data the run is evaluated on, and how it was chosen (the console and the card say it)."""
+        if getattr(self, "validation_file", None):
+            what = f"the file {self.validation_file}"
+        elif self.eval_split:
+            what = f"the {self.eval_split} split of {self.describe()}"
+        else:
+            what = f"a seeded {self.eval_fraction:.0%} of {self.describe()}"
+            what += f", held out from training (seed {self.split_seed})"
+        if self.max_eval_samples is not None:
+            what += f"; at most {self.max_eval_samples:,} of its rows, a seeded sample"
+        return what
+
+
+from .hub import HubData  # noqa: E402, I001  (each module registers its kind, in this order)
+from .files import FileData  # noqa: E402
+from .packaged import PackagedData  # noqa: E402
+
+__all__ = ["DATA_SOURCES", "DataSource", "FileData", "HubData", "PackagedData", "register"]
