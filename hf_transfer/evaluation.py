@@ -145,3 +145,36 @@ def evaluate_run(
         "run_name": folder.path.name,
         "report_keys": recipe.task.report_keys(recipe.metric_names),
     }
+
+
+def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, clock) -> tuple[dict, dict]:
+    """The reload check: the run folder in ``staging`` reloaded from disk and evaluated once (its metrics are the
+    run's); its main metric must equal the one recorded for the same weights during training, or, when nothing
+    was evaluated during training (one epoch: its end is the only evaluation point), its outputs on the shortest
+    evaluation rows must equal the trained model's. Returns (metrics, the check); a mismatch stops the run."""
+    from .models import load_run
+    from .runs import same_metric
+
+    args = trainer.args
+    key = f"eval_{loaded.recipe.task.main_metric()}"
+    recorded = trainer.state.best_metric if args.load_best_model_at_end else None
+    _, reloaded, _ = load_run(staging, trust_remote_code=loaded.recipe.trust_remote_code, console=console)
+    matches = same_outputs(trainer, reloaded, loaded.tokenized["validation"], precision) if recorded is None else None
+    clock.lap("reload_check")
+    metrics = evaluate_model(reloaded, loaded.tokenizer, loaded.recipe, loaded.splits["validation"],
+                             loaded.tokenized["validation"], args.per_device_eval_batch_size, precision,
+                             console)  # fmt: skip
+    if matches is not None:
+        check = {"metric": key, "compared": f"outputs on the {COMPARED_ROWS} shortest evaluation rows",
+                 "after_training": metrics.get(key) if matches else None, "reloaded_from_disk": metrics.get(key),
+                 "match": matches}  # fmt: skip
+    else:
+        check = {"metric": key, "compared": "the metric recorded during training", "after_training": recorded,
+                 "reloaded_from_disk": metrics.get(key)}  # fmt: skip
+        check["match"] = same_metric(check["after_training"], check["reloaded_from_disk"])
+    if not check["match"]:
+        raise RuntimeError(
+            f"The saved run does not reproduce the trained model ({key}: {check['after_training']} during training, "
+            f"{check['reloaded_from_disk']} reloaded from {staging}); the run folder was not published."
+        )
+    return metrics, check

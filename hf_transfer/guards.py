@@ -64,6 +64,19 @@ def expected_warning(
     )
 
 
+def divergence(log_history: list[dict], learning_rate: float) -> str | None:
+    """A training loss that became inf or nan, said as the reason the run stops (None when training held)."""
+    import math
+
+    bad = next((h for h in log_history if isinstance(h.get("loss"), float) and not math.isfinite(h["loss"])), None)
+    if bad is None:
+        return None
+    return (
+        f"Training diverged: the training loss was {bad['loss']} at step {bad.get('step')} (learning rate "
+        f"{learning_rate:g}). Nothing was published; lower --learning_rate and run again."
+    )
+
+
 def run_warnings(
     recipe, task, eval_metrics: dict, baselines: dict, warmup_steps: int, total_steps: int, full_size: bool
 ) -> list[str]:

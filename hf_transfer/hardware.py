@@ -4,6 +4,7 @@ memory while a block runs, and the versions a run records."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 VERSIONED = (
@@ -120,3 +121,16 @@ def versions(include_missing: bool = False) -> dict[str, str | None]:
             if include_missing:
                 out[dist] = None
     return out
+
+
+class PhaseClock:
+    """Wall-clock seconds per phase of a run (metrics.json "phases"), for benchmarks and bug reports."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now

@@ -16,15 +16,8 @@ from .card import write_card
 from .console import Console, quiet
 from .errors import UserError, first_line
 from .recipe import Recipe
-from .runs import (
-    ADAPTER_CONFIG,
-    CURVES_FILE,
-    SAMPLES_FILE,
-    TRAINER_STATE,
-    RunFolder,
-    check_output_dir,
-    publish,
-)
+from .runs import ADAPTER_CONFIG, CURVES_FILE, SAMPLES_FILE, TRAINER_STATE, RunFolder
+from .staging import check_output_dir, publish
 
 
 def _unmark_gguf(model):

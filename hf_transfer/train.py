@@ -11,51 +11,25 @@ into place only then). A crash at any point leaves ``.partial``, which ``--resum
 from __future__ import annotations
 
 import contextlib
-import math
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import methods
+from . import methods, runs, staging
 from .arguments import make_training_args, training_arguments
-from .assets import ResolvedCheckpoint, resolve_checkpoint
-from .card import counted_text, kept_text, license_warning, resolve_licenses, write_card
+from .card import kept_text, write_card
 from .console import Console
-from .data import load_splits, tokenize_splits
 from .errors import UserError
-from .evaluation import COMPARED_ROWS, evaluate_model, same_outputs
-from .guards import run_warnings
-from .hardware import PeakMemory, is_main_process, precision_text, silent, versions
-from .models import (
-    check_lengths,
-    load_base_model,
-    load_run,
-    load_tokenizer,
-    new_weights_line,
-    plain_checkpoint,
-    point_adapter_at_hub_id,
-)
+from .evaluation import evaluate_reloaded
+from .guards import divergence, run_warnings
+from .hardware import PeakMemory, PhaseClock, is_main_process, precision_text, silent, versions
+from .loading import load
+from .models import load_base_model, new_weights_line, point_adapter_at_hub_id
 from .plots import save_training_curves
 from .recipe import Recipe
-from .runs import (
-    CHECKPOINTS,
-    CURVES_FILE,
-    FINISHED_STAGING,
-    TRAIN_LOG,
-    TRAINER_STATE,
-    RunFolder,
-    build_metrics,
-    check_output_dir,
-    check_staging,
-    locked,
-    newest_complete_checkpoint,
-    prepare_staging,
-    publish,
-    remove_replaced,
-    same_metric,
-)
+from .runs import CHECKPOINTS, RunFolder
+from .staging import FINISHED_STAGING
 from .tables import report_lines
 from .trainer import (
     build_trainer,
@@ -69,38 +43,6 @@ from .trainer import (
 PRECISION_KEYS = ("bf16", "fp16", "use_cpu")
 
 
-class Phases:
-    """Wall-clock seconds per phase of a run (metrics.json "phases"), for benchmarks and bug reports."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
-        self._last = now
-
-
-@dataclass
-class Loaded:
-    """What the load phase produced: the recipe with what was learned from the data, checkpoint, data, tokenizer."""
-
-    recipe: Recipe
-    learned: dict[str, Any]
-    checkpoint: ResolvedCheckpoint
-    splits: Any
-    tokenized: Any
-    tokenizer: Any
-    licenses: dict[str, str]
-    dropped: dict[str, int]
-    warnings: list[str]
-
-    def counted(self, split: str) -> str:
-        task = self.recipe.task
-        return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
-
-
 class Run:
     """One run of a recipe into ``output_dir``, phase by phase (see the module's docstring)."""
 
@@ -109,17 +51,18 @@ class Run:
         self.requested, self.output_dir, self.console = recipe, output_dir, console
         self.overwrite, self.resume, self.full_size, self.command = overwrite, resume, full_size, command
         self.log = console.say
-        self.clock = Phases()
+        self.clock = PhaseClock()
         self.staging = RunFolder(output_dir).staging
         self.main = is_main_process()
         self.results: dict[str, Any] = {}
+        self.resume_from = None
 
     def execute(self) -> dict:
         self.check()
         self.load()
         self.build()
         # train.log: what was said so far, and all from now on (rank 0 writes the folder)
-        with self.console.logging_to(self.staging / TRAIN_LOG) if self.main else contextlib.nullcontext():
+        with self.console.logging_to(self.staging / runs.TRAIN_LOG) if self.main else contextlib.nullcontext():
             if self.resume_from == FINISHED_STAGING:
                 return self.publish()
             self.train()
@@ -131,11 +74,11 @@ class Run:
 
     # ---- check: nothing loaded yet
     def check(self) -> None:
-        if self.main:
-            remove_replaced(self.output_dir)  # an earlier run a crash left aside after its replacement was in place
-        check_output_dir(self.output_dir, self.overwrite)
+        if self.main:  # an earlier run that a crash left aside after its replacement was in place
+            staging.remove_replaced(self.output_dir)
+        staging.check_output_dir(self.output_dir, self.overwrite)
         if self.main:  # rank 0 alone looks, as it alone writes
-            check_staging(self.staging, self.overwrite, self.resume)
+            staging.check_staging(self.staging, self.overwrite, self.resume)
         self.training_kwargs = training_arguments(self.requested)
         from accelerate import PartialState
 
@@ -146,37 +89,9 @@ class Run:
         self.state = PartialState()
         self.clock.lap("setup")
 
-    # ---- load: checkpoint, data, tokenizer, tokenization
+    # ---- load: checkpoint, data, tokenizer, tokenization (loading.py)
     def load(self) -> None:
-        recipe, log, state = self.requested, self.log, self.state
-        with state.main_process_first():  # rank 0 dequantizes a GGUF checkpoint, the others read its folder
-            checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint), self.console)
-        if checkpoint.note:
-            log(f"[hf-transfer] {checkpoint.note}")
-        if recipe.trust_remote_code:
-            log(f"[hf-transfer] trust_remote_code is on: Python code shipped with {recipe.checkpoint} will run here.")
-        check_lengths(recipe, checkpoint)
-        licenses = resolve_licenses(recipe, checkpoint.path)
-        warnings = [license_warning("base model", licenses["base_model"])]
-        warnings = [w for w in (*warnings, license_warning("training data", licenses["data"])) if w]
-        for warning in warnings:
-            log(f"[hf-transfer] warning: {warning}")
-        report: dict = {}
-        splits, task = load_splits(recipe.data, recipe.task, report)
-        for why, count in report["dropped"].items():
-            log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
-        task.check_training_data(splits["train"])
-        names = getattr(task, "label_names", None)
-        if names:
-            shown = ", ".join(map(str, names[:30])) + (f" ... ({len(names)} in all)" if len(names) > 30 else "")
-            log(f"[hf-transfer] labels ({len(names)}): {shown}")
-        trained = recipe.with_task(task)
-        tokenizer = load_tokenizer(checkpoint, trained)
-        with state.main_process_first():  # rank 0 fills the tokenization cache, the others read it
-            tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
-        self.loaded = Loaded(
-            trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"], warnings
-        )
+        self.loaded = load(self.requested, self.state, self.console)
         self.clock.lap("data_and_tokenization")
 
     # ---- build: the model the method trains, the staging folder, the Trainer
@@ -192,13 +107,15 @@ class Run:
         model = methods.prepare_model(model, loaded.recipe, loaded.recipe.task)
         # before anything is written: a checkpoint that does not load leaves no unfinished run behind
         self.resume_from = (
-            prepare_staging(self.staging, self.requested, self.overwrite, self.resume, log) if self.main else None
+            staging.prepare_staging(self.staging, self.requested, self.overwrite, self.resume, log)
+            if self.main
+            else None
         )
         self.state.wait_for_everyone()
         if self.resume_from == FINISHED_STAGING:
             return
         if not self.main and self.resume:
-            self.resume_from = newest_complete_checkpoint(self.staging / CHECKPOINTS)
+            self.resume_from = staging.newest_complete_checkpoint(self.staging / CHECKPOINTS)
         if one_evaluation_point(self.args, len(loaded.tokenized["train"])):
             # the evaluation at the end of the only epoch would evaluate the weights the reload check evaluates
             # next, and its checkpoint would hold the model saved next: both are left out (evaluated once)
@@ -231,26 +148,16 @@ class Run:
             output = self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         self.results["train"] = dict(output.metrics, wall_seconds=round(time.perf_counter() - started, 2))
         self.clock.lap("train")
-        self.check_divergence()
+        diverged = divergence(self.trainer.state.log_history, self.args.learning_rate)
+        if diverged:  # nothing the run could publish would be a model: the staging folder it made goes
+            if self.main:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            raise UserError(diverged)
         task = self.loaded.recipe.task
         self.kept = kept_model(self.trainer.state, self.args, f"eval_{task.main_metric()}",
                                self.requested.early_stopping_patience)  # fmt: skip
         if self.kept:
             self.log(f"[hf-transfer] {kept_text(self.kept)}")
-
-    def check_divergence(self) -> None:
-        """A training loss that became inf or nan: nothing the run could publish would be a model. The staging
-        folder this run made goes, and the message says what to change."""
-        history = self.trainer.state.log_history
-        bad = next((h for h in history if isinstance(h.get("loss"), float) and not math.isfinite(h["loss"])), None)
-        if bad is None:
-            return
-        if self.main:
-            shutil.rmtree(self.staging, ignore_errors=True)
-        raise UserError(
-            f"Training diverged: the training loss was {bad['loss']} at step {bad.get('step')} (learning rate "
-            f"{self.args.learning_rate:g}). Nothing was published; lower --learning_rate and run again."
-        )
 
     # ---- save, then evaluate what was saved
     def save(self) -> None:
@@ -262,7 +169,7 @@ class Run:
             folder = RunFolder(self.staging)
             (self.staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; metrics.json records them
             point_adapter_at_hub_id(self.staging, loaded.recipe.checkpoint, loaded.checkpoint)
-            trainer.state.save_to_json(str(self.staging / TRAINER_STATE))
+            trainer.state.save_to_json(str(self.staging / runs.TRAINER_STATE))
             folder.write_learned(loaded.learned)
             loaded.recipe.task.after_training(trainer.model, loaded.tokenizer, loaded.splits, self.staging)
             folder.make_readable()
@@ -287,38 +194,12 @@ class Run:
             trainer.compute_metrics = chosen_on_validation
 
     def evaluate_saved(self) -> None:
-        """The saved model, reloaded from disk and evaluated once: its metrics are the run's, and its main
-        metric must equal the one recorded for the same weights during training (the reload check)."""
-        loaded, trainer, args = self.loaded, self.trainer, self.args
+        """The saved model, reloaded from disk and evaluated once: its metrics are the run's, and it must
+        reproduce what was recorded for the same weights during training (the reload check)."""
+        loaded, trainer = self.loaded, self.trainer
         self.log(f"[hf-transfer] evaluating the saved model, reloaded from disk ({loaded.counted('validation')})")
-        key = f"eval_{loaded.recipe.task.main_metric()}"
-        recorded = trainer.state.best_metric if args.load_best_model_at_end else None
-        _, reloaded, _ = load_run(self.staging, trust_remote_code=loaded.recipe.trust_remote_code, console=self.console)
         precision = {k: self.training_kwargs[k] for k in PRECISION_KEYS if k in self.training_kwargs}
-        # Nothing evaluated during training (one epoch: its end is the only evaluation point): rather than
-        # evaluating the same weights twice, the saved model must give the trained model's outputs on the shortest
-        # evaluation rows, and its one evaluation is the run's.
-        matches = (
-            same_outputs(trainer, reloaded, loaded.tokenized["validation"], precision) if recorded is None else None
-        )
-        self.clock.lap("reload_check")
-        metrics = evaluate_model(reloaded, loaded.tokenizer, loaded.recipe, loaded.splits["validation"],
-                                 loaded.tokenized["validation"], args.per_device_eval_batch_size, precision,
-                                 self.console)  # fmt: skip
-        if matches is not None:
-            check = {"metric": key, "compared": f"outputs on the {COMPARED_ROWS} shortest evaluation rows",
-                     "after_training": metrics.get(key) if matches else None,
-                     "reloaded_from_disk": metrics.get(key), "match": matches}  # fmt: skip
-        else:
-            check = {"metric": key, "compared": "the metric recorded during training", "after_training": recorded,
-                     "reloaded_from_disk": metrics.get(key)}  # fmt: skip
-            check["match"] = same_metric(check["after_training"], check["reloaded_from_disk"])
-        if not check["match"]:
-            raise RuntimeError(
-                f"The saved run does not reproduce the trained model ({key}: {check['after_training']} during "
-                f"training, {check['reloaded_from_disk']} reloaded from {self.staging}); the run folder was not "
-                "published."
-            )
+        metrics, check = evaluate_reloaded(trainer, loaded, self.staging, precision, self.console, self.clock)
         metrics["epoch"] = trainer.state.epoch
         self.results["eval"], self.results["reload_check"] = metrics, check
         self.clock.lap("evaluate")
@@ -340,7 +221,7 @@ class Run:
         if results["test"] is not None:
             samples["test"] = len(loaded.splits["test"])
         close_tracker_logs(self.trainer)
-        self.metrics = build_metrics(
+        self.metrics = runs.build_metrics(
             recipe=loaded.recipe,
             checkpoint_source=loaded.checkpoint.note or loaded.checkpoint.path,
             samples=samples,
@@ -365,7 +246,7 @@ class Run:
         )
         if self.main:
             save_training_curves(self.trainer.state.log_history, results["reload_check"]["metric"],
-                                 self.staging / CURVES_FILE)  # fmt: skip
+                                 self.staging / runs.CURVES_FILE)  # fmt: skip
             RunFolder(self.staging).write_metrics(self.metrics)
             write_card(self.staging)
 
@@ -376,7 +257,7 @@ class Run:
             write_card(self.staging)
         if self.main:
             shutil.rmtree(self.staging / CHECKPOINTS, ignore_errors=True)
-            publish(self.staging, self.output_dir)
+            staging.publish(self.staging, self.output_dir)
         metrics = dict(self.metrics, output_dir=str(self.output_dir))
         task = self.loaded.recipe.task
         for line in report_lines(metrics, task.report_keys(self.loaded.recipe.metric_names), task.unit):
@@ -415,5 +296,6 @@ def run(
         with Console(log=log if is_main_process() else silent, verbose=verbose) as own:
             return run(recipe, output_dir, overwrite, command, log, resume, full_size, verbose, trust_remote_code, own)
     settings = {"overwrite": overwrite, "resume": resume, "full_size": full_size, "command": command}
-    with locked(output_dir) if is_main_process() else contextlib.nullcontext():  # rank 0 writes, and holds the folder
+    # rank 0 writes the folder, and holds it for the whole run
+    with staging.locked(output_dir) if is_main_process() else contextlib.nullcontext():
         return Run(recipe, output_dir, console, **settings).execute()

@@ -175,7 +175,7 @@ def test_show_training_prints_the_arguments_a_run_would_use(run_cli):
 
 
 def test_evaluation_lines_show_the_metrics_without_timings():
-    from hf_transfer.console import evaluation_line
+    from hf_transfer.progress import evaluation_line
 
     line = evaluation_line(
         {"eval_loss": 0.5, "eval_accuracy": 0.75, "eval_runtime": 3.2, "eval_samples_per_second": 9.0, "epoch": 2.0},

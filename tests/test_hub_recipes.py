@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hf_transfer.sources import HubData
 from hf_transfer.registry import packaged_recipes
+from hf_transfer.sources import HubData
 
 import hub_datasets
 import tiny_models

@@ -10,8 +10,8 @@ import pytest
 
 from hf_transfer.metrics import available_metrics
 from hf_transfer.recipe import Recipe
-from hf_transfer.sources import HubData
 from hf_transfer.registry import packaged_recipes
+from hf_transfer.sources import HubData
 
 RECIPES = packaged_recipes()
 EXPECTED = {

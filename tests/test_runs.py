@@ -335,9 +335,9 @@ def test_reload_check_refuses_a_saved_model_that_answers_differently(tiny_bert, 
     changes them is caught, and nothing is published."""
     import torch
 
-    from hf_transfer import cli, train
+    from hf_transfer import cli, models
 
-    real = train.load_run
+    real = models.load_run
 
     def changed(run_dir, *args, **kwargs):
         recipe, model, tokenizer = real(run_dir, *args, **kwargs)
@@ -345,7 +345,7 @@ def test_reload_check_refuses_a_saved_model_that_answers_differently(tiny_bert, 
             model.classifier.weight.add_(0.5)  # the head as a wrong save would leave it
         return recipe, model, tokenizer
 
-    monkeypatch.setattr(train, "load_run", changed)
+    monkeypatch.setattr(models, "load_run", changed)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="does not reproduce the trained model"):
         cli.main(argv=[str(a) for a in tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1")])

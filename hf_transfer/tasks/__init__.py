@@ -44,32 +44,105 @@ class MissingInput(ValueError):
 class Task:
     """The interface every task implements (settings are the dataclass fields of a subclass)."""
 
+    # ---- What the task is
+
     kind: ClassVar[str] = ""
+
     roles: ClassVar[dict[str, bool]] = {}
     """Data roles this task reads, mapped to whether each is required."""
-    peft_task_type: ClassVar[str] = ""
-    """peft's TaskType name for adapters on this task's model (``SEQ_CLS``, ``TOKEN_CLS``, ...)."""
-    new_head: ClassVar[bool] = True
-    """Whether the head is created for the task (and so saved with adapters via modules_to_save).
-    Generation tasks reuse the pretrained LM head: LoRA leaves it alone, freeze trains it."""
-    metric_choices: ClassVar[tuple[str, ...]] = ()
-    """The metric modules that can score this task's predictions."""
-    auto_model: ClassVar[str] = ""
-    """The transformers ``AutoModelFor...`` class this task loads."""
-    peft_auto_model: ClassVar[str | None] = None
-    """peft's ``AutoPeftModelFor...`` class for the card's usage snippet (None: load base + adapter by hand)."""
-    example_input: ClassVar[str] = '"Your text here."'
-    """The argument of ``pipe(...)`` in the card's usage snippet."""
+
     passthrough: ClassVar[tuple[str, ...]] = ()
     """Columns kept as they are besides the roles (e.g. the endings of multiple choice)."""
+
     unit: ClassVar[str] = "examples"
     """What one row of the data is, in the console and the card ("questions" for QA)."""
+
     feature_unit: ClassVar[str] = "features"
     """What the model sees when a row becomes several of them (QA: windows of a long context)."""
 
     def problems(self) -> list[str]:
         """Settings that cannot work, as short sentences (empty when valid)."""
         return []
+
+    # ---- Data: rows checked and encoded, what is learned from them, tokenization and batches
+
+    def extra_columns(self) -> list[str]:
+        """Source columns this task reads besides its roles, kept under their own names."""
+        return list(self.passthrough)
+
+    def drop_rows(self, splits) -> tuple[Any, dict[str, int]]:
+        """Rows this task is told to drop before ``prepare`` checks the rest (e.g. empty responses),
+        and how many, by reason. Dropping is always counted and reported, never silent."""
+        return splits, {}
+
+    def prepare(self, splits) -> tuple[Any, dict[str, Any]]:
+        """Check and encode labels of a DatasetDict. Returns the encoded splits and what was learned from the
+        data, as values of this task's settings (``{"label_names": [...]}``; empty when nothing is learned).
+        The settings stay as requested (``recipe.yaml``); a run records what it learned apart
+        (``learned.json``), and trains with ``with_learned(learned)``."""
+        raise NotImplementedError
+
+    def with_learned(self, learned: dict[str, Any]) -> "Task":
+        """This task with what a run learned from its data filled in (see ``prepare``)."""
+        return dataclasses.replace(self, **learned) if learned else self
+
+    def check_training_data(self, train_split) -> None:
+        """Refuse training data this task cannot learn from (e.g. a single class), before training."""
+
+    def tokenize_function(self, tokenizer):
+        raise NotImplementedError
+
+    def collator(self, tokenizer):
+        raise NotImplementedError
+
+    def tokenizer_kwargs(self, model_type: str) -> dict[str, Any]:
+        """Extra ``AutoTokenizer.from_pretrained`` arguments this task needs for a model type."""
+        return {}
+
+    # ---- Model and training: which model class, its head, how it trains
+
+    auto_model: ClassVar[str] = ""
+    """The transformers ``AutoModelFor...`` class this task loads."""
+
+    peft_task_type: ClassVar[str] = ""
+    """peft's TaskType name for adapters on this task's model (``SEQ_CLS``, ``TOKEN_CLS``, ...)."""
+
+    new_head: ClassVar[bool] = True
+    """Whether the head is created for the task (and so saved with adapters via modules_to_save).
+    Generation tasks reuse the pretrained LM head: LoRA leaves it alone, freeze trains it."""
+
+    def auto_model_class(self):
+        import transformers
+
+        return getattr(transformers, self.auto_model)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def head_modules(self, model) -> list[str]:
+        raise NotImplementedError
+
+    def trainer_classes(self):
+        """(TrainingArguments class, Trainer class) this task trains with."""
+        from transformers import Trainer, TrainingArguments
+
+        return TrainingArguments, Trainer
+
+    def training_defaults(self) -> dict[str, Any]:
+        """TrainingArguments this task needs on top of hf_transfer's defaults (the recipe may override)."""
+        return {}
+
+    def loss_function(self, train_split):
+        """A ``compute_loss_func`` for the Trainer, or None for the model's own loss."""
+        return None
+
+    def after_training(self, model, tokenizer, splits, run_dir) -> None:
+        """Extra artifacts written into the run folder (e.g. generated samples)."""
+
+    # ---- Scoring: metrics, the main metric, trivial baselines
+
+    metric_choices: ClassVar[tuple[str, ...]] = ()
+    """The metric modules that can score this task's predictions."""
 
     def default_metrics(self) -> list[str]:
         raise NotImplementedError
@@ -82,17 +155,45 @@ class Task:
         """The metric that picks the best checkpoint and that the reload check compares."""
         raise NotImplementedError
 
-    def auto_model_class(self):
-        import transformers
+    def greater_is_better(self) -> bool:
+        return True
 
-        return getattr(transformers, self.auto_model)
+    def metrics_function(self, metric_names: list[str], examples, features, tokenizer):
+        """``compute_metrics`` for the Trainer (or None: eval loss only). ``examples`` is the eval split
+        before tokenization and ``features`` after it; tasks that map predictions back to text need
+        them, and the tokenizer to decode generated ids."""
+        raise NotImplementedError
 
-    def extra_columns(self) -> list[str]:
-        """Source columns this task reads besides its roles, kept under their own names."""
-        return list(self.passthrough)
+    @staticmethod
+    def score(modules, predictions, references, kwargs_for=lambda module: {}) -> dict[str, float]:
+        """Every metric module's results on the same predictions, in one dict."""
+        out: dict[str, float] = {}
+        for module in modules:
+            out.update(module.compute(predictions=predictions, references=references, **kwargs_for(module)))
+        return out
+
+    def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Add metrics derived from the Trainer's (e.g. perplexity from eval loss)."""
+        return metrics
+
+    def baselines(self, train_split, eval_split) -> dict[str, float]:
+        """Scores of trivial predictors on the eval split, to read the metrics against."""
+        return {}
+
+    # ---- The model card: pipeline tag and usage snippet
+
+    def pipeline_tag(self) -> str:
+        """The Hub's pipeline tag for models of this task (model card metadata, usage snippet)."""
+        raise NotImplementedError
 
     has_pipeline: ClassVar[bool] = True
     """Whether transformers has a pipeline for this task (v5 dropped question answering and text2text)."""
+
+    peft_auto_model: ClassVar[str | None] = None
+    """peft's ``AutoPeftModelFor...`` class for the card's usage snippet (None: load base + adapter by hand)."""
+
+    example_input: ClassVar[str] = '"Your text here."'
+    """The argument of ``pipe(...)`` in the card's usage snippet."""
 
     def usage(self, repo_id: str, adapter: bool, base_checkpoint: str) -> str:
         """The card's "How to use" snippet for a model of this task at ``repo_id``: a pipeline where
@@ -127,6 +228,8 @@ class Task:
         """Lines after ``model`` and ``tokenizer`` in the card's snippet (none: loading is the example)."""
         return ""
 
+    # ---- Prediction: inputs from a file or the command line, and how a prediction is shown
+
     def predict_text(self, row: dict) -> str:
         """One row of a file for ``predict --input_file`` (columns already named after the roles), written as
         a command-line input (``parse_predict_input`` reads it)."""
@@ -138,87 +241,6 @@ class Task:
     def parse_predict_input(self, text: str) -> Any:
         """One ``hf-transfer predict`` argument as this task's input (texts, or several joined by ' ||| ')."""
         return text
-
-    @staticmethod
-    def score(modules, predictions, references, kwargs_for=lambda module: {}) -> dict[str, float]:
-        """Every metric module's results on the same predictions, in one dict."""
-        out: dict[str, float] = {}
-        for module in modules:
-            out.update(module.compute(predictions=predictions, references=references, **kwargs_for(module)))
-        return out
-
-    def prepare(self, splits) -> tuple[Any, dict[str, Any]]:
-        """Check and encode labels of a DatasetDict. Returns the encoded splits and what was learned from the
-        data, as values of this task's settings (``{"label_names": [...]}``; empty when nothing is learned).
-        The settings stay as requested (``recipe.yaml``); a run records what it learned apart
-        (``learned.json``), and trains with ``with_learned(learned)``."""
-        raise NotImplementedError
-
-    def with_learned(self, learned: dict[str, Any]) -> "Task":
-        """This task with what a run learned from its data filled in (see ``prepare``)."""
-        return dataclasses.replace(self, **learned) if learned else self
-
-    def drop_rows(self, splits) -> tuple[Any, dict[str, int]]:
-        """Rows this task is told to drop before ``prepare`` checks the rest (e.g. empty responses),
-        and how many, by reason. Dropping is always counted and reported, never silent."""
-        return splits, {}
-
-    def check_training_data(self, train_split) -> None:
-        """Refuse training data this task cannot learn from (e.g. a single class), before training."""
-
-    def model_kwargs(self) -> dict[str, Any]:
-        return {}
-
-    def tokenize_function(self, tokenizer):
-        raise NotImplementedError
-
-    def collator(self, tokenizer):
-        raise NotImplementedError
-
-    def pipeline_tag(self) -> str:
-        """The Hub's pipeline tag for models of this task (model card metadata, usage snippet)."""
-        raise NotImplementedError
-
-    def greater_is_better(self) -> bool:
-        return True
-
-    def trainer_classes(self):
-        """(TrainingArguments class, Trainer class) this task trains with."""
-        from transformers import Trainer, TrainingArguments
-
-        return TrainingArguments, Trainer
-
-    def training_defaults(self) -> dict[str, Any]:
-        """TrainingArguments this task needs on top of hf_transfer's defaults (the recipe may override)."""
-        return {}
-
-    def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Add metrics derived from the Trainer's (e.g. perplexity from eval loss)."""
-        return metrics
-
-    def after_training(self, model, tokenizer, splits, run_dir) -> None:
-        """Extra artifacts written into the run folder (e.g. generated samples)."""
-
-    def tokenizer_kwargs(self, model_type: str) -> dict[str, Any]:
-        """Extra ``AutoTokenizer.from_pretrained`` arguments this task needs for a model type."""
-        return {}
-
-    def metrics_function(self, metric_names: list[str], examples, features, tokenizer):
-        """``compute_metrics`` for the Trainer (or None: eval loss only). ``examples`` is the eval split
-        before tokenization and ``features`` after it; tasks that map predictions back to text need
-        them, and the tokenizer to decode generated ids."""
-        raise NotImplementedError
-
-    def loss_function(self, train_split):
-        """A ``compute_loss_func`` for the Trainer, or None for the model's own loss."""
-        return None
-
-    def head_modules(self, model) -> list[str]:
-        raise NotImplementedError
-
-    def baselines(self, train_split, eval_split) -> dict[str, float]:
-        """Scores of trivial predictors on the eval split, to read the metrics against."""
-        return {}
 
     def predict(self, model, tokenizer, inputs: list[Any]) -> list[Any]:
         """Predictions for raw inputs: texts, or ``{"question", "context"}`` dicts for QA."""

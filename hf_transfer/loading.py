@@ -1,0 +1,65 @@
+"""The load phase of a run: the checkpoint resolved (a GGUF file dequantized once), its lengths and licenses
+checked, the data loaded, checked and split, the tokenizer, and the tokenization (from the cache when it
+holds it). Nothing is written into the run folder yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .assets import ResolvedCheckpoint, resolve_checkpoint
+from .card import counted_text, license_warning, resolve_licenses
+from .data import load_splits, tokenize_splits
+from .models import check_lengths, load_tokenizer, plain_checkpoint
+from .recipe import Recipe
+
+
+@dataclass
+class Loaded:
+    """What the load phase produced: the recipe with what was learned from the data, checkpoint, data, tokenizer."""
+
+    recipe: Recipe
+    learned: dict[str, Any]
+    checkpoint: ResolvedCheckpoint
+    splits: Any
+    tokenized: Any
+    tokenizer: Any
+    licenses: dict[str, str]
+    dropped: dict[str, int]
+    warnings: list[str]
+
+    def counted(self, split: str) -> str:
+        task = self.recipe.task
+        return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
+
+
+def load(recipe: Recipe, state, console) -> Loaded:
+    """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read)."""
+    log = console.say
+    with state.main_process_first():  # rank 0 dequantizes a GGUF checkpoint, the others read its folder
+        checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint), console)
+    if checkpoint.note:
+        log(f"[hf-transfer] {checkpoint.note}")
+    if recipe.trust_remote_code:
+        log(f"[hf-transfer] trust_remote_code is on: Python code shipped with {recipe.checkpoint} will run here.")
+    check_lengths(recipe, checkpoint)
+    licenses = resolve_licenses(recipe, checkpoint.path)
+    warnings = [license_warning("base model", licenses["base_model"])]
+    warnings = [w for w in (*warnings, license_warning("training data", licenses["data"])) if w]
+    for warning in warnings:
+        log(f"[hf-transfer] warning: {warning}")
+    report: dict = {}
+    splits, task = load_splits(recipe.data, recipe.task, report)
+    for why, count in report["dropped"].items():
+        log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
+    task.check_training_data(splits["train"])
+    names = getattr(task, "label_names", None)
+    if names:
+        shown = ", ".join(map(str, names[:30])) + (f" ... ({len(names)} in all)" if len(names) > 30 else "")
+        log(f"[hf-transfer] labels ({len(names)}): {shown}")
+    trained = recipe.with_task(task)
+    tokenizer = load_tokenizer(checkpoint, trained)
+    with state.main_process_first():  # rank 0 fills the tokenization cache, the others read it
+        tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
+    return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
+                  warnings)  # fmt: skip
