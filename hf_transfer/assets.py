@@ -11,10 +11,10 @@ import functools
 import os
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 from .errors import UserError
@@ -71,7 +71,7 @@ def _chatterbot_english(path: Path):
             texts = [str(t).strip() for t in conversation]
             rows += [
                 {"instruction": q, "output": a, "topic": file.stem}
-                for q, a in zip(texts, texts[1:])
+                for q, a in zip(texts, texts[1:], strict=False)
                 if len(q) > 1 and len(a) > 1  # a few entries are stray numbers or quote marks
             ]
     return pd.DataFrame(rows)

@@ -200,7 +200,7 @@ def plot_report(report: dict, output_dir: Path) -> None:
     values = [r["metrics"].get(main) or 0.0 for r in report["rows"]]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bars = ax.bar(methods, values, color="tab:blue")
-    for bar, value in zip(bars, values):
+    for bar, value in zip(bars, values, strict=True):
         ax.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.3f}", ha="center", va="bottom")
     for name, value in report["baselines"].items():
         ax.axhline(value, color="tab:gray", linestyle="--", label=name.replace("_", " "))
@@ -214,7 +214,7 @@ def plot_report(report: dict, output_dir: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for r in report["rows"]:
         if r["learning_curve"]:
-            ax.plot(*zip(*r["learning_curve"]), marker="o", label=r["method"])
+            ax.plot(*zip(*r["learning_curve"], strict=True), marker="o", label=r["method"])
     ax.set_xlabel("training step")
     ax.set_ylabel(main)
     ax.set_title("Learning curves")

@@ -100,7 +100,7 @@ class Console:
         """train.log at ``path`` for the length of the block, beginning with what was said before it (appends:
         a resumed run keeps the interrupted run's log above its own). Several runs under one console (compare,
         a notebook) each get their own file."""
-        previous, self._file = self._file, open(path, "a", encoding="utf-8")
+        previous, self._file = self._file, open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed below)
         try:
             for line in self._kept:
                 self._file.write(line + "\n")

@@ -9,6 +9,7 @@ import json
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 
 CLASHING_DISTRIBUTION = "hf_transfer"
 """Hugging Face's download accelerator (``pip install hf-transfer``): its compiled module is also named hf_transfer."""
@@ -39,7 +40,7 @@ def _versions() -> dict[str, str | None]:
 def cpu_flags() -> list[str]:
     """The CPU instruction sets that decide precision and speed here."""
     try:
-        text = open("/proc/cpuinfo").read()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return []
     flags = set()
@@ -59,7 +60,7 @@ def cpu_flags() -> list[str]:
 
 def _cpu_name() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:

@@ -72,7 +72,8 @@ def same_outputs(trainer, reloaded, features, precision: dict) -> bool:
             out = model(**batch)
         outputs.append([v.float() for v in (out.values() if hasattr(out, "values") else out) if torch.is_tensor(v)])
     return len(outputs[0]) == len(outputs[1]) and all(
-        a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=0, equal_nan=True) for a, b in zip(*outputs)
+        a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=0, equal_nan=True)
+        for a, b in zip(*outputs, strict=True)
     )
 
 

@@ -30,12 +30,12 @@ def training_curves(log_history: list[dict], metric_key: str):
     evals = [(h["step"], h[metric_key]) for h in log_history if metric_key in h]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     if losses:
-        ax.plot(*zip(*losses), label="training loss", color="tab:blue")
+        ax.plot(*zip(*losses, strict=True), label="training loss", color="tab:blue")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     if evals:
         other = ax.twinx()
-        other.plot(*zip(*evals), marker="o", label=metric_key, color="tab:orange")
+        other.plot(*zip(*evals, strict=True), marker="o", label=metric_key, color="tab:orange")
         other.set_ylabel(metric_key)
     ax.set_title("Training curves")
     fig.tight_layout()
@@ -61,7 +61,7 @@ def confusion_matrix(references: list[str], predictions: list[str], labels: list
     plt = pyplot()
     index = {label: i for i, label in enumerate(labels)}
     counts = [[0] * len(labels) for _ in labels]
-    for truth, guess in zip(references, predictions):
+    for truth, guess in zip(references, predictions, strict=True):
         counts[index[truth]][index[guess]] += 1
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.2 * len(labels) + 1.5))
     ax.imshow(counts, cmap="Blues")

@@ -100,7 +100,7 @@ def predict_inputs(task, model, tokenizer, inputs: dict[int, Any], batch_size: i
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         try:
-            predictions.update(zip(batch, task.predict(model, tokenizer, [inputs[i] for i in batch])))
+            predictions.update(zip(batch, task.predict(model, tokenizer, [inputs[i] for i in batch]), strict=True))
         except (ValueError, UserError):  # one bad row must not cost the batch: predict its rows one by one
             for i in batch:
                 try:

@@ -12,6 +12,7 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -76,7 +77,7 @@ class Recipe:
 
     # ---- validation -------------------------------------------------------------------------
 
-    def validate(self) -> "Recipe":
+    def validate(self) -> Recipe:
         from .metrics import available_metrics
 
         problems = []
@@ -124,10 +125,10 @@ class Recipe:
     def metric_names(self) -> list[str]:
         return self.metrics or self.task.default_metrics()
 
-    def with_task(self, task: Task) -> "Recipe":
+    def with_task(self, task: Task) -> Recipe:
         return dataclasses.replace(self, task=task)
 
-    def differences(self, other: "Recipe") -> list[str]:
+    def differences(self, other: Recipe) -> list[str]:
         """How ``other`` (a run of this recipe) differs from it in checkpoint and data: an adapted recipe says so
         in its card, and gets a run folder of its own."""
         out = []
@@ -146,11 +147,11 @@ class Recipe:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Recipe":
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
         return build(cls, data, "recipe", {DataSource: DATA_SOURCES, Task: TASKS})
 
     @classmethod
-    def from_yaml(cls, text: str) -> "Recipe":
+    def from_yaml(cls, text: str) -> Recipe:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -161,7 +162,7 @@ class Recipe:
 
     # ---- overrides --------------------------------------------------------------------------
 
-    def with_overrides(self, assignments: list[str]) -> "Recipe":
+    def with_overrides(self, assignments: list[str]) -> Recipe:
         """Return a copy with ``dotted.key=value`` assignments applied (values parsed as YAML)."""
         data = self.to_dict()
         for assignment in assignments:
@@ -194,7 +195,7 @@ def training_argument_names() -> frozenset[str] | None:
         return None
     for file in ("transformers/training_args.py", "transformers/training_args_seq2seq.py"):
         try:
-            tree = ast.parse(open(dist.locate_file(file), encoding="utf-8").read())
+            tree = ast.parse(Path(str(dist.locate_file(file))).read_text(encoding="utf-8"))
         except (OSError, SyntaxError):
             return None
         for node in ast.walk(tree):

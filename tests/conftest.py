@@ -131,7 +131,7 @@ def ner_sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
 def write_conll(path: Path, sentences) -> Path:
     lines = ["-DOCSTART- -X- -X- O", ""]
     for tokens, tags in sentences:
-        lines += [f"{t} NN O {g}" for t, g in zip(tokens, tags)] + [""]
+        lines += [f"{t} NN O {g}" for t, g in zip(tokens, tags, strict=True)] + [""]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -168,7 +168,7 @@ def write_squad(path: Path, rows: list[dict]) -> Path:
                     "question": r["question"],
                     "answers": [
                         {"text": t, "answer_start": s}
-                        for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])
+                        for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"], strict=True)
                     ],
                 }
             ],

@@ -23,10 +23,42 @@ import yaml
 
 PARQUET_EXPORT = "refs/convert/parquet"
 
-WORDS = (
-    "the film was good and the acting great but the plot slow a story of people in the city "
-    "who met at the station on monday to talk about money music and the news"
-).split()
+WORDS = [
+    "the",
+    "film",
+    "was",
+    "good",
+    "and",
+    "the",
+    "acting",
+    "great",
+    "but",
+    "the",
+    "plot",
+    "slow",
+    "a",
+    "story",
+    "of",
+    "people",
+    "in",
+    "the",
+    "city",
+    "who",
+    "met",
+    "at",
+    "the",
+    "station",
+    "on",
+    "monday",
+    "to",
+    "talk",
+    "about",
+    "money",
+    "music",
+    "and",
+    "the",
+    "news",
+]
 NAMES = ["Anna", "Boris", "Chen", "Dara", "Emil", "Farah"]
 CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Delhi", "Quito"]
 

@@ -199,9 +199,8 @@ def test_a_console_that_fails_to_start_leaves_the_libraries_as_they_were(monkeyp
             raise KeyboardInterrupt  # e.g. Ctrl-C while the libraries load
 
     monkeypatch.setattr(console, "_set_progress_bars", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        with console.Console():
-            pass
+    with pytest.raises(KeyboardInterrupt), console.Console():
+        pass
     assert (list(logging.getLogger("transformers").handlers), warnings.showwarning) == before
     assert len(calls) == 2, "the progress bars were switched back"
 

@@ -100,7 +100,7 @@ def test_regression_labels_are_floats(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "rows, valid_rows, task, message",
+    ("rows", "valid_rows", "task", "message"),
     [
         (
             [{"text": "a", "label": "pos"}] * 5,

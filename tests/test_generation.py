@@ -178,7 +178,7 @@ def test_messages_format(tiny_llama):
 
 
 @pytest.mark.parametrize(
-    "rows, task, message",
+    ("rows", "task", "message"),
     [
         ([{"instruction": "a", "response": "b"}] * 3, InstructionTuning(), "needs 'instruction' and 'output' columns"),
         (
@@ -300,7 +300,7 @@ def test_response_loss_is_the_models_own_loss_from_the_labelled_positions_only(t
     own = model(**batch).loss
     own.backward()
     assert ours.item() == pytest.approx(own.item(), rel=1e-5)
-    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(ours_grads, model.parameters()))
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(ours_grads, model.parameters(), strict=True))
     # with the accumulated batch's token count, as the Trainer passes it: the sum over it, like the model's loss
     scaled = trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(2 * labelled))
     assert scaled.item() == pytest.approx(own.item() / 2, rel=1e-5)

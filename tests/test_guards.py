@@ -32,7 +32,7 @@ def test_full_size_run_far_below_expected():
 
 
 @pytest.mark.parametrize(
-    "license_id, warned",
+    ("license_id", "warned"),
     [
         ("apache-2.0", False),
         ("mit", False),

@@ -185,7 +185,7 @@ def test_repeated_server_errors(runs, hub, run_cli):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["--hub_model_id", "bad//name"], "is not a valid repository id"),
         (["--hub_model_id", "a/b/c"], "is not a valid repository id"),

@@ -166,7 +166,7 @@ def test_a_script_only_revision_fails_with_a_message_that_names_the_fix(
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         (["--set", "data.path=nobody/no-such-dataset"], "not found on the Hub"),
         (["--set", "data.revision=no-such-branch"], "revision does not exist"),

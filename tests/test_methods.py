@@ -47,8 +47,8 @@ def test_freeze_with_top_layers(tiny_bert):
     names = trainable_names(model)
     assert any(n.startswith("bert.encoder.layer.1.") for n in names)
     assert not any(n.startswith("bert.encoder.layer.0.") or "embeddings" in n for n in names)
+    r = recipe("freeze", freeze=FreezeSettings(train_top_layers=3))
     with pytest.raises(UserError, match="the model has 2 layers"):
-        r = recipe("freeze", freeze=FreezeSettings(train_top_layers=3))
         methods.prepare_model(load(tiny_bert), r, r.task)
 
 
@@ -78,7 +78,7 @@ def test_lora_save_and_reload_give_identical_logits(tiny_bert, tmp_path):
     r = recipe("lora")
     model = methods.prepare_model(load(tiny_bert), r, r.task)
     with torch.no_grad():  # move the adapter and head away from their initial values
-        for name, param in model.named_parameters():
+        for _name, param in model.named_parameters():
             if param.requires_grad:
                 param.add_(torch.randn_like(param) * 0.05)
     model.eval()
@@ -122,3 +122,93 @@ def test_qlora_without_cuda_stops_before_loading(monkeypatch):
     with pytest.raises(UserError, match="needs a CUDA GPU.*--method lora"):
         methods.check_available("qlora")
     methods.check_available("lora")
+
+
+# ---- the registry: what a method entry needs, and what it then gets without other changes (issue 24 §3)
+
+
+def settings_methods():
+    return [m for m in methods.METHODS.values() if m.settings]
+
+
+def test_every_settings_group_is_a_recipe_field_that_round_trips():
+    template = recipe("full")
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    for key, settings_class in methods.SETTINGS.items():
+        assert key in fields, f"Recipe has no field for the {key} settings"
+        assert isinstance(getattr(template, key), settings_class)
+        assert Recipe.from_yaml(template.to_yaml()) == template
+        rate = template.with_overrides([f"{key}.learning_rate=0.25"])
+        assert getattr(rate, key).learning_rate == 0.25, "--set reaches every group"
+
+
+@pytest.mark.parametrize("method", [m.name for m in settings_methods()])
+def test_each_method_validates_its_own_settings_and_names_them(method):
+    entry = methods.get(method)
+    bad = recipe(
+        method, **{entry.settings: dataclasses.replace(getattr(recipe(method), entry.settings), learning_rate=-1.0)}
+    )
+    with pytest.raises(UserError, match=rf"{entry.settings}\.learning_rate must be positive"):
+        bad.validate()
+
+
+@pytest.mark.parametrize("method", [m.name for m in settings_methods()])
+def test_an_explicit_learning_rate_wins_over_every_methods_own_rate(method):
+    """--method M --set <settings>.learning_rate=0.5 --learning_rate 0.0123 trains at 0.0123, for every method
+    in the registry (issue 23: ia3 trained at 0.5, its reset was listed by name)."""
+    from hf_transfer.arguments import training_arguments
+    from hf_transfer.overrides import resolve_run
+
+    entry = methods.get(method)
+    base = recipe("full", checkpoint="some/model")
+    flags = {"method": method, "set": [f"{entry.settings}.learning_rate=0.5"]}
+    own, _ = resolve_run(base, flags, [])
+    assert training_arguments(own)["learning_rate"] == 0.5, "the method's own rate applies without the flag"
+    explicit, _ = resolve_run(base, flags, ["--learning_rate", "0.0123"])
+    assert training_arguments(explicit)["learning_rate"] == 0.0123
+
+
+def test_every_method_has_a_card_sentence_from_its_entry():
+    for entry in methods.METHODS.values():
+        sentence = entry.card_sentence(recipe(entry.name), "`query`", " (the head)")
+        assert sentence.endswith(".") and "{" not in sentence, entry.name
+        if entry.settings == "lora":
+            assert "r=8" in sentence, entry.name
+
+
+def test_a_new_entry_is_found_everywhere_by_its_registration_alone():
+    """What a new method needs: a prepare function, a card sentence and its settings (here: LoRA's). With only
+    ``register``, the recipe validates it, the CLI offers it, the card describes it and the explicit rate rule
+    covers it; a second entry of the same name is refused."""
+    from hf_transfer.cli import build_parser
+    from hf_transfer.overrides import resolve_run
+
+    entry = methods.Method(
+        "lora-probe",
+        "LoRA probe (r={r}) on {targets}{head}.",
+        lambda model, r, task: model,
+        settings="lora",
+        settings_class=LoraSettings,
+        adapter=True,
+    )
+    methods.register(entry)
+    try:
+        with pytest.raises(ValueError, match="registered already"):
+            methods.register(entry)
+        assert recipe("lora-probe").validate().method == "lora-probe"
+        args, _ = build_parser().parse_known_args(["run", "x", "--method", "lora-probe"])
+        assert args.method == "lora-probe"
+        assert entry.card_sentence(recipe("lora-probe"), "`q`", "") == "LoRA probe (r=8) on `q`."
+        flags = {"method": "lora-probe", "set": ["lora.learning_rate=0.5"]}
+        resolved, _ = resolve_run(recipe("full", checkpoint="m"), flags, ["--learning_rate", "0.01"])
+        assert resolved.lora.learning_rate is None
+    finally:
+        del methods.METHODS["lora-probe"]
+
+
+def test_a_settings_class_cannot_be_claimed_by_two_groups():
+    with pytest.raises(ValueError, match="holds LoraSettings"):
+        methods.register(
+            methods.Method("other", "x.", lambda m, r, t: m, settings="lora", settings_class=FreezeSettings)
+        )
+    assert "other" not in methods.METHODS

@@ -152,7 +152,7 @@ def test_squad_v2_answerable_is_decided_by_the_answers_list():
     assert got["HasAns_total"] == 1 and "NoAns_total" not in got
 
 
-@pytest.mark.parametrize("name, config", [("accuracy", None), ("f1", None), ("precision", None), ("recall", None),
+@pytest.mark.parametrize(("name", "config"), [("accuracy", None), ("f1", None), ("precision", None), ("recall", None),
                                           ("matthews_correlation", None)])  # fmt: skip
 def test_classification_modules_equal_sklearn(name, config):
     from sklearn import metrics as sk
@@ -192,7 +192,7 @@ def test_rouge_is_the_mean_and_ignores_the_global_random_state():
     predictions = [" ".join(rng.choice(WORDS) for _ in range(6)) for _ in range(30)]
     references = [" ".join(rng.choice(WORDS) for _ in range(6)) for _ in range(30)]
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
-    scores = [scorer.score(r, p) for p, r in zip(predictions, references)]
+    scores = [scorer.score(r, p) for p, r in zip(predictions, references, strict=True)]
     results = []
     for seed in (0, 123):
         np.random.seed(seed)
@@ -208,13 +208,13 @@ def test_sacrebleu_equals_the_package():
     predictions = ["the cat sat on the mat", "a far away city"]
     references = [["the cat is on the mat"], ["a city far away"]]
     got = load_metric("sacrebleu").compute(predictions=predictions, references=references)
-    streams = [list(x) for x in zip(*references)]
+    streams = [list(x) for x in zip(*references, strict=False)]
     assert got["bleu"] == pytest.approx(sacrebleu.corpus_bleu(predictions, streams).score, abs=1e-9)
     assert got["chrf"] == pytest.approx(sacrebleu.corpus_chrf(predictions, streams).score, abs=1e-9)
 
 
 @pytest.mark.parametrize(
-    "name, predictions, references, message",
+    ("name", "predictions", "references", "message"),
     [
         ("rouge", [], [], "at least one prediction"),
         ("sacrebleu", [], [], "at least one prediction"),

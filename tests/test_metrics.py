@@ -69,7 +69,9 @@ def test_regression_correlations():
     # by hand: means 2.75 and 4.75
     dx = [p - 2.75 for p in predictions]
     dy = [r - 4.75 for r in references]
-    expected = sum(a * b for a, b in zip(dx, dy)) / (sum(a * a for a in dx) * sum(b * b for b in dy)) ** 0.5
+    expected = (
+        sum(a * b for a, b in zip(dx, dy, strict=True)) / (sum(a * a for a in dx) * sum(b * b for b in dy)) ** 0.5
+    )
     assert pearson == pytest.approx(expected)
     assert load_metric("spearmanr", "regression").compute(predictions=predictions, references=references)[
         "spearmanr"

@@ -67,7 +67,7 @@ def test_text_file_and_column_mapping(finished_run, run_cli, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "extra, message",
+    ("extra", "message"),
     [
         (["--input_file", "nope.csv"], "does not exist"),
         (["--input_file", "{data}", "--output_file", "x.txt"], "use .jsonl or .csv"),

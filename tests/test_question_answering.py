@@ -71,7 +71,7 @@ def test_long_context_windows_and_answer_positions(tiny_bert):
     assert len(features["input_ids"]) > 3, "the context is split into several windows"
     assert set(features["example_id"]) == {"x"}
     hits = 0
-    for i, (start, end) in enumerate(zip(features["start_positions"], features["end_positions"])):
+    for i, (start, end) in enumerate(zip(features["start_positions"], features["end_positions"], strict=True)):
         if start == end == 0:
             continue
         hits += 1
@@ -132,7 +132,7 @@ def test_squad_json_reader_and_checks(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "change, task, message",
+    ("change", "task", "message"),
     [
         (
             lambda r: r["answers"].update(answer_start=[r["answers"]["answer_start"][0] + 1]),

@@ -58,7 +58,7 @@ def test_overrides_set_nested_values_with_types():
 
 
 @pytest.mark.parametrize(
-    "assignment, message",
+    ("assignment", "message"),
     [
         ("lora.alpah=16", "unknown key 'alpah' (did you mean 'alpha'?)"),
         ("lora.r=sixteen", "recipe.lora.r must be an integer, got 'sixteen'"),
@@ -77,7 +77,7 @@ def test_bad_overrides_name_the_problem(assignment, message):
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"method": "prefix"}, "method 'prefix' is not one of full, freeze, lora, dora, ia3, qlora, scratch"),
         ({"metrics": ["bleu"]}, "unknown metric(s) ['bleu']"),

@@ -44,7 +44,7 @@ def test_alignment_with_a_real_fast_tokenizer(tiny_bert):
 
 
 @pytest.mark.parametrize(
-    "tags, scheme, spans",
+    ("tags", "scheme", "spans"),
     [
         (["B-PER", "I-PER", "O", "B-LOC"], "IOB2", [("PER", 0, 1), ("LOC", 3, 3)]),
         (["B-PER", "B-PER", "I-PER"], "IOB2", [("PER", 0, 0), ("PER", 1, 2)]),
@@ -98,7 +98,7 @@ def test_conll_reader(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "rows, task, message",
+    ("rows", "task", "message"),
     [
         (
             [{"tokens": ["a", "b"], "tags": ["O"]}] * 3,

@@ -366,7 +366,7 @@ def _canonical_unigram(vocab: list[tuple[str, float]], n_special: int) -> list[t
     singles = {piece: score for piece, score in pieces if len(piece) == 1}
     values = set(singles.values())
     chain = sorted(p for p, s in singles.items() if round(s - 1e-4, 6) in values or round(s + 1e-4, 6) in values)
-    rescored = dict(zip(chain, sorted((singles[p] for p in chain), reverse=True)))
+    rescored = dict(zip(chain, sorted((singles[p] for p in chain), reverse=True), strict=True))
     pieces = sorted(((p, rescored.get(p, s)) for p, s in pieces), key=lambda item: (-item[1], item[0]))
     return special + pieces
 

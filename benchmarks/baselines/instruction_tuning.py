@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 T0 = time.perf_counter()
 
@@ -75,7 +76,7 @@ def main() -> None:
             return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
         def load(path: str) -> Dataset:
-            rows = [r for r in json.load(open(path, encoding="utf-8")) if r["output"].strip()]
+            rows = [r for r in json.loads(Path(path).read_text(encoding="utf-8")) if r["output"].strip()]
             return Dataset.from_list(rows).map(encode, remove_columns=["instruction", "input", "output"])
 
         train, evaluation = load(args.train_file), load(args.validation_file)

@@ -18,6 +18,7 @@ import json
 import re
 import string
 import time
+from pathlib import Path
 
 T0 = time.perf_counter()
 
@@ -32,7 +33,7 @@ IMPORTS = time.perf_counter() - T0
 
 def read_squad(path: str) -> Dataset:
     rows = collections.defaultdict(list)
-    for article in json.load(open(path, encoding="utf-8"))["data"]:
+    for article in json.loads(Path(path).read_text(encoding="utf-8"))["data"]:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 rows["id"].append(qa["id"])

@@ -63,7 +63,7 @@ def main() -> None:
         labels = np.where(p.label_ids != -100, p.label_ids, tokenizer.pad_token_id)
         decoded = [t.strip() for t in tokenizer.batch_decode(predictions, skip_special_tokens=True)]
         references = [t.strip() for t in tokenizer.batch_decode(labels, skip_special_tokens=True)]
-        scores = [scorer.score(r, d) for r, d in zip(references, decoded)]
+        scores = [scorer.score(r, d) for r, d in zip(references, decoded, strict=True)]
         return {k: float(np.mean([s[k].fmeasure for s in scores])) for k in KEYS}
 
     with phases("model"):

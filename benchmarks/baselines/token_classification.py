@@ -13,6 +13,7 @@ The files are CoNLL columns (token first, tag last, a blank line between sentenc
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 T0 = time.perf_counter()
 
@@ -34,7 +35,7 @@ IMPORTS = time.perf_counter() - T0
 
 def read_conll(path: str) -> Dataset:
     sentences, tokens, tags = [], [], []
-    for line in open(path, encoding="utf-8"):
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if not parts or parts[0] == "-DOCSTART-":
             if tokens:
@@ -74,8 +75,8 @@ def main() -> None:
     def compute_metrics(p):
         predictions = np.argmax(p.predictions, axis=-1)
         true_tags, predicted_tags = [], []
-        for prediction, label in zip(predictions, p.label_ids):
-            kept = [(labels[pr], labels[la]) for pr, la in zip(prediction, label) if la != -100]
+        for prediction, label in zip(predictions, p.label_ids, strict=True):
+            kept = [(labels[pr], labels[la]) for pr, la in zip(prediction, label, strict=True) if la != -100]
             predicted_tags.append([pr for pr, _ in kept])
             true_tags.append([la for _, la in kept])
         return {

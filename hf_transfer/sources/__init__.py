@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-DATA_SOURCES: dict[str, type["DataSource"]] = {}
+DATA_SOURCES: dict[str, type[DataSource]] = {}
 
 
-def register(cls: type["DataSource"]) -> type["DataSource"]:
+def register(cls: type[DataSource]) -> type[DataSource]:
     if cls.kind in DATA_SOURCES and DATA_SOURCES[cls.kind] is not cls:
         raise ValueError(f"two data sources are registered as {cls.kind!r}")
     DATA_SOURCES[cls.kind] = cls

@@ -14,14 +14,14 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-TASKS: dict[str, type["Task"]] = {}
+TASKS: dict[str, type[Task]] = {}
 IGNORE_INDEX = -100
 """The label of positions that no loss or metric counts (special tokens, prompts, padding)."""
 PAIR_SEPARATOR = " ||| "
 """How several texts are written as one on the command line for ``predict``: ``"first ||| second"``."""
 
 
-def register(cls: type["Task"]) -> type["Task"]:
+def register(cls: type[Task]) -> type[Task]:
     if cls.kind in TASKS and TASKS[cls.kind] is not cls:
         raise ValueError(f"two tasks are registered as {cls.kind!r}: {TASKS[cls.kind].__name__} and {cls.__name__}")
     TASKS[cls.kind] = cls
@@ -82,7 +82,7 @@ class Task:
         (``learned.json``), and trains with ``with_learned(learned)``."""
         raise NotImplementedError
 
-    def with_learned(self, learned: dict[str, Any]) -> "Task":
+    def with_learned(self, learned: dict[str, Any]) -> Task:
         """This task with what a run learned from its data filled in (see ``prepare``)."""
         return dataclasses.replace(self, **learned) if learned else self
 

@@ -183,7 +183,7 @@ class InstructionTuning(Task):
             tokenizer.pad_token = tokenizer.eos_token
 
         def tokenize(batch):
-            rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+            rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
             out = {"input_ids": [], "attention_mask": [], "labels": []}
             for example in rows:
                 messages = self._conversation(example, "an example")
@@ -252,7 +252,7 @@ class InstructionTuning(Task):
         prompts = [self._texts(tokenizer, c, use_template)[0] for c in conversations]
         generated = self._generate(model, tokenizer, prompts, use_template)
         with (Path(run_dir) / "samples.jsonl").open("w") as f:
-            for conversation, output in zip(conversations, generated):
+            for conversation, output in zip(conversations, generated, strict=True):
                 f.write(
                     json.dumps(
                         {

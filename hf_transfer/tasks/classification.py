@@ -150,12 +150,11 @@ class TextClassification(Task):
             raise UserError(f"Label missing in {split} row {index}.")
         if isinstance(value, bool) or not isinstance(value, (int, str, float)):
             raise UserError(f"Label of wrong type in {split} row {index}: {value!r} ({type(value).__name__}).")
-        if isinstance(value, float) and self.problem_type != "regression":
-            if not value.is_integer():
-                raise UserError(
-                    f"Label {value!r} in {split} row {index} is not a class: for real-valued targets "
-                    "use --set task.problem_type=regression."
-                )
+        if isinstance(value, float) and self.problem_type != "regression" and not value.is_integer():
+            raise UserError(
+                f"Label {value!r} in {split} row {index} is not a class: for real-valued targets "
+                "use --set task.problem_type=regression."
+            )
 
     def _class_id(self, value, split, index) -> int:
         self._check_scalar(value, split, index)

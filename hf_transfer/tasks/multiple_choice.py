@@ -97,7 +97,7 @@ class MultipleChoice(Task):
 
     def _pairs(self, contexts, questions, endings_by_row):
         firsts, seconds = [], []
-        for context, question, endings in zip(contexts, questions, endings_by_row):
+        for context, question, endings in zip(contexts, questions, endings_by_row, strict=True):
             for ending in endings:
                 firsts.append(context)
                 seconds.append(f"{question} {ending}".strip() if question else ending)
@@ -159,7 +159,7 @@ class MultipleChoice(Task):
         endings = [row.get(c) for c in self.endings]
         if not isinstance(context, str):
             raise MissingInput("context", context)
-        for column, ending in zip(self.endings, endings):
+        for column, ending in zip(self.endings, endings, strict=True):
             if not isinstance(ending, str) or not ending.strip():
                 raise MissingInput(column, ending)
         return PAIR_SEPARATOR.join([context] + [f"{question} {e}".strip() for e in endings])
@@ -177,7 +177,7 @@ class MultipleChoice(Task):
             with torch.no_grad():
                 logits = model(**{k: v.unsqueeze(0).to(model.device) for k, v in batch.items()}).logits.float()[0]
             scores = torch.softmax(logits, -1).tolist()
-            results.append(sorted(zip(item["endings"], scores), key=lambda x: -x[1]))
+            results.append(sorted(zip(item["endings"], scores, strict=True), key=lambda x: -x[1]))
         return results
 
     def format_prediction(self, item: Any, prediction: Any) -> str:

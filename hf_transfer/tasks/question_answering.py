@@ -107,7 +107,9 @@ class QuestionAnswering(Task):
                     )
                 seen[example_id] = row
             answers = []
-            for row, (question, context, answer) in enumerate(zip(ds["question"], ds["context"], ds["answers"])):
+            for row, (question, context, answer) in enumerate(
+                zip(ds["question"], ds["context"], ds["answers"], strict=True)
+            ):
                 where = f"row {row} (id {ids[row]}) of the {split} split"
                 if not isinstance(question, str) or not question.strip():
                     raise UserError(f"The question in {where} is empty.")
@@ -130,7 +132,7 @@ class QuestionAnswering(Task):
                 f"The question in {where} has no answer; for unanswerable questions (SQuAD v2) "
                 "use --set task.version_2_with_negative=true."
             )
-        for text, start in zip(texts, starts):
+        for text, start in zip(texts, starts, strict=False):
             if not isinstance(text, str) or not text:
                 raise UserError(f"An answer in {where} is empty.")
             if not isinstance(start, int) or context[start : start + len(text)] != text:
@@ -162,7 +164,7 @@ class QuestionAnswering(Task):
             for i, offsets in enumerate(encoded["offset_mapping"]):
                 sequence_ids = encoded.sequence_ids(i)
                 example = sample_map[i]
-                context_offsets = [list(o) if s == 1 else NO_OFFSET for o, s in zip(offsets, sequence_ids)]
+                context_offsets = [list(o) if s == 1 else NO_OFFSET for o, s in zip(offsets, sequence_ids, strict=True)]
                 start, end = self._positions(context_offsets, batch["answers"][example])
                 starts.append(start)
                 ends.append(end)
@@ -221,8 +223,8 @@ class QuestionAnswering(Task):
         from ..metrics import load_metric
 
         modules = [load_metric(name) for name in metric_names]
-        contexts = dict(zip(examples["id"], examples["context"]))
-        references = [{"id": i, "answers": a} for i, a in zip(examples["id"], examples["answers"])]
+        contexts = dict(zip(examples["id"], examples["context"], strict=True))
+        references = [{"id": i, "answers": a} for i, a in zip(examples["id"], examples["answers"], strict=True)]
         feature_ids, feature_offsets = features["example_id"], features["offset_mapping"]
 
         def compute(eval_pred):

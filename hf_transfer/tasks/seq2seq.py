@@ -82,7 +82,7 @@ class Seq2SeqGeneration(Task):
 
     def prepare(self, splits):
         for split, ds in splits.items():
-            for row, (source, target) in enumerate(zip(ds["source"], ds["target"])):
+            for row, (source, target) in enumerate(zip(ds["source"], ds["target"], strict=True)):
                 if not isinstance(source, str) or not source.strip():
                     raise UserError(f"Row {row} of the {split} split has an empty source text.")
                 if not isinstance(target, str) or not target.strip():

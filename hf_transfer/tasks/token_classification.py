@@ -127,7 +127,7 @@ class TokenClassification(Task):
         encoded = {}
         for split, ds in splits.items():
             all_tags = []
-            for row, (tokens, tags) in enumerate(zip(ds["tokens"], ds["tags"])):
+            for row, (tokens, tags) in enumerate(zip(ds["tokens"], ds["tags"], strict=True)):
                 if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
                     raise UserError(
                         f"Row {row} of the {split} split: tokens must be a list of strings, got {tokens!r}."

@@ -29,7 +29,7 @@ class Rouge(evaluate.Metric):
             raise ValueError("ROUGE needs at least one prediction and one reference; both lists are empty")
         scorer = rouge_scorer.RougeScorer(list(KEYS), use_stemmer=use_stemmer)
         totals = dict.fromkeys(KEYS, 0.0)
-        for prediction, reference in zip(predictions, references):
+        for prediction, reference in zip(predictions, references, strict=True):
             for key, score in scorer.score(reference, prediction).items():
                 totals[key] += score.fmeasure
         return {key: totals[key] / len(predictions) for key in KEYS}

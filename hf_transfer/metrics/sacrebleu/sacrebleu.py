@@ -28,7 +28,7 @@ class SacreBleu(evaluate.Metric):
             raise ValueError("every prediction needs at least one reference; some have none")
         if len(counts) != 1:
             raise ValueError("every prediction needs the same number of references")
-        streams = [list(group) for group in zip(*references)]
+        streams = [list(group) for group in zip(*references, strict=False)]
         return {
             "bleu": float(sacrebleu.corpus_bleu(predictions, streams).score),
             "chrf": float(sacrebleu.corpus_chrf(predictions, streams).score),
