@@ -64,17 +64,23 @@ def expected_warning(
     )
 
 
-def divergence(log_history: list[dict], learning_rate: float) -> str | None:
-    """A training loss that became inf or nan, said as the reason the run stops (None when training held)."""
+def divergence(log_history: list[dict], learning_rate: float, fp16: bool = False) -> str | None:
+    """Training that diverged (a loss or gradient norm became inf or nan), said as the reason the run stops;
+    None when training held. The Trainer logs a nan training loss as the mean of the earlier ones
+    (``logging_nan_inf_filter``), so the gradient norm and the evaluation loss are read too; under fp16 an
+    infinite gradient norm is the loss scaler skipping a step, not a divergence."""
     import math
 
-    bad = next((h for h in log_history if isinstance(h.get("loss"), float) and not math.isfinite(h["loss"])), None)
-    if bad is None:
-        return None
-    return (
-        f"Training diverged: the training loss was {bad['loss']} at step {bad.get('step')} (learning rate "
-        f"{learning_rate:g}). Nothing was published; lower --learning_rate and run again."
-    )
+    keys = ("loss", "eval_loss") + (() if fp16 else ("grad_norm",))
+    for entry in log_history:
+        for key in keys:
+            value = entry.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                return (
+                    f"Training diverged: the {key.replace('_', ' ')} was {value} at step {entry.get('step')} "
+                    f"(learning rate {learning_rate:g}). Nothing was published; lower --learning_rate and run again."
+                )
+    return None
 
 
 def run_warnings(

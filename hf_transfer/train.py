@@ -148,7 +148,7 @@ class Run:
             output = self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         self.results["train"] = dict(output.metrics, wall_seconds=round(time.perf_counter() - started, 2))
         self.clock.lap("train")
-        diverged = divergence(self.trainer.state.log_history, self.args.learning_rate)
+        diverged = divergence(self.trainer.state.log_history, self.args.learning_rate, self.args.fp16)
         if diverged:  # nothing the run could publish would be a model: the staging folder it made goes
             if self.main:
                 shutil.rmtree(self.staging, ignore_errors=True)

@@ -170,10 +170,17 @@ CASES = {
     ),
     "unknown task type": (["--set", "task={{type: summarise}}"], "recipe.task.type must be one of"),
     "zero epochs": (["--num_train_epochs", "0"], "num_train_epochs must be positive"),
-    "recipe boolean that is not one": (["--set", "trust_remote_code=perhaps"], "must be true or false, got 'perhaps'"),
+    "recipe boolean that is not one": (
+        ["--set", "allow_pickle_weights=perhaps"],
+        "must be true or false, got 'perhaps'",
+    ),
     "max_length zero": (["--set", "task.max_length=0"], "task.max_length must be positive"),
     "unknown method in --set": (["--set", "method=lorra"], "method 'lorra' is not one of"),
     "unknown data source type": (["--set", "data.type=s3"], "data.type must be one of"),
+    # issue 23: found from outside
+    "learning rate beyond a float": (["--learning_rate", "1e400"], "learning_rate must be a finite number"),
+    "negative seed": (["--seed", "-5"], "seed must be a whole number from 0 to 4294967295, got -5"),
+    "recipe switching remote code on": (["--set", "trust_remote_code=true"], "pass --trust_remote_code"),
 }
 
 
