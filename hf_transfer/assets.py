@@ -156,8 +156,14 @@ class ResolvedCheckpoint:
 
 
 def resolve_checkpoint(name: str) -> ResolvedCheckpoint:
-    if Path(name).expanduser().is_dir():
-        return ResolvedCheckpoint(str(Path(name).expanduser().resolve()))
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            raise UserError(
+                f"{name} holds an adapter (adapter_config.json), not a model to start from. Merge it into its base "
+                f"first (hf-transfer merge {name}) and start from the merged folder, or start from its base model."
+            )
+        return ResolvedCheckpoint(str(folder.resolve()))
     if hub_reachable():
         return ResolvedCheckpoint(name)
     if name in MODELS:

@@ -32,10 +32,17 @@ def cache_root() -> Path:
 
 
 def tokenization_cache_dir(create: bool = True) -> Path:
-    """``<cache root>/tokenized``."""
+    """``<cache root>/tokenized``; one that cannot be made is named, with the variable that points there."""
     path = cache_root() / "tokenized"
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            where = "HF_TRANSFER_CACHE" if os.environ.get("HF_TRANSFER_CACHE") else "HF_HOME"
+            raise UserError(
+                f"The tokenization cache {path} cannot be made ({exc.strerror}): {where} points at "
+                f"{cache_root()}. Point HF_TRANSFER_CACHE at a folder you can write."
+            ) from None
     return path
 
 

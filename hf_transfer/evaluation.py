@@ -110,6 +110,8 @@ def evaluate_run(
         validation_file = Path(validation_file).expanduser().resolve()
     name = validation_file.stem if validation_file else "validation"
     out = Path(output_file).expanduser() if output_file else folder.path / f"eval-{name}.json"
+    if out.suffix.lower() != ".json":
+        raise UserError(f"--output_file {out}: the metrics are JSON; give a file name ending in .json.")
     check_output_file(out, validation_file)
     with quiet():
         recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)

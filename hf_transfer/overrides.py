@@ -185,6 +185,8 @@ def resolve_run(
             resolved, description=f"Adapted from {adapted_from(template, source)}: " + "; ".join(differences) + "."
         )
     resolved.validate()
+    if flags.get("output_dir") is not None and not str(flags["output_dir"]).strip():
+        raise UserError("--output_dir is empty: name a folder, or leave the flag out for runs/<recipe>-<method>.")
     output_dir = Path(flags.get("output_dir") or default_output_dir(template, resolved))
     push_to_hub = bool(as_bool(push["push_to_hub"])) if push["push_to_hub"] is not None else False
     options = RunOptions(

@@ -44,9 +44,12 @@ def read_rows(path: Path, columns: dict[str, str]) -> list[dict]:
     return [{renamed.get(k, k): v for k, v in row.items()} for row in rows]
 
 
-def predict_texts(run_dir: Path, texts: list[str], batch_size: int = 32, trust_remote_code: bool = False) -> list[str]:
+def predict_texts(
+    run_dir: Path, texts: list[str], batch_size: int = 32, trust_remote_code: bool = False, question_flags: bool = False
+) -> list[str]:
     """``hf-transfer predict RUN_DIR TEXT ...``: each text's prediction, as the lines to print (in the given order;
-    predicted in length-sorted batches like a file's rows)."""
+    predicted in length-sorted batches like a file's rows). ``question_flags``: the last text came from
+    ``--question`` / ``--context``, which only a question-answering run reads."""
     from .models import load_run
     from .runs import RunFolder
 
@@ -57,6 +60,14 @@ def predict_texts(run_dir: Path, texts: list[str], batch_size: int = 32, trust_r
     folder.require_finished(
         "an unfinished run is not predicted with. Finish it with --resume, or use the finished run's folder."
     )
+    if question_flags and not recipe.task.reads_question_and_context:
+        raise UserError(
+            f"--question / --context are for question answering; {folder.path.name} is a {recipe.task.kind} run. "
+            'Give its inputs as texts: hf-transfer predict RUN_DIR "some text".'
+        )
+    empty = [n for n, text in enumerate(texts, 1) if not text.strip()]
+    if empty:
+        raise UserError(f"Text {empty[0]} of the command line is empty: give the text to predict.")
     inputs = dict(enumerate(recipe.task.parse_predict_input(t) for t in texts))
     recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
     predictions = predict_inputs(recipe.task, model, tokenizer, inputs, batch_size)
@@ -143,6 +154,10 @@ def predict_file(
         raise UserError(f"--output_file {output_file}: use .jsonl or .csv.")
     check_output_file(output_file, input_file)
     mapping = {**recipe.data.columns, **(columns or {})}
+    shared = sorted({c for c in mapping.values() if list(mapping.values()).count(c) > 1})
+    if shared:
+        roles = [r for r, c in mapping.items() if c == shared[0]]
+        raise UserError(f"--column maps {' and '.join(roles)} to the same column {shared[0]!r}: one column per role.")
     rows = read_rows(input_file, mapping)
     task = recipe.task
     inputs: dict[int, Any] = {}

@@ -346,3 +346,53 @@ def test_a_diverging_run_says_so_and_leaves_nothing(tiny_bert, sentiment_files, 
                                           "--num_train_epochs", "1"))  # fmt: skip
     assert code == 2 and "Training diverged" in err and "lower --learning_rate" in err, err
     assert not out.exists() and not out.with_name("run.partial").exists()
+
+
+# ---- found by trying more inputs (issue 23, "go further")
+
+
+def test_an_empty_text_on_the_command_line_is_refused(finished_run, run_cli):
+    code, _, err = run_cli("predict", finished_run("text-classification", "full"), "a good film", "  ")
+    assert code == 2 and "Text 2 of the command line is empty" in err
+
+
+def test_question_and_context_flags_are_for_question_answering(finished_run, run_cli):
+    code, _, err = run_cli("predict", finished_run("text-classification", "full"), "--question", "q", "--context", "c")
+    assert code == 2 and "--question / --context are for question answering" in err
+
+
+def test_an_empty_output_dir_is_refused(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, ""))
+    assert code == 2 and "--output_dir is empty" in err and not (tmp_path / "runs").exists()
+
+
+def test_eval_writes_only_a_json_file(finished_run, run_cli, tmp_path):
+    mine = write_csv(tmp_path / "mine.csv", [{"sentence": "x", "label": "pos"}])
+    before = mine.read_bytes()
+    code, _, err = run_cli("eval", finished_run("text-classification", "full"), "--output_file", mine)
+    assert code == 2 and "ending in .json" in err and mine.read_bytes() == before
+
+
+def test_an_adapter_folder_is_not_a_checkpoint_to_start_from(finished_run, tiny_bert, sentiment_files, tmp_path,
+                                                            run_cli):  # fmt: skip
+    adapter = finished_run("text-classification", "lora")
+    out = tmp_path / "run"
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out), "--model_name_or_path", adapter)
+    assert code == 2 and "holds an adapter" in err and "hf-transfer merge" in err
+    assert not out.exists() and not out.with_name("run.partial").exists()
+
+
+def test_a_cache_variable_pointing_at_a_file_is_named(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(blocked))
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run"))
+    assert code == 2 and "The tokenization cache" in err and "HF_TRANSFER_CACHE" in err and "Traceback" not in err
+
+
+def test_two_roles_on_one_column_are_refused(finished_run, run_cli, tmp_path):
+    data = write_csv(tmp_path / "d.csv", [{"sentence": "good"}])
+    code, _, err = run_cli("predict", finished_run("text-classification", "full"), "--input_file", data,
+                           "--column", "label=sentence")  # fmt: skip
+    assert code == 2 and "to the same column 'sentence'" in err

@@ -29,7 +29,8 @@ def run(args, extra, argv) -> None:
     from ..tasks import PAIR_SEPARATOR
 
     texts = list(args.texts)
-    if args.question is not None or args.context is not None:  # a spelling of "question ||| context"
+    asked = args.question is not None or args.context is not None
+    if asked:  # a spelling of "question ||| context"
         texts.append(f"{args.question or ''}{PAIR_SEPARATOR}{args.context or ''}")
     if args.input_file:
         if texts:
@@ -57,7 +58,11 @@ def run(args, extra, argv) -> None:
         raise UserError('Give at least one text to predict, e.g. hf-transfer predict RUN_DIR "a fine film".')
     with quiet():
         for line in predict_texts(
-            Path(args.run_dir), texts, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code
+            Path(args.run_dir),
+            texts,
+            batch_size=args.batch_size,
+            trust_remote_code=args.trust_remote_code,
+            question_flags=asked,
         ):
             print(line)
 

@@ -230,6 +230,9 @@ class Task:
 
     # ---- Prediction: inputs from a file or the command line, and how a prediction is shown
 
+    reads_question_and_context: ClassVar[bool] = False
+    """Whether ``predict --question Q --context C`` applies (question answering)."""
+
     def predict_text(self, row: dict) -> str:
         """One row of a file for ``predict --input_file`` (columns already named after the roles), written as
         a command-line input (``parse_predict_input`` reads it)."""

@@ -51,6 +51,7 @@ def best_answer(context: str, windows: list[tuple[list, Any, Any]], n_best: int,
 @register
 @dataclass
 class QuestionAnswering(Task):
+    reads_question_and_context = True
     kind = "question-answering"
     roles = {"question": True, "context": True, "answers": True, "id": False}
     peft_task_type = "QUESTION_ANS"
