@@ -91,6 +91,19 @@ def split_and_limit(splits, source: DataSource):
             )
         parts = train.train_test_split(test_size=held_out, seed=source.split_seed)
         train, evaluation = parts["train"], parts["test"]
+    if source.selection_fraction:  # tuning: select on rows carved from training, never on the evaluation data
+        carved = math.ceil(source.selection_fraction * len(train))
+        if not 0 < carved < len(train):
+            raise UserError(
+                f"data.selection_fraction={source.selection_fraction} of {len(train)} training rows leaves no rows to "
+                "train or to select on."
+            )
+        parts = train.train_test_split(test_size=carved, seed=source.split_seed)
+        train, evaluation = parts["train"], parts["test"]
+        splits = {k: v for k, v in splits.items() if k != "test"}
+    if source.train_fraction is not None and source.train_fraction < 1:
+        # the same seeded order for every fraction: the 10% is inside the 25%
+        train = train.shuffle(seed=source.split_seed).select(range(max(1, round(source.train_fraction * len(train)))))
     if source.max_train_samples is not None and source.max_train_samples < len(train):
         train = train.shuffle(seed=source.split_seed).select(range(source.max_train_samples))
     if source.max_eval_samples is not None and source.max_eval_samples < len(evaluation):

@@ -27,9 +27,14 @@ def run(recipe: Recipe, options: RunOptions, console) -> dict:
     from .hardware import is_main_process
     from .train import run as train
 
+    budget = None
+    if options.time_budget is not None:
+        from .budget import Budget
+
+        budget = Budget.starting_now(options.time_budget)
     check_before_training(recipe, options)
     say = console.say
-    metrics = train(recipe, options.output_dir, console=console, **options.train_kwargs())
+    metrics = train(recipe, options.output_dir, console=console, time_budget=budget, **options.train_kwargs())
     if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
         return metrics
     folder = Path(metrics["output_dir"])

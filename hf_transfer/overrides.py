@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import methods
+from .budget import parse_duration
 from .errors import UserError
 from .plain import as_bool, parse_value
 from .recipe import Recipe
@@ -44,6 +45,8 @@ class RunOptions:
     command: str | None = None
     trust_remote_code: bool = False
     """Given on the command line (or to ``train.run``): the only way a run may execute a checkpoint's own code."""
+    time_budget: float | None = None
+    """Seconds the whole command may take (``--time_budget``); None: no limit."""
     test_file: Path | None = None
     merge_adapter: bool = False
     push_to_hub: bool = False
@@ -91,7 +94,16 @@ def _data_with_files(recipe: Recipe, flags: Mapping[str, Any]):
         shared = {
             f.name: getattr(data, f.name)
             for f in dataclasses.fields(data)
-            if f.name in ("columns", "eval_fraction", "split_seed", "max_train_samples", "max_eval_samples")
+            if f.name
+            in (
+                "columns",
+                "eval_fraction",
+                "split_seed",
+                "max_train_samples",
+                "max_eval_samples",
+                "train_fraction",
+                "selection_fraction",
+            )
         }
         validation = flags.get("validation_file")
         data = FileData(
@@ -199,6 +211,7 @@ def resolve_run(
         trust_remote_code=bool(flags.get("trust_remote_code")),
         test_file=Path(flags["test_file"]).expanduser().resolve() if flags.get("test_file") else None,
         merge_adapter=bool(flags.get("merge_adapter")),
+        time_budget=parse_duration(flags.get("time_budget")),
         push_to_hub=push_to_hub,
         hub_model_id=(push["hub_model_id"] or output_dir.name) if push_to_hub else None,
         hub_private_repo=bool(as_bool(push["hub_private_repo"])) if push["hub_private_repo"] is not None else False,

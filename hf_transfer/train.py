@@ -47,8 +47,9 @@ class Run:
     """One run of a recipe into ``output_dir``, phase by phase (see the module's docstring)."""
 
     def __init__(self, recipe: Recipe, output_dir: Path, console, overwrite=False, resume=False, full_size=False,
-                 command=None):  # fmt: skip
+                 command=None, budget=None, callbacks=()):  # fmt: skip
         self.requested, self.output_dir, self.console = recipe, output_dir, console
+        self.budget, self.callbacks, self.budget_plan = budget, list(callbacks), None
         self.overwrite, self.resume, self.full_size, self.command = overwrite, resume, full_size, command
         self.log = console.say
         self.clock = PhaseClock()
@@ -65,6 +66,8 @@ class Run:
         with self.console.logging_to(self.staging / runs.TRAIN_LOG) if self.main else contextlib.nullcontext():
             if self.resume_from == FINISHED_STAGING:
                 return self.publish()
+            if self.budget is not None:
+                self.fit_budget()
             self.train()
             self.save()
             self.evaluate_saved()
@@ -95,16 +98,21 @@ class Run:
         self.clock.lap("data_and_tokenization")
 
     # ---- build: the model the method trains, the staging folder, the Trainer
-    def build(self) -> None:
+    def build_model(self):
+        """The checkpoint with its task head, prepared for the method (nothing is written yet)."""
         from transformers import set_seed
 
-        loaded, log = self.loaded, self.log
+        loaded = self.loaded
         set_seed(self.training_kwargs["seed"])
         new_weights: list[str] = []
         model = load_base_model(loaded.recipe, loaded.checkpoint, new_weights)
         if new_weights:
-            log(f"[hf-transfer] {new_weights_line(new_weights, loaded.recipe.task)}")
-        model = methods.prepare_model(model, loaded.recipe, loaded.recipe.task)
+            self.log(f"[hf-transfer] {new_weights_line(new_weights, loaded.recipe.task)}")
+        return methods.prepare_model(model, loaded.recipe, loaded.recipe.task)
+
+    def build(self) -> None:
+        loaded, log = self.loaded, self.log
+        model = self.build_model()
         # before anything is written: a checkpoint that does not load leaves no unfinished run behind
         self.resume_from = (
             staging.prepare_staging(self.staging, self.requested, self.overwrite, self.resume, log)
@@ -123,9 +131,8 @@ class Run:
             self.args.load_best_model_at_end = False
             if self.requested.early_stopping_patience:
                 log("[hf-transfer] early stopping: this run evaluates once, at its end, so there is nothing to stop")
-        self.trainer = build_trainer(
-            loaded.recipe, loaded.splits, loaded.tokenized, loaded.tokenizer, model, self.args, self.console
-        )
+        self.trainer = build_trainer(loaded.recipe, loaded.splits, loaded.tokenized, loaded.tokenizer, model, self.args,
+                                     self.console, self.callbacks)  # fmt: skip
         keep_tracker_logs(self.trainer, self.staging)
         self.parameters = methods.count_parameters(model)
         self.clock.lap("model")
@@ -139,6 +146,30 @@ class Run:
             f"[hf-transfer] train on {loaded.counted('train')}; evaluate on {loaded.counted('validation')}: "
             f"{recipe.data.describe_evaluation()}"
         )
+
+    # ---- a time budget: what fits, from a few probe steps (budget.py, forecast.py)
+    def fit_budget(self) -> None:
+        from .budget import apply, duration_text, fit, stop_callback
+        from .forecast import forecast_run, planned_evaluations, planned_steps
+
+        seconds = self.clock.seconds
+        forecast = forecast_run(self, self.trainer.model, seconds["setup"] + seconds["data_and_tokenization"],
+                                seconds["model"])  # fmt: skip
+        steps, per_epoch = planned_steps(self.args, len(self.loaded.tokenized["train"]))
+        try:
+            self.budget_plan = plan = fit(forecast, self.budget, planned_evaluations(self.args, steps, per_epoch))
+        except UserError:
+            if self.main and self.resume_from is None:  # the staging folder this run just made holds nothing yet
+                shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        apply(plan, self.args)
+        reserve = forecast.final_seconds + (forecast.evaluation_seconds if self.args.load_best_model_at_end else 0)
+        self.budget_stop = stop_callback(self.budget, reserve, self.args.load_best_model_at_end)
+        self.trainer.add_callback(self.budget_stop)
+        fits = f"{plan.steps:,} of {plan.planned_steps:,} steps fit" if plan.cut else "the whole run fits"
+        self.log(f"[hf-transfer] time budget {duration_text(self.budget.seconds)}: {fits} (forecast from "
+                 f"{forecast.probe['train_batches']} probe steps, {forecast.probe['seconds']:.1f} s)")  # fmt: skip
+        self.clock.lap("budget_probe")
 
     # ---- train
     def train(self) -> None:
@@ -243,12 +274,21 @@ class Run:
             warnings=results["warnings"],
             versions=versions(),
             command=self.command,
+            **({"budget": self.budget_record()} if self.budget_plan else {}),
         )
         if self.main:
             save_training_curves(self.trainer.state.log_history, results["reload_check"]["metric"],
                                  self.staging / runs.CURVES_FILE)  # fmt: skip
             RunFolder(self.staging).write_metrics(self.metrics)
             write_card(self.staging)
+
+    def budget_record(self) -> dict:
+        from .budget import budget_record
+
+        record = budget_record(
+            self.budget, self.budget_plan, self.budget_stop.stopped_at, self.trainer.state.global_step
+        )
+        return dict(record, wall_seconds_before_publish=round(self.budget.seconds - self.budget.left(), 2))
 
     # ---- publish: the staging folder renamed into place
     def publish(self) -> dict:
@@ -276,6 +316,8 @@ def run(
     verbose: bool = False,
     trust_remote_code: bool = False,
     console: Console | None = None,
+    time_budget=None,
+    callbacks=(),
 ) -> dict:
     """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
 
@@ -283,7 +325,9 @@ def run(
     ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply.
     ``trust_remote_code``: allow a recipe that asks for it to run its checkpoint's own code (a recipe alone
     cannot switch that on). ``console``: the command's console (several runs may share one); without one, a
-    console of the run's own prints through ``log`` (``verbose``: also everything the libraries print)."""
+    console of the run's own prints through ``log`` (``verbose``: also everything the libraries print).
+    ``time_budget``: seconds, or a ``budget.Budget``, the whole run must fit in. ``callbacks``: extra
+    TrainerCallbacks (a tuner's reports)."""
     recipe.validate()
     if recipe.trust_remote_code and not trust_remote_code:
         raise UserError(
@@ -292,10 +336,16 @@ def run(
         )
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
+    if isinstance(time_budget, (int, float)):
+        from .budget import Budget
+
+        time_budget = Budget.starting_now(float(time_budget))
     if console is None:
         with Console(log=log if is_main_process() else silent, verbose=verbose) as own:
-            return run(recipe, output_dir, overwrite, command, log, resume, full_size, verbose, trust_remote_code, own)
-    settings = {"overwrite": overwrite, "resume": resume, "full_size": full_size, "command": command}
+            return run(recipe, output_dir, overwrite, command, log, resume, full_size, verbose, trust_remote_code, own,
+                       time_budget, callbacks)  # fmt: skip
+    settings = {"overwrite": overwrite, "resume": resume, "full_size": full_size, "command": command,
+                "budget": time_budget, "callbacks": callbacks}  # fmt: skip
     # rank 0 writes the folder, and holds it for the whole run
     with staging.locked(output_dir) if is_main_process() else contextlib.nullcontext():
         return Run(recipe, output_dir, console, **settings).execute()

@@ -14,11 +14,15 @@ from .errors import UserError
 from .runs import TENSORBOARD_DIR
 
 
+def row_length(ids) -> int:
+    """Tokens in one row's input ids (a row of several sequences, multiple choice: all of them)."""
+    return sum(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
+
+
 def eval_order(dataset) -> list[int]:
     """Evaluation rows longest first: each batch is padded to rows of about its own length (and the
     largest batch comes first, so memory problems show at once)."""
-    column = dataset["input_ids"]
-    lengths = [sum(map(len, row)) if row and isinstance(row[0], list) else len(row) for row in column]
+    lengths = [row_length(row) for row in dataset["input_ids"]]
     return sorted(range(len(lengths)), key=lambda i: -lengths[i])
 
 
@@ -80,8 +84,9 @@ def trainer_class(task):
     return SortedEvalTrainer
 
 
-def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=None):
-    """The run's Trainer: the task's collator, metrics and loss, the console's progress lines, early stopping."""
+def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=None, callbacks=()):
+    """The run's Trainer: the task's collator, metrics and loss, the console's progress lines, early stopping,
+    and ``callbacks`` (a time budget, a tuner's reports)."""
     task = recipe.task
     trainer = trainer_class(task)(
         model=model,
@@ -101,6 +106,8 @@ def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=Non
         from transformers import EarlyStoppingCallback
 
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
+    for callback in callbacks:
+        trainer.add_callback(callback)
     return trainer
 
 

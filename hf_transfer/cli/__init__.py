@@ -23,6 +23,8 @@ COMMANDS = {
     "copy": "copying",
     "run": "run",
     "compare": "compare",
+    "plan": "plan",
+    "tune": "tune",
     "eval": "evaluate",
     "predict": "predict",
     "merge": "merge",

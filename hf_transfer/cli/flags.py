@@ -61,6 +61,12 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--verbose", action="store_true", help="show everything the libraries print (train.log keeps it anyway)"
     )
     parser.add_argument(
+        "--time_budget",
+        metavar="DURATION",
+        help="the whole run in at most this long (45s, 10m, 1h): the steps that fit are planned from a few probe "
+        "steps, and training stops in time to evaluate, save and check the model",
+    )
+    parser.add_argument(
         "--merge_adapter",
         action="store_true",
         help="after an adapter run (lora, dora, ia3, qlora), also write the merged model to <output_dir>-merged",

@@ -17,8 +17,9 @@ class LoraSettings(MethodSettings):
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
-    target_modules: list[str] | None = None
-    """``None``: peft's choice for the architecture (e.g. query/value for BERT), else all linear layers."""
+    target_modules: list[str] | str | None = None
+    """``None``: peft's choice for the architecture (e.g. query/value for BERT), else all linear layers; a list of
+    module names; or ``all-linear``."""
     learning_rate: float | None = None
     """Adapters usually want a higher rate than full fine-tuning; ``None``: ``training.learning_rate``."""
 

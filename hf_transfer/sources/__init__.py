@@ -32,6 +32,12 @@ class DataSource:
     split_seed: int = 42
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    train_fraction: float | None = None
+    """Train on this share of the training rows only (a seeded subset, and a smaller share is inside a larger one:
+    ``compare --fractions``'s learning curves)."""
+    selection_fraction: float | None = None
+    """Evaluate on this share of the training rows (seeded, carved out before training) instead of the evaluation
+    data: what ``hf-transfer tune`` selects on, so that the evaluation split is never used to choose."""
 
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -52,7 +58,10 @@ class DataSource:
 
     def describe_evaluation(self) -> str:
         """Which data the run is evaluated on, and how it was chosen (the console and the card say it)."""
-        if getattr(self, "validation_file", None):
+        if self.selection_fraction:
+            what = f"a seeded {self.selection_fraction:.0%} of the training rows of {self.describe()}, carved out for "
+            what += f"selection (seed {self.split_seed}); the evaluation data is not used"
+        elif getattr(self, "validation_file", None):
             what = f"the file {self.validation_file}"
         elif self.eval_split:
             what = f"the {self.eval_split} split of {self.describe()}"

@@ -17,6 +17,10 @@ from typing import Any, ClassVar
 TASKS: dict[str, type[Task]] = {}
 IGNORE_INDEX = -100
 """The label of positions that no loss or metric counts (special tokens, prompts, padding)."""
+PAD_MULTIPLE = 8
+"""Batches are padded to a multiple of 8 tokens: fewer distinct shapes, so the allocator reuses its memory instead of
+growing with every new length (MiniLM on 2,000 Rotten Tomatoes rows: peak RSS 1.69 -> 1.46 GiB at the same step
+time), and a run's peak memory is what its first batches show (``forecast.py``)."""
 PAIR_SEPARATOR = " ||| "
 """How several texts are written as one on the command line for ``predict``: ``"first ||| second"``."""
 

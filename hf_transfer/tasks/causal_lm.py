@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import IGNORE_INDEX, MissingInput, Task, head_names_present, register
+from . import IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
 from ._response_loss import response_loss_trainer
 
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
@@ -213,7 +213,7 @@ class InstructionTuning(Task):
 
         if self.packing:
             return DataCollatorWithFlattening()
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=PAD_MULTIPLE)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("lm_head",))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import PAIR_SEPARATOR, Task, head_names_present, register
+from . import PAD_MULTIPLE, PAIR_SEPARATOR, Task, head_names_present, register
 
 PROBLEM_TYPES = {
     "single_label": "single_label_classification",
@@ -201,7 +201,7 @@ class TextClassification(Task):
     def collator(self, tokenizer):
         from transformers import DataCollatorWithPadding
 
-        return DataCollatorWithPadding(tokenizer)
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=PAD_MULTIPLE)
 
     def loss_function(self, train_split):
         if self.class_weights == "none":

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
-from . import PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
+from . import PAD_MULTIPLE, PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
 
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "pooler")
 
@@ -119,7 +119,7 @@ class MultipleChoice(Task):
     def collator(self, tokenizer):
         from transformers import DataCollatorForMultipleChoice
 
-        return DataCollatorForMultipleChoice(tokenizer)
+        return DataCollatorForMultipleChoice(tokenizer, pad_to_multiple_of=PAD_MULTIPLE)
 
     # ---- evaluation -----------------------------------------------------------------------
 

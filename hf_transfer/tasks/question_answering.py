@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from . import PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
+from . import PAD_MULTIPLE, PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
 
 NO_OFFSET = [-1, -1]
 """Offset stored for tokens outside the context (question, special tokens)."""
@@ -197,7 +197,7 @@ class QuestionAnswering(Task):
     def collator(self, tokenizer):
         from transformers import DataCollatorWithPadding
 
-        return DataCollatorWithPadding(tokenizer)
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=PAD_MULTIPLE)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("qa_outputs",))

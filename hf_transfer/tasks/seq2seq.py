@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import IGNORE_INDEX, MissingInput, Task, head_names_present, register
+from . import IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
 
 
 @register
@@ -104,7 +104,7 @@ class Seq2SeqGeneration(Task):
     def collator(self, tokenizer):
         from transformers import DataCollatorForSeq2Seq
 
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=PAD_MULTIPLE)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("lm_head",))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import IGNORE_INDEX, Task, head_names_present, register
+from . import IGNORE_INDEX, PAD_MULTIPLE, Task, head_names_present, register
 
 NEEDS_PREFIX_SPACE = {"roberta", "gpt2", "bart", "longformer", "deberta", "mvp", "led"}
 """Byte-level BPE tokenizers that need add_prefix_space=True for pre-split words."""
@@ -185,7 +185,7 @@ class TokenClassification(Task):
     def collator(self, tokenizer):
         from transformers import DataCollatorForTokenClassification
 
-        return DataCollatorForTokenClassification(tokenizer)
+        return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=PAD_MULTIPLE)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("classifier",))

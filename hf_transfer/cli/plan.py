@@ -1,0 +1,52 @@
+"""``hf-transfer plan RECIPE [--methods full,lora] [run flags]``: forecast each method's run before training."""
+
+from __future__ import annotations
+
+import argparse
+
+from .flags import add_run_flags, training_epilog
+
+ACCEPTS_EXTRA = True
+
+
+def add_parser(sub) -> None:
+    plan = sub.add_parser(
+        "plan",
+        help="forecast, per method, the wall time, peak memory and folder size of a run (a few probe steps)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=training_epilog(),
+    )
+    plan.add_argument("recipe")
+    plan.add_argument("--methods", help="methods to forecast (default: the recipe's, or --method)")
+    plan.add_argument("--json", action="store_true", help="the forecasts as JSON")
+    add_run_flags(plan)
+
+
+def run(args, extra, argv) -> None:
+    import json
+
+    from ..compare import parse_methods
+    from ..console import Console
+    from ..overrides import command_line, resolve_run
+    from ..plan import plan, plan_table
+    from ..registry import find_recipe
+    from ..tables import format_table
+
+    recipe, source = find_recipe(args.recipe)
+    recipe, options = resolve_run(recipe, {**vars(args), "command": command_line(argv)}, extra, source)
+    names = parse_methods(args.methods) if args.methods else [recipe.method]
+    from ..forecast import process_seconds
+
+    startup = process_seconds()
+    with Console(verbose=options.verbose) as console:
+        forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup)
+    if args.json:
+        print(json.dumps([f.as_dict() for f in forecasts], indent=2))
+        return
+    header, rows = plan_table(forecasts)
+    print()
+    print(format_table(header, rows))
+    print(
+        "\nForecast from the probe steps above, on this machine; the data's tokenization is now cached for the run. "
+        f"The probes took {sum(f.probe['seconds'] for f in forecasts):.1f} s."
+    )

@@ -1,0 +1,80 @@
+"""``hf-transfer tune RECIPE --trials N [--methods lora,full] [--space FILE] [--time_budget 1h] [--refit]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .flags import add_run_flags, training_epilog
+
+ACCEPTS_EXTRA = True
+
+
+def add_parser(sub) -> None:
+    tune = sub.add_parser(
+        "tune",
+        help="search hyperparameters with Optuna (TPE, median pruning), selecting on a split carved from training",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=training_epilog(),
+    )
+    tune.add_argument("recipe")
+    tune.add_argument("--trials", type=int, required=True, help="trials in the study (finished or pruned)")
+    tune.add_argument("--methods", help="methods to search over (default: the recipe's, or --method)")
+    tune.add_argument("--space", help="a YAML search space: name: {low, high, log} or {choices: [...]}")
+    tune.add_argument(
+        "--storage", help="an Optuna RDB storage URL shared by several tune processes (default: SQLite in the folder)"
+    )
+    tune.add_argument(
+        "--selection_fraction",
+        type=float,
+        default=0.1,
+        help="share of the training rows carved out (seeded) to select on (default 0.1)",
+    )
+    tune.add_argument("--refit", action="store_true", help="train the winner again on all the training data")
+    tune.add_argument(
+        "--keep", choices=["all", "best"], default="all", help="trial folders to keep (best: metrics only)"
+    )
+    add_run_flags(tune)
+
+
+def run(args, extra, argv) -> None:
+    from pathlib import Path
+
+    from ..budget import Budget
+    from ..compare import parse_methods
+    from ..console import Console
+    from ..errors import UserError
+    from ..overrides import command_line, resolve_run
+    from ..registry import find_recipe
+    from ..tune import tune
+
+    if args.test_file or args.merge_adapter:
+        raise UserError("--test_file and --merge_adapter apply to run; tune writes the winner as a recipe to run.")
+    recipe, source = find_recipe(args.recipe)
+    flags = {**vars(args), "command": command_line(argv)}
+    if not args.output_dir:
+        flags["output_dir"] = str(Path("runs") / f"{recipe.name}-tune")
+    recipe, options = resolve_run(recipe, flags, extra, source)
+    budget = Budget.starting_now(options.time_budget) if options.time_budget else None
+    with Console(verbose=options.verbose) as console:
+        report = tune(
+            recipe,
+            parse_methods(args.methods) if args.methods else [recipe.method],
+            options.output_dir,
+            args.trials,
+            console,
+            storage=args.storage,
+            space_file=Path(args.space) if args.space else None,
+            selection_fraction=args.selection_fraction,
+            refit=args.refit,
+            keep=args.keep,
+            budget=budget,
+            trust_remote_code=options.trust_remote_code,
+        )
+    best = report["best"]
+    print(
+        f"\nBest: trial {best['trial']} ({best['method']}), {report['metric']} {best['value']:.4f} on "
+        f"{report['selected_on']}.\nIts recipe: {best['recipe']} (hf-transfer run {best['recipe']})"
+    )
+    if "refit" in report:
+        print(f"Refit on all the training data: {report['refit']['run_dir']}")
+    print(f"Trials: {options.output_dir / 'trials.md'}; report: {options.output_dir / 'report.json'}")

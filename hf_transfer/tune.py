@@ -1,0 +1,424 @@
+"""``hf-transfer tune``: a hyperparameter search with Optuna (TPE sampler, median pruner on the evaluations
+during training), every trial a normal run folder, selection on a split carved from the training data.
+
+The study lives in SQLite inside the output folder unless ``--storage`` names another database (any URL
+Optuna's RDB storage takes): rerunning the same command continues it, and several ``tune`` processes on one
+storage share its trials. The winner is written as a recipe ``hf-transfer run`` takes as it is, and, with
+``refit``, trained again on all the training data and evaluated once on the evaluation data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+from .recipe import Recipe
+
+SELECTION_FRACTION = 0.1
+"""The share of the training rows carved out (seeded) for selection when ``--selection_fraction`` is not given."""
+
+LEARNING_RATES = {
+    "full": (1e-5, 3e-4),
+    "scratch": (1e-5, 1e-3),
+    "freeze": (1e-4, 1e-2),
+    "lora": (1e-4, 5e-3),
+    "dora": (1e-4, 5e-3),
+    "qlora": (1e-4, 5e-3),
+    "ia3": (1e-3, 3e-2),
+}
+"""Learning-rate ranges (searched on a log scale) by method: adapters and heads want far higher rates."""
+
+
+def default_space(method: str) -> dict[str, dict]:
+    """The search space of one method, written down in one place: name -> {low, high, log} or {choices}.
+    Names are TrainingArguments (``learning_rate``) or recipe fields (``lora.r``)."""
+    low, high = LEARNING_RATES.get(method, (1e-5, 1e-3))
+    space: dict[str, dict] = {
+        "learning_rate": {"low": low, "high": high, "log": True},
+        "num_train_epochs": {"low": 1, "high": 4},
+        "warmup_ratio": {"low": 0.0, "high": 0.2},
+        "weight_decay": {"low": 0.0, "high": 0.1},
+    }
+    if method in ("lora", "dora", "qlora"):
+        space.update(
+            {
+                "lora.r": {"choices": [4, 8, 16, 32]},
+                "lora.alpha": {"choices": [8, 16, 32, 64]},
+                "lora.dropout": {"low": 0.0, "high": 0.2},
+                "lora.target_modules": {"choices": [None, "all-linear"]},
+            }
+        )
+    if method == "freeze":
+        space["freeze.train_top_layers"] = {"low": 0, "high": 3}
+    return space
+
+
+def read_space(path: Path) -> dict[str, dict]:
+    """A user's search space: a YAML mapping of name -> {low, high[, log]} or {choices: [...]}."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"--space {path} cannot be read as YAML: {exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise UserError(
+            f"--space {path} must be a mapping of parameter -> range, e.g. "
+            "learning_rate: {low: 1e-5, high: 1e-3, log: true}."
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+def check_space(space: dict[str, dict], recipe: Recipe) -> None:
+    """Every parameter exists (a TrainingArguments field or a recipe field) and every range is a range."""
+    from .arguments import training_arguments
+    from .plain import parse_value
+
+    known = {f.name for f in dataclasses.fields(recipe.task.trainer_classes()[0])} | {"warmup_ratio"}
+    for name, spec in space.items():
+        if not isinstance(spec, dict) or not ({"low", "high"} <= set(spec) or "choices" in spec):
+            raise UserError(f"--space: {name} needs {{low, high}} (and log: true) or {{choices: [...]}}, got {spec!r}.")
+        if "choices" in spec:
+            if not isinstance(spec["choices"], list) or not spec["choices"]:
+                raise UserError(f"--space: {name}.choices must be a non-empty list.")
+            sample = spec["choices"][0]
+        else:
+            low, high = (parse_value(str(spec[k])) if isinstance(spec[k], str) else spec[k] for k in ("low", "high"))
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+                raise UserError(
+                    f"--space: {name} low and high must be numbers, got {spec['low']!r} and {spec['high']!r}."
+                )
+            if low > high:
+                raise UserError(f"--space: {name} has low {low} above high {high}.")
+            if spec.get("log") and low <= 0:
+                raise UserError(f"--space: {name} is searched on a log scale, so low must be above 0 (got {low}).")
+            sample = low
+        if "." in name:
+            try:
+                recipe.with_overrides([f"{name}={json.dumps(sample)}"])
+            except UserError as exc:
+                raise UserError(f"--space: {name} is not a recipe field ({exc}).") from None
+        elif name not in known:
+            raise UserError(f"--space: {name} is neither a TrainingArguments field nor a recipe field (lora.r, ...).")
+    training_arguments(recipe)  # the recipe itself still resolves
+
+
+def suggest(trial, space: dict[str, dict]) -> dict[str, Any]:
+    from .plain import parse_value
+
+    values = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            values[name] = trial.suggest_categorical(name, spec["choices"])
+            continue
+        low, high = (parse_value(str(spec[k])) if isinstance(spec[k], str) else spec[k] for k in ("low", "high"))
+        if isinstance(low, int) and isinstance(high, int) and not spec.get("log"):
+            values[name] = trial.suggest_int(name, low, high)
+        else:
+            values[name] = trial.suggest_float(name, float(low), float(high), log=bool(spec.get("log")))
+    return values
+
+
+def with_params(recipe: Recipe, method: str, params: dict[str, Any]) -> Recipe:
+    """``recipe`` as one trial trains it: the method, recipe fields set, TrainingArguments in ``training``."""
+    fields = [f"{k}={json.dumps(v)}" for k, v in params.items() if "." in k]
+    out = (
+        dataclasses.replace(recipe, method=method).with_overrides(fields)
+        if fields
+        else dataclasses.replace(recipe, method=method)
+    )
+    training = {k: v for k, v in params.items() if "." not in k}
+    if "learning_rate" in training:
+        from .methods import without_method_rates
+
+        out = without_method_rates(out)
+    return dataclasses.replace(out, training={**out.training, **training})
+
+
+def fingerprint(recipe: Recipe, methods: list[str], spaces: dict) -> str:
+    text = json.dumps({"recipe": recipe.to_dict(), "methods": methods, "spaces": spaces}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def reporter(trial, metric: str):
+    """A TrainerCallback that reports each evaluation to the trial and stops training when the pruner says so."""
+    from transformers import TrainerCallback
+
+    class Report(TrainerCallback):
+        pruned = False
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and metric in metrics:
+                trial.report(float(metrics[metric]), state.global_step)
+                if trial.should_prune():
+                    self.pruned = True
+                    control.should_training_stop = True
+            return control
+
+    return Report()
+
+
+def open_study(storage_url: str, name: str, direction: str, print_of: str, seed: int):
+    import optuna
+    from optuna.storages import RDBStorage
+
+    storage = RDBStorage(
+        storage_url, heartbeat_interval=30, grace_period=90, engine_kwargs={"connect_args": {"timeout": 60}}
+        if storage_url.startswith("sqlite") else {},
+    )  # fmt: skip
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
+                                pruner=pruner, load_if_exists=True)  # fmt: skip
+    made_for = study.user_attrs.get("fingerprint")
+    if made_for is None:
+        study.set_user_attr("fingerprint", print_of)
+    elif made_for != print_of:
+        raise UserError(
+            f"The study {name!r} in {storage_url} was made for another recipe, methods or search space; tune "
+            "with the same ones to continue it, or give another --output_dir (or --storage)."
+        )
+    return study, storage
+
+
+def fail_orphans(study, storage) -> int:
+    """Trials this machine started in a process that no longer lives (a kill -9): failed now, so the study goes on
+    (trials of other machines are failed by Optuna's heartbeat once they stop beating)."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    failed = 0
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = frozen.user_attrs
+        if attrs.get("host") != host or not attrs.get("pid"):
+            continue
+        try:
+            os.kill(int(attrs["pid"]), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, frozen.number)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        failed += 1
+    return failed
+
+
+def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int, console, storage: str | None = None,
+         space_file: Path | None = None, selection_fraction: float = SELECTION_FRACTION, refit: bool = False,
+         keep: str = "all", budget=None, trust_remote_code: bool = False, seed: int = 42,
+         train_run=None) -> dict:  # fmt: skip
+    """Run the search (see the module's docstring); returns the report written to ``output_dir/report.json``.
+    ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from .train import run as train
+
+    run = train_run or train
+
+    if trials < 1:
+        raise UserError(f"--trials must be 1 or more, got {trials}.")
+    if not 0 < selection_fraction < 1:
+        raise UserError(
+            f"--selection_fraction must be between 0 and 1 (got {selection_fraction}): tune selects on rows carved "
+            "from the training data, never on the evaluation data"
+            + (", and --refit needs that split." if refit else ".")
+        )
+    if keep not in ("all", "best"):
+        raise UserError(f"--keep takes all or best, got {keep!r}.")
+    output_dir = Path(output_dir).expanduser().resolve()
+    selecting = dataclasses.replace(
+        recipe, data=dataclasses.replace(recipe.data, selection_fraction=selection_fraction)
+    )
+    spaces = {m: read_space(space_file) if space_file else default_space(m) for m in method_names}
+    for method, space in spaces.items():
+        check_space(space, dataclasses.replace(selecting, method=method))
+    task = recipe.task
+    metric = f"eval_{task.main_metric()}"
+    direction = "maximize" if task.greater_is_better() else "minimize"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    url = storage or f"sqlite:///{output_dir / 'study.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study, rdb = open_study(url, recipe.name, direction, fingerprint(selecting, method_names, spaces), seed)
+    failed = fail_orphans(study, rdb)
+    if failed:
+        console.say(f"[hf-transfer] {failed} trial(s) of an interrupted tune were marked failed; the study goes on")
+    durations: list[float] = []
+
+    def objective(trial):
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("host", socket.gethostname())
+        method = trial.suggest_categorical("method", method_names) if len(method_names) > 1 else method_names[0]
+        params = suggest(trial, spaces[method])
+        trial_recipe = with_params(selecting, method, params)
+        folder = output_dir / "trials" / f"trial-{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(folder))
+        report = reporter(trial, metric)
+        console.say(f"\n=== trial {trial.number}: {method} " + ", ".join(f"{k}={_short(v)}" for k, v in params.items()))
+        started = time.monotonic()
+        try:
+            metrics = run(trial_recipe, folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
+                          console=console, callbacks=[report], time_budget=budget,
+                          trust_remote_code=trust_remote_code)  # fmt: skip
+        except UserError as exc:  # this trial's settings cannot run (a divergence, a budget spent): the study goes on
+            trial.set_user_attr("error", str(exc)[:500])
+            console.say(f"[hf-transfer] trial {trial.number} failed: {exc}")
+            raise
+        durations.append(time.monotonic() - started)
+        trial.set_user_attr("seconds", round(durations[-1], 2))
+        value = metrics["eval"].get(metric)
+        if report.pruned:
+            trial.set_user_attr("pruned_value", value)
+            raise optuna.TrialPruned()
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise UserError(f"trial {trial.number}: the run reported no {metric}.")
+        return float(value)
+
+    def out_of_time(study, trial) -> None:
+        if budget is not None and durations and budget.left() < 0.5 * min(durations):
+            study.stop()
+
+    stop = optuna.study.MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if done < trials:
+        timeout = max(budget.left(), 0.0) if budget is not None else None
+        study.optimize(objective, n_trials=trials - done, timeout=timeout, callbacks=[stop, out_of_time],
+                       catch=(UserError,))  # fmt: skip
+    return finish(study, recipe, selecting, method_names, output_dir, metric, refit, keep, console, budget,
+                  trust_remote_code)  # fmt: skip
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str, refit: bool, keep: str, console,
+           budget, trust_remote_code: bool) -> dict:  # fmt: skip
+    """The table of trials, the plots, the winner as a recipe file, the refit; ``report.json`` last."""
+    from optuna.trial import TrialState
+
+    from .files import write_atomically
+    from .runs import RunFolder
+    from .tables import format_table
+
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state == TrialState.COMPLETE]
+    rows = []
+    for t in trials:
+        value = t.value if t.state == TrialState.COMPLETE else t.user_attrs.get("pruned_value")
+        rows.append({"trial": t.number, "state": t.state.name.lower(), "value": value,
+                     "seconds": t.user_attrs.get("seconds"), "params": t.params,
+                     "run_dir": t.user_attrs.get("run_dir"), "error": t.user_attrs.get("error")})  # fmt: skip
+    write_table(rows, output_dir, metric)
+    plots = write_plots(study, output_dir)
+    report: dict[str, Any] = {
+        "recipe": recipe.name,
+        "metric": metric,
+        "direction": study.direction.name.lower(),
+        "selected_on": selecting.data.describe_evaluation(),
+        "trials": rows,
+        "plots": plots,
+    }
+    if not finished:
+        write_atomically(output_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+        raise UserError(f"No trial of the study finished (see {output_dir / 'trials.md'}); nothing to choose from.")
+    best = study.best_trial
+    params = {k: v for k, v in best.params.items() if k != "method"}
+    method = best.params.get("method", method_names[0])
+    winner = dataclasses.replace(with_params(recipe, method, params), description=(
+        recipe.description + f" Tuned with hf-transfer tune: trial {best.number} of {len(trials)}, {metric} "
+        f"{best.value:.4f} on the selection split.").strip())  # fmt: skip
+    write_atomically(output_dir / "best_recipe.yaml", winner.to_yaml())
+    report["best"] = {"trial": best.number, "method": method, "params": params, "value": best.value,
+                      "recipe": str(output_dir / "best_recipe.yaml")}  # fmt: skip
+    if keep == "best":
+        for t in trials:
+            folder = Path(t.user_attrs.get("run_dir") or "")
+            if t.number != best.number and folder.is_dir():
+                kept = folder / "metrics.json"
+                metrics = kept.read_text() if kept.is_file() else None
+                shutil.rmtree(folder)
+                if metrics:
+                    folder.mkdir(parents=True)
+                    (folder / "metrics.json").write_text(metrics)
+    for t in trials:  # a killed trial's unfinished folder: nothing in it can be used
+        partial = Path(str(t.user_attrs.get("run_dir", "")) + ".partial")
+        if t.state == TrialState.FAIL and partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+    if refit:
+        from .train import run
+
+        console.say(f"\n=== refit: trial {best.number}'s settings on all the training data -> {output_dir / 'refit'}")
+        metrics = run(winner, output_dir / "refit", overwrite=True, command="hf-transfer tune --refit", console=console,
+                      time_budget=budget, trust_remote_code=trust_remote_code)  # fmt: skip
+        report["refit"] = {"run_dir": str(output_dir / "refit"), "eval": metrics["eval"],
+                           "evaluated_on": metrics.get("evaluated_on")}  # fmt: skip
+    elif RunFolder(best.user_attrs.get("run_dir", "")).is_finished:
+        report["best"]["run_dir"] = best.user_attrs["run_dir"]
+    console.say("")
+    console.say(format_table(["trial", "state", metric, "seconds", "params"],
+                             [[r["trial"], r["state"], _short(r["value"]) if r["value"] is not None else "",
+                               r["seconds"] or "", ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items())]
+                              for r in rows]))  # fmt: skip
+    write_atomically(output_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def write_table(rows: list[dict], output_dir: Path, metric: str) -> None:
+    import csv
+    import io
+
+    from .files import write_atomically
+
+    names = sorted({k for r in rows for k in r["params"]})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["trial", "state", metric, "seconds", *names])
+    for r in rows:
+        writer.writerow([r["trial"], r["state"], r["value"], r["seconds"], *(r["params"].get(n) for n in names)])
+    write_atomically(output_dir / "trials.csv", buffer.getvalue())
+    lines = [
+        "| trial | state | " + metric + " | seconds | " + " | ".join(names) + " |",
+        "|" + "---|" * (4 + len(names)),
+    ]
+    for r in rows:
+        cells = [r["trial"], r["state"], _short(r["value"]) if r["value"] is not None else "", r["seconds"] or ""]
+        lines.append("| " + " | ".join(str(c) for c in cells + [_short(r["params"].get(n, "")) for n in names]) + " |")
+    write_atomically(output_dir / "trials.md", "\n".join(lines) + "\n")
+
+
+def write_plots(study, output_dir: Path) -> dict[str, str]:
+    """The optimisation history and the parameter importances (when there are enough finished trials)."""
+    import warnings
+
+    from optuna.visualization import matplotlib as plots
+
+    from .plots import pyplot
+
+    plt = pyplot()
+    written = {}
+    for name, draw in (("optimization_history", plots.plot_optimization_history),
+                       ("param_importances", plots.plot_param_importances)):  # fmt: skip
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                axes = draw(study)
+            figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
+            figure.tight_layout()
+            figure.savefig(output_dir / f"{name}.png", dpi=100)
+            plt.close(figure)
+            written[name] = str(output_dir / f"{name}.png")
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as exc:  # too few trials for importances
+            written[name] = f"not drawn: {exc}"
+    return written

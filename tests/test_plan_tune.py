@@ -1,0 +1,276 @@
+"""plan, --time_budget and tune (issue 26): forecasts from probe steps, a hard time budget, Optuna search."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import tiny_run_args
+
+
+def tiny_recipe(tiny_bert, files, *extra):
+    from hf_transfer.cli import build_parser
+    from hf_transfer.overrides import resolve_run
+    from hf_transfer.registry import find_recipe
+
+    args, rest = build_parser().parse_known_args([str(a) for a in tiny_run_args(tiny_bert, files, "unused", *extra)])
+    recipe, _ = resolve_run(find_recipe("rotten-tomatoes-minilm")[0], vars(args), rest)
+    return recipe
+
+
+# ---- durations
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("45s", 45), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("90", 90)])
+def test_durations_read_as_people_write_them(text, seconds):
+    from hf_transfer.budget import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-5", "10x", ""])
+def test_bad_durations_are_refused(text):
+    from hf_transfer import UserError
+    from hf_transfer.budget import parse_duration
+
+    with pytest.raises(UserError, match="--time_budget"):
+        parse_duration(text)
+
+
+# ---- plan
+
+
+def test_plan_forecasts_the_run_it_probes(tiny_bert, sentiment_files, tmp_path, run_cli):
+    """The forecast's steps, evaluations and folder size are the run's; its time and memory are close to it."""
+    from hf_transfer.console import Console
+    from hf_transfer.plan import plan
+
+    recipe = tiny_recipe(tiny_bert, sentiment_files, "--num_train_epochs", "2", "--per_device_train_batch_size", "8")
+    with Console() as console:
+        [forecast] = plan(recipe, ["full"], console)
+    code, out, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", "--num_train_epochs", "2",
+                                            "--per_device_train_batch_size", "8"))  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
+    assert forecast.steps == state["global_step"] == 40
+    evaluations = [h for h in state["log_history"] if "eval_accuracy" in h and h.get("step", 0) <= 40]
+    assert forecast.evaluations == len(evaluations) == 2, "one per epoch"
+    assert forecast.saved_bytes == pytest.approx(metrics["resources"]["saved_bytes"], rel=0.05)
+    assert forecast.peak_rss_bytes == pytest.approx(metrics["resources"]["peak_rss_bytes"], rel=0.3)
+    assert 0 < forecast.seconds["train"] < 10 * metrics["phases"]["train"]
+    assert forecast.probe["train_batches"] == 4 and forecast.probe["eval_batches"] >= 1
+
+
+def test_plan_prints_a_table_per_method(tiny_bert, sentiment_files, run_cli):
+    code, out, err = run_cli("plan", *tiny_run_args(tiny_bert, sentiment_files, "unused")[1:], "--methods", "full,lora")
+    assert code == 0, err
+    rows = [line.split()[0] for line in out.splitlines() if line.startswith(("full ", "lora "))]
+    assert rows == ["full", "lora"] and "peak RSS" in out and "probe" in out
+
+
+# ---- --time_budget
+
+LONG = ["--max_steps", "4000", "--per_device_train_batch_size", "4", "--eval_strategy", "steps", "--eval_steps", "500",
+        "--save_strategy", "steps", "--save_steps", "500"]  # fmt: skip
+
+
+def test_a_budget_that_cannot_hold_the_run_plans_fewer_steps_and_finishes_a_valid_run(
+    tiny_bert, sentiment_files, tmp_path, run_cli
+):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, *LONG), "--time_budget", "4s")
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    budget = metrics["budget"]
+    assert budget["stopped_by_budget"] and budget["planned_steps"] == 4000
+    assert 0 < budget["stopped_at_step"] <= budget["steps"] < 4000
+    assert metrics["reload_check"]["match"]
+    card = (out / "README.md").read_text()
+    assert f"stopped by the time budget (4 s) at step {budget['stopped_at_step']:,} of 4,000" in card
+    state = json.loads((out / "trainer_state.json").read_text())
+    rates = [h["learning_rate"] for h in state["log_history"] if "learning_rate" in h]
+    assert state["max_steps"] == budget["steps"], "the schedule is set for the steps that fit"
+    assert rates[-1] < 0.2 * max(rates), "the learning rate decays over the budget, not cut off at its peak"
+
+
+def test_a_budget_too_small_for_one_step_is_refused(tiny_bert, sentiment_files, tmp_path, run_cli):
+    out = tmp_path / "run"
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out), "--time_budget", "0.01")
+    assert code == 2 and "is too small for this run here" in err and "need at least" in err
+    assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_the_stop_callback_stops_at_the_next_step_past_the_deadline():
+    import time
+    from types import SimpleNamespace
+
+    from hf_transfer.budget import Budget, stop_callback
+
+    budget = Budget(10.0, time.monotonic() + 0.0)
+    callback = stop_callback(budget, reserve=0.0, evaluate_at_stop=True)
+    control = SimpleNamespace(should_training_stop=False, should_evaluate=False, should_save=False)
+    callback.on_step_end(None, SimpleNamespace(global_step=7, max_steps=10), control)
+    assert control.should_training_stop and control.should_evaluate and callback.stopped_at == 7
+    later = Budget(10.0, time.monotonic() + 60)
+    quiet = SimpleNamespace(should_training_stop=False, should_evaluate=False, should_save=False)
+    stop_callback(later, 0.0, True).on_step_end(None, SimpleNamespace(global_step=3, max_steps=10), quiet)
+    assert not quiet.should_training_stop
+
+
+# ---- tune
+
+
+def fake_run(optimum: float):
+    """A stand-in for train.run whose metric peaks at learning_rate = ``optimum`` (in log space), reporting three
+    evaluations on the way, as a run's Trainer would."""
+    from types import SimpleNamespace
+
+    def run(recipe, folder, callbacks=(), **kwargs):
+        rate = recipe.training["learning_rate"]
+        value = math.exp(-((math.log10(rate) - math.log10(optimum)) ** 2))
+        control = SimpleNamespace(should_training_stop=False)
+        for step in (1, 2, 3):
+            for callback in callbacks:
+                callback.on_evaluate(
+                    None, SimpleNamespace(global_step=step), control, metrics={"eval_accuracy": value * step / 3}
+                )
+            if control.should_training_stop:
+                break
+        return {"eval": {"eval_accuracy": value}}
+
+    return run
+
+
+def test_tune_finds_the_learning_rate_the_objective_prefers_and_prunes(tmp_path, tiny_bert, sentiment_files):
+    from hf_transfer.console import Console
+    from hf_transfer.tune import tune
+
+    recipe = tiny_recipe(tiny_bert, sentiment_files)
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: {low: 1e-6, high: 1e-1, log: true}\n")
+    with Console() as console:
+        report = tune(recipe, ["full"], tmp_path / "tune", 30, console, space_file=space, train_run=fake_run(1e-3))
+    best = report["best"]
+    assert 10**-3.5 < best["params"]["learning_rate"] < 10**-2.5
+    states = [t["state"] for t in report["trials"]]
+    assert states.count("complete") + states.count("pruned") == 30 and states.count("pruned") > 0
+    winner = (tmp_path / "tune" / "best_recipe.yaml").read_text()
+    assert str(best["params"]["learning_rate"]) in winner and "selection_fraction: null" in winner
+    assert "carved out for selection" in report["selected_on"]
+    assert (tmp_path / "tune" / "trials.csv").read_text().count("\n") == 31
+    assert (tmp_path / "tune" / "optimization_history.png").is_file()
+
+
+def test_tune_real_trials_refit_and_keep_best(tiny_bert, sentiment_files, tmp_path, run_cli):
+    out = tmp_path / "tune"
+    args = tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1")
+    code, stdout, err = run_cli("tune", *args[1:], "--trials", "2", "--methods", "lora,full", "--refit",
+                                "--keep", "best")  # fmt: skip
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    best = report["best"]["trial"]
+    folders = sorted((out / "trials").iterdir())
+    assert len(folders) == 2
+    for folder in folders:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert "carved out for selection" in metrics["evaluated_on"]
+        assert (folder / "recipe.yaml").is_file() == folder.name.endswith(f"{best:04d}"), "--keep best"
+    refit = json.loads((out / "refit" / "metrics.json").read_text())
+    assert refit["evaluated_on"].startswith("the file ") and refit["samples"]["train"] == 160, "all the training data"
+    code, _, err = run_cli("run", out / "best_recipe.yaml", "--output_dir", tmp_path / "again", "--max_steps", "2")
+    assert code == 0, err
+    code, stdout, err = run_cli("tune", *args[1:], "--trials", "2", "--methods", "lora,full")
+    assert code == 0 and "=== trial" not in stdout, "a finished study is not run again"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--trials", "0"], "--trials must be 1 or more"),
+        (["--trials", "1", "--space", "{space_unknown}"], "is neither a TrainingArguments field nor a recipe field"),
+        (["--trials", "1", "--space", "{space_inverted}"], "has low 0.1 above high 0.001"),
+        (["--trials", "1", "--selection_fraction", "0", "--refit"], "--refit needs that split"),
+    ],
+)
+def test_bad_tune_input(extra, message, tiny_bert, sentiment_files, tmp_path, run_cli):
+    (tmp_path / "unknown.yaml").write_text("learning_rte: {low: 1e-5, high: 1e-3}\n")
+    (tmp_path / "inverted.yaml").write_text("learning_rate: {low: 0.1, high: 0.001, log: true}\n")
+    files = {"space_unknown": tmp_path / "unknown.yaml", "space_inverted": tmp_path / "inverted.yaml"}
+    extra = [e.format(**files) for e in extra]
+    out = tmp_path / "tune"
+    code, _, err = run_cli("tune", *tiny_run_args(tiny_bert, sentiment_files, out)[1:], *extra)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (out / "report.json").exists()
+
+
+def test_a_study_made_for_another_recipe_is_refused(tiny_bert, sentiment_files, tmp_path, run_cli):
+    out = tmp_path / "tune"
+    args = tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1")[1:]
+    code, _, err = run_cli("tune", *args, "--trials", "1")
+    assert code == 0, err
+    code, _, err = run_cli("tune", *args, "--trials", "1", "--set", "task.max_length=64")
+    assert code == 2 and "was made for another recipe" in err
+
+
+KILL_DURING_TRIAL = textwrap.dedent("""
+    import os, signal, sys
+    from hf_transfer import trainer
+    from hf_transfer.cli import main
+    from transformers import TrainerCallback
+
+    original = trainer.build_trainer
+    marker = sys.argv.pop(1)
+
+    def killing(*args, **kwargs):
+        built = original(*args, **kwargs)
+        if not os.path.exists(marker) and "trial-0001" in str(built.args.output_dir):
+
+            class Kill(TrainerCallback):
+                def on_step_end(self, args, state, control, **kw):
+                    if state.global_step == 2:
+                        open(marker, "w").close()
+                        os.kill(os.getpid(), signal.SIGKILL)
+
+            built.add_callback(Kill())
+        return built
+
+    trainer.build_trainer = killing
+    main(argv=sys.argv[1:])
+""")
+
+
+def test_a_killed_tune_continues_and_two_processes_share_one_study(tiny_bert, sentiment_files, tmp_path):
+    out = tmp_path / "tune"
+    args = [str(a) for a in tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1")[1:]]
+    command = [sys.executable, "-c", KILL_DURING_TRIAL, str(tmp_path / "killed"), "tune", *args, "--trials", "3"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == -9, first.stderr[-2000:]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "marked failed" in again.stdout
+    states = [t["state"] for t in json.loads((out / "report.json").read_text())["trials"]]
+    assert states.count("complete") + states.count("pruned") == 3 and states.count("fail") == 1
+    # a second machine's share of a study: two processes on one storage, each running some of its trials
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    both = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hf_transfer", "tune", *args, "--trials", "4", "--storage", shared],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in both]
+    assert all(p.returncode == 0 for p in both), [o[1][-2000:] for o in outputs]
+    import optuna
+
+    study = optuna.load_study(study_name="rotten-tomatoes-minilm", storage=shared)
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) >= 4 and len({t.user_attrs["pid"] for t in finished}) == 2
