@@ -162,6 +162,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "eval_samples": counted("eval"),
             "kept": kept_text(metrics["kept"]) if metrics.get("kept") else "",
             "budget": (metrics.get("budget") or {}).get("text", ""),
+            "comparison": (folder.comparison() or {}).get("lines", []),
             "eval_description": evaluated_on,
             "results": results,
             "test_results": table(metrics.get("test") or {}),

@@ -8,13 +8,11 @@ state. Methods whose run folder is already finished are not run again.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 from .errors import UserError
 from .methods import names as method_names
-from .plots import during_training
 from .recipe import Recipe
 from .runs import RunFolder, is_finished_run
 
@@ -33,17 +31,50 @@ def parse_methods(text: str) -> list[str]:
     return methods
 
 
-def _eval_every(recipe: Recipe) -> int:
-    """Steps between evaluations: the run's optimizer steps spread over EVALS_PER_RUN points."""
-    from .data import load_splits
+def fraction_text(fraction: float) -> str:
+    return f"{fraction:g}"
 
-    splits, _ = load_splits(recipe.data, recipe.task)
-    training = recipe.training
-    batch = int(training.get("per_device_train_batch_size", 32)) * int(training.get("gradient_accumulation_steps", 1))
-    steps = int(training.get("max_steps", -1))
-    if steps <= 0:
-        steps = math.ceil(len(splits["train"]) / batch) * math.ceil(float(training.get("num_train_epochs", 3)))
-    return max(1, steps // EVALS_PER_RUN)
+
+def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list[float] | None, schedule: dict):
+    """(folder name, method, fraction, seed, recipe) for every run of the comparison. One seed and no fractions:
+    one folder per method, as before; otherwise ``<method>-f<fraction>-s<seed>``."""
+    base_seed = int(recipe.training.get("seed", 42))
+    out = []
+    for method in methods:
+        for fraction in fractions or [1.0]:
+            for k in range(seeds):
+                training = {**recipe.training, **schedule}
+                if seeds > 1:  # data order and head initialisation; the split stays fixed (split_seed)
+                    training.update(seed=base_seed + k, data_seed=base_seed + k)
+                data = recipe.data if fraction >= 1 else dataclasses.replace(recipe.data, train_fraction=fraction)
+                name = method if seeds == 1 and not fractions else f"{method}-f{fraction_text(fraction)}-s{k}"
+                variant = dataclasses.replace(recipe, method=method, training=training, data=data)
+                out.append((name, method, fraction, k, variant))
+    return out
+
+
+def check_fractions(fractions: list[float] | None, recipe: Recipe, train_rows: int) -> list[str]:
+    """Fractions that leave fewer training examples than classes, said plainly (they are not run)."""
+    classes = len(getattr(recipe.task, "label_names", None) or [])
+    notes = []
+    for fraction in fractions or []:
+        n = max(1, round(fraction * train_rows))
+        if classes and n < classes:
+            notes.append(f"fraction {fraction:g} leaves {n} training examples for {classes} classes: not run")
+    return notes
+
+
+def parse_fractions(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        values = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise UserError(f"--fractions {text!r}: give shares of the training data, e.g. 0.1,0.25,0.5,1.") from None
+    bad = [v for v in values if not 0 < v <= 1]
+    if bad or not values:
+        raise UserError(f"--fractions takes shares in (0, 1]; {bad or text!r} is not.")
+    return values
 
 
 def compare(
@@ -56,30 +87,37 @@ def compare(
     verbose: bool = False,
     trust_remote_code: bool = False,
     console=None,
+    seeds: int = 1,
+    fractions: list[float] | None = None,
+    budget=None,
 ) -> dict:
-    """Run ``recipe`` once per method into ``output_dir/<method>`` and write the report. A finished run
-    with the same settings is reused; one with other settings (another budget, data or checkpoint) stops
-    the comparison before anything trains, unless ``overwrite`` (then every method runs again)."""
+    """Run ``recipe`` once per method (per seed, per data fraction) into ``output_dir`` and write the report. A
+    finished run with the same settings is reused; one with other settings (another budget, data or checkpoint)
+    stops the comparison before anything trains, unless ``overwrite`` (then every run is made again).
+    ``budget``: the whole comparison's time, shared out run by run."""
+    from .comparison import build_report, write_report
     from .console import Console
+    from .data import load_splits
     from .train import run
 
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise UserError(f"--seeds must be a whole number, 1 or more (got {seeds!r}).")
     if console is None:
         with Console(log=log, verbose=verbose) as own:
-            return compare(recipe, methods, output_dir, command, log, overwrite, verbose, trust_remote_code, own)
+            return compare(recipe, methods, output_dir, command, log, overwrite, verbose, trust_remote_code, own,
+                           seeds, fractions, budget)  # fmt: skip
     log = console.say
     output_dir = Path(output_dir).expanduser().resolve()
-    every = _eval_every(recipe)
-    schedule = {
-        "eval_strategy": "steps",
-        "save_strategy": "steps",
-        "eval_steps": every,
-        "save_steps": every,
-        "logging_steps": max(1, every // 2),
-    }
-    planned = {m: dataclasses.replace(recipe, method=m, training={**recipe.training, **schedule}) for m in methods}
+    splits, learned = load_splits(recipe.data, recipe.task)
+    notes = check_fractions(fractions, recipe.with_task(learned), len(splits["train"]))
+    skipped = {float(n.split()[1]) for n in notes}
+    every = _eval_every(recipe, len(splits["train"]))
+    schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every,
+                "logging_steps": max(1, every // 2)}  # fmt: skip
+    planned = [p for p in planned_runs(recipe, methods, seeds, fractions, schedule) if p[2] not in skipped]
     reuse = set()
-    for method, requested in planned.items():
-        folder = output_dir / method
+    for name, method, _, _, requested in planned:
+        folder = output_dir / name
         if overwrite or not is_finished_run(folder):
             continue
         if RunFolder(folder).requested_recipe() != requested:
@@ -88,140 +126,34 @@ def compare(
                 "checkpoint or training arguments). Pass --overwrite_output_dir to run every method again, or "
                 "choose another --output_dir."
             )
-        reuse.add(method)
+        reuse.add(name)
     output_dir.mkdir(parents=True, exist_ok=True)
+    for note in notes:
+        log(f"[hf-transfer] {note}")
     results = {}
-    for method, requested in planned.items():
-        folder = output_dir / method
-        if method in reuse:
-            log(f"[hf-transfer] {method}: finished run with the same settings found in {folder}, not run again")
+    for position, (name, method, fraction, seed, requested) in enumerate(planned):
+        folder = output_dir / name
+        if name in reuse:
+            log(f"[hf-transfer] {name}: finished run with the same settings found in {folder}, not run again")
         else:
-            log(f"\n=== {recipe.name}: {method} -> {folder}")
+            log(f"\n=== {recipe.name}: {name} -> {folder}")
+            share = None if budget is None else budget.share(sum(1 for p in planned[position:] if p[0] not in reuse))
             run(requested, folder, overwrite=folder.exists(), command=command, trust_remote_code=trust_remote_code,
-                console=console)  # fmt: skip
-        results[method] = RunFolder(folder).metrics()
-    report = build_report(recipe, results, output_dir)
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (output_dir / "report.md").write_text(report_markdown(report))
-    plot_report(report, output_dir)
+                console=console, time_budget=share)  # fmt: skip
+        results[name] = (method, fraction, seed, RunFolder(folder).metrics())
+    report = build_report(recipe, results, output_dir, seeds, fractions, notes, trust_remote_code)
+    write_report(report, output_dir)
     return report
 
 
-def build_report(recipe: Recipe, results: dict[str, dict], output_dir: Path) -> dict:
-    keys = recipe.task.report_keys(recipe.metric_names)
-    main = f"eval_{recipe.task.main_metric()}"
-    rows = []
-    for method, m in results.items():
-        state = RunFolder(output_dir / method).trainer_state()
-        rows.append(
-            {
-                "method": method,
-                "metrics": {k: m["eval"].get(f"eval_{k}") for k in keys},
-                "trainable_parameters": m["parameters"]["trainable"],
-                "total_parameters": m["parameters"]["total"],
-                "trainable_share": m["parameters"]["trainable_share"],
-                "train_seconds": m["train"]["wall_seconds"],
-                "train_samples_per_second": m["train"]["train_samples_per_second"],
-                "peak_rss_bytes": m.get("resources", {}).get("peak_rss_bytes"),
-                "saved_bytes": m.get("resources", {}).get("saved_bytes"),
-                "learning_curve": [(h["step"], h[main]) for h in during_training(state["log_history"]) if main in h],
-                "run_dir": str(output_dir / method),
-            }
-        )
-    first = next(iter(results.values()))
-    return {
-        "recipe": recipe.name,
-        "checkpoint": recipe.checkpoint,
-        "dataset": recipe.data.describe(),
-        "samples": first["samples"],
-        "metric_keys": keys,
-        "main_metric": main.removeprefix("eval_"),
-        "baselines": first.get("baselines", {}),
-        "rows": rows,
-    }
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "n/a"
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
-
-
-def report_table(report: dict) -> tuple[list[str], list[list[str]]]:
-    header = (
-        ["method"]
-        + report["metric_keys"]
-        + ["trainable params", "share", "train time", "samples/s", "peak RSS", "saved"]
-    )
-    rows = []
-    for r in report["rows"]:
-        rows.append(
-            [r["method"]]
-            + [f"{v:.4f}" if v is not None else "n/a" for v in r["metrics"].values()]
-            + [
-                f"{r['trainable_parameters']:,}",
-                f"{100 * r['trainable_share']:.2f}%",
-                f"{r['train_seconds']:.1f} s",
-                f"{r['train_samples_per_second']:.1f}",
-                _size(r["peak_rss_bytes"]),
-                _size(r["saved_bytes"]),
-            ]
-        )
-    return header, rows
-
-
-def report_markdown(report: dict) -> str:
-    header, rows = report_table(report)
-    lines = [
-        f"# {report['recipe']}: methods compared",
-        "",
-        f"`{report['checkpoint']}` on {report['dataset']}: {report['samples']['train']:,} training and "
-        f"{report['samples']['eval']:,} evaluation examples; same data, seed and budget for every method.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if report["baselines"]:
-        lines += [
-            "",
-            "Baselines: " + ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in report["baselines"].items()) + ".",
-        ]
-    lines += ["", "![metric per method](metric_by_method.png)", "", "![learning curves](learning_curves.png)", ""]
-    return "\n".join(lines)
-
-
-def plot_report(report: dict, output_dir: Path) -> None:
-    from .plots import pyplot
-
-    plt = pyplot()
-    main = report["main_metric"]
-    methods = [r["method"] for r in report["rows"]]
-    values = [r["metrics"].get(main) or 0.0 for r in report["rows"]]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(methods, values, color="tab:blue")
-    for bar, value in zip(bars, values, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.3f}", ha="center", va="bottom")
-    for name, value in report["baselines"].items():
-        ax.axhline(value, color="tab:gray", linestyle="--", label=name.replace("_", " "))
-        ax.legend(loc="lower right")
-    ax.set_ylabel(main)
-    ax.set_title(f"{report['recipe']}: {main} by method")
-    fig.tight_layout()
-    fig.savefig(output_dir / "metric_by_method.png", dpi=100)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for r in report["rows"]:
-        if r["learning_curve"]:
-            ax.plot(*zip(*r["learning_curve"], strict=True), marker="o", label=r["method"])
-    ax.set_xlabel("training step")
-    ax.set_ylabel(main)
-    ax.set_title("Learning curves")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(output_dir / "learning_curves.png", dpi=100)
-    plt.close(fig)
+def _eval_every(recipe: Recipe, train_rows: int) -> int:
+    """Steps between evaluations: the run's optimizer steps spread over EVALS_PER_RUN points."""
+    training = recipe.training
+    batch = int(training.get("per_device_train_batch_size", 32)) * int(training.get("gradient_accumulation_steps", 1))
+    steps = int(training.get("max_steps", -1))
+    if steps <= 0:
+        steps = math.ceil(train_rows / batch) * math.ceil(float(training.get("num_train_epochs", 3)))
+    return max(1, steps // EVALS_PER_RUN)
 
 
 DEMO_RECIPE = "rotten-tomatoes-minilm"

@@ -25,10 +25,11 @@ EXPECTED = (
     ("Setting `save_embedding_layers` to `True`", "peft saving the resized embeddings of an adapter run"),
     ("Using the `WANDB_DISABLED`", "transformers: trackers are off unless --report_to names one"),
     ("introduces a better way to train encoder-decoder models", "transformers: a note for models trained before 4.12"),
+    ("Failed to load CPU gemm_4bit_forward", "bitsandbytes: an optional faster CPU kernel it fetches from the Hub"),
 )
 """Library messages that every run of this kind meets, and that would read like errors to a new user."""
 
-LIBRARIES = ("transformers", "datasets", "peft", "accelerate", "huggingface_hub", "evaluate")
+LIBRARIES = ("transformers", "datasets", "peft", "accelerate", "huggingface_hub", "evaluate", "bitsandbytes")
 
 
 def expected(message: str) -> bool:

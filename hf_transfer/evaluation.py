@@ -181,3 +181,51 @@ def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, 
             f"{check['reloaded_from_disk']} reloaded from {staging}); the run folder was not published."
         )
     return metrics, check
+
+
+def example_records(run_dir: Path, validation_file: Path | None = None, trust_remote_code: bool = False) -> dict:
+    """One record per evaluation example of a finished run (``Task.example_records``): on the run's own evaluation
+    data, or on a labelled file. Returns the records, the evaluation rows as read, the run's recipe, and what was
+    evaluated (for ``diff``, and for intervals over examples)."""
+    import tempfile
+
+    from .console import quiet
+    from .data import load_evaluation_file, load_splits, tokenize_splits
+    from .errors import UserError
+    from .models import load_run
+    from .runs import RunFolder
+    from .sources import FileData
+
+    folder = RunFolder(run_dir)
+    folder.requested_recipe()
+    folder.require_finished("finish it first.")
+    with quiet():
+        recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
+        task = recipe.task
+        if not task.scores_examples():
+            raise UserError(f"{folder.path.name} is a {task.kind} run: it has no per-example score to compare.")
+        if validation_file is not None:
+            path = str(Path(validation_file).expanduser().resolve())
+            data = FileData(train_file=path, validation_file=path, columns=recipe.data.columns)
+            splits, task = load_evaluation_file(path, recipe.data, task)
+        else:
+            data = recipe.data
+            splits, task = load_splits(data, task)
+        tokenized = tokenize_splits(splits, task, tokenizer)
+        make = task.example_records(splits["validation"], tokenized["validation"], tokenizer)
+        found: list = []
+        with tempfile.TemporaryDirectory() as scratch:
+            settings = {"per_device_eval_batch_size": 64, "report_to": "none", **device_defaults()}
+            args = make_training_args(Path(scratch), settings, task)
+            trainer = trainer_class(task)(model=model, args=args, eval_dataset=tokenized["validation"],
+                                          data_collator=task.collator(tokenizer), processing_class=tokenizer,
+                                          compute_metrics=lambda pred: found.extend(make(pred)) or {})  # fmt: skip
+            trainer.evaluate()
+    return {
+        "records": found,
+        "rows": splits["validation"].to_list(),
+        "recipe": recipe,
+        "task": task,
+        "evaluated_on": data.describe_evaluation(),
+        "data": data.describe(),
+    }

@@ -33,6 +33,8 @@ names local paths)."""
 TENSORBOARD_DIR = "tensorboard"
 """TensorBoard event files, with --report_to tensorboard."""
 SAMPLES_FILE = "samples.jsonl"
+COMPARISON_FILE = "comparison.json"
+"""Written by ``hf-transfer compare`` into each run it compared: the intervals and differences its card shows."""
 CHECKPOINTS = "checkpoints"
 STAGING_SUFFIX = ".partial"
 FINISHED_MARKER = METRICS_FILE
@@ -179,6 +181,13 @@ class RunFolder:
         for path in self.path.iterdir():
             if path.is_file():
                 path.chmod(0o666 & ~mask)
+
+    def comparison(self) -> dict | None:
+        file = self.path / COMPARISON_FILE
+        return json.loads(file.read_text()) if file.is_file() else None
+
+    def write_comparison(self, comparison: dict) -> None:
+        write_atomically(self.path / COMPARISON_FILE, json.dumps(comparison, indent=2) + "\n")
 
     def saved_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.glob("*.safetensors"))

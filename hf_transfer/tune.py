@@ -168,17 +168,26 @@ def reporter(trial, metric: str):
 
 
 def open_study(storage_url: str, name: str, direction: str, print_of: str, seed: int):
+    import random
+
     import optuna
     from optuna.storages import RDBStorage
 
-    storage = RDBStorage(
-        storage_url, heartbeat_interval=30, grace_period=90, engine_kwargs={"connect_args": {"timeout": 60}}
-        if storage_url.startswith("sqlite") else {},
-    )  # fmt: skip
     sampler = optuna.samplers.TPESampler(seed=seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
-                                pruner=pruner, load_if_exists=True)  # fmt: skip
+    for attempt in range(8):  # two processes creating the same new database at once: one of them retries
+        try:
+            storage = RDBStorage(
+                storage_url, heartbeat_interval=30, grace_period=90, engine_kwargs={"connect_args": {"timeout": 60}}
+                if storage_url.startswith("sqlite") else {},
+            )  # fmt: skip
+            study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
+                                        pruner=pruner, load_if_exists=True)  # fmt: skip
+            break
+        except Exception as exc:  # sqlalchemy's IntegrityError / OperationalError while the other creates it
+            if attempt == 7 or "sqlalche" not in type(exc).__module__ + str(exc):
+                raise UserError(f"The study storage {storage_url} could not be opened: {exc}") from None
+            time.sleep(0.5 + random.random())
     made_for = study.user_attrs.get("fingerprint")
     if made_for is None:
         study.set_user_attr("fingerprint", print_of)

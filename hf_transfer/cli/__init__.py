@@ -26,6 +26,7 @@ COMMANDS = {
     "plan": "plan",
     "tune": "tune",
     "eval": "evaluate",
+    "diff": "diff",
     "predict": "predict",
     "merge": "merge",
     "push": "push",
@@ -36,6 +37,14 @@ COMMANDS = {
 """Command -> its module in this package (in the order ``hf-transfer --help`` lists them)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviations: ``--seed 7`` is TrainingArguments' seed, never a shortened ``--seeds``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def command_module(command: str):
     return importlib.import_module(f"{__name__}.{COMMANDS[command]}")
 
@@ -43,7 +52,7 @@ def command_module(command: str):
 def build_parser() -> argparse.ArgumentParser:
     from ..assets import installed_version
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description="Transfer learning for NLP on the Hugging Face stack.",
         epilog="Something odd about this machine or install? `hf-transfer doctor` tells what it sees.",
@@ -51,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {installed_version('hf-transfer-toolkit', '(not installed)')}"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:
         command_module(command).add_parser(sub)
     return parser
@@ -91,6 +100,4 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
 
 
 def script_parser(recipe) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
-        prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe."
-    )
+    return Parser(prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe.")

@@ -13,13 +13,19 @@ def add_parser(sub) -> None:
     )
     cmp.add_argument("recipe")
     cmp.add_argument("--methods", default="scratch,freeze,lora,full")
+    cmp.add_argument("--seeds", type=int, default=1, help="runs per method with different seeds (intervals over seeds)")
+    cmp.add_argument(
+        "--fractions", help="training-data shares for learning curves, e.g. 0.1,0.25,0.5,1 (nested seeded subsets)"
+    )
     add_run_flags(cmp)
 
 
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..compare import compare, parse_methods, report_table
+    from ..budget import Budget
+    from ..compare import compare, parse_fractions, parse_methods
+    from ..comparison import report_table, summary_lines
     from ..errors import UserError
     from ..overrides import command_line, resolve_run
     from ..registry import find_recipe
@@ -46,8 +52,13 @@ def run(args, extra, argv) -> None:
         overwrite=options.overwrite,
         verbose=options.verbose,
         trust_remote_code=options.trust_remote_code,
+        seeds=args.seeds,
+        fractions=parse_fractions(args.fractions),
+        budget=Budget.starting_now(options.time_budget) if options.time_budget else None,
     )
     header, rows = report_table(report)
     print()
     print(format_table(header, rows))
+    for line in summary_lines(report):
+        print(f"- {line}")
     print(f"\nReport: {options.output_dir / 'report.md'} (also report.json, metric_by_method.png, learning_curves.png)")

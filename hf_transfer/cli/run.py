@@ -16,6 +16,16 @@ def add_parser(sub) -> None:
     )
     run.add_argument("recipe", help="packaged recipe name, or path to a recipe .py / .yaml")
     add_run_flags(run)
+    add_seeds_flag(run)
+
+
+def add_seeds_flag(parser) -> None:
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train K times with different seeds (data order, head initialisation) and report a 95%% interval",
+    )
 
 
 def run(args, extra, argv, recipe=None) -> None:
@@ -29,8 +39,29 @@ def run(args, extra, argv, recipe=None) -> None:
     if recipe is None:
         recipe, source = find_recipe(args.recipe)
     resolved, options = resolve_run(recipe, {**vars(args), "command": command_line(argv)}, extra, source)
+    if getattr(args, "seeds", 1) != 1:
+        return run_seeds(resolved, options, args.seeds)
     with Console(log=print if is_main_process() else silent, verbose=options.verbose) as console:
         launch(resolved, options, console)
+
+
+def run_seeds(recipe, options, seeds: int) -> None:
+    """``run --seeds K``: the recipe's method K times into one folder, with the interval over seeds."""
+    from ..budget import Budget
+    from ..compare import compare
+    from ..comparison import summary_lines
+    from ..errors import UserError
+
+    if options.test_file or options.merge_adapter or options.push_to_hub:
+        raise UserError(
+            "--seeds runs a recipe several times; --test_file, --merge_adapter and --push_to_hub take one run."
+        )
+    report = compare(recipe, [recipe.method], options.output_dir, command=options.command, overwrite=options.overwrite,
+                     verbose=options.verbose, trust_remote_code=options.trust_remote_code, seeds=seeds,
+                     budget=Budget.starting_now(options.time_budget) if options.time_budget else None)  # fmt: skip
+    for line in summary_lines(report):
+        print(f"- {line}")
+    print(f"Runs and report: {options.output_dir}")
 
 
 def run_recipe_script(recipe, argv: list[str]) -> None:
@@ -39,5 +70,6 @@ def run_recipe_script(recipe, argv: list[str]) -> None:
 
     parser = script_parser(recipe)
     add_run_flags(parser)
+    add_seeds_flag(parser)
     args, extra = parser.parse_known_args(argv)
     run(args, extra, ["run", recipe.name, *argv], recipe=recipe)

@@ -180,6 +180,22 @@ class Task:
         """Add metrics derived from the Trainer's (e.g. perplexity from eval loss)."""
         return metrics
 
+    def example_records(self, examples, features, tokenizer):
+        """A function of the Trainer's evaluation predictions (rows in dataset order) that returns one record per
+        evaluation example: ``prediction``, ``reference``, ``correct`` (None where right and wrong do not apply),
+        ``truncated`` (cut by the length limit), and the counts this task's metrics are made of (``tp``/``fp``/``fn``
+        by class, exact match and F1, absolute error). None: the task has no per-example score (``diff`` and the
+        bootstrap interval then refuse it)."""
+        return None
+
+    def aggregate(self, records: list[dict]) -> float:
+        """The main metric of some records, as ``metrics_function`` scores it (what a bootstrap resamples)."""
+        raise NotImplementedError
+
+    def scores_examples(self) -> bool:
+        """Whether this task scores each evaluation example (``example_records``)."""
+        return type(self).example_records is not Task.example_records
+
     def baselines(self, train_split, eval_split) -> dict[str, float]:
         """Scores of trivial predictors on the eval split, to read the metrics against."""
         return {}
@@ -255,6 +271,28 @@ class Task:
 
     def format_prediction(self, text: str, prediction: Any) -> str:
         return f"{text}\t{prediction}"
+
+
+def counts_f1(records: list[dict]) -> float:
+    """Micro F1 from the records' tp / fp / fn."""
+    tp = sum(r["tp"] for r in records)
+    wrong = sum(r["fp"] + r["fn"] for r in records)
+    return 2 * tp / (2 * tp + wrong) if tp else 0.0
+
+
+def class_counts(predicted: set, reference: set) -> dict:
+    """tp / fp / fn of one example, overall and by class."""
+    by_class: dict[str, dict[str, int]] = {}
+    for item in predicted | reference:
+        name = item[0] if isinstance(item, tuple) else item
+        counts = by_class.setdefault(str(name), {"tp": 0, "fp": 0, "fn": 0})
+        counts["tp" if item in predicted and item in reference else "fp" if item in predicted else "fn"] += 1
+    return {
+        "tp": len(predicted & reference),
+        "fp": len(predicted - reference),
+        "fn": len(reference - predicted),
+        "by_class": by_class,
+    }
 
 
 def head_names_present(model, candidates: tuple[str, ...]) -> list[str]:

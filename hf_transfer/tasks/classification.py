@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import PAD_MULTIPLE, PAIR_SEPARATOR, Task, head_names_present, register
+from . import PAD_MULTIPLE, PAIR_SEPARATOR, Task, class_counts, counts_f1, head_names_present, register
 
 PROBLEM_TYPES = {
     "single_label": "single_label_classification",
@@ -266,6 +266,44 @@ class TextClassification(Task):
             return out
 
         return compute
+
+    def example_records(self, examples=None, features=None, tokenizer=None):
+        import numpy as np
+
+        names = self.label_names or ["value"]
+        lengths = [len(ids) for ids in features["input_ids"]] if features is not None else None
+
+        def records(eval_pred):
+            logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+            predicted, references = self._decide(logits), np.asarray(eval_pred.label_ids)
+            out = []
+            for i, (p, r) in enumerate(zip(predicted, references, strict=True)):
+                truncated = bool(lengths and lengths[i] >= self.max_length)
+                if self.problem_type == "regression":
+                    value, gold = float(p), float(np.asarray(r).reshape(-1)[0])
+                    record = {"prediction": value, "reference": gold, "abs_error": abs(value - gold), "correct": None}
+                elif self.problem_type == "multi_label":
+                    chosen = {names[j] for j, v in enumerate(p) if v}
+                    gold = {names[j] for j, v in enumerate(r) if v >= 0.5}
+                    record = {"prediction": sorted(chosen), "reference": sorted(gold), "correct": chosen == gold,
+                              **class_counts(chosen, gold)}  # fmt: skip
+                else:
+                    record = {"prediction": names[int(p)], "reference": names[int(r)], "correct": int(p) == int(r),
+                              **class_counts({names[int(p)]}, {names[int(r)]})}  # fmt: skip
+                out.append(dict(record, truncated=truncated))
+            return out
+
+        return records
+
+    def aggregate(self, records: list[dict]) -> float:
+        if self.problem_type == "regression":
+            import numpy as np
+
+            values = np.asarray([[r["prediction"], r["reference"]] for r in records])
+            return float(np.corrcoef(values[:, 0], values[:, 1])[0, 1]) if len(values) > 1 else 0.0
+        if self.problem_type == "multi_label":
+            return counts_f1(records)
+        return sum(r["correct"] for r in records) / len(records)
 
     def baselines(self, train_split, eval_split) -> dict[str, float]:
         if self.problem_type != "single_label" or len(eval_split) == 0:

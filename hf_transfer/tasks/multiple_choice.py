@@ -134,6 +134,17 @@ class MultipleChoice(Task):
 
         return compute
 
+    def example_records(self, examples=None, features=None, tokenizer=None):
+        def records(eval_pred):
+            logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+            return [{"prediction": int(p), "reference": int(r), "correct": int(p) == int(r), "truncated": False}
+                    for p, r in zip(logits.argmax(-1), eval_pred.label_ids, strict=True)]  # fmt: skip
+
+        return records
+
+    def aggregate(self, records: list[dict]) -> float:
+        return sum(r["correct"] for r in records) / len(records)
+
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, HEAD_CANDIDATES)
 

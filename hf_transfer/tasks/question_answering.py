@@ -247,6 +247,36 @@ class QuestionAnswering(Task):
 
         return compute
 
+    def example_records(self, examples=None, features=None, tokenizer=None):
+        from ..metrics.common import best_over_golds, exact_match, token_f1
+
+        contexts = dict(zip(examples["id"], examples["context"], strict=True))
+        golds = dict(zip(examples["id"], examples["answers"], strict=True))
+        feature_ids, feature_offsets = features["example_id"], features["offset_mapping"]
+        windows_of: dict[str, int] = {}
+        for example_id in feature_ids:
+            windows_of[example_id] = windows_of.get(example_id, 0) + 1
+
+        def records(eval_pred):
+            start_logits, end_logits = eval_pred.predictions[:2]
+            windows: dict[str, list] = {}
+            for i, example_id in enumerate(feature_ids):
+                windows.setdefault(example_id, []).append((feature_offsets[i], start_logits[i], end_logits[i]))
+            out = []
+            for example_id, context in contexts.items():
+                text, _, _, _ = self._decide(context, windows.get(example_id, []))
+                answers = [a for a in golds[example_id]["text"] if isinstance(a, str)] or [""]
+                em = best_over_golds(exact_match, text, answers)
+                f1 = best_over_golds(token_f1, text, answers)
+                out.append({"prediction": text, "reference": answers, "exact_match": em, "f1": f1,
+                            "correct": em == 1.0, "truncated": windows_of.get(example_id, 0) > 1})  # fmt: skip
+            return out
+
+        return records
+
+    def aggregate(self, records: list[dict]) -> float:
+        return 100.0 * sum(r["f1"] for r in records) / len(records)
+
     # ---- prediction -----------------------------------------------------------------------
 
     def use_code(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import IGNORE_INDEX, PAD_MULTIPLE, Task, head_names_present, register
+from . import IGNORE_INDEX, PAD_MULTIPLE, Task, class_counts, counts_f1, head_names_present, register
 
 NEEDS_PREFIX_SPACE = {"roberta", "gpt2", "bart", "longformer", "deberta", "mvp", "led"}
 """Byte-level BPE tokenizers that need add_prefix_space=True for pre-split words."""
@@ -224,6 +224,37 @@ class TokenClassification(Task):
             return out
 
         return compute
+
+    def example_records(self, examples=None, features=None, tokenizer=None):
+        import numpy as np
+
+        names = self.label_names
+        word_ids = features["word_ids"] if features is not None else None
+        lengths = [len(ids) for ids in features["input_ids"]] if features is not None else None
+        tokens = examples["tokens"] if examples is not None and "tokens" in examples.column_names else None
+
+        def records(eval_pred):
+            logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+            predicted, references = np.asarray(logits).argmax(-1), np.asarray(eval_pred.label_ids)
+            out = []
+            for row in range(len(predicted)):
+                if word_ids is not None:
+                    positions = first_subtoken_positions(word_ids[row])
+                else:
+                    positions = [j for j, y in enumerate(references[row]) if y != IGNORE_INDEX]
+                guess = set(entity_spans([names[predicted[row][j]] for j in positions], self.scheme))
+                gold = set(entity_spans([names[references[row][j]] for j in positions], self.scheme))
+                truncated = bool(lengths and lengths[row] >= self.max_length)
+                if tokens is not None and len(positions) < len(tokens[row]):
+                    truncated = True
+                out.append({"prediction": sorted(guess), "reference": sorted(gold), "correct": guess == gold,
+                            "truncated": truncated, **class_counts(guess, gold)})  # fmt: skip
+            return out
+
+        return records
+
+    def aggregate(self, records: list[dict]) -> float:
+        return counts_f1(records)
 
     # ---- prediction -----------------------------------------------------------------------
 
