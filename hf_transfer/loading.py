@@ -36,7 +36,9 @@ class Loaded:
 def load(recipe: Recipe, state, console) -> Loaded:
     """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read)."""
     log = console.say
-    with state.main_process_first():  # rank 0 dequantizes a GGUF checkpoint, the others read its folder
+    with (
+        state.local_main_process_first()
+    ):  # each machine's first process converts a GGUF checkpoint, the others read it
         checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint), console)
     if checkpoint.note:
         log(f"[hf-transfer] {checkpoint.note}")
@@ -59,7 +61,7 @@ def load(recipe: Recipe, state, console) -> Loaded:
         log(f"[hf-transfer] labels ({len(names)}): {shown}")
     trained = recipe.with_task(task)
     tokenizer = load_tokenizer(checkpoint, trained)
-    with state.main_process_first():  # rank 0 fills the tokenization cache, the others read it
+    with state.local_main_process_first():  # each machine's first process fills its tokenization cache, others read it
         tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
                   warnings)  # fmt: skip

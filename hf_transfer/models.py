@@ -155,7 +155,7 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights
             **_weights_kwargs(recipe, checkpoint),
             **checkpoint.load_kwargs(),
             **task.model_kwargs(),
-            **methods.get(recipe.method).load_kwargs(),
+            **methods.get(recipe.method).load_kwargs(recipe, checkpoint),
         )
         if new_weights is not None:
             new_weights.extend(sorted(info.get("missing_keys") or []))

@@ -229,7 +229,10 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
          train_run=None) -> dict:  # fmt: skip
     """Run the search (see the module's docstring); returns the report written to ``output_dir/report.json``.
     ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum)."""
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        raise UserError("hf-transfer tune searches with Optuna: pip install 'hf-transfer-toolkit[tune]'.") from None
     from optuna.trial import TrialState
 
     from .train import run as train

@@ -210,7 +210,7 @@ OTHER_CASES = (
     "test_output_dir_on_a_read_only_file_system",
     "test_copy_into_a_missing_folder",
     "test_ner_tags_without_prefix",
-    "test_qlora_without_cuda_is_refused_before_loading",
+    "test_qlora_without_bitsandbytes_is_refused_before_loading",
 )
 """The bad-input cases tested one by one below (they need more than a flag)."""
 
@@ -349,10 +349,10 @@ def _one_type(values) -> bool:
     return len({type(v) for v in values if v is not None}) <= 1
 
 
-def test_qlora_without_cuda_is_refused_before_loading(tiny_bert, bad_files, tmp_path, run_cli, monkeypatch):
-    import torch
+def test_qlora_without_bitsandbytes_is_refused_before_loading(tiny_bert, bad_files, tmp_path, run_cli, monkeypatch):
+    import sys
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # not installed
     code, _, err = run_cli(
         "run",
         "rotten-tomatoes-minilm",
@@ -367,7 +367,7 @@ def test_qlora_without_cuda_is_refused_before_loading(tiny_bert, bad_files, tmp_
         "--output_dir",
         tmp_path / "q",
     )
-    assert code == 2 and "needs a CUDA GPU" in err
+    assert code == 2 and "which is not installed: pip install 'hf-transfer-toolkit[qlora]'" in err
     assert not (tmp_path / "q").exists() and not (tmp_path / "q.partial").exists()
 
 

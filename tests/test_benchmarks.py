@@ -43,3 +43,18 @@ def test_a_baseline_runs_under_the_measuring_harness(tiny_bert, tmp_path):
     report = json.loads(line.removeprefix("BASELINE "))
     assert {"imports", "data_and_tokenization", "model", "train", "evaluate", "save"} <= set(report["phases"])
     assert 0 <= report["metric"] <= 1 and (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_the_gpu_check_says_so_and_exits_0_without_cuda(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, whatever this machine has
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "out")], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "has no CUDA GPU" in done.stdout
+    assert "did not run" in (tmp_path / "out" / "gpu_check.md").read_text()

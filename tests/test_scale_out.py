@@ -99,3 +99,120 @@ def test_two_cpu_processes(launcher, tiny_bert, sentiment_files, tmp_path):
         + "".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.suffix in (".json", ".yaml", ".md"))
     )
     assert "hf_scaleout_secret_123" not in everything
+
+
+def tiny_command(tiny_bert, sentiment_files, out) -> list[str]:
+    return ["-m", "hf_transfer.cli", "run", "rotten-tomatoes-minilm", "--model_name_or_path", str(tiny_bert),
+            "--train_file", str(sentiment_files["train"]), "--validation_file", str(sentiment_files["validation"]),
+            "--set", "data.columns.text=sentence", "--output_dir", str(out), *TINY_TRAINING, "--num_train_epochs", "1",
+            "--per_device_train_batch_size", "8"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_launch_that_is_not_really_distributed_is_refused(tiny_bert, sentiment_files, tmp_path):
+    """accelerate's FSDP on CPU processes starts N processes that each train alone (issue 28): refused at once."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--use_fsdp",
+               "--fsdp_version", "2", *tiny_command(tiny_bert, sentiment_files, out)]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "accelerate launch --use_fsdp, but accelerate runs these processes as MULTI_CPU, not FSDP" in result.stderr
+    assert "NotImplementedError" not in result.stderr, "refused before the lazily loaded weights are used"
+    assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+@pytest.mark.slow
+def test_two_machine_ranks_on_one_host(tiny_bert, sentiment_files, tmp_path):
+    """--num_machines 2 --machine_rank 0|1 --main_process_ip 127.0.0.1: rank 0 alone writes the run folder, and the
+    result is the two-process run's."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("ACCELERATE_USE_CPU", None)  # accelerate would read it as --cpu
+    ranks = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "accelerate.commands.launch",
+                "--multi_gpu",  # on CPUs: MULTI_CPU over gloo (--cpu would start unconnected processes)
+                "--num_machines",
+                "2",
+                "--machine_rank",
+                str(rank),
+                "--num_processes",
+                "2",
+                "--main_process_ip",
+                "127.0.0.1",
+                "--main_process_port",
+                str(port),
+                *tiny_command(tiny_bert, sentiment_files, out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=900) for p in ranks]
+    assert [p.returncode for p in ranks] == [0, 0], [o[1][-2000:] for o in outputs]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["reload_check"]["match"]
+    assert outputs[0][0].count("Run folder:") == 1 and "Run folder:" not in outputs[1][0], "machine 0 reports"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("run")) == ["run"]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 160 // (8 * 2)
+
+
+@pytest.mark.slow
+def test_cpu_machines_launched_apart_are_refused(tiny_bert, sentiment_files, tmp_path):
+    """``accelerate launch --cpu --num_machines 2``: one plain process per machine, no process group (issue 28)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_machines", "2", "--machine_rank",
+               "0", "--num_processes", "2", "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
+               *tiny_command(tiny_bert, sentiment_files, out)]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1")
+    )
+    assert (
+        result.returncode != 0
+        and "starts one plain process per machine" in result.stderr
+        and "--multi_gpu" in result.stderr
+    )
+    assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_deepspeed_configs_pass_deepspeeds_own_schema():
+    """The ZeRO-2 / ZeRO-3 configs, as accelerate turns them into a DeepSpeed config (with the Trainer's values for its
+    "auto" entries), are accepted by DeepSpeed's own config classes; a wrong one is not (no GPU needed)."""
+    deepspeed = pytest.importorskip("deepspeed")
+    from accelerate.utils import DeepSpeedPlugin
+    from deepspeed.runtime.config import DeepSpeedConfig
+
+    def resolved(path: Path) -> dict:
+        plugin = DeepSpeedPlugin(**yaml.safe_load(path.read_text())["deepspeed_config"])
+        config = dict(plugin.deepspeed_config)
+        config.update(train_batch_size=16, train_micro_batch_size_per_gpu=8, gradient_accumulation_steps=2)
+        return config
+
+    stages = {}
+    for path in CONFIGS:
+        if path.stem.startswith("deepspeed"):
+            stages[path.stem] = DeepSpeedConfig(resolved(path)).zero_optimization_stage
+    assert stages == {"deepspeed_zero2": 2, "deepspeed_zero3": 3}, deepspeed.__version__
+    wrong = resolved(REPO / "configs/accelerate/deepspeed_zero2.yaml")
+    wrong["zero_optimization"] = {**wrong["zero_optimization"], "stage": "two"}
+    with pytest.raises(Exception, match="stage"):  # DeepSpeed's pydantic validation error
+        DeepSpeedConfig(wrong)

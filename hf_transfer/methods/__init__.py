@@ -59,7 +59,8 @@ class Method:
     """False: the checkpoint's architecture with random weights (no pretrained weights reused)."""
     quantized: bool = False
     """Loads the base model in 4 bits with bitsandbytes."""
-    load_kwargs: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    load_kwargs: Callable[[Any, Any], dict[str, Any]] = field(default=lambda recipe, checkpoint: {})
+    """(recipe, resolved checkpoint) -> extra ``from_pretrained`` arguments (a quantization config)."""
 
     def settings_of(self, recipe):
         return getattr(recipe, self.settings) if self.settings else None

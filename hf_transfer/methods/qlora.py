@@ -1,4 +1,9 @@
-"""QLoRA (peft + bitsandbytes): LoRA adapters on a base model loaded in 4-bit NF4."""
+"""QLoRA (peft + bitsandbytes): LoRA adapters on a base model loaded in 4-bit NF4 (``qlora``) or 8-bit LLM.int8
+(``qlora8``), on a CUDA GPU or, with bitsandbytes 0.50 or later, on the CPU.
+
+The task's head is kept in full precision (it is trained and saved in full); everything else that is a linear
+layer is quantized. The compute dtype is what the device computes natively: bf16 on a GPU or CPU that has it,
+else fp16 on a GPU and fp32 on a CPU."""
 
 from __future__ import annotations
 
@@ -8,21 +13,89 @@ from ..errors import UserError
 from . import Method, register
 from .lora import LoraSettings, lora
 
+CPU_VERSION = (0, 50)
+"""The first bitsandbytes release measured to quantize and train 4-bit and 8-bit layers on a CPU (0.50.2)."""
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
 
 def check_quantization(name: str) -> None:
-    """Fail before anything is loaded when bitsandbytes cannot quantize on this machine."""
+    """Fail before anything is loaded when bitsandbytes cannot quantize on this machine, naming what would."""
     import torch
 
-    if not torch.cuda.is_available():
-        raise UserError(
-            f"--method {name} loads 4-bit weights with bitsandbytes, which needs a CUDA GPU, and this machine has "
-            "none. "
-            "Use --method lora (same adapters, full-precision base) instead."
-        )
     try:
-        import bitsandbytes  # noqa: F401
+        import bitsandbytes
     except ImportError:
-        raise UserError(f"--method {name} needs bitsandbytes: pip install 'hf-transfer-toolkit[qlora]'") from None
+        raise UserError(
+            f"--method {name} quantizes the base model with bitsandbytes, which is not installed: pip install "
+            "'hf-transfer-toolkit[qlora]' (bitsandbytes 0.50 or later also runs on a CPU)."
+        ) from None
+    if not torch.cuda.is_available() and _version(bitsandbytes.__version__) < CPU_VERSION:
+        raise UserError(
+            f"--method {name} on a CPU needs bitsandbytes {'.'.join(map(str, CPU_VERSION))} or later (this machine has "
+            f"{bitsandbytes.__version__}, which quantizes on CUDA GPUs only): pip install -U 'bitsandbytes>=0.50'. Or "
+            "use --method lora (the same adapters on a full-precision base)."
+        )
+
+
+def compute_dtype(recipe):
+    """The run's own precision (``--bf16 false``: fp32 on a CPU), else what the device computes natively."""
+    import torch
+
+    from ..hardware import cpu_computes_bf16
+    from ..plain import as_bool
+
+    asked = as_bool(recipe.training.get("bf16")) if "bf16" in recipe.training else None
+    if torch.cuda.is_available():
+        if asked is False:
+            return torch.float16 if as_bool(recipe.training.get("fp16", False)) else torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if asked is not None:
+        return torch.bfloat16 if asked else torch.float32
+    return torch.bfloat16 if cpu_computes_bf16() else torch.float32
+
+
+def kept_in_full(recipe, checkpoint) -> list[str]:
+    """The linear layers of the task's head (and any module the task names as head), by full name: found on the
+    model built on the meta device, so nothing is loaded twice."""
+    import torch
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(checkpoint.path, trust_remote_code=recipe.trust_remote_code,
+                                        **checkpoint.load_kwargs(), **recipe.task.model_kwargs())  # fmt: skip
+    with torch.device("meta"):
+        model = recipe.task.auto_model_class().from_config(config)
+    heads = set(recipe.task.head_modules(model))
+    return sorted(
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and heads & set(name.split("."))
+    ) or sorted(heads)
+
+
+def quantized_load_kwargs(bits: int):
+    def load_kwargs(recipe, checkpoint) -> dict[str, Any]:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        skip = kept_in_full(recipe, checkpoint)
+        if bits == 4:
+            config = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute_dtype(recipe), llm_int8_skip_modules=skip,
+            )  # fmt: skip
+        else:
+            config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+        device = torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
+        return {"quantization_config": config, "device_map": {"": device}}
+
+    return load_kwargs
 
 
 def qlora(model, recipe, task):
@@ -31,29 +104,36 @@ def qlora(model, recipe, task):
     return lora(prepare_model_for_kbit_training(model, use_gradient_checkpointing=True), recipe, task)
 
 
-def load_kwargs() -> dict[str, Any]:
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {
-        "quantization_config": BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
-        ),
-        "device_map": {"": torch.cuda.current_device()},
-    }
-
+CHECKED = (
+    " The reload check loads the saved adapter onto the same {bits} base it trained on; `hf-transfer merge` merges "
+    "it into the full-precision base."
+)
 
 register(
     Method(
         "qlora",
-        "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}.",
+        "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}."
+        + CHECKED.format(bits="4-bit NF4"),
         qlora,
         settings="lora",
         settings_class=LoraSettings,
         adapter=True,
         mergeable=True,
         quantized=True,
-        load_kwargs=load_kwargs,
+        load_kwargs=quantized_load_kwargs(4),
+    )
+)
+register(
+    Method(
+        "qlora8",
+        "LoRA (peft) on an 8-bit quantized base model (bitsandbytes LLM.int8): adapters (r={r}, alpha={alpha}) on "
+        "{targets}{head}." + CHECKED.format(bits="8-bit"),
+        qlora,
+        settings="lora",
+        settings_class=LoraSettings,
+        adapter=True,
+        mergeable=True,
+        quantized=True,
+        load_kwargs=quantized_load_kwargs(8),
     )
 )
