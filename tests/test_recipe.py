@@ -79,7 +79,7 @@ def test_bad_overrides_name_the_problem(assignment, message):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"method": "prefix"}, "method 'prefix' is not one of full, freeze, lora, dora, ia3, qlora, scratch"),
+        ({"method": "prefix"}, "method 'prefix' is not one of full, freeze, lora, dora, ia3, qlora, qlora8, scratch"),
         ({"metrics": ["bleu"]}, "unknown metric(s) ['bleu']"),
         ({"name": "Bad Name"}, "must be lower-case"),
         ({"lora": LoraSettings(r=0)}, "lora.r and lora.alpha must be positive"),

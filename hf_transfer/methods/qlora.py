@@ -17,6 +17,10 @@ CPU_VERSION = (0, 50)
 """The first bitsandbytes release measured to quantize and train 4-bit and 8-bit layers on a CPU (0.50.2)."""
 
 
+CPU_BLOCK = 64
+"""bitsandbytes' 4-bit block size: on a CPU its packed layout needs input widths that are multiples of it."""
+
+
 def _version(text: str) -> tuple[int, ...]:
     parts = []
     for piece in text.split(".")[:3]:
@@ -72,6 +76,16 @@ def kept_in_full(recipe, checkpoint) -> list[str]:
     with torch.device("meta"):
         model = recipe.task.auto_model_class().from_config(config)
     heads = set(recipe.task.head_modules(model))
+    if not torch.cuda.is_available() and recipe.method == "qlora":
+        narrow = next((name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)
+                       and not heads & set(name.split(".")) and module.in_features % CPU_BLOCK), None)  # fmt: skip
+        if narrow:
+            width = model.get_submodule(narrow).in_features
+            raise UserError(
+                f"bitsandbytes packs 4-bit weights on a CPU in blocks of {CPU_BLOCK} input features, and {narrow} has "
+                f"{width}: {recipe.checkpoint} cannot be quantized to 4 bits here. Use --method qlora8 (8-bit) or "
+                "--method lora."
+            )
     return sorted(
         name
         for name, module in model.named_modules()
