@@ -26,10 +26,14 @@ EXPECTED = (
     ("Using the `WANDB_DISABLED`", "transformers: trackers are off unless --report_to names one"),
     ("introduces a better way to train encoder-decoder models", "transformers: a note for models trained before 4.12"),
     ("Failed to load CPU gemm_4bit_forward", "bitsandbytes: an optional faster CPU kernel it fetches from the Hub"),
+    ("torchvision is not installed. Skipping", "torch's ONNX exporter: image operators, which text models do not use"),
+    ("isinstance(treespec, LeafSpec)", "a torch deprecation inside torch's own ONNX exporter"),
+    ("consider to run pre-processing before quantization", "onnxruntime: optional shape inference before int8"),
 )
 """Library messages that every run of this kind meets, and that would read like errors to a new user."""
 
-LIBRARIES = ("transformers", "datasets", "peft", "accelerate", "huggingface_hub", "evaluate", "bitsandbytes")
+LIBRARIES = ("transformers", "datasets", "peft", "accelerate", "huggingface_hub", "evaluate", "bitsandbytes",
+             "torch.onnx", "onnxscript")
 
 
 def expected(message: str) -> bool:

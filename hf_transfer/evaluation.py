@@ -34,6 +34,8 @@ def evaluate_model(
         settings.update(precision or {})
         settings.update({k: v for k, v in task.training_defaults().items() if not k.startswith(("eval_", "save_"))})
         settings.update({k: v for k, v in recipe.training.items() if k.startswith("generation_")})
+        if hasattr(model, "label_names"):  # an export (export.OnnxModel) says which inputs are labels
+            settings["label_names"] = model.label_names
         args = make_training_args(Path(scratch), settings, task)
         trainer = trainer_class(task)(
             model=model,
@@ -45,7 +47,10 @@ def evaluate_model(
         )
         if console is not None:
             console.adopt(trainer)
-        return task.finish_metrics(trainer.evaluate())
+        metrics = trainer.evaluate()
+        if not getattr(model, "computes_loss", True):  # an ONNX export returns outputs only (export.OnnxModel)
+            metrics.pop("eval_loss", None)
+        return task.finish_metrics(metrics)
 
 
 COMPARED_ROWS = 4
@@ -77,6 +82,28 @@ def same_outputs(trainer, reloaded, features, precision: dict) -> bool:
     )
 
 
+def evaluation_data(recipe: Recipe, tokenizer, validation_file: Path | None = None,
+                    max_eval_samples: int | None = None):  # fmt: skip
+    """A finished run's evaluation data: its own (the recipe's data), or a labelled file read with the recipe's
+    columns. Returns (the data as described in results, the splits, the task as the file's labels make it, the
+    tokenized splits)."""
+    import dataclasses
+
+    from .data import load_evaluation_file, load_splits, tokenize_splits
+    from .sources import FileData
+
+    if validation_file is not None:
+        data = FileData(train_file=str(validation_file), validation_file=str(validation_file),
+                        columns=recipe.data.columns, max_eval_samples=max_eval_samples)  # fmt: skip
+        splits, task = load_evaluation_file(str(validation_file), recipe.data, recipe.task, max_eval_samples)
+    else:
+        data = recipe.data
+        if max_eval_samples is not None:
+            data = dataclasses.replace(data, max_eval_samples=max_eval_samples)
+        splits, task = load_splits(data, recipe.task)
+    return data, splits, task, tokenize_splits(splits, task, tokenizer)
+
+
 def evaluate_run(
     run_dir: Path,
     validation_file: Path | None = None,
@@ -88,16 +115,13 @@ def evaluate_run(
     """``hf-transfer eval``: a finished run evaluated again, on its own evaluation data or on a new labelled
     file, through the same evaluation path as the run; the metrics and the trivial baselines are written as
     JSON (``RUN_DIR/eval-<name>.json`` unless ``output_file``). Every flag is checked before the model loads."""
-    import dataclasses
     import json
 
     from .console import quiet
-    from .data import load_evaluation_file, load_splits, tokenize_splits
     from .errors import UserError
     from .files import check_output_file, write_atomically
     from .models import load_run
     from .runs import RunFolder
-    from .sources import FileData
 
     if max_eval_samples is not None and max_eval_samples < 1:
         raise UserError(f"--max_eval_samples must be 1 or more, got {max_eval_samples} (leave it out for every row).")
@@ -115,20 +139,7 @@ def evaluate_run(
     check_output_file(out, validation_file)
     with quiet():
         recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
-        if validation_file is not None:
-            data = FileData(
-                train_file=str(validation_file),
-                validation_file=str(validation_file),
-                columns=recipe.data.columns,
-                max_eval_samples=max_eval_samples,
-            )
-            splits, task = load_evaluation_file(str(validation_file), recipe.data, recipe.task, max_eval_samples)
-        else:
-            data = recipe.data
-            if max_eval_samples is not None:
-                data = dataclasses.replace(data, max_eval_samples=max_eval_samples)
-            splits, task = load_splits(data, recipe.task)
-        tokenized = tokenize_splits(splits, task, tokenizer)
+        data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file, max_eval_samples)
         metrics = evaluate_model(model, tokenizer, recipe, splits["validation"], tokenized["validation"], batch_size)
         baselines = task.baselines(tokenized["train"], tokenized["validation"])
     # a new file's own majority class: what always answering it would score (not the training data's)
@@ -216,6 +227,8 @@ def example_records(run_dir: Path, validation_file: Path | None = None, trust_re
         found: list = []
         with tempfile.TemporaryDirectory() as scratch:
             settings = {"per_device_eval_batch_size": 64, "report_to": "none", **device_defaults()}
+            if hasattr(model, "label_names"):
+                settings["label_names"] = model.label_names
             args = make_training_args(Path(scratch), settings, task)
             trainer = trainer_class(task)(model=model, args=args, eval_dataset=tokenized["validation"],
                                           data_collator=task.collator(tokenizer), processing_class=tokenizer,

@@ -109,12 +109,12 @@ class PeakMemory:
         return out
 
 
-def versions(include_missing: bool = False) -> dict[str, str | None]:
-    """Installed versions of ``VERSIONED`` (a missing one left out, or None with ``include_missing``)."""
+def versions(include_missing: bool = False, extra: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Installed versions of ``VERSIONED`` and ``extra`` (a missing one left out, or None with ``include_missing``)."""
     from importlib import metadata
 
     out: dict[str, str | None] = {}
-    for dist in VERSIONED:
+    for dist in VERSIONED + tuple(extra):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

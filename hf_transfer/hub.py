@@ -65,10 +65,59 @@ def _explain(exc: Exception, repo_id: str, endpoint: str) -> UserError:
     return UserError(f"Pushing {repo_id} to {endpoint} failed: {type(exc).__name__}: {first_line(exc)}")
 
 
+EXPORT_FOLDER = "onnx"
+"""Where ``push --export`` puts an export of the run in the repository."""
+
+
+def check_export(export_dir: Path, run_dir: Path) -> Path:
+    """An export to push beside its run: finished, undamaged, and made from this run."""
+    from .onnx_model import read_record
+
+    folder = RunFolder(export_dir)
+    if not folder.is_export:
+        raise UserError(f"--export {folder.path} is not an export folder (no export.json): make one with "
+                        f"hf-transfer export {run_dir}.")  # fmt: skip
+    record = read_record(folder.path)
+    if Path(record.get("source_run", "")) != Path(run_dir).resolve():
+        raise UserError(f"--export {folder.path} was made from {record.get('source_run')}, not from {run_dir}: "
+                        "push an export with the run it was made from.")  # fmt: skip
+    return folder.path
+
+
+def _export_operations(export_dir: Path, repo_id: str) -> list:
+    """The export's files under ``onnx/``, its own README included; export.json names the repository, not the run's
+    local folder."""
+    import json
+
+    from huggingface_hub import CommitOperationAdd
+
+    from .runs import EXPORT_FILE
+
+    operations = []
+    for path in sorted(p for p in export_dir.rglob("*") if p.is_file()):
+        name = path.relative_to(export_dir).as_posix()
+        if path.name == EXPORT_FILE:
+            record = {**json.loads(path.read_text()), "source_run": repo_id}
+            content: bytes | str = (json.dumps(record, indent=2) + "\n").encode()
+        elif local_only(path.name) and path.name != CARD_FILE:
+            continue
+        else:
+            content = str(path)
+        operations.append(CommitOperationAdd(path_in_repo=f"{EXPORT_FOLDER}/{name}", path_or_fileobj=content))
+    return operations
+
+
 def push(
-    run_dir: Path, repo_id: str, private: bool = False, merge: bool = False, log=print, trust_remote_code: bool = False
+    run_dir: Path,
+    repo_id: str,
+    private: bool = False,
+    merge: bool = False,
+    log=print,
+    trust_remote_code: bool = False,
+    export_dir: Path | None = None,
 ) -> str:
-    """Upload a finished run folder (or, with ``merge``, its merged model). Returns the repository URL."""
+    """Upload a finished run folder (or, with ``merge``, its merged model), and with ``export_dir`` its verified
+    export under ``onnx/``. Returns the repository URL."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     from .models import merge_run
@@ -76,10 +125,16 @@ def push(
     run_dir = Path(run_dir).expanduser().resolve()
     check_repo_id(repo_id)
     RunFolder(run_dir).require_finished("nothing to push.")
+    RunFolder(run_dir).refuse_export(
+        "push the run it was made from, with the export beside it: hf-transfer push RUN "
+        "--hub_model_id ID --export EXPORT_DIR"
+    )
     if merge and not RunFolder(run_dir).has_adapter:
         raise UserError(
             "--merge applies to adapter runs (LoRA, DoRA, IA3, QLoRA); this run holds a full model already."
         )
+    if export_dir is not None:
+        export_dir = check_export(Path(export_dir).expanduser(), run_dir)
     api = HfApi()
     if not get_token():
         raise UserError(
@@ -106,6 +161,8 @@ def push(
             operations += [
                 CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files
             ]
+            if export_dir is not None:
+                operations += _export_operations(export_dir, repo_id)
             url = api.create_repo(repo_id, private=private, exist_ok=True)
             log(f"[hf-transfer] uploading {len(operations)} files to {repo_id} ({'private' if private else 'public'})")
             api.create_commit(

@@ -279,8 +279,13 @@ def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool)
             "if you trust that code (it is off unless asked for)."
         )
     recipe = dataclasses.replace(recipe, trust_remote_code=bool(needs_code))
-    check_weights(folder.path)
     here = ResolvedCheckpoint(str(folder.path))
+    if folder.is_export:
+        from .onnx_model import OnnxModel, check_installed
+
+        check_installed()
+        return recipe, OnnxModel(folder.path), load_tokenizer(here, recipe)
+    check_weights(folder.path)
     tokenizer = load_tokenizer(here, recipe)
     if folder.has_adapter:
         from peft import PeftModel
@@ -302,6 +307,7 @@ def merge_run(
     """Merge an adapter run (LoRA, DoRA, QLoRA, IA3) into its base model and write a full run folder beside it."""
     source = RunFolder(run_dir)
     source.require_finished("nothing to merge yet.")
+    source.refuse_export("an export holds a merged model already; merge takes an adapter run")
     if not source.has_adapter:
         raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
     target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))

@@ -39,6 +39,9 @@ CHECKPOINTS = "checkpoints"
 STAGING_SUFFIX = ".partial"
 FINISHED_MARKER = METRICS_FILE
 """A run folder is finished when this file exists; it is written last, before the rename."""
+EXPORT_FILE = "export.json"
+"""An export folder's record (``hf-transfer export``): its files with their checksums and its verification; written
+last, before the rename: an export folder is finished when it has one."""
 
 CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
@@ -111,8 +114,19 @@ class RunFolder:
     def require_finished(self, why: str) -> None:
         """Stop with one message unless this is a finished run folder: an unfinished one (no metrics.json, or a
         ``.partial`` left by a crash) is never evaluated, predicted with, merged or pushed. ``why`` ends it."""
-        if self.is_staged or not self.is_finished:
+        if self.is_staged or not (self.is_finished or self.is_export):
             raise UserError(f"{self.path} is not a finished run folder (no {FINISHED_MARKER}): {why}")
+
+    @property
+    def is_export(self) -> bool:
+        """An export made by ``hf-transfer export`` (predicted with and evaluated like a run, never trained on)."""
+        return (self.path / EXPORT_FILE).is_file() and not self.is_staged
+
+    def refuse_export(self, what: str) -> None:
+        """Stop when this folder is an export: ``what`` (merge, push, compare) takes the run it was made from."""
+        if self.is_export:
+            source = json.loads((self.path / EXPORT_FILE).read_text()).get("source_run", "the run it was made from")
+            raise UserError(f"{self.path} is an ONNX export, not a run: {what} ({source}).")
 
     @property
     def has_adapter(self) -> bool:
@@ -221,8 +235,9 @@ def is_finished_run(path: Path) -> bool:
 
 
 def is_run_folder(path: Path) -> bool:
-    """A folder hf_transfer made: the resolved recipe and metrics.json (a finished run or a merge)."""
-    return (path / RECIPE_FILE).is_file() and (path / METRICS_FILE).is_file()
+    """A folder hf_transfer made: the resolved recipe and metrics.json (a finished run or a merge) or export.json (an
+    export)."""
+    return (path / RECIPE_FILE).is_file() and ((path / METRICS_FILE).is_file() or (path / EXPORT_FILE).is_file())
 
 
 def build_metrics(

@@ -29,6 +29,7 @@ COMMANDS = {
     "diff": "diff",
     "predict": "predict",
     "merge": "merge",
+    "export": "export",
     "push": "push",
     "doctor": "doctor",
     "cache": "cache",

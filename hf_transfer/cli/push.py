@@ -13,6 +13,9 @@ def add_parser(sub) -> None:
     ps.add_argument("--hub_model_id", required=True, help="name or namespace/name")
     ps.add_argument("--private", action="store_true")
     ps.add_argument("--merge", action="store_true", help="LoRA runs: push the merged model instead of the adapter")
+    ps.add_argument(
+        "--export", metavar="EXPORT_DIR", help="also upload the run's export (hf-transfer export), in onnx/"
+    )
     add_trust_flag(ps)
 
 
@@ -27,5 +30,6 @@ def run(args, extra, argv) -> None:
         private=args.private,
         merge=args.merge,
         trust_remote_code=args.trust_remote_code,
+        export_dir=Path(args.export) if args.export else None,
     )
     print(f"Pushed: {url}")

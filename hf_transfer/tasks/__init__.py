@@ -21,6 +21,12 @@ PAD_MULTIPLE = 8
 """Batches are padded to a multiple of 8 tokens: fewer distinct shapes, so the allocator reuses its memory instead of
 growing with every new length (MiniLM on 2,000 Rotten Tomatoes rows: peak RSS 1.69 -> 1.46 GiB at the same step
 time), and a run's peak memory is what its first batches show (``forecast.py``)."""
+GENERATED_NOT_EXPORTED = (
+    "its predictions are generated: a loop of decoder steps around the model, with a cache, that one ONNX graph of "
+    "the forward pass does not hold (and predict and the metrics need it). Deploy the run folder with transformers "
+    "(an adapter run merged first: hf-transfer merge)"
+)
+"""Why generation tasks are not exported to ONNX."""
 PAIR_SEPARATOR = " ||| "
 """How several texts are written as one on the command line for ``predict``: ``"first ||| second"``."""
 
@@ -271,6 +277,14 @@ class Task:
 
     def format_prediction(self, text: str, prediction: Any) -> str:
         return f"{text}\t{prediction}"
+
+    # ---- Export: what an ONNX graph of the model returns
+
+    export_outputs: ClassVar[tuple[str, ...]] = ("logits",)
+    """The model outputs an ONNX export returns, in order (empty: this task is not exported, ``export_refusal``)."""
+
+    export_refusal: ClassVar[str] = ""
+    """Why this task's models are not exported (when ``export_outputs`` is empty)."""
 
 
 def counts_f1(records: list[dict]) -> float:

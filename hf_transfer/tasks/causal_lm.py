@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
+from . import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
 from ._response_loss import response_loss_trainer
 
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
@@ -30,6 +30,8 @@ def join_prompt_and_response(prompt_ids: list[int], response_ids: list[int]) -> 
 @dataclass
 class InstructionTuning(Task):
     kind = "causal-lm"
+    export_outputs = ()
+    export_refusal = GENERATED_NOT_EXPORTED
     roles = {"instruction": False, "input": False, "output": False, "messages": False}
     peft_task_type = "CAUSAL_LM"
     metric_choices = ()

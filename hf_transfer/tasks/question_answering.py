@@ -53,6 +53,7 @@ def best_answer(context: str, windows: list[tuple[list, Any, Any]], n_best: int,
 class QuestionAnswering(Task):
     reads_question_and_context = True
     kind = "question-answering"
+    export_outputs = ("start_logits", "end_logits")
     roles = {"question": True, "context": True, "answers": True, "id": False}
     peft_task_type = "QUESTION_ANS"
     metric_choices = ("squad", "squad_v2")

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
+from . import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
 
 
 @register
 @dataclass
 class Seq2SeqGeneration(Task):
     kind = "seq2seq"
+    export_outputs = ()
+    export_refusal = GENERATED_NOT_EXPORTED
     roles = {"source": True, "target": True}
     peft_task_type = "SEQ_2_SEQ_LM"
     metric_choices = ("rouge", "sacrebleu")
