@@ -162,6 +162,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "eval_samples": counted("eval"),
             "kept": kept_text(metrics["kept"]) if metrics.get("kept") else "",
             "budget": (metrics.get("budget") or {}).get("text", ""),
+            "generation": _generation_text(metrics["eval"], task),
             "comparison": (folder.comparison() or {}).get("lines", []),
             "eval_description": evaluated_on,
             "results": results,
@@ -175,6 +176,17 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
         },
         recipe,
         metrics,
+    )
+
+
+def _generation_text(evaluated: dict, task) -> str:
+    """How the metrics of generated text were measured (instruction tuning with metrics named)."""
+    count = evaluated.get("eval_generated_examples")
+    if not count:
+        return ""
+    return (
+        f"The text metrics score greedy responses (up to {getattr(task, 'max_new_tokens', '?')} new tokens) "
+        f"generated for a seeded sample of {int(count)} evaluation examples, against their references."
     )
 
 

@@ -48,6 +48,7 @@ def evaluate_model(
         if console is not None:
             console.adopt(trainer)
         metrics = trainer.evaluate()
+        metrics.update(task.generation_metrics(model, tokenizer, examples, recipe.metric_names))
         if not getattr(model, "computes_loss", True):  # an ONNX export returns outputs only (export.OnnxModel)
             metrics.pop("eval_loss", None)
         return task.finish_metrics(metrics)

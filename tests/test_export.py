@@ -36,6 +36,7 @@ def test_a_classifier_export_scores_like_the_run_and_predicts_the_same(exported,
     assert v["metric"] == "eval_accuracy" and v["samples"] == 40
     assert abs(v["onnx_fp32"] - v["pytorch_fp32"]) <= 0.001, "fp32 within 0.1 point of the PyTorch model"
     assert v["max_output_difference"] < 1e-4
+    assert record["fused_operators"].get("SkipLayerNormalization"), "onnxruntime's BERT fusions applied, and verified"
     assert v["pytorch_fp32"] == pytest.approx(v["recorded_by_the_run"], abs=1e-6), "the run's own metric"
     assert "onnx_int8" in v and v["int8_change_points"] == pytest.approx(
         (v["onnx_int8"] - v["pytorch_fp32"]) * 100, abs=1e-6)  # fmt: skip

@@ -410,3 +410,109 @@ def test_sft_predict(sft_runs, run_cli):
     code, stdout, err = run_cli("predict", sft_runs["lora"], "where does anna live ?")
     assert code == 0, err
     assert stdout.startswith("where does anna live ?\n  -> ")
+
+
+# ---- causal LM: what it generates (issue 29) ----------------------------------------------
+
+
+def test_eos_is_taught_when_the_pad_token_is_the_eos_token(tiny_smollm2):
+    """SmolLM2's pad token is its EOS token: the response's closing EOS stays a label (only the collator's padding is
+    ignored), so the model learns to stop."""
+    from transformers import AutoTokenizer
+
+    from hf_transfer.tasks.causal_lm import InstructionTuning
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_smollm2)
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    task = InstructionTuning()
+    rows = {
+        "instruction": ["hi", "where does anna live ?"],
+        "input": ["", ""],
+        "output": ["yes .", "anna lives in rome ."],
+    }
+    encoded = task.tokenize_function(tokenizer)(rows)
+    batch = task.collator(tokenizer)([{k: encoded[k][i] for k in encoded} for i in range(2)])
+    for row, ids in zip(batch["labels"].tolist(), encoded["input_ids"], strict=True):
+        taught = [t for t in row if t != IGNORE]
+        assert tokenizer.eos_token_id in taught, "the response's EOS is a label"
+        assert all(t == IGNORE for t in row[len(ids) :]), "padding is not"
+
+
+def test_a_fine_tuned_model_stops_at_eos(tiny_smollm2, tmp_path, run_cli):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = [{"instruction": "where does anna live ?", "input": "", "output": "anna lives in rome ."}] * 16
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    code, out, err = run_cli("run", "alpaca-smollm2", "--method", "full", "--model_name_or_path", tiny_smollm2,
+                             "--train_file", train, "--validation_file", train, "--max_steps", "40",
+                             "--learning_rate", "1e-2", "--per_device_train_batch_size", "4", "--warmup_steps", "0",
+                             "--set", "task.num_samples=0", "--output_dir", tmp_path / "run")  # fmt: skip
+    assert code == 0, err
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "run").eval()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "where does anna live ?"}], tokenize=False,
+                                           add_generation_prompt=True)  # fmt: skip
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        output = model.generate(**ids, max_new_tokens=30, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    new = output[0, ids["input_ids"].shape[1] :].tolist()
+    assert tokenizer.eos_token_id in new and len(new) < 30, tokenizer.decode(new)
+    assert tokenizer.decode(new, skip_special_tokens=True).strip() == "anna lives in rome ."
+
+
+def test_batched_generation_gives_the_one_at_a_time_responses(tiny_smollm2, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hf_transfer.tasks.causal_lm import InstructionTuning
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_smollm2)
+    # the untrained model says mostly special tokens: compare the generated ids themselves
+    monkeypatch.setattr(tokenizer, "decode", lambda ids, skip_special_tokens=True: str(ids.tolist()))
+    model = AutoModelForCausalLM.from_pretrained(tiny_smollm2).eval()
+    torch.manual_seed(0)
+    for weight in model.parameters():  # weights that answer each prompt differently
+        weight.data.normal_(0, 0.5)
+    task = InstructionTuning(max_new_tokens=8)
+    prompts = [
+        task._texts(tokenizer, task._conversation({"instruction": text, "output": "-"}, "a test"), True)[0]
+        for text in ("hi", "where does anna live ?", "name three cities where people live and work", "ok")
+    ]
+    one = task._generate(model, tokenizer, prompts, True, batch_size=1)
+    assert task._generate(model, tokenizer, prompts, True, batch_size=3) == one
+    assert len(one) == 4 and len(set(one)) > 1, "answers in the prompts' order, not the sorted one"
+
+
+def test_generation_metrics_score_a_seeded_sample_of_generated_responses(tiny_smollm2, tmp_path, run_cli):
+    import random
+
+    from hf_transfer.metrics import load_metric
+    from hf_transfer.models import load_run
+
+    train = write_jsonl(tmp_path / "train.jsonl", instruction_rows(40, seed=1))
+    valid = write_jsonl(tmp_path / "valid.jsonl", instruction_rows(12, seed=2))
+    code, out, err = run_cli("run", "alpaca-smollm2", "--method", "full", "--model_name_or_path", tiny_smollm2,
+                             "--train_file", train, "--validation_file", valid, "--max_steps", "6",
+                             "--set", "metrics=[rouge, exact_match]", "--set", "task.generation_samples=5",
+                             "--set", "task.max_new_tokens=6", "--set", "task.num_samples=0",
+                             "--output_dir", tmp_path / "run")  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["eval"]
+    assert metrics["eval_generated_examples"] == 5
+    assert 0 <= metrics["eval_exact_match"] <= 1 and 0 <= metrics["eval_rougeL"] <= 1
+    assert "eval_loss" in metrics and "eval_perplexity" in metrics, "next to the loss"
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "rougeL" in card and "exact_match" in card
+    # the same sample, generated one at a time and scored here: the same numbers
+    recipe, model, tokenizer = load_run(tmp_path / "run")
+    task = recipe.task
+    rows = instruction_rows(12, seed=2)
+    picked = sorted(random.Random(42).sample(range(12), 5))
+    prompts = [task._texts(tokenizer, task._conversation(rows[i], "x"), True)[0] for i in picked]
+    generated = task._generate(model, tokenizer, prompts, True, batch_size=1)
+    references = [rows[i]["output"] for i in picked]
+    expected = load_metric("rouge").compute(predictions=generated, references=references)
+    assert metrics["eval_rougeL"] == pytest.approx(expected["rougeL"])
+    expected = load_metric("exact_match").compute(predictions=generated, references=references)
+    assert metrics["eval_exact_match"] == pytest.approx(expected["exact_match"])

@@ -21,7 +21,14 @@ def test_all_metric_modules_are_there():
         "squad_v2",
         "rouge",
         "sacrebleu",
+        "exact_match",
     }
+
+
+def test_exact_match_of_generated_text_by_hand():
+    metric = load_metric("exact_match")
+    result = metric.compute(predictions=["The Paris.", "four", "blue sky"], references=["paris", "4", "Blue  sky!"])
+    assert result == {"exact_match": pytest.approx(2 / 3)}, "articles, case, punctuation and spaces do not count"
 
 
 def test_classification_metrics_by_hand():

@@ -186,6 +186,12 @@ class Task:
         """Add metrics derived from the Trainer's (e.g. perplexity from eval loss)."""
         return metrics
 
+    def generation_metrics(self, model, tokenizer, examples, metric_names: list[str]) -> dict[str, float]:
+        """Metrics of text the model generates for evaluation examples, scored after the Trainer's evaluation of a
+        saved model (the reload check, ``hf-transfer eval``); empty for tasks whose metrics come from the Trainer's
+        predictions."""
+        return {}
+
     def example_records(self, examples, features, tokenizer):
         """A function of the Trainer's evaluation predictions (rows in dataset order) that returns one record per
         evaluation example: ``prediction``, ``reference``, ``correct`` (None where right and wrong do not apply),

@@ -16,6 +16,11 @@ from ..errors import UserError
 from . import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
 from ._response_loss import response_loss_trainer
 
+GENERATION_BATCH = 8
+"""Prompts generated together (sorted by length, padded on the left). Measured on the packaged SmolLM2-135M, 24 Alpaca
+prompts of 36-75 tokens, 48 new tokens, fp32, 2 threads: batches of 8 took 31 s against 114 s one at a time (3.7x),
+with the same 24 responses (benchmarks/results/generation.md)."""
+
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 """The prompt for tokenizers without a chat template (Alpaca-style; an ``input`` follows the
 instruction after a blank line, a system prompt precedes it); the response and EOS come after it."""
@@ -34,7 +39,7 @@ class InstructionTuning(Task):
     export_refusal = GENERATED_NOT_EXPORTED
     roles = {"instruction": False, "input": False, "output": False, "messages": False}
     peft_task_type = "CAUSAL_LM"
-    metric_choices = ()
+    metric_choices = ("rouge", "exact_match")
     auto_model = "AutoModelForCausalLM"
     peft_auto_model = "AutoPeftModelForCausalLM"
     example_input = '[{"role": "user", "content": "Give three tips for staying healthy."}]'
@@ -50,6 +55,11 @@ class InstructionTuning(Task):
     num_samples: int = 3
     """Eval examples whose generated responses are written to samples.jsonl after training."""
     max_new_tokens: int = 128
+    generation_samples: int = 32
+    """With metrics named (``metrics: [rouge, exact_match]``): how many evaluation examples (a seeded sample) get a
+    response generated (greedy, up to ``max_new_tokens``) and scored against their reference after training."""
+    generation_batch_size: int = GENERATION_BATCH
+    """Prompts generated together, sorted by length and padded on the left (1: one at a time)."""
     drop_empty_responses: bool = False
     """Drop examples whose response is empty (instead of refusing them), and report how many were dropped
     (console, metrics.json, card). The original Alpaca data has such records."""
@@ -60,6 +70,8 @@ class InstructionTuning(Task):
             out.append("task.max_length must be larger than 8")
         if self.num_samples < 0 or self.max_new_tokens <= 0:
             out.append("task.num_samples must be >= 0 and task.max_new_tokens positive")
+        if self.generation_samples < 1 or self.generation_batch_size < 1:
+            out.append("task.generation_samples and task.generation_batch_size must be 1 or more")
         return out
 
     def default_metrics(self) -> list[str]:
@@ -72,7 +84,12 @@ class InstructionTuning(Task):
         return False
 
     def report_keys(self, metric_names: list[str]) -> list[str]:
-        return ["loss", "perplexity"]
+        keys = ["loss", "perplexity"]
+        if "rouge" in metric_names:
+            keys += ["rouge1", "rouge2", "rougeL"]
+        if "exact_match" in metric_names:
+            keys.append("exact_match")
+        return keys
 
     def pipeline_tag(self) -> str:
         return "text-generation"
@@ -221,30 +238,52 @@ class InstructionTuning(Task):
         return head_names_present(model, ("lm_head",))
 
     def metrics_function(self, metric_names, examples=None, features=None, tokenizer=None):
-        return None  # eval loss (and perplexity, in finish_metrics)
+        return None  # eval loss (and perplexity, in finish_metrics); generated text: generation_metrics
+
+    def generation_metrics(self, model, tokenizer, examples, metric_names: list[str]) -> dict[str, float]:
+        """The named metrics on responses generated for a seeded sample of ``generation_samples`` evaluation
+        examples (the same sample every time: seed 42), scored against their references."""
+        if not metric_names or examples is None or not len(examples):
+            return {}
+        import random
+
+        from ..metrics import load_metric
+
+        picked = sorted(random.Random(42).sample(range(len(examples)), min(self.generation_samples, len(examples))))
+        use_template = self._uses_template(tokenizer)
+        conversations = [self._conversation(examples[i], f"row {i} of the evaluation split") for i in picked]
+        prompts = [self._texts(tokenizer, c, use_template)[0] for c in conversations]
+        generated = self._generate(model, tokenizer, prompts, use_template, self.generation_batch_size)
+        references = [c[-1]["content"] for c in conversations]
+        scores = self.score([load_metric(name) for name in metric_names], generated, references)
+        out = {f"eval_{key}": value for key, value in scores.items()}
+        out["eval_generated_examples"] = float(len(picked))
+        return out
 
     # ---- generation -----------------------------------------------------------------------
 
-    def _generate(self, model, tokenizer, prompts: list[str], use_template: bool) -> list[str]:
+    def _generate(self, model, tokenizer, prompts: list[str], use_template: bool, batch_size: int = 1) -> list[str]:
+        """Greedy responses to ``prompts`` (in their order): ``batch_size`` prompts at a time, sorted by length so a
+        batch pads little, padded on the left (the position ids follow the attention mask)."""
         import torch
 
         model.eval()
-        results = []
-        for prompt in prompts:
-            encoded = tokenizer(prompt, add_special_tokens=not use_template, return_tensors="pt").to(model.device)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        encoded = [tokenizer(p, add_special_tokens=not use_template)["input_ids"] for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        results: dict[int, str] = {}
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(encoded[i]) for i in chunk)
+            ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in chunk], device=model.device)
+            mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in chunk],
+                                device=model.device)  # fmt: skip
             with torch.no_grad():
-                output = model.generate(
-                    **encoded,
-                    max_new_tokens=self.max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tokenizer.pad_token_id
-                    if tokenizer.pad_token_id is not None
-                    else tokenizer.eos_token_id,
-                )
-            results.append(
-                tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True).strip()
-            )
-        return results
+                output = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens,
+                                        do_sample=False, pad_token_id=pad)  # fmt: skip
+            for row, i in enumerate(chunk):
+                results[i] = tokenizer.decode(output[row, width:], skip_special_tokens=True).strip()
+        return [results[i] for i in range(len(prompts))]
 
     def after_training(self, model, tokenizer, splits, run_dir) -> None:
         """A few eval prompts with their reference and generated responses, in samples.jsonl."""
@@ -252,7 +291,7 @@ class InstructionTuning(Task):
         examples = [splits["validation"][i] for i in range(min(self.num_samples, len(splits["validation"])))]
         conversations = [self._conversation(e, "a sample") for e in examples]
         prompts = [self._texts(tokenizer, c, use_template)[0] for c in conversations]
-        generated = self._generate(model, tokenizer, prompts, use_template)
+        generated = self._generate(model, tokenizer, prompts, use_template, self.generation_batch_size)
         with (Path(run_dir) / "samples.jsonl").open("w") as f:
             for conversation, output in zip(conversations, generated, strict=True):
                 f.write(
@@ -284,7 +323,7 @@ class InstructionTuning(Task):
         for instruction in inputs:
             messages = self._conversation({"instruction": instruction, "output": "-"}, "the input")
             prompts.append(self._texts(tokenizer, messages, use_template)[0])
-        return self._generate(model, tokenizer, prompts, use_template)
+        return self._generate(model, tokenizer, prompts, use_template, self.generation_batch_size)
 
     def format_prediction(self, text: Any, prediction: Any) -> str:
         return f"{text}\n  -> {prediction}"
