@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from .card import export_card
 from .errors import UserError, first_line
 from .onnx_model import INT8_FILE, MODEL_FILE, OnnxModel, check_installed, file_entry
 from .runs import EXPORT_FILE, RunFolder
@@ -313,49 +314,3 @@ def _max_difference(model, exported: OnnxModel, batch: dict[str, torch.Tensor]) 
     with torch.no_grad():
         ours, theirs = model(**batch), exported(**batch)
     return max(float((ours[name].float() - theirs[name]).abs().max()) for name in exported.output_names)
-
-
-def export_card(record: dict, recipe, name: str) -> str:
-    """The export folder's README: what it is, how to run it with onnxruntime, what it was verified on."""
-    v = record["verification"]
-    metric = v["metric"].removeprefix("eval_")
-    rows = [
-        f"| PyTorch fp32 (the run's model) | {v['pytorch_fp32']:.4f} | |",
-        f"| ONNX fp32 (`{MODEL_FILE}`) | {v['onnx_fp32']:.4f} | {v['drift_points']:.3f} points apart |",
-    ]
-    if "onnx_int8" in v:
-        rows.append(f"| ONNX int8 (`{INT8_FILE}`) | {v['onnx_int8']:.4f} | {v['int8_change_points']:+.2f} points |")
-    outputs = ", ".join(record["outputs"])
-    feeds = "{k: v for k, v in inputs.items() if k in names}"
-    return f"""# {name}: ONNX export of {recipe.name}
-
-The fine-tuned {record["architecture"]} of the hf_transfer run `{Path(record["source_run"]).name}` ({recipe.task.kind},
-method {record["source_method"]}{", adapter merged into the base model" if record["merged_adapter"] else ""}), exported
-with PyTorch's ONNX exporter (`torch.onnx.export(..., dynamo=True)`) and verified with onnxruntime.
-
-## Verified on the run's evaluation data
-
-{v["samples"]:,} {recipe.task.unit} of {v["evaluated_on"]}, scored by the same evaluation code as the run ({metric}):
-
-| Model | {metric} | Change |
-|---|---|---|
-{chr(10).join(rows)}
-
-The fp32 export is kept only within {v["tolerance_points"]} points of the PyTorch model; its outputs on two evaluation
-rows differ by at most {v["max_output_difference"]:.2g}.
-
-## How to use
-
-```python
-import onnxruntime as ort
-from transformers import AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("{name}")
-session = ort.InferenceSession("{name}/{record["predict_with"]}")
-names = {{i.name for i in session.get_inputs()}}
-inputs = tokenizer(["Your text here."], return_tensors="np")
-({outputs}{"," if len(record["outputs"]) == 1 else ""}) = session.run(None, {feeds})
-```
-
-The label names are in `config.json` (`id2label`). With hf_transfer: `hf-transfer predict {name} "Your text here."`.
-"""

@@ -134,3 +134,33 @@ class PhaseClock:
         now = time.perf_counter()
         self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
         self._last = now
+
+
+def check_distributed(state, output_dir) -> None:
+    """A launch that asked for several processes (WORLD_SIZE in the environment) but trains in one alone: N copies
+    of the run would race for one output folder. Refused at once, with what happened."""
+    from .errors import UserError
+
+    asked = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    kind = str(state.distributed_type).rsplit(".", 1)[-1]
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and kind != "FSDP":
+        raise UserError(
+            f"accelerate launch --use_fsdp, but accelerate runs these processes as {kind}, not FSDP: accelerate "
+            "(1.15) enables FSDP only on accelerators (GPUs and the like), never on CPU processes, and the weights it "
+            "loads lazily for FSDP would be empty on every rank but 0. On CPUs, use DDP: accelerate launch "
+            "--config_file configs/accelerate/multi_process_cpu.yaml; on GPUs, configs/accelerate/fsdp.yaml."
+        )
+    if "ACCELERATE_USE_CPU" in os.environ and "MASTER_ADDR" in os.environ and state.num_processes == 1:
+        raise UserError(
+            "accelerate launch --cpu with several machines starts one plain process per machine (accelerate's simple "
+            f"launcher: no process group), so each would train alone and race for {output_dir}. To train on several "
+            "CPU machines (or machine ranks on one host), launch with --multi_gpu --num_machines N --machine_rank R "
+            "--main_process_ip IP: on CPUs that trains over gloo."
+        )
+    if asked > 1 and state.num_processes == 1:
+        raise UserError(
+            f"This process was launched as one of {asked} (WORLD_SIZE={asked}), but it trains alone (accelerate "
+            f"sets it up as {kind}): {asked} copies of this run would train side by side and race for {output_dir}. "
+            "Launch CPU processes with accelerate launch --config_file configs/accelerate/multi_process_cpu.yaml "
+            "(or torchrun), GPUs with --multi_gpu; accelerate's FSDP does not run on CPU processes."
+        )

@@ -33,6 +33,9 @@ def test_a_baseline_runs_under_the_measuring_harness(tiny_bert, tmp_path):
         str(tmp_path / "out"),
         "--per_device_train_batch_size",
         "8",
+        "--num_train_epochs",
+        "2",
+        "--eval_each_epoch",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
@@ -43,6 +46,9 @@ def test_a_baseline_runs_under_the_measuring_harness(tiny_bert, tmp_path):
     report = json.loads(line.removeprefix("BASELINE "))
     assert {"imports", "data_and_tokenization", "model", "train", "evaluate", "save"} <= set(report["phases"])
     assert 0 <= report["metric"] <= 1 and (tmp_path / "out" / "model.safetensors").is_file()
+    times = [e["seconds"] for e in report["evaluations"]]  # what bench_quality.py's time to quality reads
+    assert [e["epoch"] for e in report["evaluations"]] == [1.0, 2.0] and 0 < times[0] < times[1]
+    assert times[1] <= measured["wall_seconds"] + 1, "timed from the process's start"
 
 
 def test_the_gpu_check_says_so_and_exits_0_without_cuda(tmp_path):

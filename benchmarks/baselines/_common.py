@@ -27,7 +27,32 @@ def arguments(max_seq_length: int, train_batch: int = 32, eval_batch: int = 128)
     parser.add_argument("--per_device_eval_batch_size", type=int, default=eval_batch)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--eval_each_epoch", action="store_true", help="evaluate after every epoch, timed")
     return parser
+
+
+class EvalTimes(list):
+    """(seconds since the process started, the metrics) of every evaluation during training: what time-to-quality
+    reads (bench_quality.py). The process's own start, so imports count as they do for the user."""
+
+    def callback(self):
+        import psutil
+        from transformers import TrainerCallback
+
+        started = psutil.Process().create_time()
+        times = self
+
+        class Timed(TrainerCallback):
+            training = True
+
+            def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+                if self.training:  # the script's own evaluation after training is timed as a phase
+                    times.append({"seconds": time.time() - started, "epoch": state.epoch, **(metrics or {})})
+
+            def on_train_end(self, args, state, control, **kwargs):
+                self.training = False
+
+        return Timed()
 
 
 def training_arguments(args, kind: type = TrainingArguments, **extra) -> TrainingArguments:
@@ -40,7 +65,7 @@ def training_arguments(args, kind: type = TrainingArguments, **extra) -> Trainin
         per_device_train_batch_size=args.per_device_train_batch_size,
         per_device_eval_batch_size=args.per_device_eval_batch_size,
         train_sampling_strategy="group_by_length",
-        eval_strategy="no",
+        eval_strategy="epoch" if getattr(args, "eval_each_epoch", False) else "no",
         save_strategy="no",
         report_to="none",
         bf16=args.bf16,
@@ -78,6 +103,9 @@ def train_evaluate_save(trainer, phases: Phases, output_dir: str, evaluate=None)
     return metrics
 
 
+EVALUATIONS = EvalTimes()
+
+
 def report(phases: Phases, **results) -> None:
     """The one line bench_e2e.py reads from the baseline's output."""
-    print("BASELINE " + json.dumps({"phases": phases, **results}))
+    print("BASELINE " + json.dumps({"phases": phases, "evaluations": EVALUATIONS, **results}))

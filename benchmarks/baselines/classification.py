@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from datasets import load_dataset  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed  # noqa: E402
 
-from _common import Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
+from _common import EVALUATIONS, Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
 
 IMPORTS = time.perf_counter() - T0
 
@@ -54,6 +54,7 @@ def main() -> None:
             data_collator=DataCollatorWithPadding(tokenizer),
             processing_class=tokenizer,
             compute_metrics=compute_metrics,
+            callbacks=[EVALUATIONS.callback()],
         )
     metrics = train_evaluate_save(trainer, phases, args.output_dir)
     report(phases, metric=metrics["eval_accuracy"])
