@@ -182,7 +182,7 @@ def export_run(
         raise UserError(f"{source.path.name} is a {recipe.task.kind} run, which is not exported: "
                         f"{recipe.task.export_refusal}.")  # fmt: skip
     target = RunFolder(output_dir or source.path.with_name(f"{source.path.name}-{fmt}"))
-    if target.path == source.path or source.path in target.path.parents or target.path in source.path.parents:
+    if target.overlaps(source):
         raise UserError(f"--output_dir {target.path} is the run {source.path} itself (or a folder around or inside "
                         f"it): choose another (default: {source.path.name}-{fmt} beside it).")  # fmt: skip
     check_output_dir(target.path, overwrite=overwrite)
@@ -238,13 +238,13 @@ def _export(source, requested, staging, fmt, quantize, validation_file, max_eval
             staging, {"format": fmt, "outputs": list(task.export_outputs), "predict_with": MODEL_FILE}, [MODEL_FILE]
         )  # fmt: skip a provisional record: OnnxModel reads the files' checksums from it
         reference = evaluate_model(model, tokenizer, recipe, examples, features, batch_size)
-        onnx_metrics = evaluate_model(OnnxModel(staging, MODEL_FILE), tokenizer, recipe, examples, features,
-                                      batch_size)  # fmt: skip
+        exported_fp32 = OnnxModel(staging, MODEL_FILE)  # one session (and one checksum pass) for both checks
+        onnx_metrics = evaluate_model(exported_fp32, tokenizer, recipe, examples, features, batch_size)
     if key not in reference or key not in onnx_metrics:
         raise UserError(f"The evaluation gave no {key}: the export cannot be verified.")
     point = points(reference[key])
     drift = abs(onnx_metrics[key] - reference[key]) / point
-    outputs = _max_difference(model, OnnxModel(staging, MODEL_FILE), batch)
+    outputs = _max_difference(model, exported_fp32, batch)
     verification = {
         "metric": key,
         "evaluated_on": data.describe_evaluation(),
@@ -277,9 +277,8 @@ def _export(source, requested, staging, fmt, quantize, validation_file, max_eval
                 f"{reference[key]:.4f}); it is kept, and {MODEL_FILE} (fp32) beside it scores like the "
                 "model.")  # fmt: skip
     sizes = {name: (staging / name).stat().st_size for name in files}
-    write_atomically(staging / "recipe.yaml", requested.to_yaml())
-    if source.learned():
-        write_atomically(staging / "learned.json", json.dumps(source.learned(), indent=2) + "\n")
+    RunFolder(staging).write_recipe(requested)
+    RunFolder(staging).write_learned(source.learned())
     record = {
         "format": fmt,
         "quantize": quantize,

@@ -311,7 +311,7 @@ def merge_run(
     if not source.has_adapter:
         raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
     target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))
-    if target.path == source.path or source.path in target.path.parents or target.path in source.path.parents:
+    if target.overlaps(source):
         raise UserError(
             f"--output_dir {target.path} is the adapter run {source.path} itself (or a folder around or inside it): "
             "the merge would replace the run it is made from. Choose another --output_dir (default: "

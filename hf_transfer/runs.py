@@ -117,6 +117,10 @@ class RunFolder:
         if self.is_staged or not (self.is_finished or self.is_export):
             raise UserError(f"{self.path} is not a finished run folder (no {FINISHED_MARKER}): {why}")
 
+    def overlaps(self, other: RunFolder) -> bool:
+        """Whether the two folders are one, or one holds the other: writing one would replace the other."""
+        return self.path == other.path or self.path in other.path.parents or other.path in self.path.parents
+
     @property
     def is_export(self) -> bool:
         """An export made by ``hf-transfer export`` (predicted with and evaluated like a run, never trained on)."""
