@@ -284,6 +284,7 @@ def export_card(record: dict, recipe, name: str) -> str:
         rows.append(f"| ONNX int8 (`{INT8_FILE}`) | {v['onnx_int8']:.4f} | {v['int8_change_points']:+.2f} points |")
     outputs = ", ".join(record["outputs"])
     feeds = "{k: v for k, v in inputs.items() if k in names}"
+    model_path = f"{name}/{record['predict_with']}"  # as Python literals: any folder name stays valid code
     return f"""# {name}: ONNX export of {recipe.name}
 
 The fine-tuned {record["architecture"]} of the hf_transfer run `{Path(record["source_run"]).name}` ({recipe.task.kind},
@@ -307,8 +308,8 @@ rows differ by at most {v["max_output_difference"]:.2g}.
 import onnxruntime as ort
 from transformers import AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained("{name}")
-session = ort.InferenceSession("{name}/{record["predict_with"]}")
+tokenizer = AutoTokenizer.from_pretrained({name!r})
+session = ort.InferenceSession({model_path!r})
 names = {{i.name for i in session.get_inputs()}}
 inputs = tokenizer(["Your text here."], return_tensors="np")
 ({outputs}{"," if len(record["outputs"]) == 1 else ""}) = session.run(None, {feeds})

@@ -33,6 +33,9 @@ FP32_TOLERANCE = 0.1
 """Points (of a metric in percent) that the fp32 export may differ from the PyTorch model by: more is refused."""
 INT8_WARNING = 1.0
 """Points an int8 export may lose before it is kept with a warning."""
+STAGING_MARK = ".hf-transfer-export"
+"""The file an export's ``.partial`` folder holds from its creation: a later export removes only a folder with it
+(one that an interrupted export left), never a folder of that name that someone else made."""
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 """The model inputs an export takes (what the tokenizers of the encoder families produce)."""
 
@@ -190,15 +193,20 @@ def export_run(
         validation_file = Path(validation_file).expanduser().resolve()
     check_installed()
     staging = target.staging
+    if staging.exists() and not (staging / STAGING_MARK).is_file():
+        raise UserError(f"{staging} exists and was not left by an export (it has no {STAGING_MARK}): hf_transfer does "
+                        "not remove files it did not write. Move it, or choose another --output_dir.")  # fmt: skip
     try:
-        if staging.exists():
+        if staging.exists():  # what an interrupted export (kill -9) left: started over
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
+        (staging / STAGING_MARK).touch()
     except OSError as exc:
         raise UserError(f"--output_dir {target.path} cannot be written: {exc.strerror} ({staging.parent}).") from None
     try:
         record = _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples, batch_size,
                          trust_remote_code, log)  # fmt: skip
+        (staging / STAGING_MARK).unlink()
         publish(staging, target.path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

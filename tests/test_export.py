@@ -236,3 +236,38 @@ def test_push_publishes_the_export_beside_the_model(exported, finished_run, hub,
     code, on_hub, err = run_cli("predict", f"{local}/onnx", "a great film")
     code2, here, _ = run_cli("predict", out, "a great film")
     assert code == code2 == 0 and on_hub == here, err
+
+
+def test_a_partial_folder_someone_else_made_is_left_alone(finished_run, run_cli, tmp_path):
+    theirs = tmp_path / "o.partial"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    code, out, err = run_cli("export", finished_run("text-classification", "full"), "--output_dir", tmp_path / "o")
+    assert code == 2 and "was not left by an export" in err
+    assert (theirs / "notes.txt").read_text() == "mine" and not (tmp_path / "o").exists()
+
+
+def test_what_a_killed_export_left_is_started_over(finished_run, run_cli, tmp_path):
+    from hf_transfer.export import STAGING_MARK
+
+    left = tmp_path / "o.partial"
+    left.mkdir()
+    (left / STAGING_MARK).touch()
+    (left / "model.onnx").write_bytes(b"cut short")
+    code, out, err = run_cli("export", finished_run("text-classification", "full"), "--output_dir", tmp_path / "o")
+    assert code == 0, err
+    assert not left.exists() and not (tmp_path / "o" / STAGING_MARK).exists()
+    assert json.loads((tmp_path / "o" / "export.json").read_text())["verification"]["drift_points"] <= 0.1
+
+
+def test_the_cards_code_is_valid_python_whatever_the_folder_name(exported):
+    import re
+
+    from hf_transfer.card import export_card
+    from hf_transfer.runs import RunFolder
+
+    run, out = exported
+    record = json.loads((out / "export.json").read_text())
+    card = export_card(record, RunFolder(run).recipe(), 'my "best" export\\')
+    [code] = re.findall(r"```python\n(.*?)```", card, re.S)
+    compile(code, "card", "exec")  # a quote or backslash in the name does not break the snippet
