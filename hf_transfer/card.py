@@ -160,7 +160,8 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "total": f"{metrics['parameters']['total']:,}",
             "hyperparameters": hyperparameters,
             "eval_samples": counted("eval"),
-            "kept": kept_text(metrics["kept"]) if metrics.get("kept") else "",
+            "kept": " ".join(filter(None, [selection_text(metrics), kept_text(metrics["kept"]) if metrics.get("kept")
+                                           else ""])),  # fmt: skip
             "budget": (metrics.get("budget") or {}).get("text", ""),
             "generation": _generation_text(metrics["eval"], task),
             "comparison": (folder.comparison() or {}).get("lines", []),
@@ -252,11 +253,22 @@ def counted_text(rows: int, features: int, unit: str, feature_unit: str) -> str:
     return f"{rows:,} {unit}" + (f" ({features:,} {feature_unit})" if features != rows else "")
 
 
+def selection_text(metrics: dict) -> str:
+    """How many rows chose the model and how many reported its result, in one sentence (the card)."""
+    selection = metrics.get("selection")
+    if not selection:
+        return ""
+    reported = f"{metrics['samples']['eval']:,} evaluation rows reported its result, scored once"
+    if not selection.get("rows"):
+        return f"Nothing was chosen on held-out rows ({selection['chose']}); the {reported}."
+    return f"{selection['rows']:,} rows chose the model ({selection['described']}); the {reported}."
+
+
 def kept_text(kept: dict) -> str:
     """One sentence for the console and the card."""
     metric = kept["metric"].removeprefix("eval_").replace("_", " ")
     where = f"epoch {kept['epoch']:g}" if kept.get("epoch") is not None else f"step {kept['step']}"
-    text = f"the model kept is the best evaluation's: {where} ({metric} {kept['value']:.4f})"
+    text = f"the model kept is the best evaluation's on the selection split: {where} ({metric} {kept['value']:.4f})"
     stop = kept.get("early_stopping")
     if stop and stop["stopped_early"]:
         planned = f" of {stop['planned_epochs']:g}" if stop.get("planned_epochs") else ""

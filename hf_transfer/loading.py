@@ -33,8 +33,9 @@ class Loaded:
         return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
 
 
-def load(recipe: Recipe, state, console) -> Loaded:
-    """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read)."""
+def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
+    """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read).
+    ``chooses``: whether the run chooses (a function of the training rows' count): the selection split is carved."""
     log = console.say
     with (
         state.local_main_process_first()
@@ -51,7 +52,7 @@ def load(recipe: Recipe, state, console) -> Loaded:
     for warning in warnings:
         log(f"[hf-transfer] warning: {warning}")
     report: dict = {}
-    splits, task = load_splits(recipe.data, recipe.task, report)
+    splits, task = load_splits(recipe.data, recipe.task, report, chooses)
     for why, count in report["dropped"].items():
         log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
     task.check_training_data(splits["train"])

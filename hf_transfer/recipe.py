@@ -109,8 +109,11 @@ class Recipe:
                 problems.append(f"data.{key} must be a positive number")
         if d.train_fraction is not None and not 0 < d.train_fraction <= 1:
             problems.append(f"data.train_fraction must be in (0, 1], got {d.train_fraction}")
-        if d.selection_fraction is not None and not 0 < d.selection_fraction < 1:
-            problems.append(f"data.selection_fraction must be between 0 and 1, got {d.selection_fraction}")
+        if d.selection_fraction is not None and not 0 <= d.selection_fraction < 1:
+            problems.append(
+                f"data.selection_fraction must be from 0 (none: train on every row, keep the last model) to below 1, "
+                f"got {d.selection_fraction}"
+            )
         problems += self.task.problems()
         if problems:
             raise UserError(f"Recipe {self.name!r} is not valid: " + "; ".join(problems) + ".")

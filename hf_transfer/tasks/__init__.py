@@ -96,6 +96,12 @@ class Task:
         """This task with what a run learned from its data filled in (see ``prepare``)."""
         return dataclasses.replace(self, **learned) if learned else self
 
+    def split_rule(self, dataset) -> tuple[str, list] | None:
+        """How rows stay together when a split is carved from ``dataset`` (prepared rows): ``("stratify", labels)``
+        keeps each label's share on both sides, ``("group", keys)`` keeps the rows of one key on one side (QA: one
+        context). None: rows are independent (a seeded random split)."""
+        return None
+
     def check_training_data(self, train_split) -> None:
         """Refuse training data this task cannot learn from (e.g. a single class), before training."""
 

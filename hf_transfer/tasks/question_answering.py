@@ -96,6 +96,9 @@ class QuestionAnswering(Task):
 
     # ---- data -----------------------------------------------------------------------------
 
+    def split_rule(self, dataset):
+        return ("group", list(dataset["context"]))  # SQuAD-style data asks several questions of one context
+
     def prepare(self, splits):
         encoded = {}
         for split, ds in splits.items():
