@@ -97,7 +97,9 @@ def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=Non
         eval_dataset=tokenized[chooses_on],
         data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=task.metrics_function(recipe.metric_names, splits[chooses_on], tokenized[chooses_on], tokenizer),
+        compute_metrics=task.metrics_function(
+            recipe.metric_names, splits[chooses_on], tokenized[chooses_on], tokenizer
+        ),
         compute_loss_func=task.loss_function(tokenized["train"]),
     )
     if console is not None:
