@@ -282,6 +282,19 @@ def kept_text(kept: dict) -> str:
     return text[0].upper() + text[1:] + "."
 
 
+def int8_text(v: dict) -> str:
+    """What the card says of an int8 export: how it runs, and whether predict uses it."""
+    from .onnx_model import INT8_FILE, MODEL_FILE
+
+    if "onnx_int8" not in v:
+        return ""
+    text = (" The int8 model quantizes each row's activations on their own (onnxruntime's dynamic quantization, "
+            "run row by row), so its answers do not depend on which rows share a batch.")  # fmt: skip
+    if v.get("int8_not_used"):
+        text += f" It {v['int8_not_used']}: predict and eval use `{MODEL_FILE}`; `{INT8_FILE}` is kept beside it."
+    return text
+
+
 def export_card(record: dict, recipe, name: str) -> str:
     """The export folder's README: what it is, how to run it with onnxruntime, what it was verified on."""
     from .onnx_model import INT8_FILE, MODEL_FILE
@@ -311,8 +324,10 @@ with PyTorch's ONNX exporter (`torch.onnx.export(..., dynamo=True)`) and verifie
 |---|---|---|
 {chr(10).join(rows)}
 
-The fp32 export is kept only within {v["tolerance_points"]} points of the PyTorch model; its outputs on two evaluation
-rows differ by at most {v["max_output_difference"]:.2g}.
+Both ran in fp32. Over every evaluation row the fp32 export's outputs differ from the PyTorch model's by at most
+{v["max_output_difference"]:.2g} (allowed: {v["output_tolerance"]:.2g}), {v["changed_predictions"]:,} of
+{v["predictions"]:,} predictions changed (allowed: {v["changed_allowed"]:,}), and its {metric} is within
+{v["tolerance_points"]:.2f} points: an export outside any of these is refused.{int8_text(v)}
 
 ## How to use
 

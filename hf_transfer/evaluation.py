@@ -192,6 +192,7 @@ def evaluate_run(
     from .errors import UserError
     from .files import check_output_file, write_atomically
     from .models import load_run
+    from .onnx_model import say_export_file
     from .runs import RunFolder
 
     if max_eval_samples is not None and max_eval_samples < 1:
@@ -210,6 +211,8 @@ def evaluate_run(
     check_output_file(out, validation_file)
     with quiet():
         recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
+    say_export_file(folder.path, model)
+    with quiet():
         data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file, max_eval_samples)
         metrics = evaluate_model(model, tokenizer, recipe, splits["validation"], tokenized["validation"], batch_size)
         baselines = task.baselines(tokenized["train"], tokenized["validation"])

@@ -55,6 +55,8 @@ class QuestionAnswering(Task):
     kind = "question-answering"
     export_outputs = ("start_logits", "end_logits")
     roles = {"question": True, "context": True, "answers": True, "id": False}
+    percent_metrics = ("exact_match", "f1", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_f1",
+                       "best_exact")  # fmt: skip
     peft_task_type = "QUESTION_ANS"
     metric_choices = ("squad", "squad_v2")
     auto_model = "AutoModelForQuestionAnswering"
