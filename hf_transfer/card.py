@@ -13,7 +13,8 @@ from pathlib import Path
 
 from . import methods
 from .assets import local_license
-from .runs import CARD_FILE, CURVES_FILE, TENSORBOARD_DIR, RunFolder
+from .recipe import public_checkpoint
+from .runs import CARD_FILE, CURVES_FILE, STAGING_SUFFIX, TENSORBOARD_DIR, RunFolder
 from .tables import is_timing
 
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
@@ -86,7 +87,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     """Everything the card body shows, as plain values."""
     folder = RunFolder(run_dir)
     recipe, metrics, adapter = folder.recipe(), folder.metrics(), folder.has_adapter
-    task, data, lora = recipe.task, recipe.data, recipe.lora
+    task, data, lora = recipe.task, recipe.data.public(), recipe.lora  # a card names files, never local paths
     targets = lora.target_modules
     if adapter:
         targets = folder.adapter_config().get("target_modules") or targets
@@ -114,6 +115,11 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     hyperparameters = [
         (k, training[k]) for k in sorted(shown) if k in training and not (k == "max_steps" and training[k] == -1)
     ]
+    ran = metrics.get("train") or {}
+    if ran.get("epoch") is not None:  # what ran, beside what was asked (a time budget or early stopping stops sooner)
+        hyperparameters.append(("epochs run", f"{ran['epoch']:.2f}"))
+    if ran.get("global_step") is not None:
+        hyperparameters.append(("optimizer steps run", f"{ran['global_step']:,}"))
 
     def table(values: dict) -> list[tuple[str, str]]:
         return [
@@ -125,15 +131,16 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     results = table(metrics["eval"]) + [(k, _number(v)) for k, v in metrics.get("baselines", {}).items()]
     samples = metrics["samples"]
     unit = metrics.get("unit", "examples")
-    evaluated_on = metrics.get("evaluated_on") or data.describe_evaluation()
+    evaluated_on = data.describe_evaluation()
     features = metrics.get("features") or {}
 
     def counted(split: str) -> str:
         return counted_text(samples[split], features.get(split, samples[split]), unit, task.feature_unit)
 
     dropped = metrics.get("dropped") or {}
+    chose = f"{counted('selection')} carved from them to choose the kept model, " if "selection" in samples else ""
     data_text = (
-        f"{data.describe()}: {counted('train')} for training, {counted('eval')} for evaluation ({evaluated_on})."
+        f"{data.describe()}: {counted('train')} for training, {chose}{counted('eval')} for evaluation ({evaluated_on})."
     )
     for what, count in dropped.items():
         data_text += f" {count:,} rows were dropped ({what.replace('_', ' ')})."
@@ -143,7 +150,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
         {
             "model_name": repo_id.split("/")[-1],
             "description": recipe.description or recipe.name,
-            "checkpoint": recipe.checkpoint,
+            "checkpoint": public_checkpoint(recipe.checkpoint),
             "task_name": task.pipeline_tag().replace("-", " "),
             "dataset": data.describe(),
             "method": recipe.method,
@@ -172,12 +179,25 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "curves": (folder / CURVES_FILE).is_file(),
             "tensorboard": TENSORBOARD_DIR if (folder / TENSORBOARD_DIR).is_dir() else "",
             "versions": list(metrics.get("versions", {}).items()),
-            "command": metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}",
+            "command": public_command(
+                metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}"
+            ),
             "recipe": recipe.name,
         },
         recipe,
         metrics,
     )
+
+
+def public_command(command: str) -> str:
+    """The command that made the run, as a published card shows it: paths on this machine by their names only."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    return shlex.join(Path(w).name if Path(w).is_absolute() and len(Path(w).parts) > 1 else w for w in words)
 
 
 def _generation_text(evaluated: dict, task) -> str:
@@ -206,10 +226,10 @@ def build_card(run_dir: Path, repo_id: str | None = None):
 
     run_dir = Path(run_dir)
     variables, recipe, metrics = card_variables(run_dir, repo_id or "")
-    repo_id = repo_id or f"{recipe.name}-{recipe.method}"
+    repo_id = repo_id or run_dir.name.removesuffix(STAGING_SUFFIX)  # a local card's snippets load the folder itself
     variables["model_name"] = repo_id.split("/")[-1]
     variables["usage"] = _usage(recipe, repo_id, variables["adapter"])
-    task, data = recipe.task, recipe.data
+    task, data = recipe.task, recipe.data.public()
     dataset_id = data.hub_id
     eval_results = [
         EvalResult(
@@ -217,7 +237,7 @@ def build_card(run_dir: Path, repo_id: str | None = None):
             dataset_type=dataset_id or data.describe(),
             dataset_name=data.describe(),
             dataset_config=getattr(data, "name", None) if dataset_id else None,
-            dataset_split=data.eval_split or "held-out split of train",
+            dataset_split=data.evaluation_split_name(),
             metric_type=key,
             metric_name=key,
             metric_value=round(float(metrics["eval"][f"eval_{key}"]), 4),

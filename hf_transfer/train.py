@@ -206,7 +206,8 @@ class Run:
         resume_from = self.resume_from
         with PeakMemory() as self.memory:
             output = self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        self.results["train"] = dict(output.metrics, wall_seconds=round(time.perf_counter() - started, 2))
+        self.results["train"] = dict(output.metrics, global_step=output.global_step,
+                                     wall_seconds=round(time.perf_counter() - started, 2))  # fmt: skip
         self.clock.lap("train")
         diverged = divergence(self.trainer.state.log_history, self.args.learning_rate, self.args.fp16)
         if diverged:  # nothing the run could publish would be a model: the staging folder it made goes

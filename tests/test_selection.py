@@ -91,3 +91,23 @@ def test_selection_fraction_out_of_range_is_refused(tiny_bert, sentiment_files, 
     code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", "--set",
                                           f"data.selection_fraction={value}"))  # fmt: skip
     assert code == 2 and "data.selection_fraction must be from 0" in err
+
+
+def test_the_card_names_files_not_local_paths_and_its_snippet_loads_the_folder(finished_run):
+    """The card (which push publishes) names the data files, never a path on this machine; the evaluation split is
+    the validation file; the usage snippet names this run folder; what ran is beside what was asked."""
+    import re
+
+    import yaml
+
+    out = finished_run("text-classification", "full")
+    card = (out / "README.md").read_text()
+    meta = yaml.safe_load(re.match(r"^---\n(.*?)\n---\n", card, re.S).group(1))
+    result = meta["model-index"][0]["results"][0]
+    assert result["dataset"]["type"] == "train.csv" and result["dataset"]["name"] == "train.csv"
+    assert result["dataset"]["split"] == "validation file valid.csv"
+    assert str(out.parent.parent) not in card, "no local path in a card that push publishes"
+    assert f'model="{out.name}"' in card or f"'{out.name}'" in card or f'"{out.name}"' in card
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"| optimizer steps run | {metrics['train']['global_step']:,} |" in card
+    assert f"| epochs run | {metrics['train']['epoch']:.2f} |" in card

@@ -71,6 +71,16 @@ class DataSource:
             what += f"; at most {self.max_eval_samples:,} of its rows, a seeded sample"
         return what
 
+    def public(self) -> DataSource:
+        """This source as a published card names it: files by their names, never by a path on this machine."""
+        return self
+
+    def evaluation_split_name(self) -> str:
+        """The evaluation split's name in the card's model-index."""
+        if getattr(self, "validation_file", None):
+            return f"validation file {self.validation_file}"
+        return self.eval_split or "held-out split of train"
+
     def describe_selection(self, fraction: float) -> str:
         """Which rows chose the model (the selection split), for the console and the card."""
         return (f"a seeded {fraction:.0%} of the training rows (seed {self.split_seed}), carved out before training; "
