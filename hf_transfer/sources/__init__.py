@@ -38,6 +38,10 @@ class DataSource:
     selection_fraction: float | None = None
     """Evaluate on this share of the training rows (seeded, carved out before training) instead of the evaluation
     data: what ``hf-transfer tune`` selects on, so that the evaluation split is never used to choose."""
+    drop_leaked: bool = False
+    """Drop the evaluation (and test) rows that the data check finds in the training data; the run records how many."""
+    drop_duplicates: bool = False
+    """Drop training rows that repeat an earlier row's text and label; the run records how many."""
 
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError

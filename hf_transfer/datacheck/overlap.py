@@ -1,0 +1,154 @@
+"""Texts that repeat: inside training (duplicates, and the same text with two labels) and between training and
+evaluation (leakage): exact after normalisation, near-duplicate by MinHash over word shingles with LSH (datasketch),
+and an evaluation text contained whole in a longer training text (MinHash LSH Ensemble, a containment index)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+SHINGLE = 3
+"""Words per shingle: short texts (fewer words) are one shingle of all their words."""
+NUM_PERM = 128
+CONTAINED_MIN_WORDS = 5
+"""An evaluation text contained in a longer training text counts when it has at least this many words (a two-word
+phrase found inside a training sentence says nothing)."""
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """NFKC, case folded, punctuation and symbols dropped, whitespace collapsed: what the exact comparison sees."""
+    text = unicodedata.normalize("NFKC", text or "").casefold()
+    kept = "".join(" " if unicodedata.category(c)[0] in "PSZC" else c for c in text)
+    return _SPACE.sub(" ", kept).strip()
+
+
+def shingles(normalised: str) -> set[bytes]:
+    words = normalised.split()
+    if len(words) <= SHINGLE:
+        return {" ".join(words).encode()}
+    return {" ".join(words[i : i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass
+class Group:
+    """Training rows with one normalised text."""
+
+    rows: list[int]
+    labels: Counter
+
+
+def training_groups(texts: list[str], labels: list) -> dict[str, Group]:
+    """Normalised training text -> the rows that have it and their labels (texts that normalise to nothing are
+    left to the non-text check)."""
+    groups: dict[str, Group] = {}
+    for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        if text:
+            group = groups.setdefault(text, Group([], Counter()))
+            group.rows.append(i)
+            group.labels[_hashable(label)] += 1
+    return groups
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def duplicates_and_conflicts(groups: dict[str, Group], has_labels: bool) -> tuple[list[Group], list[Group]]:
+    """(texts repeated, whatever their labels; those of them carrying two labels or more), the largest first."""
+    repeated = sorted((g for g in groups.values() if len(g.rows) > 1), key=lambda g: -len(g.rows))
+    return repeated, [g for g in repeated if has_labels and len(g.labels) > 1]
+
+
+class TrainingIndex:
+    """The training texts, indexed once: exact (normalised text), near (MinHash LSH at ``threshold``), contained
+    (MinHash LSH Ensemble); queried with each evaluation split's texts."""
+
+    def __init__(self, normalised: list[str], threshold: float, shared: list[str] | None = None):
+        from datasketch import MinHash, MinHashLSH, MinHashLSHEnsemble
+
+        self.normalised, self.threshold = normalised, threshold
+        self.exact: dict[str, int] = {}
+        for i, text in enumerate(normalised):
+            if text:
+                self.exact.setdefault(text, i)
+        self.shared = {t for t in shared or () if t}
+        rows = [i for i, t in enumerate(normalised) if t]
+        self.shingles = {i: shingles(normalised[i]) for i in rows}
+        hashes = MinHash.bulk([self.shingles[i] for i in rows], num_perm=NUM_PERM)
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        with self.lsh.insertion_session() as session:
+            for i, signature in zip(rows, hashes, strict=True):
+                session.insert(i, signature, check_duplication=False)
+        long_rows = [(i, h) for i, h in zip(rows, hashes, strict=True) if len(normalised[i].split()) >= SHINGLE + 2]
+        self.ensemble = None
+        if long_rows:
+            self.ensemble = MinHashLSHEnsemble(threshold=0.9, num_perm=NUM_PERM, num_part=8)
+            self.ensemble.index([(i, h, len(self.shingles[i])) for i, h in long_rows])
+
+    def leaks(self, normalised: list[str], shared: list[str] | None = None) -> dict:
+        """Each evaluation row found in training: ``{"exact"|"near"|"contained": [(eval row, train row, similarity)],
+        "shared": [eval rows whose shared part (QA context) is a training row's]}``."""
+        from datasketch import MinHash
+
+        found: dict[str, list] = {"exact": [], "near": [], "contained": [], "shared": []}
+        if shared is not None:
+            found["shared"] = [i for i, t in enumerate(shared) if t and t in self.shared]
+        rest = []
+        for i, text in enumerate(normalised):
+            if not text:
+                continue
+            if text in self.exact:
+                found["exact"].append((i, self.exact[text], 1.0))
+            else:
+                rest.append(i)
+        if not rest:
+            return found
+        sets = [shingles(normalised[i]) for i in rest]
+        for i, own, signature in zip(rest, sets, MinHash.bulk(sets, num_perm=NUM_PERM), strict=True):
+            best = max(((jaccard(own, self.shingles[j]), j) for j in self.lsh.query(signature)), default=(0.0, -1))
+            if best[0] >= self.threshold:
+                found["near"].append((i, best[1], round(best[0], 3)))
+                continue
+            if self.ensemble is not None and len(normalised[i].split()) >= CONTAINED_MIN_WORDS:
+                padded = f" {normalised[i]} "
+                for j in sorted(self.ensemble.query(signature, len(own))):
+                    if padded in f" {self.normalised[j]} ":
+                        found["contained"].append((i, j, round(jaccard(own, self.shingles[j]), 3)))
+                        break
+        return found
+
+
+def extra_rows(groups: list[Group]) -> int:
+    """Rows in ``groups`` beyond the first of each text."""
+    return sum(len(g.rows) - 1 for g in groups)
+
+
+def rows_to_drop(duplicates: list[Group], labels: list) -> list[int]:
+    """Training rows that repeat an earlier row's text and label (the first of each is kept; a text with two labels
+    keeps one row per label: which label is right is the user's call)."""
+    out = []
+    for group in duplicates:
+        seen = set()
+        for r in group.rows:
+            label = _hashable(labels[r])
+            if label in seen:
+                out.append(r)
+            seen.add(label)
+    return sorted(out)
+
+
+def group_labels(group: Group) -> dict[str, int]:
+    return {_show(label): n for label, n in group.labels.most_common()}
+
+
+def _show(label) -> str:
+    if isinstance(label, tuple):
+        return " ".join(map(str, label)) if len(label) <= 12 else " ".join(map(str, label[:12])) + " ..."
+    return str(label)
