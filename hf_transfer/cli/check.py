@@ -51,7 +51,7 @@ def run(args, extra, argv) -> None:
     recipe, source = find_recipe(args.recipe)
     flags = {k: getattr(args, k) for k in ("train_file", "validation_file", "test_file", "model_name_or_path", "set")}
     recipe, _ = resolve_run(recipe, flags, [], source)
-    report = check_recipe(recipe, args.near_duplicate_threshold)
+    report = check_recipe(recipe, args.near_duplicate_threshold, args.test_file)
     write_atomically(Path(args.output_file), json.dumps(report, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -68,14 +68,16 @@ def run(args, extra, argv) -> None:
         raise SystemExit(1)
 
 
-def check_recipe(recipe, threshold: float) -> dict:
+def check_recipe(recipe, threshold: float, test_file: str | None = None) -> dict:
     """The data check of a resolved recipe: its data loaded as a run loads it (rows without text kept, to report),
-    and lengths measured with its tokenizer where one loads."""
-    from ..data import load_splits
+    ``test_file`` as its test split, and lengths measured with its tokenizer where one loads."""
+    from ..data import load_evaluation_file, load_splits
     from ..datacheck import check_splits
     from ..errors import UserError
 
     splits, task = load_splits(recipe.data, recipe.task, require_text=False)
+    if test_file:
+        splits["test"] = load_evaluation_file(test_file, recipe.data, task)[0]["validation"]
     tokenizer, skipped = None, None
     try:
         from ..assets import resolve_checkpoint

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 SHINGLE = 3
 """Words per shingle: short texts (fewer words) are one shingle of all their words."""
 NUM_PERM = 128
-CONTAINED_MIN_WORDS = 5
-"""An evaluation text contained in a longer training text counts when it has at least this many words (a two-word
-phrase found inside a training sentence says nothing)."""
 _SPACE = re.compile(r"\s+")
 
 
@@ -60,10 +57,27 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def duplicates_and_conflicts(groups: dict[str, Group], has_labels: bool) -> tuple[list[Group], list[Group]]:
-    """(texts repeated, whatever their labels; those of them carrying two labels or more), the largest first."""
+def light(text: str) -> str:
+    """NFKC, case folded, whitespace collapsed, punctuation kept: texts the same in this sense are one text (a label
+    conflict); texts the same only without punctuation may differ in tokens ("8,000" / "8 000")."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text or "").casefold()).strip()
+
+
+def duplicates_and_conflicts(groups: dict[str, Group], texts: list[str], labels: list) -> tuple[list, list]:
+    """(texts repeated, whatever their labels; the same text, punctuation included, with two labels or more), the
+    largest first."""
     repeated = sorted((g for g in groups.values() if len(g.rows) > 1), key=lambda g: -len(g.rows))
-    return repeated, [g for g in repeated if has_labels and len(g.labels) > 1]
+    conflicts = []
+    for group in repeated:
+        if len(group.labels) < 2 or all(label is None for label in group.labels):
+            continue
+        same: dict[str, Group] = {}
+        for r in group.rows:
+            sub = same.setdefault(light(texts[r]), Group([], Counter()))
+            sub.rows.append(r)
+            sub.labels[_hashable(labels[r])] += 1
+        conflicts += [g for g in same.values() if len(g.labels) > 1]
+    return repeated, conflicts
 
 
 class TrainingIndex:
@@ -86,7 +100,7 @@ class TrainingIndex:
         with self.lsh.insertion_session() as session:
             for i, signature in zip(rows, hashes, strict=True):
                 session.insert(i, signature, check_duplication=False)
-        long_rows = [(i, h) for i, h in zip(rows, hashes, strict=True) if len(normalised[i].split()) >= SHINGLE + 2]
+        long_rows = [(i, h) for i, h in zip(rows, hashes, strict=True) if len(normalised[i].split()) > SHINGLE]
         self.ensemble = None
         if long_rows:
             self.ensemble = MinHashLSHEnsemble(threshold=0.9, num_perm=NUM_PERM, num_part=8)
@@ -94,7 +108,9 @@ class TrainingIndex:
 
     def leaks(self, normalised: list[str], shared: list[str] | None = None) -> dict:
         """Each evaluation row found in training: ``{"exact"|"near"|"contained": [(eval row, train row, similarity)],
-        "shared": [eval rows whose shared part (QA context) is a training row's]}``."""
+        "shared": [eval rows whose shared part (QA context) is a training row's]}``. Contained: the evaluation text
+        is found whole inside a longer training text (a phrase of SST-2's training data, or a sentence seen inside a
+        longer one): MinHash LSH Ensemble finds the candidates, then the text itself is looked for."""
         from datasketch import MinHash
 
         found: dict[str, list] = {"exact": [], "near": [], "contained": [], "shared": []}
@@ -111,18 +127,37 @@ class TrainingIndex:
         if not rest:
             return found
         sets = [shingles(normalised[i]) for i in rest]
+        short: dict[str, list[int]] = {}
         for i, own, signature in zip(rest, sets, MinHash.bulk(sets, num_perm=NUM_PERM), strict=True):
             best = max(((jaccard(own, self.shingles[j]), j) for j in self.lsh.query(signature)), default=(0.0, -1))
             if best[0] >= self.threshold:
                 found["near"].append((i, best[1], round(best[0], 3)))
-                continue
-            if self.ensemble is not None and len(normalised[i].split()) >= CONTAINED_MIN_WORDS:
+            elif len(normalised[i].split()) < SHINGLE:  # fewer words than a shingle: looked for word by word below
+                short.setdefault(normalised[i], []).append(i)
+            elif self.ensemble is not None:
                 padded = f" {normalised[i]} "
                 for j in sorted(self.ensemble.query(signature, len(own))):
                     if padded in f" {self.normalised[j]} ":
                         found["contained"].append((i, j, round(jaccard(own, self.shingles[j]), 3)))
                         break
+        found["contained"] += self._contained_short(short)
+        found["contained"].sort()
         return found
+
+    def _contained_short(self, short: dict[str, list[int]]) -> list[tuple]:
+        """Evaluation texts of one or two words inside a longer training text: each training text's word n-grams
+        of those lengths looked up among them (a few texts: one pass over the training words)."""
+        out, left = [], dict(short)
+        for j, text in enumerate(self.normalised):
+            words = text.split()
+            for n in (1, 2)[: len(words) - 1]:
+                for k in range(len(words) - n + 1):
+                    gram = " ".join(words[k : k + n])
+                    if gram in left:
+                        out += [(i, j, round(n / len(words), 3)) for i in left.pop(gram)]
+            if not left:
+                break
+        return out
 
 
 def extra_rows(groups: list[Group]) -> int:

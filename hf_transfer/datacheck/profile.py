@@ -19,8 +19,8 @@ _ALLOWED_CONTROL = {"\t", "\n", "\r"}
 
 
 def non_text(texts: list[str]) -> dict:
-    """Rows that are not text: empty, whitespace only, with U+FFFD (text decoded wrongly), with control characters,
-    absurdly long. ``{kind: [rows]}`` for the kinds found."""
+    """Rows that are not text: empty, whitespace only, no letters or digits (SST-2's "(" row), with U+FFFD (text
+    decoded wrongly), with control characters, absurdly long. ``{kind: [rows]}`` for the kinds found."""
     found: dict[str, list[int]] = {}
     lengths = sorted(len(t) for t in texts)
     median = lengths[len(lengths) // 2] if lengths else 0
@@ -30,6 +30,8 @@ def non_text(texts: list[str]) -> dict:
             kinds.append("empty")
         elif not text.strip():
             kinds.append("whitespace only")
+        elif not any(c.isalnum() for c in text):
+            kinds.append("no letters or digits")
         if "\ufffd" in text:
             kinds.append("replacement character")
         if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROL for c in text):

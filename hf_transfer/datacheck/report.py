@@ -9,7 +9,7 @@ QUOTE = 100
 """Characters of a text quoted in the report."""
 
 
-KINDS = (("exact", "exact"), ("near", "near-duplicate"), ("contained", "contained in a longer training text"))
+KINDS = (("exact", "exact"), ("near", "near-duplicate"))
 
 
 def quote(text: str) -> str:
@@ -24,6 +24,11 @@ def finding_lines(report: dict) -> list[str]:
         if e["rows"]:
             parts = [f"{e[k]} {word}" for k, word in KINDS if e[k]]
             lines.append(f"{e['rows']:,} of {e['of']:,} {split} rows are in the training data ({', '.join(parts)})")
+        if e["contained"]:
+            lines.append(
+                f"{e['contained']:,} {split} texts appear whole inside longer training texts (a phrase may be "
+                "harmless, a sentence seen inside a longer one is not: read them in data_check.json)"
+            )
         if e.get("shared_context"):
             lines.append(
                 f"{e['shared_context']:,} of {e['of']:,} {split} questions ask about a context the training data has "
@@ -61,7 +66,7 @@ def card_lines(summary: dict | None) -> list[str]:
     for split, e in summary.get("leakage", {}).items():
         name = "evaluation" if split == "validation" else split
         if e.get("rows"):
-            kinds = ", ".join(f"{e[k]:,} {k}" for k in ("exact", "near", "contained") if e.get(k))
+            kinds = ", ".join(f"{e[k]:,} {k}" for k in ("exact", "near") if e.get(k))
             out.append(f"{e['rows']:,} of {e['of']:,} {name} rows were found in the training data ({kinds} "
                        "after normalisation; near: Jaccard of word shingles >= 0.8)")  # fmt: skip
     if summary.get("conflicts", {}).get("texts"):
@@ -92,7 +97,7 @@ def full_report(report: dict, recipe_name: str, data: str) -> str:
     out += ["", "Findings:" if lines else "Findings: none."] + [f"  - {line}" for line in lines]
     for split, e in report["leakage"].items():
         if e["examples"]:
-            out += ["", f"Leakage into {split} (worst examples):"]
+            out += ["", f"{split.capitalize()} rows found in the training data (worst examples):"]
             for x in e["examples"]:
                 out.append(f"  {split} row {x['row']} ~ train row {x['train_row']} ({x['kind']}, Jaccard "
                            f"{x['similarity']}): {quote(x['text'])}")  # fmt: skip

@@ -143,7 +143,7 @@ class TokenClassification(Task):
 
     def check_row(self, row: dict) -> CheckedRow:
         tags = tuple(self.label_names[t] for t in row["tags"])
-        return CheckedRow(" ".join(row["tokens"]), tags, tags)
+        return CheckedRow(" ".join(row["tokens"]), tags, tuple(t for t in tags if t != "O"))
 
     def _learn_names(self, train) -> list[str]:
         inner = getattr(train.features["tags"], "feature", None)
