@@ -103,7 +103,7 @@ class TrainingIndex:
         long_rows = [(i, h) for i, h in zip(rows, hashes, strict=True) if len(normalised[i].split()) > SHINGLE]
         self.ensemble = None
         if long_rows:
-            self.ensemble = MinHashLSHEnsemble(threshold=0.9, num_perm=NUM_PERM, num_part=8)
+            self.ensemble = MinHashLSHEnsemble(threshold=0.7, num_perm=NUM_PERM, num_part=8)
             self.ensemble.index([(i, h, len(self.shingles[i])) for i, h in long_rows])
 
     def leaks(self, normalised: list[str], shared: list[str] | None = None) -> dict:
