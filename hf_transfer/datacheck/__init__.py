@@ -37,12 +37,13 @@ def check_threshold(value: float) -> float:
     return float(value)
 
 
-def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESHOLD) -> dict:
+def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESHOLD, contained: bool = True) -> dict:
     """The data check of prepared splits (roles named, labels encoded: ``data.load_splits``) as plain data, what
-    ``data_check.json`` holds. ``tokenizer``: measure token lengths with it (None: lengths are not measured)."""
+    ``data_check.json`` holds. ``tokenizer``: measure token lengths with it (None: lengths are not measured);
+    ``contained``: look for evaluation texts inside longer training texts (a pass over every training word)."""
     started = time.perf_counter()
     threshold = check_threshold(threshold)
-    rows = {split: [task.check_row(r) for r in ds] for split, ds in splits.items()}
+    rows = {split: [task.check_row(r) for r in ds.to_list()] for split, ds in splits.items()}
     texts = {split: [r.text for r in rs] for split, rs in rows.items()}
     normalised = {split: [normalise(t) for t in ts] for split, ts in texts.items()}
     train_labels = [r.label for r in rows["train"]]
@@ -70,7 +71,7 @@ def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESH
     index = TrainingIndex(normalised["train"], threshold, shared["train"] if shared else None)
     report["leakage"] = {}
     for split in (s for s in splits if s != "train"):
-        found = index.leaks(normalised[split], shared[split] if shared else None)
+        found = index.leaks(normalised[split], shared[split] if shared else None, contained)
         leaked = sorted({i for kind in ("exact", "near") for i, _, _ in found[kind]})  # contained: reported apart
         entry = {kind: len(found[kind]) for kind in ("exact", "near", "contained")}
         entry.update(rows=len(leaked), of=len(splits[split]), leaked_rows=leaked)
@@ -137,7 +138,7 @@ def preflight(splits, task, data, log):
     ``data.drop_duplicates`` ask to drop are dropped and counted. Returns (splits, the summary a run records)."""
     from .report import finding_lines
 
-    report = check_splits(splits, task)
+    report = check_splits(splits, task, contained=False)
     for line in finding_lines(report):
         log(f"[hf-transfer] data check: {line}")
     recorded = summary(report)

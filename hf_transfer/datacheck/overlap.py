@@ -1,6 +1,6 @@
 """Texts that repeat: inside training (duplicates, and the same text with two labels) and between training and
 evaluation (leakage): exact after normalisation, near-duplicate by MinHash over word shingles with LSH (datasketch),
-and an evaluation text contained whole in a longer training text (MinHash LSH Ensemble, a containment index)."""
+and an evaluation text contained whole in a longer training text (looked for word by word)."""
 
 from __future__ import annotations
 
@@ -81,11 +81,11 @@ def duplicates_and_conflicts(groups: dict[str, Group], texts: list[str], labels:
 
 
 class TrainingIndex:
-    """The training texts, indexed once: exact (normalised text), near (MinHash LSH at ``threshold``), contained
-    (MinHash LSH Ensemble); queried with each evaluation split's texts."""
+    """The training texts, indexed once: exact (normalised text), near (MinHash LSH at ``threshold``); queried with
+    each evaluation split's texts."""
 
     def __init__(self, normalised: list[str], threshold: float, shared: list[str] | None = None):
-        from datasketch import MinHash, MinHashLSH, MinHashLSHEnsemble
+        from datasketch import MinHash, MinHashLSH
 
         self.normalised, self.threshold = normalised, threshold
         self.exact: dict[str, int] = {}
@@ -100,17 +100,12 @@ class TrainingIndex:
         with self.lsh.insertion_session() as session:
             for i, signature in zip(rows, hashes, strict=True):
                 session.insert(i, signature, check_duplication=False)
-        long_rows = [(i, h) for i, h in zip(rows, hashes, strict=True) if len(normalised[i].split()) > SHINGLE]
-        self.ensemble = None
-        if long_rows:
-            self.ensemble = MinHashLSHEnsemble(threshold=0.7, num_perm=NUM_PERM, num_part=8)
-            self.ensemble.index([(i, h, len(self.shingles[i])) for i, h in long_rows])
 
-    def leaks(self, normalised: list[str], shared: list[str] | None = None) -> dict:
+    def leaks(self, normalised: list[str], shared: list[str] | None = None, contained: bool = True) -> dict:
         """Each evaluation row found in training: ``{"exact"|"near"|"contained": [(eval row, train row, similarity)],
         "shared": [eval rows whose shared part (QA context) is a training row's]}``. Contained: the evaluation text
         is found whole inside a longer training text (a phrase of SST-2's training data, or a sentence seen inside a
-        longer one): MinHash LSH Ensemble finds the candidates, then the text itself is looked for."""
+        longer one), looked for when ``contained``."""
         from datasketch import MinHash
 
         found: dict[str, list] = {"exact": [], "near": [], "contained": [], "shared": []}
@@ -127,36 +122,34 @@ class TrainingIndex:
         if not rest:
             return found
         sets = [shingles(normalised[i]) for i in rest]
-        short: dict[str, list[int]] = {}
+        candidates: dict[str, list[int]] = {}
         for i, own, signature in zip(rest, sets, MinHash.bulk(sets, num_perm=NUM_PERM), strict=True):
             best = max(((jaccard(own, self.shingles[j]), j) for j in self.lsh.query(signature)), default=(0.0, -1))
             if best[0] >= self.threshold:
                 found["near"].append((i, best[1], round(best[0], 3)))
-            elif len(normalised[i].split()) < SHINGLE:  # fewer words than a shingle: looked for word by word below
-                short.setdefault(normalised[i], []).append(i)
-            elif self.ensemble is not None:
-                padded = f" {normalised[i]} "
-                for j in sorted(self.ensemble.query(signature, len(own))):
-                    if padded in f" {self.normalised[j]} ":
-                        found["contained"].append((i, j, round(jaccard(own, self.shingles[j]), 3)))
-                        break
-        found["contained"] += self._contained_short(short)
-        found["contained"].sort()
+            elif contained:
+                candidates.setdefault(" ".join(normalised[i].split()[:SHINGLE]), []).append(i)
+        found["contained"] = sorted(self._contained(candidates, normalised))
         return found
 
-    def _contained_short(self, short: dict[str, list[int]]) -> list[tuple]:
-        """Evaluation texts of one or two words inside a longer training text: each training text's word n-grams
-        of those lengths looked up among them (a few texts: one pass over the training words)."""
-        out, left = [], dict(short)
+    def _contained(self, candidates: dict[str, list[int]], normalised: list[str]) -> list[tuple]:
+        """Evaluation texts found whole inside a longer training text: one pass over the training texts' word
+        n-grams, each looked up among the evaluation texts' first words (few), then the whole text looked for."""
+        out, sizes = [], sorted({len(k.split()) for k in candidates})
+        left = sum(map(len, candidates.values()))
         for j, text in enumerate(self.normalised):
-            words = text.split()
-            for n in (1, 2)[: len(words) - 1]:
-                for k in range(len(words) - n + 1):
-                    gram = " ".join(words[k : k + n])
-                    if gram in left:
-                        out += [(i, j, round(n / len(words), 3)) for i in left.pop(gram)]
             if not left:
                 break
+            words, padded = text.split(), f" {text} "
+            for n in sizes:
+                for k in range(len(words) - n + 1):
+                    rows = candidates.get(" ".join(words[k : k + n]))
+                    if not rows:
+                        continue
+                    hits = [i for i in rows if len(normalised[i]) < len(text) and f" {normalised[i]} " in padded]
+                    out += [(i, j, round(len(normalised[i].split()) / len(words), 3)) for i in hits]
+                    rows[:] = [i for i in rows if i not in hits]
+                    left -= len(hits)
         return out
 
 
