@@ -253,3 +253,14 @@ def test_run_preflight_records_findings_and_drops_what_is_asked(tmp_path, tiny_b
     card = (out / CARD_FILE).read_text()
     assert "1 of 20 evaluation rows were found in the training data" in card
     assert "1 leaked validation rows were dropped before training" in card
+
+
+def test_tag_sequences_of_other_lengths_are_not_conflicts():
+    from hf_transfer.datacheck.overlap import duplicates_and_conflicts, normalise, training_groups
+
+    texts = ["Attendance : 8,000", "Attendance : 8 000", "Nancy 0 Paris", "nancy 0 paris !"]
+    labels = [("O", "O", "O"), ("O", "O", "O", "O"), ("B-ORG", "O", "B-LOC"), ("B-ORG", "O", "B-ORG", "O")]
+    labels[3] = ("B-ORG", "O", "B-ORG")  # same tokens, another tag: a conflict
+    repeated, conflicts = duplicates_and_conflicts(training_groups([normalise(t) for t in texts], labels), labels)
+    assert [g.rows for g in repeated] == [[0, 1], [2, 3]]
+    assert [g.rows for g in conflicts] == [[2, 3]]

@@ -52,7 +52,7 @@ def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESH
 
     groups = training_groups(normalised["train"], train_labels)
     train_text = texts["train"]
-    repeated, conflicts = duplicates_and_conflicts(groups, train_text, train_labels)
+    repeated, conflicts = duplicates_and_conflicts(groups, train_labels)
     report["duplicates"] = {
         "texts": len(repeated),
         "rows": extra_rows(repeated),

@@ -57,23 +57,23 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def light(text: str) -> str:
-    """NFKC, case folded, whitespace collapsed, punctuation kept: texts the same in this sense are one text (a label
-    conflict); texts the same only without punctuation may differ in tokens ("8,000" / "8 000")."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text or "").casefold()).strip()
+def _shape(label):
+    """Labels of one shape can be compared: a class with a class, a tag sequence with one of its own length (CoNLL's
+    "8,000" and "8 000" normalise alike but are not the same tokens, so their tags are not two labels of one text)."""
+    return len(label) if isinstance(label, (tuple, list)) else None
 
 
-def duplicates_and_conflicts(groups: dict[str, Group], texts: list[str], labels: list) -> tuple[list, list]:
-    """(texts repeated, whatever their labels; the same text, punctuation included, with two labels or more), the
-    largest first."""
+def duplicates_and_conflicts(groups: dict[str, Group], labels: list) -> tuple[list, list]:
+    """(texts repeated, whatever their labels; those of them carrying two labels or more, of one shape), the largest
+    first."""
     repeated = sorted((g for g in groups.values() if len(g.rows) > 1), key=lambda g: -len(g.rows))
     conflicts = []
     for group in repeated:
         if len(group.labels) < 2 or all(label is None for label in group.labels):
             continue
-        same: dict[str, Group] = {}
+        same: dict = {}
         for r in group.rows:
-            sub = same.setdefault(light(texts[r]), Group([], Counter()))
+            sub = same.setdefault(_shape(labels[r]), Group([], Counter()))
             sub.rows.append(r)
             sub.labels[_hashable(labels[r])] += 1
         conflicts += [g for g in same.values() if len(g.labels) > 1]
