@@ -96,7 +96,8 @@ class TrainingIndex:
         rows = [i for i, t in enumerate(normalised) if t]
         self.shingles = {i: shingles(normalised[i]) for i in rows}
         hashes = MinHash.bulk([self.shingles[i] for i in rows], num_perm=NUM_PERM)
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        # candidates are checked on their shingles: a missed pair costs more than a false candidate
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, weights=(0.1, 0.9))
         with self.lsh.insertion_session() as session:
             for i, signature in zip(rows, hashes, strict=True):
                 session.insert(i, signature, check_duplication=False)
