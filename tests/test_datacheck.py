@@ -264,3 +264,49 @@ def test_tag_sequences_of_other_lengths_are_not_conflicts():
     repeated, conflicts = duplicates_and_conflicts(training_groups([normalise(t) for t in texts], labels), labels)
     assert [g.rows for g in repeated] == [[0, 1], [2, 3]]
     assert [g.rows for g in conflicts] == [[2, 3]]
+
+
+def test_label_issues_find_flipped_labels(tmp_path, tiny_bert, run_cli):
+    """Classification: rows whose label was flipped are among the rows cleanlab doubts; NER: flipped tags are."""
+    pytest.importorskip("cleanlab")
+    from conftest import NEGATIVE, POSITIVE, ner_sentences, write_conll
+
+    rng = random.Random(3)
+    rows = [{"sentence": " ".join(rng.choices([NEGATIVE, POSITIVE][i % 2], k=4)), "label": ["neg", "pos"][i % 2]}
+            for i in range(140)]  # fmt: skip
+    flipped = [5, 40, 77]
+    for i in flipped:
+        rows[i]["label"] = "neg" if rows[i]["label"] == "pos" else "pos"
+    files = {"train": write_csv(tmp_path / "train.csv", rows[:120]),
+             "validation": write_csv(tmp_path / "valid.csv", rows[120:])}  # fmt: skip
+    out = tmp_path / "check.json"
+    code, stdout, err = run_cli(*check_args(tiny_bert, files, out, "--label_issues"))
+    assert code == 0, err
+    assert "Likely label errors" in stdout
+    ranked = json.loads(out.read_text())["label_issues"]["ranked_rows"]
+    assert set(flipped) <= set(ranked[:10])
+
+    sentences = ner_sentences(120, seed=5)
+    planted = []
+    for row in (3, 30, 61, 90):
+        tokens, tags = sentences[row]
+        word = tags.index("B-LOC")
+        sentences[row] = (tokens, tags[:word] + ["B-PER"] + tags[word + 1 :])
+        planted.append([row, word])
+    train = write_conll(tmp_path / "train.txt", sentences)
+    valid = write_conll(tmp_path / "valid.txt", ner_sentences(20, seed=6))
+    code, _, err = run_cli("check", "conll2003-bert", "--model_name_or_path", tiny_bert, "--train_file", train,
+                           "--validation_file", valid, "--output_file", out, "--label_issues")  # fmt: skip
+    assert code == 0, err
+    ranked = json.loads(out.read_text())["label_issues"]["ranked"]
+    assert all(p in ranked[:10] for p in planted)
+
+
+def test_label_issues_refuse_what_they_do_not_cover():
+    pytest.importorskip("cleanlab")
+    from hf_transfer import UserError
+    from hf_transfer.datacheck.label_issues import label_issues
+
+    for task in (QuestionAnswering(), TextClassification(problem_type="regression")):
+        with pytest.raises(UserError, match="--label_issues covers single-label text classification"):
+            label_issues({}, task, recipe=None, checkpoint=None)

@@ -27,8 +27,11 @@ def add_parser(sub) -> None:
     )  # fmt: skip
     check.add_argument("--strict", action="store_true", help="exit 1 when leakage or label conflicts are found")
     check.add_argument(
-        "--label_issues", action="store_true", help="also look for likely label errors (not available yet)"
-    )
+        "--label_issues", action="store_true",
+        help="also list likely label errors in the training data (classification, NER): out-of-fold probabilities of "
+        "a linear head on the frozen checkpoint's features, ranked by cleanlab (the [check] extra)",
+    )  # fmt: skip
+    check.add_argument("--label_issue_folds", type=int, default=5, metavar="K", help="folds for --label_issues")
     check.add_argument("--output_file", default="data_check.json", help="where the report goes (default: %(default)s)")
     check.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
 
@@ -45,13 +48,17 @@ def run(args, extra, argv) -> None:
 
     check_threshold(args.near_duplicate_threshold)
     if args.label_issues:
-        raise UserError("--label_issues is not implemented yet: the other checks run without it.")
+        from ..assets import installed_version
+
+        if not installed_version("cleanlab"):
+            raise UserError("--label_issues needs cleanlab: pip install 'hf-transfer-toolkit[check]'.")
     inputs = [Path(f) for f in (args.train_file, args.validation_file, args.test_file) if f]
     check_output_file(Path(args.output_file), *inputs)
     recipe, source = find_recipe(args.recipe)
     flags = {k: getattr(args, k) for k in ("train_file", "validation_file", "test_file", "model_name_or_path", "set")}
     recipe, _ = resolve_run(recipe, flags, [], source)
-    report = check_recipe(recipe, args.near_duplicate_threshold, args.test_file)
+    folds = args.label_issue_folds if args.label_issues else None
+    report = check_recipe(recipe, args.near_duplicate_threshold, args.test_file, folds)
     write_atomically(Path(args.output_file), json.dumps(report, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -68,9 +75,10 @@ def run(args, extra, argv) -> None:
         raise SystemExit(1)
 
 
-def check_recipe(recipe, threshold: float, test_file: str | None = None) -> dict:
+def check_recipe(recipe, threshold: float, test_file: str | None = None, label_issue_folds: int | None = None) -> dict:
     """The data check of a resolved recipe: its data loaded as a run loads it (rows without text kept, to report),
-    ``test_file`` as its test split, and lengths measured with its tokenizer where one loads."""
+    ``test_file`` as its test split, and lengths measured with its tokenizer where one loads; with
+    ``label_issue_folds``, likely label errors too (``datacheck.label_issues``)."""
     from ..data import load_evaluation_file, load_splits
     from ..datacheck import check_splits
     from ..errors import UserError
@@ -78,15 +86,22 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None) -> dict
     splits, task = load_splits(recipe.data, recipe.task, require_text=False)
     if test_file:
         splits["test"] = load_evaluation_file(test_file, recipe.data, task)[0]["validation"]
-    tokenizer, skipped = None, None
+    tokenizer, skipped, checkpoint = None, None, None
     try:
         from ..assets import resolve_checkpoint
         from ..models import load_tokenizer, plain_checkpoint
 
-        tokenizer = load_tokenizer(plain_checkpoint(resolve_checkpoint(recipe.checkpoint)), recipe.with_task(task))
+        checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint))
+        tokenizer = load_tokenizer(checkpoint, recipe.with_task(task))
     except (UserError, OSError, ValueError) as exc:
+        if label_issue_folds:
+            raise
         skipped = f"no tokenizer loaded from {recipe.checkpoint} ({str(exc).splitlines()[0][:200]})"
     report = check_splits(splits, task, tokenizer, threshold)
     if skipped:
         report["lengths_skipped"] = skipped
+    if label_issue_folds:
+        from ..datacheck.label_issues import label_issues
+
+        report["label_issues"] = label_issues(splits, task, recipe, checkpoint, label_issue_folds)
     return {"recipe": recipe.name, "data": recipe.data.describe(), **report}

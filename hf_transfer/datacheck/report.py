@@ -117,6 +117,15 @@ def full_report(report: dict, recipe_name: str, data: str) -> str:
         for split, kinds in report["non_text"].items():
             out += [f"  {split}: {v['count']} {kind} (rows {v['rows']})" for kind, v in kinds.items()]
         out.append(f"  -> {ADVICE['non_text']}")
+    issues = report.get("label_issues")
+    if issues:
+        out += ["", f"Likely label errors ({issues['count']:,} of {issues['of']:,} training {issues['unit']}; "
+                f"{issues['method']}; cleanlab), the most doubtful first:"]  # fmt: skip
+        for x in issues["issues"][:10]:
+            what = f"word {x['token']!r} of row {x['row']}" if issues["unit"] == "tokens" else f"row {x['row']}"
+            quoted = "" if issues["unit"] == "tokens" else f": {quote(x['text'])}"
+            out.append(f"  {what}: given {x['given']} (p={x['given_probability']}), suspected {x['suspected']}{quoted}")
+        out.append("  -> read these rows and fix the labels that are wrong; a run trains on them as they are")
     labels = report.get("labels") or {}
     if labels.get("counts"):
         names = list(dict.fromkeys(c for counts in labels["counts"].values() for c in counts))[:20]

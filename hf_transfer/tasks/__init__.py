@@ -117,6 +117,10 @@ class Task:
         roles joined, with no label."""
         return CheckedRow(" ".join(v for r in self.roles if isinstance(v := row.get(r), str)))
 
+    def label_issue_unit(self) -> str | None:
+        """What ``check --label_issues`` scores: "rows" (a class per row), "tokens" (a tag per word), or None."""
+        return None
+
     length_setting: ClassVar[str] = "max_length"
     """The task setting that limits a row's tokens (the data check measures the rows it cuts)."""
 

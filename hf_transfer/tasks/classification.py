@@ -116,6 +116,9 @@ class TextClassification(Task):
             return CheckedRow(text, classes, classes)
         return CheckedRow(text, names[value], (names[value],))
 
+    def label_issue_unit(self) -> str | None:
+        return "rows" if self.problem_type == "single_label" else None
+
     def check_training_data(self, train_split) -> None:
         if self.problem_type != "single_label":
             return

@@ -145,6 +145,9 @@ class TokenClassification(Task):
         tags = tuple(self.label_names[t] for t in row["tags"])
         return CheckedRow(" ".join(row["tokens"]), tags, tuple(t for t in tags if t != "O"))
 
+    def label_issue_unit(self) -> str | None:
+        return "tokens"
+
     def _learn_names(self, train) -> list[str]:
         inner = getattr(train.features["tags"], "feature", None)
         if inner is not None and hasattr(inner, "names"):
