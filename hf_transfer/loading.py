@@ -10,7 +10,7 @@ from typing import Any
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .card import counted_text, license_warning, resolve_licenses
 from .data import load_splits, tokenize_splits
-from .datacheck import preflight
+from .datacheck import cut_by_limit, preflight
 from .models import check_lengths, load_tokenizer, plain_checkpoint
 from .recipe import Recipe
 
@@ -67,5 +67,6 @@ def load(recipe: Recipe, state, console) -> Loaded:
     tokenizer = load_tokenizer(checkpoint, trained)
     with state.local_main_process_first():  # each machine's first process fills its tokenization cache, others read it
         tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
+    data_check["cut_by_length_limit"] = cut_by_limit(tokenized, task, log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
                   warnings, data_check)  # fmt: skip

@@ -240,7 +240,7 @@ def test_run_preflight_records_findings_and_drops_what_is_asked(tmp_path, tiny_b
 
     files = planted_files(tmp_path)
     out = tmp_path / "run"
-    drop = ["--set", "data.drop_leaked=true", "--set", "data.drop_duplicates=true"]
+    drop = ["--set", "data.drop_leaked=true", "--set", "data.drop_duplicates=true", "--set", "task.max_length=16"]
     code, stdout, err = run_cli(*tiny_run_args(tiny_bert, files, out, "--max_steps", "2", *drop))
     assert code == 0, err
     shown = stdout + err
@@ -250,9 +250,12 @@ def test_run_preflight_records_findings_and_drops_what_is_asked(tmp_path, tiny_b
     assert metrics["data_check"]["leakage"]["validation"]["rows"] == 1
     assert metrics["data_check"]["dropped"] == {"leaked_validation_rows": 1, "duplicate_train_rows": 1}
     assert metrics["samples"]["eval"] == 19 and metrics["samples"]["train"] == 60
+    assert "data check: 100.0% of train rows are cut by task.max_length=16" in shown  # 30 words each
+    assert metrics["data_check"]["cut_by_length_limit"] == {"train": 1.0, "validation": 1.0}
     card = (out / CARD_FILE).read_text()
     assert "1 of 20 evaluation rows were found in the training data" in card
     assert "1 leaked validation rows were dropped before training" in card
+    assert "100.0% of the training rows were cut by the length limit" in card
 
 
 def test_tag_sequences_of_other_lengths_are_not_conflicts():

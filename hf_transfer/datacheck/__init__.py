@@ -133,6 +133,31 @@ def summary(report: dict) -> dict:
     }
 
 
+def cut_by_limit(tokenized, task, log) -> dict[str, float]:
+    """The share of each tokenized split's rows at the task's length limit (cut by it; read from the tokenization
+    the run made anyway, so nothing is tokenized again), with a console line where some are. Multiple choice and
+    question answering (one row, several windows: the console counts them) are left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    limit = getattr(task, task.length_setting, None)
+    if not isinstance(limit, int) or task.kind == "question-answering":
+        return {}
+    out = {}
+    for split, ds in tokenized.items():
+        if "input_ids" not in ds.column_names or len(ds) == 0:
+            continue
+        column = ds.data.column("input_ids")
+        if pa.types.is_list(column.type.value_type) or pa.types.is_large_list(column.type.value_type):
+            continue
+        share = pc.mean(pc.greater_equal(pc.list_value_length(column), limit)).as_py() or 0.0
+        out[split] = round(share, 4)
+        if share:
+            log(f"[hf-transfer] data check: {share:.1%} of {split} rows are {task.cut_word} task.{task.length_setting}="
+                f"{limit} (hf-transfer check tells the limit that keeps 99% whole)")  # fmt: skip
+    return out
+
+
 def preflight(splits, task, data, log):
     """The cheap checks before a run: one console line per finding; the rows ``data.drop_leaked`` /
     ``data.drop_duplicates`` ask to drop are dropped and counted. Returns (splits, the summary a run records)."""

@@ -74,6 +74,9 @@ def card_lines(summary: dict | None) -> list[str]:
     if summary.get("duplicates", {}).get("texts"):
         d = summary["duplicates"]
         out.append(f"{d['texts']:,} training texts are repeated ({d['rows']:,} rows beyond the first of each)")
+    cut = (summary.get("cut_by_length_limit") or {}).get("train")
+    if cut:
+        out.append(f"{cut:.1%} of the training rows were cut by the length limit")
     for why, count in (summary.get("dropped") or {}).items():
         out.append(f"{count:,} {why.replace('_', ' ')} were dropped before training (data.drop_leaked / "
                    "data.drop_duplicates)")  # fmt: skip
