@@ -12,6 +12,7 @@ from dataclasses import dataclass
 SHINGLE = 3
 """Words per shingle: short texts (fewer words) are one shingle of all their words."""
 NUM_PERM = 128
+CHUNK = 10_000
 _SPACE = re.compile(r"\s+")
 
 
@@ -94,13 +95,14 @@ class TrainingIndex:
                 self.exact.setdefault(text, i)
         self.shared = {t for t in shared or () if t}
         rows = [i for i, t in enumerate(normalised) if t]
-        self.shingles = {i: shingles(normalised[i]) for i in rows}
-        hashes = MinHash.bulk([self.shingles[i] for i in rows], num_perm=NUM_PERM)
         # candidates are checked on their shingles: a missed pair costs more than a false candidate
         self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, weights=(0.1, 0.9))
         with self.lsh.insertion_session() as session:
-            for i, signature in zip(rows, hashes, strict=True):
-                session.insert(i, signature, check_duplication=False)
+            for start in range(0, len(rows), CHUNK):  # signatures a chunk at a time: the index keeps only its bands
+                chunk = rows[start : start + CHUNK]
+                hashes = MinHash.bulk([shingles(normalised[i]) for i in chunk], num_perm=NUM_PERM)
+                for i, signature in zip(chunk, hashes, strict=True):
+                    session.insert(i, signature, check_duplication=False)
 
     def leaks(self, normalised: list[str], shared: list[str] | None = None, contained: bool = True) -> dict:
         """Each evaluation row found in training: ``{"exact"|"near"|"contained": [(eval row, train row, similarity)],
@@ -125,7 +127,8 @@ class TrainingIndex:
         sets = [shingles(normalised[i]) for i in rest]
         candidates: dict[str, list[int]] = {}
         for i, own, signature in zip(rest, sets, MinHash.bulk(sets, num_perm=NUM_PERM), strict=True):
-            best = max(((jaccard(own, self.shingles[j]), j) for j in self.lsh.query(signature)), default=(0.0, -1))
+            scored = ((jaccard(own, shingles(self.normalised[j])), j) for j in self.lsh.query(signature))
+            best = max(scored, default=(0.0, -1))
             if best[0] >= self.threshold:
                 found["near"].append((i, best[1], round(best[0], 3)))
             elif contained:
