@@ -313,3 +313,17 @@ def test_label_issues_refuse_what_they_do_not_cover():
     for task in (QuestionAnswering(), TextClassification(problem_type="regression")):
         with pytest.raises(UserError, match="--label_issues covers single-label text classification"):
             label_issues({}, task, recipe=None, checkpoint=None)
+
+
+def test_bench_check_measures_planted_rows():
+    """benchmarks/bench_check.py at a small size: its planted near and exact duplicates are found, nothing else."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_check.py"
+    spec = importlib.util.spec_from_file_location("bench_check", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.measure(3000, near_rate=0.05, exact_rate=0.02)
+    assert result["planted"]["near"] > 5 and result["planted"]["exact"] > 2
+    assert result["recall"] >= 0.95 and result["precision"] == 1.0

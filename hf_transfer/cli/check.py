@@ -96,7 +96,7 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None, label_i
     except (UserError, OSError, ValueError) as exc:
         if label_issue_folds:
             raise
-        skipped = f"no tokenizer loaded from {recipe.checkpoint} ({str(exc).splitlines()[0][:200]})"
+        skipped = f"no tokenizer loaded from {recipe.checkpoint} ({str(exc).splitlines()[0]})"
     report = check_splits(splits, task, tokenizer, threshold)
     if skipped:
         report["lengths_skipped"] = skipped
