@@ -327,3 +327,17 @@ def test_bench_check_measures_planted_rows():
     result = bench.measure(3000, near_rate=0.05, exact_rate=0.02)
     assert result["planted"]["near"] > 5 and result["planted"]["exact"] > 2
     assert result["recall"] >= 0.95 and result["precision"] == 1.0
+
+
+def test_preflight_leaves_the_near_duplicate_search_of_large_data_to_check(tmp_path, monkeypatch):
+    import hf_transfer.datacheck as datacheck
+
+    splits, task = build(tmp_path, "text-classification", planted=True)
+    lines = []
+    monkeypatch.setattr(datacheck, "PREFLIGHT_NEAR_ROWS", 10)
+    _, recorded = datacheck.preflight(splits, task, FileData(train_file="unused"), lines.append)
+    assert recorded["leakage"]["validation"] == {"exact": 1, "near": 0, "contained": 0, "rows": 1, "of": 12}
+    assert any("exact leakage only" in line for line in lines)
+    monkeypatch.setattr(datacheck, "PREFLIGHT_NEAR_ROWS", 10_000)
+    _, recorded = datacheck.preflight(splits, task, FileData(train_file="unused"), lines.append)
+    assert recorded["leakage"]["validation"]["near"] == 1

@@ -24,6 +24,9 @@ from .overlap import (
 from .profile import fits_99, label_counts, length_summary, non_text, token_lengths
 
 DEFAULT_THRESHOLD = 0.8
+PREFLIGHT_NEAR_ROWS = 200_000
+"""Above this many training rows a run's preflight leaves the near-duplicate search to ``hf-transfer check`` (17 s and
+900 MiB at 100,000 rows: benchmarks/results/check.md)."""
 EXAMPLES = 5
 """Worst examples kept per finding (data_check.json and the console)."""
 
@@ -37,10 +40,12 @@ def check_threshold(value: float) -> float:
     return float(value)
 
 
-def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESHOLD, contained: bool = True) -> dict:
+def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESHOLD, contained: bool = True,
+                 near: bool = True) -> dict:  # fmt: skip
     """The data check of prepared splits (roles named, labels encoded: ``data.load_splits``) as plain data, what
     ``data_check.json`` holds. ``tokenizer``: measure token lengths with it (None: lengths are not measured);
-    ``contained``: look for evaluation texts inside longer training texts (a pass over every training word)."""
+    ``contained``: look for evaluation texts inside longer training texts (a pass over every training word);
+    ``near``: look for near-duplicates (MinHash LSH; False: exact leakage only)."""
     started = time.perf_counter()
     threshold = check_threshold(threshold)
     rows = {split: [task.check_row(r) for r in ds.to_list()] for split, ds in splits.items()}
@@ -68,7 +73,8 @@ def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESH
     }  # fmt: skip
 
     shared = {s: [normalise(r.shared) for r in rs] for s, rs in rows.items()} if rows["train"][0].shared else None
-    index = TrainingIndex(normalised["train"], threshold, shared["train"] if shared else None)
+    index = TrainingIndex(normalised["train"], threshold, shared["train"] if shared else None, near)
+    report["near_duplicates_searched"] = near
     report["leakage"] = {}
     for split in (s for s in splits if s != "train"):
         found = index.leaks(normalised[split], shared[split] if shared else None, contained)
@@ -163,7 +169,11 @@ def preflight(splits, task, data, log):
     ``data.drop_duplicates`` ask to drop are dropped and counted. Returns (splits, the summary a run records)."""
     from .report import finding_lines
 
-    report = check_splits(splits, task, contained=False)
+    near = len(splits["train"]) <= PREFLIGHT_NEAR_ROWS
+    report = check_splits(splits, task, contained=False, near=near)
+    if not near:
+        log(f"[hf-transfer] data check: {len(splits['train']):,} training rows: exact leakage only before a run (the "
+            "near-duplicate search is hf-transfer check's)")  # fmt: skip
     for line in finding_lines(report):
         log(f"[hf-transfer] data check: {line}")
     recorded = summary(report)

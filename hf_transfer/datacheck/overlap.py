@@ -82,10 +82,10 @@ def duplicates_and_conflicts(groups: dict[str, Group], labels: list) -> tuple[li
 
 
 class TrainingIndex:
-    """The training texts, indexed once: exact (normalised text), near (MinHash LSH at ``threshold``); queried with
-    each evaluation split's texts."""
+    """The training texts, indexed once: exact (normalised text), near (MinHash LSH at ``threshold``; ``near=False``:
+    exact only); queried with each evaluation split's texts."""
 
-    def __init__(self, normalised: list[str], threshold: float, shared: list[str] | None = None):
+    def __init__(self, normalised: list[str], threshold: float, shared: list[str] | None = None, near: bool = True):
         from datasketch import MinHash, MinHashLSH
 
         self.normalised, self.threshold = normalised, threshold
@@ -94,7 +94,8 @@ class TrainingIndex:
             if text:
                 self.exact.setdefault(text, i)
         self.shared = {t for t in shared or () if t}
-        rows = [i for i, t in enumerate(normalised) if t]
+        rows = [i for i, t in enumerate(normalised) if t] if near else []
+        self.near = near
         # candidates are checked on their shingles: a missed pair costs more than a false candidate
         self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, weights=(0.1, 0.9))
         with self.lsh.insertion_session() as session:
@@ -122,7 +123,7 @@ class TrainingIndex:
                 found["exact"].append((i, self.exact[text], 1.0))
             else:
                 rest.append(i)
-        if not rest:
+        if not rest or not self.near:
             return found
         sets = [shingles(normalised[i]) for i in rest]
         candidates: dict[str, list[int]] = {}
