@@ -312,7 +312,7 @@ def test_label_issues_refuse_what_they_do_not_cover():
 
     for task in (QuestionAnswering(), TextClassification(problem_type="regression")):
         with pytest.raises(UserError, match="--label_issues covers single-label text classification"):
-            label_issues({}, task, recipe=None, checkpoint=None)
+            label_issues({}, task, model=None, tokenizer=None)
 
 
 def test_bench_check_measures_planted_rows():

@@ -102,6 +102,8 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None, label_i
         report["lengths_skipped"] = skipped
     if label_issue_folds:
         from ..datacheck.label_issues import label_issues
+        from ..models import load_base_model
 
-        report["label_issues"] = label_issues(splits, task, recipe, checkpoint, label_issue_folds)
+        model = load_base_model(recipe.with_task(task), checkpoint).eval()
+        report["label_issues"] = label_issues(splits, task, model, tokenizer, label_issue_folds)
     return {"recipe": recipe.name, "data": recipe.data.describe(), **report}

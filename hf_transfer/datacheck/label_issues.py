@@ -87,12 +87,11 @@ def _out_of_fold(features, labels, folds: int, groups=None, seed: int = 42):
     return full
 
 
-def label_issues(splits, task, recipe, checkpoint, folds: int = 5, top: int = 20) -> dict:
-    """The training rows (NER: words) cleanlab finds likely mislabelled, the most doubtful first."""
+def label_issues(splits, task, model, tokenizer, folds: int = 5, top: int = 20) -> dict:
+    """The training rows (NER: words) cleanlab finds likely mislabelled, the most doubtful first. ``model``: the
+    recipe's checkpoint with its task head (its last hidden states are the features), in eval mode."""
     import numpy as np
     from cleanlab.filter import find_label_issues
-
-    from ..models import load_base_model, load_tokenizer
 
     unit = task.label_issue_unit()
     if unit is None:
@@ -102,9 +101,6 @@ def label_issues(splits, task, recipe, checkpoint, folds: int = 5, top: int = 20
         )
     if folds < 2:
         raise UserError(f"--label_issue_folds must be 2 or more (got {folds}).")
-    trained = recipe.with_task(task)
-    tokenizer = load_tokenizer(checkpoint, trained)
-    model = load_base_model(trained, checkpoint).eval()
     train, names = splits["train"], task.label_names
     if unit == "rows":
         labels = np.asarray(train["labels"])
