@@ -316,6 +316,7 @@ class Run:
             features={"train": len(loaded.tokenized["train"]), "eval": len(loaded.tokenized["validation"])},
             unit=loaded.recipe.task.unit,
             dropped=loaded.dropped,
+            data_check=loaded.data_check,
             train=results["train"],
             eval=results["eval"],
             test=results["test"],
