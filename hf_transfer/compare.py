@@ -37,7 +37,7 @@ def fraction_text(fraction: float) -> str:
 
 def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list[float] | None, schedule: dict):
     """(folder name, method, fraction, seed, recipe) for every run of the comparison. One seed and no fractions:
-    one folder per method, as before; otherwise ``<method>-f<fraction>-s<seed>``."""
+    one folder per method, as before; otherwise ``<method>-frac<fraction>-seed<seed>``."""
     base_seed = int(recipe.training.get("seed", 42))
     out = []
     for method in methods:
@@ -47,7 +47,8 @@ def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list
                 if seeds > 1:  # data order and head initialisation; the split stays fixed (split_seed)
                     training.update(seed=base_seed + k, data_seed=base_seed + k)
                 data = recipe.data if fraction >= 1 else dataclasses.replace(recipe.data, train_fraction=fraction)
-                name = method if seeds == 1 and not fractions else f"{method}-f{fraction_text(fraction)}-s{k}"
+                # "full-frac0.5-seed1": the share of the data and the seed, never read as a metric ("-f1")
+                name = method if seeds == 1 and not fractions else f"{method}-frac{fraction_text(fraction)}-seed{k}"
                 variant = dataclasses.replace(recipe, method=method, training=training, data=data)
                 out.append((name, method, fraction, k, variant))
     return out
@@ -111,6 +112,14 @@ def compare(
     splits, learned = load_splits(recipe.data, recipe.task)
     notes = check_fractions(fractions, recipe.with_task(learned), len(splits["train"]))
     skipped = {float(n.split()[1]) for n in notes}
+    if fractions:  # the fractions share the rows the run would train on (after --max_train_samples)
+        sizes = sorted({max(1, round(f * len(splits["train"]))) for f in fractions if f not in skipped})
+        if len(sizes) < 2:
+            raise UserError(
+                f"--fractions {','.join(map(fraction_text, fractions))} of the {len(splits['train']):,} training rows "
+                f"give {'no size that can run' if not sizes else f'one training size ({sizes[0]:,} rows)'}: a learning "
+                "curve needs at least two. Give more or larger fractions, or more training rows."
+            )
     every = _eval_every(recipe, len(splits["train"]))
     schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every,
                 "logging_steps": max(1, every // 2)}  # fmt: skip

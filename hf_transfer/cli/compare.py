@@ -61,4 +61,6 @@ def run(args, extra, argv) -> None:
     print(format_table(header, rows))
     for line in summary_lines(report):
         print(f"- {line}")
-    print(f"\nReport: {options.output_dir / 'report.md'} (also report.json, metric_by_method.png, learning_curves.png)")
+    written = ["report.md", "report.json", "metric_by_method.png", "learning_curves.png"]
+    written += ["data_curves.png"] if report.get("curves") else []
+    print(f"\nReport: {options.output_dir / written[0]} (also {', '.join(written[1:])})")
