@@ -221,7 +221,8 @@ def test_compare_seeds_and_fractions(tiny_bert, sentiment_files, tmp_path, run_c
     report = json.loads((out / "report.json").read_text())
     assert report["intervals"]["full"]["how"] == "t-interval over 2 seeds"
     seeds = {
-        json.loads((out / f"full-frac1-seed{k}" / "metrics.json").read_text())["training_arguments"]["seed"] for k in (0, 1)
+        json.loads((out / f"full-frac1-seed{k}" / "metrics.json").read_text())["training_arguments"]["seed"]
+        for k in (0, 1)
     }
     assert seeds == {42, 43}
     sizes = [
@@ -287,7 +288,8 @@ def test_fractions_share_the_capped_rows_and_a_curve_needs_two_sizes(tiny_bert, 
     args = tiny_run_args(tiny_bert, sentiment_files, out, "--max_train_samples", "80", "--max_steps", "2")
     code, _, err = run_cli("compare", *args[1:], "--methods", "full", "--fractions", "0.5,1")
     assert code == 0, err
-    sizes = [json.loads((out / f"full-frac{f}-seed0" / "metrics.json").read_text())["samples"]["train"] for f in ("0.5", "1")]
+    sizes = [json.loads((out / f"full-frac{f}-seed0" / "metrics.json").read_text())["samples"]["train"]
+             for f in ("0.5", "1")]  # fmt: skip
     assert sizes[0] < sizes[1] <= 80 and sizes[0] == pytest.approx(sizes[1] / 2, abs=1)
     code, _, err = run_cli("compare", *tiny_run_args(tiny_bert, sentiment_files, tmp_path / "one")[1:], "--methods",
                            "full", "--fractions", "0.001,0.002")  # fmt: skip
