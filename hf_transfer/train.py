@@ -209,6 +209,10 @@ class Run:
         self.results["train"] = dict(output.metrics, global_step=output.global_step,
                                      wall_seconds=round(time.perf_counter() - started, 2))  # fmt: skip
         self.clock.lap("train")
+        if self.budget_plan is not None and self.budget_stop.stopped_at is not None:
+            self.log(f"[hf-transfer] the time budget stopped training at step {self.budget_stop.stopped_at:,} of "
+                     f"{self.budget_plan.steps:,} planned (steps ran slower than forecast); the time left goes to "
+                     "saving, checking and evaluating the model")  # fmt: skip
         diverged = divergence(self.trainer.state.log_history, self.args.learning_rate, self.args.fp16)
         if diverged:  # nothing the run could publish would be a model: the staging folder it made goes
             if self.main:
