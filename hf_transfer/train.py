@@ -11,6 +11,7 @@ into place only then). A crash at any point leaves ``.partial``, which ``--resum
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -399,6 +400,12 @@ def run(
         )
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
+    if time_budget is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError(
+            "--time_budget plans and stops one process's training; launched as several processes "
+            f"(WORLD_SIZE={os.environ['WORLD_SIZE']}), each would plan and stop on its own clock and the others would "
+            "wait for it forever. Leave out --time_budget, or run one process."
+        )
     if isinstance(time_budget, (int, float)):
         from .budget import Budget
 
