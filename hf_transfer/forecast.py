@@ -190,7 +190,9 @@ def probe(run, model) -> dict:
             for group in eval_groups:
                 subset = evaluation.select(group)
                 before = time.perf_counter()
-                trainer.compute_metrics = None  # the forward passes (and generation) are what scales with rows
+                # the forward passes and, where the run generates (seq2seq), generation are what scales with rows:
+                # a metrics function that computes nothing keeps the Trainer generating as the run's evaluation does
+                trainer.compute_metrics = _nothing
                 trainer.evaluate(eval_dataset=subset)
                 eval_points.append((tokens_of([list(range(len(group)))], subset, trainer.data_collator)[0],
                                     time.perf_counter() - before))  # fmt: skip
@@ -257,13 +259,17 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
     micro_per_step = args.gradient_accumulation_steps
     step_seconds = epoch_seconds / max(1, len(batches)) * micro_per_step
     train_seconds = step_seconds * steps
-    evaluation = loaded.tokenized["validation"]
     from .trainer import eval_order
 
-    order = eval_order(evaluation)
-    size = args.per_device_eval_batch_size
-    eval_tokens = tokens_of([order[i : i + size] for i in range(0, len(order), size)], evaluation, collator)
-    one_eval = sum(measured["eval_fit"](t) for t in eval_tokens)
+    def evaluation_seconds(split: str) -> float:
+        rows = loaded.tokenized[split]
+        order, size = eval_order(rows), args.per_device_eval_batch_size
+        return sum(measured["eval_fit"](t) for t in tokens_of([order[i : i + size] for i in range(0, len(order), size)],
+                                                               rows, collator))  # fmt: skip
+
+    one_eval = evaluation_seconds("validation")  # the saved model's one evaluation, at the end
+    # the evaluations during training read the selection split when the run has one
+    during = evaluation_seconds("selection") if "selection" in loaded.tokenized else one_eval
     evaluations = planned_evaluations(args, steps, per_epoch)
     from .trainer import one_evaluation_point
 
@@ -279,7 +285,7 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
         "setup_and_data": round(setup_seconds, 2),
         "model": round(model_seconds, 2),
         "train": round(train_seconds, 2),
-        "evaluations": round(one_eval * evaluations, 2),
+        "evaluations": round(during * evaluations, 2),
         "checkpoints": round(checkpoints, 2),
         "save_and_check": round(final, 2),
     }
@@ -303,9 +309,13 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
         precision=precision_text(run.training_kwargs),
         probe=probe_info,
         step_seconds=step_seconds,
-        evaluation_seconds=one_eval + checkpoint_seconds,
+        evaluation_seconds=during + checkpoint_seconds,
         final_seconds=final,
     )
+
+
+def _nothing(prediction) -> dict:
+    return {}
 
 
 def process_seconds() -> float:
