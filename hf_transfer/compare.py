@@ -15,6 +15,7 @@ from .errors import UserError
 from .methods import names as method_names
 from .recipe import Recipe
 from .runs import RunFolder, is_finished_run
+from .staging import check_collection_dir
 
 DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
 EVALS_PER_RUN = 5
@@ -108,6 +109,7 @@ def compare(
                            seeds, fractions, budget)  # fmt: skip
     log = console.say
     output_dir = Path(output_dir).expanduser().resolve()
+    check_collection_dir(output_dir, "run --seeds" if len(methods) == 1 and seeds > 1 and not fractions else "compare")
     splits, learned = load_splits(recipe.data, recipe.task)
     notes = check_fractions(fractions, recipe.with_task(learned), len(splits["train"]))
     skipped = {float(n.split()[1]) for n in notes}
@@ -127,7 +129,6 @@ def compare(
                 "choose another --output_dir."
             )
         reuse.add(name)
-    output_dir.mkdir(parents=True, exist_ok=True)
     for note in notes:
         log(f"[hf-transfer] {note}")
     results = {}

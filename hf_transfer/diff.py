@@ -92,7 +92,7 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
          trust_remote_code: bool = False) -> dict:  # fmt: skip
     """Both runs evaluated on the same data, compared example by example; the flipped examples written as JSONL."""
     from .evaluation import example_records
-    from .files import check_output_file, write_atomically
+    from .files import check_output_file, data_files, write_atomically
     from .runs import RunFolder
 
     a_folder, b_folder = RunFolder(run_a), RunFolder(run_b)
@@ -103,7 +103,8 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
     out = Path(output_file or f"diff-{a_folder.path.name}-vs-{b_folder.path.name}.jsonl").expanduser()
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--output_file {out}: the flipped examples are JSON lines; give a name ending in .jsonl.")
-    check_output_file(out, validation_file)
+    check_output_file(out, validation_file, *data_files(a_recipe.data), *data_files(b_recipe.data),
+                      runs=(a_folder.path, b_folder.path))
     a = example_records(a_folder.path, validation_file, trust_remote_code)
     b = example_records(b_folder.path, validation_file, trust_remote_code)
     result = compare_records(a["records"], b["records"])

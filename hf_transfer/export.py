@@ -24,7 +24,7 @@ import torch
 
 from .card import export_card
 from .errors import UserError, first_line
-from .onnx_model import INT8_FILE, MODEL_FILE, OnnxModel, check_installed, file_entry
+from .onnx_model import INPUT_NAMES, INT8_FILE, MODEL_FILE, OnnxModel, check_installed, file_entry
 from .runs import EXPORT_FILE, RunFolder
 
 FORMATS = {"onnx": ("int8",)}
@@ -36,7 +36,7 @@ INT8_WARNING = 1.0
 STAGING_MARK = ".hf-transfer-export"
 """The file an export's ``.partial`` folder holds from its creation: a later export removes only a folder with it
 (one that an interrupted export left), never a folder of that name that someone else made."""
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+INPUTS = INPUT_NAMES
 """The model inputs an export takes (what the tokenizers of the encoder families produce)."""
 
 
@@ -177,6 +177,7 @@ def export_run(
     if batch_size < 1:
         raise UserError(f"--per_device_eval_batch_size must be 1 or more, got {batch_size}.")
     source = RunFolder(run_dir)
+    started_with = _identity(source)  # checked again before the export is kept
     requested = source.requested_recipe()  # "not a hf_transfer run folder" first
     source.require_finished("an unfinished run is not exported. Finish it with --resume first.")
     source.refuse_export("export takes the run it was made from")
@@ -189,6 +190,9 @@ def export_run(
         raise UserError(f"--output_dir {target.path} is the run {source.path} itself (or a folder around or inside "
                         f"it): choose another (default: {source.path.name}-{fmt} beside it).")  # fmt: skip
     check_output_dir(target.path, overwrite=overwrite)
+    if target.path.is_dir() and (target.is_finished or (any(target.path.iterdir()) and not target.is_export)):
+        raise UserError(f"--output_dir {target.path} holds a training run, not an export: --overwrite_output_dir "
+                        "replaces an earlier export only. Choose another --output_dir.")  # fmt: skip
     if validation_file is not None:
         validation_file = Path(validation_file).expanduser().resolve()
     check_installed()
@@ -206,6 +210,9 @@ def export_run(
     try:
         record = _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples, batch_size,
                          trust_remote_code, log)  # fmt: skip
+        if _identity(source) != started_with:
+            raise UserError(f"{source.path} was replaced by another run while it was exported: the export could mix "
+                            "the two. Nothing was kept; export it again once that run has finished.")  # fmt: skip
         (staging / STAGING_MARK).unlink()
         publish(staging, target.path)
     except BaseException:
@@ -213,6 +220,17 @@ def export_run(
         raise
     record["output_dir"] = str(target.path)
     return record
+
+
+def _identity(source: RunFolder) -> tuple:
+    """Which run is in the folder: a new run is published by renaming a new folder into place (another inode) and
+    writes its own metrics.json."""
+    import os
+
+    try:
+        return os.stat(source.path).st_ino, os.stat(source.path / "metrics.json").st_mtime_ns
+    except OSError:
+        return ()
 
 
 def _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples, batch_size,

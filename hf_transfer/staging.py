@@ -42,6 +42,26 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
         )
 
 
+def check_collection_dir(output_dir: Path, what: str) -> None:
+    """Before a command that writes many runs into one folder (tune's study, compare's and ``run --seeds``' runs):
+    the folder is not a run or export, nor inside one (``push RUN`` would upload what it holds), and can be made."""
+    for folder in (output_dir, *output_dir.parents):
+        if is_run_folder(folder) or (folder != output_dir and folder.name.endswith(".partial")):
+            raise UserError(
+                f"--output_dir {output_dir}: {folder} is a run folder; {what} would write its runs into it (and "
+                "`hf-transfer push` would upload them with it). Choose a folder of its own."
+            )
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"--output_dir {output_dir}: {folder} is a file, not a folder.")
+    import tempfile
+
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output_dir).close()  # a read-only folder or file system says so here
+    except OSError as exc:
+        raise UserError(f"--output_dir {output_dir} cannot be written: {exc.strerror}.") from None
+
+
 @contextmanager
 def locked(output_dir: Path):
     """Hold ``.<name>.lock`` beside the output folder for a whole run: a second run into the same folder

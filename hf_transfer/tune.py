@@ -23,6 +23,7 @@ from typing import Any
 from .errors import UserError
 from .recipe import Recipe
 from .search_space import check_space, default_space, read_space, suggest, with_params
+from .staging import check_collection_dir
 
 SELECTION_FRACTION = 0.1
 """The share of the training rows carved out (seeded) for selection when ``--selection_fraction`` is not given."""
@@ -143,7 +144,7 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     task = recipe.task
     metric = f"eval_{task.main_metric()}"
     direction = "maximize" if task.greater_is_better() else "minimize"
-    output_dir.mkdir(parents=True, exist_ok=True)
+    check_collection_dir(output_dir, "tune")
     url = storage or f"sqlite:///{output_dir / 'study.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, rdb = open_study(url, recipe.name, direction, fingerprint(selecting, method_names, spaces), seed)

@@ -1,0 +1,148 @@
+"""Hardening, round 4 (issue 32, first half): a user's file lost, a password printed, results silently wrong, memory
+grown without bound, tracebacks instead of a message. Each case failed on 8fca0d3."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import sentiment_rows, tiny_run_args, write_jsonl
+
+
+def own_data_run(finished_run, tmp_path, name="run", data=None):
+    """A copy of the tiny classifier's run whose recipe reads training data of its own (JSON lines in ``tmp_path``):
+    a test may then aim an output at that data without touching the shared run's files."""
+    from hf_transfer.runs import RunFolder
+
+    data = data or write_jsonl(tmp_path / "t.jsonl", sentiment_rows(160, seed=1))
+    run = tmp_path / name
+    shutil.copytree(finished_run("text-classification", "full"), run)
+    recipe = RunFolder(run).requested_recipe()
+    own = dataclasses.replace(recipe.data, train_file=str(data))
+    RunFolder(run).write_recipe(dataclasses.replace(recipe, data=own))
+    return run, data
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ---- a user's file lost
+
+
+def test_eval_never_writes_its_metrics_over_the_runs_training_data(finished_run, run_cli, tmp_path):
+    run, data = own_data_run(finished_run, tmp_path, data=tmp_path / "t.json")
+    data.write_text("\n".join(json.dumps(r) for r in sentiment_rows(160, seed=1)) + "\n")
+    before = data.read_bytes()
+    code, _, err = run_cli("eval", run, "--output_file", data)
+    assert code == 2 and "is the input file" in err and "Traceback" not in err, err
+    assert data.read_bytes() == before
+    metrics = (run / "metrics.json").read_bytes()
+    code, _, err = run_cli("eval", run, "--output_file", run / "metrics.json")  # nor over the run's own files
+    assert code == 2 and "is a file of the run" in err and (run / "metrics.json").read_bytes() == metrics
+
+
+def test_diff_never_writes_its_examples_over_the_runs_training_data(finished_run, run_cli, tmp_path):
+    a, data = own_data_run(finished_run, tmp_path, "a")
+    b, _ = own_data_run(finished_run, tmp_path, "b", data=data)
+    before = data.read_bytes()
+    code, _, err = run_cli("diff", a, b, "--output_file", data)
+    assert code == 2 and "is the input file" in err and "Traceback" not in err, err
+    assert data.read_bytes() == before and len(before.splitlines()) == 160
+
+
+def test_export_never_replaces_a_training_run(finished_run, run_cli, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(finished_run("text-classification", "lora"), other)
+    before = tree(other)
+    code, _, err = run_cli("export", finished_run("text-classification", "full"), "--output_dir", other,
+                           "--overwrite_output_dir")  # fmt: skip
+    assert code == 2 and "holds a training run, not an export" in err and "Traceback" not in err, err
+    assert tree(other) == before
+    assert not other.with_name("other.partial").exists()
+
+
+@pytest.mark.parametrize("command", ["tune", "seeds", "compare"])
+def test_many_runs_are_never_written_into_a_run_folder(command, finished_run, tiny_bert, sentiment_files, tmp_path,
+                                                       run_cli):  # fmt: skip
+    run = tmp_path / "run"
+    shutil.copytree(finished_run("text-classification", "full"), run)
+    before = tree(run)
+    for target in (run, run / "inside"):
+        args = tiny_run_args(tiny_bert, sentiment_files, target, "--max_steps", "2")
+        if command == "tune":
+            args = ["tune", *args[1:], "--trials", "1"]
+        elif command == "seeds":
+            args += ["--seeds", "2"]
+        else:
+            args = ["compare", *args[1:], "--methods", "lora,full"]
+        code, _, err = run_cli(*args)
+        assert code == 2 and f"{run} is a run folder" in err and "Traceback" not in err, err
+        assert tree(run) == before
+
+
+def test_an_export_of_a_run_replaced_meanwhile_is_refused(finished_run, run_cli, tmp_path, monkeypatch):
+    """A new run published into the folder while the export reads it: the export would mix the two runs' files."""
+    from hf_transfer import export, staging
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run("text-classification", "full"), run)
+    newer = tmp_path / "newer.partial"
+    shutil.copytree(finished_run("text-classification", "lora"), newer)
+    real = export.export_graph
+
+    def replaced_meanwhile(*args, **kwargs):
+        staging.publish(newer, run)  # what `run ... --output_dir run --overwrite_output_dir` does at its end
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export, "export_graph", replaced_meanwhile)
+    code, _, err = run_cli("export", run, "--output_dir", tmp_path / "out")
+    assert code == 2 and "was replaced by another run while it was exported" in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+@pytest.fixture(scope="module")
+def exported(finished_run, tmp_path_factory):
+    from hf_transfer.cli import main
+
+    out = tmp_path_factory.mktemp("export") / "cls-onnx"
+    main(argv=["export", str(finished_run("text-classification", "full")), "--output_dir", str(out)])
+    return out
+
+
+@pytest.mark.parametrize("damage", ["null entry", "entry without checksum", "path entry", "renamed outputs",
+                                    "unknown predict_with", "no files"])  # fmt: skip
+def test_an_export_record_with_damaged_entries_is_named(damage, exported, run_cli, tmp_path):
+    folder = tmp_path / "damaged"
+    shutil.copytree(exported, folder)
+    record = json.loads((folder / "export.json").read_text())
+    if damage == "null entry":
+        record["files"]["model.onnx"] = None
+    elif damage == "entry without checksum":
+        record["files"]["model.onnx"] = {"bytes": 1}
+    elif damage == "path entry":
+        record["files"] = {"../../etc/hostname": {"bytes": 1, "sha256": "0"}, **record["files"]}
+    elif damage == "renamed outputs":
+        record["outputs"] = ["scores"]
+    elif damage == "unknown predict_with":
+        record["predict_with"] = "model_fp16.onnx"
+    else:
+        record["files"] = {}
+    (folder / "export.json").write_text(json.dumps(record))
+    for command in (["predict", folder, "a fine film"], ["eval", folder]):
+        code, _, err = run_cli(*command)
+        assert code == 2 and "export.json is damaged" in err and "Traceback" not in err, err
+
+
+def test_an_export_whose_graph_lacks_the_recorded_outputs_is_named(exported, run_cli, tmp_path):
+    folder = tmp_path / "damaged"
+    shutil.copytree(exported, folder)
+    record = json.loads((folder / "export.json").read_text())
+    record["outputs"] = ["start_logits", "end_logits"]  # a known output name, but not this graph's
+    (folder / "export.json").write_text(json.dumps(record))
+    code, _, err = run_cli("predict", folder, "a fine film")
+    assert code == 2 and "The export is damaged" in err and "Traceback" not in err, err
