@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, first_line
 from .recipe import Recipe
 from .search_space import check_space, default_space, read_space, suggest, with_params
 from .staging import check_collection_dir
@@ -52,6 +52,18 @@ def reporter(trial, metric: str):
     return Report()
 
 
+def without_password(url: str, text: str | None = None) -> str:
+    """``text`` (default: the URL itself) with the storage URL's password replaced by ***: an error message or a
+    report never shows it."""
+    from urllib.parse import unquote
+
+    text = url if text is None else text
+    password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]  # user:password@host, even malformed
+    for secret in sorted({password, unquote(password)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def open_study(storage_url: str, name: str, direction: str, print_of: str, seed: int):
     import random
 
@@ -71,15 +83,16 @@ def open_study(storage_url: str, name: str, direction: str, print_of: str, seed:
             break
         except Exception as exc:  # sqlalchemy's IntegrityError / OperationalError while the other creates it
             if attempt == 7 or "sqlalche" not in type(exc).__module__ + str(exc):
-                raise UserError(f"The study storage {storage_url} could not be opened: {exc}") from None
+                raise UserError(without_password(
+                    storage_url, f"The study storage {storage_url} could not be opened: {first_line(exc)}")) from None
             time.sleep(0.5 + random.random())
     made_for = study.user_attrs.get("fingerprint")
     if made_for is None:
         study.set_user_attr("fingerprint", print_of)
     elif made_for != print_of:
         raise UserError(
-            f"The study {name!r} in {storage_url} was made for another recipe, methods or search space; tune "
-            "with the same ones to continue it, or give another --output_dir (or --storage)."
+            f"The study {name!r} in {without_password(storage_url)} was made for another recipe, methods or search "
+            "space; tune with the same ones to continue it, or give another --output_dir (or --storage)."
         )
     return study, storage
 

@@ -146,3 +146,15 @@ def test_an_export_whose_graph_lacks_the_recorded_outputs_is_named(exported, run
     (folder / "export.json").write_text(json.dumps(record))
     code, _, err = run_cli("predict", folder, "a fine film")
     assert code == 2 and "The export is damaged" in err and "Traceback" not in err, err
+
+
+# ---- secrets
+
+
+@pytest.mark.parametrize("url", ["postgresql://user:Pa55word-XYZ@127.0.0.1:9/db", "mysql://u:Pa55word-XYZ@[::1:9/db",
+                                 "postgresql://user:Pa55word%2DXYZ@127.0.0.1:9/db"])  # fmt: skip
+def test_a_storage_password_is_never_printed(url, tiny_bert, sentiment_files, tmp_path, run_cli):
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "study", "--max_steps", "2")
+    code, out, err = run_cli("tune", *args[1:], "--trials", "1", "--storage", url)
+    assert code == 2 and "could not be opened" in err and "Traceback" not in err, err
+    assert "Pa55word" not in out + err and "***" in err
