@@ -163,14 +163,13 @@ def test_a_storage_password_is_never_printed(url, tiny_bert, sentiment_files, tm
 # ---- silently wrong
 
 
-@pytest.mark.parametrize("missing", [("tokenizer.json", "tokenizer_config.json"), ("vocab.txt", "tokenizer.json")])
-def test_a_run_without_its_tokenizer_files_is_refused(missing, finished_run, exported, run_cli, tmp_path):
+def test_a_run_without_its_tokenizer_files_is_refused(finished_run, exported, run_cli, tmp_path):
     """Without them the libraries built a 5-token vocabulary from the config: every word [UNK], accuracy 0.42
     against 0.77, exit 0."""
     for name, source in (("run", finished_run("text-classification", "full")), ("export", exported)):
         folder = tmp_path / name
         shutil.copytree(source, folder)
-        for file in missing:
+        for file in ("tokenizer.json", "tokenizer_config.json"):
             (folder / file).unlink(missing_ok=True)
         commands = [["eval", folder], ["predict", folder, "a fine film"]]
         if name == "run":
@@ -179,3 +178,26 @@ def test_a_run_without_its_tokenizer_files_is_refused(missing, finished_run, exp
             code, _, err = run_cli(*command)
             assert code == 2 and "tokenizer" in err and "Traceback" not in err, (command, err)
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("b_fraction", [0.104, 0.1004])
+def test_diff_refuses_runs_evaluated_on_other_rows_under_one_description(b_fraction, finished_run, run_cli, tmp_path):
+    """Both say "a seeded 10% of t.jsonl": 6 rows against 7 (a traceback), or 6 other rows (compared row i with
+    row i)."""
+    from hf_transfer.runs import RunFolder
+
+    data = write_jsonl(tmp_path / "t.jsonl", sentiment_rows(60, seed=3))
+    runs = []
+    for name, fraction in (("a", 0.1), ("b", b_fraction)):
+        run, _ = own_data_run(finished_run, tmp_path, name, data=data)
+        recipe = RunFolder(run).requested_recipe()
+        held_out = dataclasses.replace(recipe.data, validation_file=None, eval_fraction=fraction)
+        RunFolder(run).write_recipe(dataclasses.replace(recipe, data=held_out))
+        runs.append(run)
+    described = {RunFolder(run).recipe().data.describe_evaluation() for run in runs}
+    assert len(described) == 1
+    code, out, err = run_cli("diff", *runs, "--output_file", tmp_path / "d.jsonl")
+    assert code == 2 and "were not evaluated on the same rows" in err and "Traceback" not in err, err
+    assert not (tmp_path / "d.jsonl").exists()
+    code, out, err = run_cli("diff", *runs, "--output_file", tmp_path / "d.jsonl", "--validation_file", data)
+    assert code == 0, err
