@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import UserError, first_line
 from .recipe import Recipe
-from .search_space import check_space, default_space, read_space, suggest, with_params
+from .search_space import check_space, default_space, read_space, suggest, with_params, without_given
 from .staging import check_collection_dir
 
 SELECTION_FRACTION = 0.1
@@ -124,9 +124,10 @@ def fail_orphans(study, storage) -> int:
 def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int, console, storage: str | None = None,
          space_file: Path | None = None, selection_fraction: float = SELECTION_FRACTION, refit: bool = False,
          keep: str = "all", budget=None, trust_remote_code: bool = False, seed: int = 42,
-         train_run=None) -> dict:  # fmt: skip
+         train_run=None, given: dict | None = None) -> dict:  # fmt: skip
     """Run the search (see the module's docstring); returns the report written to ``output_dir/report.json``.
-    ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum)."""
+    ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum). ``given``: the
+    settings the command line gave (fixed in every trial, taken out of the search)."""
     try:
         import optuna
     except ImportError:
@@ -154,6 +155,9 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     spaces = {m: read_space(space_file) if space_file else default_space(m) for m in method_names}
     for method, space in spaces.items():
         check_space(space, dataclasses.replace(selecting, method=method))
+    searched = {name for space in spaces.values() for name in space}
+    spaces = without_given(spaces, given or {}, from_file=space_file is not None)
+    fixed = sorted(searched - {name for space in spaces.values() for name in space})
     task = recipe.task
     metric = f"eval_{task.main_metric()}"
     direction = "maximize" if task.greater_is_better() else "minimize"
@@ -161,6 +165,8 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     url = storage or f"sqlite:///{output_dir / 'study.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, rdb = open_study(url, recipe.name, direction, fingerprint(selecting, method_names, spaces), seed)
+    if fixed:
+        console.say(f"[hf-transfer] fixed by the command line, not searched: {', '.join(fixed)}")
     failed = fail_orphans(study, rdb)
     if failed:
         console.say(f"[hf-transfer] {failed} trial(s) of an interrupted tune were marked failed; the study goes on")

@@ -201,3 +201,29 @@ def test_diff_refuses_runs_evaluated_on_other_rows_under_one_description(b_fract
     assert not (tmp_path / "d.jsonl").exists()
     code, out, err = run_cli("diff", *runs, "--output_file", tmp_path / "d.jsonl", "--validation_file", data)
     assert code == 0, err
+
+
+def test_tune_keeps_the_settings_given_on_the_command_line(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
+    """`tune --num_train_epochs 1 --learning_rate 3e-4` trained trials at other epochs and rates without a word."""
+    from hf_transfer import train
+
+    trained = []
+
+    def fake_run(recipe, folder, **kwargs):
+        trained.append((recipe.training, recipe.lora.r if recipe.method == "lora" else None))
+        return {"eval": {"eval_accuracy": 0.5 + 0.01 * len(trained)}}
+
+    monkeypatch.setattr(train, "run", fake_run)
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "study", "--num_train_epochs", "1",
+                         "--learning_rate", "3e-4")[1:]  # fmt: skip
+    code, out, err = run_cli("tune", *args, "--trials", "3", "--methods", "lora", "--set", "lora.r=8")
+    assert code == 0, err
+    assert len(trained) == 3 and all(t["learning_rate"] == 3e-4 and t["num_train_epochs"] == 1 for t, _ in trained)
+    assert len({t.get("warmup_ratio") for t, _ in trained}) == 1, "--warmup_steps 0 decides the warmup"
+    assert len({t["weight_decay"] for t, _ in trained}) == 3, "what was not given is searched"
+    assert {r for _, r in trained} == {8}
+    assert "fixed by the command line, not searched: learning_rate, lora.r, num_train_epochs, warmup_ratio" in out
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: {low: 1e-5, high: 1e-3, log: true}\nweight_decay: {low: 0, high: 0.1}\n")
+    code, _, err = run_cli("tune", *args, "--trials", "1", "--space", space, "--output_dir", tmp_path / "other")
+    assert code == 2 and "--space searches learning_rate (given as learning_rate=0.0003)" in err, err
