@@ -227,3 +227,18 @@ def test_tune_keeps_the_settings_given_on_the_command_line(tiny_bert, sentiment_
     space.write_text("learning_rate: {low: 1e-5, high: 1e-3, log: true}\nweight_decay: {low: 0, high: 0.1}\n")
     code, _, err = run_cli("tune", *args, "--trials", "1", "--space", space, "--output_dir", tmp_path / "other")
     assert code == 2 and "--space searches learning_rate (given as learning_rate=0.0003)" in err, err
+
+
+def test_a_budget_the_run_fits_in_trains_the_same_model(tiny_bert, sentiment_files, tmp_path, run_cli):
+    """The probe that forecasts what fits consumed random numbers: same seed, another model."""
+    from safetensors.torch import load_file
+
+    weights = []
+    for name, extra in (("plain", []), ("budget", ["--time_budget", "1h"])):
+        out = tmp_path / name
+        code, text, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, "--max_steps", "6", *extra))
+        assert code == 0, err
+        weights.append(load_file(str(out / "model.safetensors")))
+    assert "the whole run fits" in text
+    assert weights[0].keys() == weights[1].keys()
+    assert all(bool((weights[0][k] == weights[1][k]).all()) for k in weights[0])
