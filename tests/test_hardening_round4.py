@@ -242,3 +242,11 @@ def test_a_budget_the_run_fits_in_trains_the_same_model(tiny_bert, sentiment_fil
     assert "the whole run fits" in text
     assert weights[0].keys() == weights[1].keys()
     assert all(bool((weights[0][k] == weights[1][k]).all()) for k in weights[0])
+
+
+def test_plan_json_is_pure_json_on_stdout(tiny_bert, sentiment_files, tmp_path, run_cli):
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", "--max_steps", "4")
+    code, out, err = run_cli("plan", *args[1:], "--json")
+    assert code == 0, err
+    forecasts = json.loads(out)
+    assert forecasts[0]["method"] == "full" and "probing full" in err
