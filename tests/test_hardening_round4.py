@@ -250,3 +250,20 @@ def test_plan_json_is_pure_json_on_stdout(tiny_bert, sentiment_files, tmp_path, 
     assert code == 0, err
     forecasts = json.loads(out)
     assert forecasts[0]["method"] == "full" and "probing full" in err
+
+
+# ---- memory and hangs
+
+
+@pytest.mark.parametrize("command", ["compare", "run"])
+def test_an_absurd_number_of_seeds_is_refused_up_front(command, tiny_bert, sentiment_files, tmp_path, run_cli):
+    """`compare --seeds 100000000` grew to 4 GiB listing its runs before anything trained."""
+    import resource
+
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "out", "--max_steps", "4")[1:]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    extra = ["--methods", "lora,full"] if command == "compare" else []
+    code, out, err = run_cli(command, *args, "--seeds", "100000000", *extra)
+    assert code == 2 and "at most 1,000 are run" in err and "all would take" in err and "Traceback" not in err, err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB
+    assert not (tmp_path / "out").exists()

@@ -41,10 +41,9 @@ def run(args, extra, argv) -> None:
 
     startup = process_seconds()
     # with --json, stdout holds the JSON only: every line said on the way (probes, warnings) goes to stderr
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        with Console(verbose=options.verbose) as console:
-            forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code,
-                             startup_seconds=startup)  # fmt: skip
+    aside = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with aside, Console(verbose=options.verbose) as console:
+        forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup)
     if args.json:
         print(json.dumps([f.as_dict() for f in forecasts], indent=2))
         return
