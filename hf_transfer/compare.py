@@ -15,7 +15,7 @@ from .errors import UserError
 from .methods import names as method_names
 from .recipe import Recipe
 from .runs import RunFolder, is_finished_run
-from .staging import check_collection_dir
+from .staging import check_collection_dir, make_dir
 
 DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
 EVALS_PER_RUN = 5
@@ -119,6 +119,8 @@ def compare(
     schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every,
                 "logging_steps": max(1, every // 2)}  # fmt: skip
     planned = [p for p in planned_runs(recipe, methods, seeds, fractions, schedule) if p[2] not in skipped]
+    if not planned:
+        raise UserError(f"Every fraction is too small to run: {'; '.join(notes)}. Give larger --fractions.")
     reuse = set()
     for name, method, _, _, requested in planned:
         folder = output_dir / name
@@ -131,6 +133,7 @@ def compare(
                 "choose another --output_dir."
             )
         reuse.add(name)
+    make_dir(output_dir)
     for note in notes:
         log(f"[hf-transfer] {note}")
     results = {}

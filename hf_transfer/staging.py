@@ -44,7 +44,8 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
 
 def check_collection_dir(output_dir: Path, what: str) -> None:
     """Before a command that writes many runs into one folder (tune's study, compare's and ``run --seeds``' runs):
-    the folder is not a run or export, nor inside one (``push RUN`` would upload what it holds), and can be made."""
+    the folder is not a run or export, nor inside one (``push RUN`` would upload what it holds), and can be made
+    (nothing is made yet)."""
     for folder in (output_dir, *output_dir.parents):
         if is_run_folder(folder) or (folder != output_dir and folder.name.endswith(".partial")):
             raise UserError(
@@ -55,9 +56,17 @@ def check_collection_dir(output_dir: Path, what: str) -> None:
             raise UserError(f"--output_dir {output_dir}: {folder} is a file, not a folder.")
     import tempfile
 
+    existing = next(folder for folder in (output_dir, *output_dir.parents) if folder.exists())
+    try:
+        tempfile.TemporaryFile(dir=existing).close()  # a read-only folder or file system says so here
+    except OSError as exc:
+        raise UserError(f"--output_dir {output_dir} cannot be written: {exc.strerror} ({existing}).") from None
+
+
+def make_dir(output_dir: Path) -> None:
+    """Make an output folder (and its parents), a failure said in one line."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=output_dir).close()  # a read-only folder or file system says so here
     except OSError as exc:
         raise UserError(f"--output_dir {output_dir} cannot be written: {exc.strerror}.") from None
 

@@ -23,7 +23,7 @@ from typing import Any
 from .errors import UserError, first_line
 from .recipe import Recipe
 from .search_space import check_space, default_space, read_space, suggest, with_params, without_given
-from .staging import check_collection_dir
+from .staging import check_collection_dir, make_dir
 
 SELECTION_FRACTION = 0.1
 """The share of the training rows carved out (seeded) for selection when ``--selection_fraction`` is not given."""
@@ -162,8 +162,9 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     metric = f"eval_{task.main_metric()}"
     direction = "maximize" if task.greater_is_better() else "minimize"
     check_collection_dir(output_dir, "tune")
+    make_dir(output_dir)
     url = storage or f"sqlite:///{output_dir / 'study.db'}"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a refused trial is said in one line, not Optuna's traceback
     study, rdb = open_study(url, recipe.name, direction, fingerprint(selecting, method_names, spaces), seed)
     if fixed:
         console.say(f"[hf-transfer] fixed by the command line, not searched: {', '.join(fixed)}")
@@ -171,6 +172,7 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     if failed:
         console.say(f"[hf-transfer] {failed} trial(s) of an interrupted tune were marked failed; the study goes on")
     durations: list[float] = []
+    trials_budget = budget
 
     def objective(trial):
         trial.set_user_attr("pid", os.getpid())
@@ -185,7 +187,7 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         started = time.monotonic()
         try:
             metrics = run(trial_recipe, folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
-                          console=console, callbacks=[report], time_budget=budget,
+                          console=console, callbacks=[report], time_budget=trials_budget,
                           trust_remote_code=trust_remote_code)  # fmt: skip
         except UserError as exc:  # this trial's settings cannot run (a divergence, a budget spent): the study goes on
             trial.set_user_attr("error", str(exc)[:500])
@@ -202,17 +204,41 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         return float(value)
 
     def out_of_time(study, trial) -> None:
-        if budget is not None and durations and budget.left() < 0.5 * min(durations):
+        if trials_budget is not None and durations and trials_budget.left() < 0.5 * min(durations):
+            study.stop()
+        if same_failure(study.get_trials(deepcopy=False)):  # not these settings, the study itself: said now
             study.stop()
 
     stop = optuna.study.MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if done < trials and refit and budget is not None:  # the refit's time is not the trials' to spend
+        from .budget import Budget, refit_reserve
+
+        reserve = refit_reserve(recipe, method_names[0], budget, trials, console, trust_remote_code)
+        trials_budget = Budget(budget.seconds - reserve, budget.deadline - reserve)
     if done < trials:
-        timeout = max(budget.left(), 0.0) if budget is not None else None
+        timeout = max(trials_budget.left(), 0.0) if trials_budget is not None else None
         study.optimize(objective, n_trials=trials - done, timeout=timeout, callbacks=[stop, out_of_time],
                        catch=(UserError,))  # fmt: skip
     return finish(study, recipe, selecting, method_names, output_dir, metric, refit, keep, console, budget,
                   trust_remote_code)  # fmt: skip
+
+
+def same_failure(trials) -> bool:
+    """Whether the study's first two trials both failed with the same message (numbers aside) and none finished:
+    the cause is the study's data or settings, not the values a trial drew, and every further trial would fail too."""
+    from optuna.trial import TrialState
+
+    if any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials):
+        return False
+    errors = [_numberless(t.user_attrs["error"]) for t in trials if t.user_attrs.get("error")]
+    return len(errors) >= 2 and errors[0] == errors[1]
+
+
+def _numberless(message: str) -> str:
+    import re
+
+    return re.sub(r"[\d.]+", "#", message)
 
 
 def _short(value) -> str:
@@ -248,7 +274,13 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
     }
     if not finished:
         write_atomically(output_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
-        raise UserError(f"No trial of the study finished (see {output_dir / 'trials.md'}); nothing to choose from.")
+        errors = list({_numberless(t.user_attrs["error"]): t.user_attrs["error"] for t in reversed(trials)
+                       if t.user_attrs.get("error")}.values())[::-1]  # fmt: skip one of each kind, the first
+        why = f" Every trial failed with: {errors[0]}" if len(errors) == 1 else (
+            f" The trials failed with: {' | '.join(errors[:3])}" if errors else "")  # fmt: skip
+        raise UserError(f"No trial of the study finished (see {output_dir / 'trials.md'}); nothing to choose from."
+                        + (" The first trials failed alike, so the study stopped." if same_failure(trials) else "")
+                        + why)  # fmt: skip
     best = study.best_trial
     params = {k: v for k, v in best.params.items() if k != "method"}
     method = best.params.get("method", method_names[0])

@@ -267,3 +267,64 @@ def test_an_absurd_number_of_seeds_is_refused_up_front(command, tiny_bert, senti
     assert code == 2 and "at most 1,000 are run" in err and "all would take" in err and "Traceback" not in err, err
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB
     assert not (tmp_path / "out").exists()
+
+
+# ---- tracebacks instead of a message
+
+
+def test_tune_into_a_folder_it_cannot_make_says_so(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = Path.mkdir
+
+    def refuse(self, *args, **kwargs):  # root writes into a read-only folder anyway: fail as one would
+        if locked in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    for target, message in ((a_file / "study", "is a file, not a folder"), (locked / "study", "cannot be written")):
+        args = tiny_run_args(tiny_bert, sentiment_files, target, "--max_steps", "2")[1:]
+        for command in (["tune", *args, "--trials", "1"], ["compare", *args, "--methods", "full"]):
+            code, _, err = run_cli(*command)
+            assert code == 2 and message in err and "Traceback" not in err, err
+    assert a_file.read_text() == "x" and list(locked.iterdir()) == []
+
+
+def test_compare_with_every_fraction_too_small_says_so(tiny_bert, sentiment_files, tmp_path, run_cli):
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "cmp", "--max_steps", "2")[1:]
+    code, _, err = run_cli("compare", *args, "--methods", "full", "--fractions", "0.001,0.002")
+    assert code == 2 and "Every fraction is too small to run" in err and "Traceback" not in err, err
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_tune_trials_refused_alike_stop_the_study_with_the_reason(tiny_bert, sentiment_files, tmp_path, run_cli,
+                                                                   monkeypatch):  # fmt: skip
+    """Every trial refused (a budget too small for them, a selection split that cannot train): Optuna printed each
+    one's traceback, and the study ran them all before saying only "no trial finished"."""
+    from hf_transfer import train
+    from hf_transfer.errors import UserError
+
+    calls = []
+
+    def refused(recipe, folder, **kwargs):
+        calls.append(folder)
+        raise UserError(f"--time_budget 2 s is too small for this run here: need at least {len(calls) + 20} s.")
+
+    monkeypatch.setattr(train, "run", refused)
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "study", "--max_steps", "2")[1:]
+    code, out, err = run_cli("tune", *args, "--trials", "6")
+    assert code == 2 and "Traceback" not in out + err, err
+    assert len(calls) == 2, "the study stops once its first two trials fail alike"
+    assert "Every trial failed with: --time_budget 2 s is too small" in err
+
+
+def test_tune_refit_under_a_budget_too_small_is_refused_before_any_trial(tiny_bert, sentiment_files, tmp_path,
+                                                                          run_cli):  # fmt: skip
+    out = tmp_path / "study"
+    args = tiny_run_args(tiny_bert, sentiment_files, out, "--max_steps", "2")[1:]
+    code, text, err = run_cli("tune", *args, "--trials", "2", "--refit", "--time_budget", "2s")
+    assert code == 2 and "too small for tune --refit here" in err and "Traceback" not in err, err
+    assert "=== trial" not in text and not (out / "trials").exists()
