@@ -152,7 +152,7 @@ def compare(
     return report
 
 
-MAX_RUNS = 1000
+MAX_RUNS = 10_000
 """The most runs one comparison makes (methods x fractions x seeds): more is refused before anything is built."""
 
 

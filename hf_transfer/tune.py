@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError, first_line
+from .errors import UserError, first_line, without_password
 from .recipe import Recipe
 from .search_space import check_space, default_space, read_space, suggest, with_params, without_given
 from .staging import check_collection_dir, make_dir
@@ -50,18 +50,6 @@ def reporter(trial, metric: str):
             return control
 
     return Report()
-
-
-def without_password(url: str, text: str | None = None) -> str:
-    """``text`` (default: the URL itself) with the storage URL's password replaced by ***: an error message or a
-    report never shows it."""
-    from urllib.parse import unquote
-
-    text = url if text is None else text
-    password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]  # user:password@host, even malformed
-    for secret in sorted({password, unquote(password)} - {""}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def open_study(storage_url: str, name: str, direction: str, print_of: str, seed: int):

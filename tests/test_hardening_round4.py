@@ -53,6 +53,11 @@ def test_diff_never_writes_its_examples_over_the_runs_training_data(finished_run
     code, _, err = run_cli("diff", a, b, "--output_file", data)
     assert code == 2 and "is the input file" in err and "Traceback" not in err, err
     assert data.read_bytes() == before and len(before.splitlines()) == 160
+    texts = write_jsonl(tmp_path / "in.jsonl", [{"sentence": "a fine film"}])
+    code, _, err = run_cli("predict", a, "--input_file", texts, "--output_file", data)  # nor predict
+    assert code == 2 and "is the input file" in err and data.read_bytes() == before
+    code, _, err = run_cli("diff", a, b, "--output_file", a / "samples.jsonl")
+    assert code == 2 and "is a file of the run" in err
 
 
 def test_export_never_replaces_a_training_run(finished_run, run_cli, tmp_path):
@@ -264,7 +269,7 @@ def test_an_absurd_number_of_seeds_is_refused_up_front(command, tiny_bert, senti
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     extra = ["--methods", "lora,full"] if command == "compare" else []
     code, out, err = run_cli(command, *args, "--seeds", "100000000", *extra)
-    assert code == 2 and "at most 1,000 are run" in err and "all would take" in err and "Traceback" not in err, err
+    assert code == 2 and "at most 10,000 are run" in err and "all would take" in err and "Traceback" not in err, err
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB
     assert not (tmp_path / "out").exists()
 
