@@ -171,7 +171,7 @@ def export_run(
 ) -> dict[str, Any]:
     """Export a finished run, verify the export on the run's evaluation data, and write the export folder.
     Returns the export record (``export.json``) with the folder's path under ``output_dir``."""
-    from .staging import check_output_dir, publish
+    from .staging import check_output_dir, check_replaces_only, publish
 
     check_request(fmt, quantize)
     if batch_size < 1:
@@ -190,9 +190,7 @@ def export_run(
         raise UserError(f"--output_dir {target.path} is the run {source.path} itself (or a folder around or inside "
                         f"it): choose another (default: {source.path.name}-{fmt} beside it).")  # fmt: skip
     check_output_dir(target.path, overwrite=overwrite)
-    if target.path.is_dir() and (target.is_finished or (any(target.path.iterdir()) and not target.is_export)):
-        raise UserError(f"--output_dir {target.path} holds a training run, not an export: --overwrite_output_dir "
-                        "replaces an earlier export only. Choose another --output_dir.")  # fmt: skip
+    check_replaces_only(target.path, "export")
     if validation_file is not None:
         validation_file = Path(validation_file).expanduser().resolve()
     check_installed()

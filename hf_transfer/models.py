@@ -17,7 +17,7 @@ from .console import Console, quiet
 from .errors import UserError, first_line
 from .recipe import Recipe
 from .runs import ADAPTER_CONFIG, CURVES_FILE, SAMPLES_FILE, TRAINER_STATE, RunFolder
-from .staging import check_output_dir, publish
+from .staging import check_output_dir, check_replaces_only, publish
 
 
 def _unmark_gguf(model):
@@ -335,6 +335,7 @@ def merge_run(
             f"{source.path.name}-merged beside it)."
         )
     check_output_dir(target.path, overwrite=overwrite)
+    check_replaces_only(target.path, "merge")
     recipe, model, tokenizer = load_run(source.path, full_precision_base=True, trust_remote_code=trust_remote_code)
     merged = model.merge_and_unload()
     staging = RunFolder(target.staging)

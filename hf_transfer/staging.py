@@ -42,6 +42,20 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
         )
 
 
+def check_replaces_only(output_dir: Path, kind: str) -> None:
+    """``merge`` and ``export`` with --overwrite_output_dir replace an earlier merge or export (``kind``) only: never
+    a training run, nor a folder of the other kind (checked after ``check_output_dir``)."""
+    if not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return
+    folder = RunFolder(output_dir)
+    merged = folder.is_finished and "merged_from" in folder.metrics()
+    if (kind == "export" and folder.is_export) or (kind == "merge" and merged):
+        return
+    holds = "an export" if folder.is_export else "a merge" if merged else "a training run"
+    raise UserError(f"--output_dir {output_dir} holds {holds}, not an earlier {kind}: --overwrite_output_dir replaces "
+                    f"an earlier {kind} only. Choose another --output_dir.")  # fmt: skip
+
+
 def check_collection_dir(output_dir: Path, what: str) -> None:
     """Before a command that writes many runs into one folder (tune's study, compare's and ``run --seeds``' runs):
     the folder is not a run or export, nor inside one (``push RUN`` would upload what it holds), and can be made

@@ -66,9 +66,26 @@ def test_export_never_replaces_a_training_run(finished_run, run_cli, tmp_path):
     before = tree(other)
     code, _, err = run_cli("export", finished_run("text-classification", "full"), "--output_dir", other,
                            "--overwrite_output_dir")  # fmt: skip
-    assert code == 2 and "holds a training run, not an export" in err and "Traceback" not in err, err
+    assert code == 2 and "holds a training run, not an earlier export" in err and "Traceback" not in err, err
     assert tree(other) == before
     assert not other.with_name("other.partial").exists()
+
+
+def test_merge_never_replaces_a_training_run_or_an_export(finished_run, exported, run_cli, tmp_path):
+    """The same for merge, whose flag says "replace an earlier merge"."""
+    for name, source in (("other", finished_run("text-classification", "full")), ("export", exported)):
+        other = tmp_path / name
+        shutil.copytree(source, other)
+        before = tree(other)
+        code, _, err = run_cli("merge", finished_run("text-classification", "lora"), "--output_dir", other,
+                               "--overwrite_output_dir")  # fmt: skip
+        assert code == 2 and "not an earlier merge" in err and "Traceback" not in err, err
+        assert tree(other) == before
+    merged = tmp_path / "merged"
+    for _ in range(2):  # an earlier merge is replaced
+        code, _, err = run_cli("merge", finished_run("text-classification", "lora"), "--output_dir", merged,
+                               "--overwrite_output_dir")  # fmt: skip
+        assert code == 0, err
 
 
 @pytest.mark.parametrize("command", ["tune", "seeds", "compare"])
