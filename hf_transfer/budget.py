@@ -157,23 +157,3 @@ def budget_record(budget: Budget, plan: BudgetPlan, stopped_at: int | None, step
         ),
     }
 
-
-def refit_reserve(recipe, method: str, budget: Budget, trials: int, console, trust_remote_code: bool) -> float:
-    """``tune --refit`` under a time budget: the seconds kept out of the trials' time for the refit (its share, and
-    at least the least run it can be, forecast from a probe now). A budget too small for one trial and the refit is
-    refused before any trial spends it."""
-    from .plan import plan
-
-    console.say("[hf-transfer] forecasting the refit, to keep its time out of the trials' budget")
-    forecast = plan(recipe, [method], console, trust_remote_code)[0]
-    seconds = forecast.seconds
-    least = seconds["setup_and_data"] + seconds["model"] + forecast.probe["seconds"] + forecast.step_seconds
-    least = (least + forecast.final_seconds) * (1 + 2 * MARGIN)
-    if budget.left() < 2 * least:
-        raise UserError(
-            f"--time_budget {duration_text(budget.seconds)} is too small for tune --refit here: a trial and the refit "
-            f"each need at least {math.ceil(least)} s (loading, a probe, one training step, then saving, reloading "
-            f"and evaluating), {math.ceil(budget.seconds - budget.left())} s are spent already. Give at least "
-            f"{math.ceil(budget.seconds - budget.left() + 2 * least)} s, or leave --refit out."
-        )
-    return max(least, budget.left() / (trials + 1))

@@ -108,8 +108,6 @@ def compare(
             return compare(recipe, methods, output_dir, command, log, overwrite, verbose, trust_remote_code, own,
                            seeds, fractions, budget)  # fmt: skip
     log = console.say
-    if len(methods) * len(fractions or [1]) * seeds > MAX_RUNS:
-        too_many(recipe, methods, seeds, fractions, console, trust_remote_code)
     output_dir = Path(output_dir).expanduser().resolve()
     check_collection_dir(output_dir, "run --seeds" if len(methods) == 1 and seeds > 1 and not fractions else "compare")
     splits, learned = load_splits(recipe.data, recipe.task)
@@ -150,37 +148,6 @@ def compare(
     report = build_report(recipe, results, output_dir, seeds, fractions, notes, trust_remote_code)
     write_report(report, output_dir)
     return report
-
-
-MAX_RUNS = 10_000
-"""The most runs one comparison makes (methods x fractions x seeds): more is refused before anything is built."""
-
-
-def too_many(recipe, methods, seeds, fractions, console, trust_remote_code) -> None:
-    """Refuse a comparison of more than MAX_RUNS runs, saying how long it would take here (one run forecast)."""
-    from .plan import plan
-
-    runs = len(methods) * len(fractions or [1]) * seeds
-    asked = f"{len(methods)} method(s) x {len(fractions or [1])} fraction(s) x {seeds:,} seed(s) = {runs:,} runs"
-    how_long = ""
-    try:
-        console.say(f"[hf-transfer] {asked}: forecasting one run to say how long that would take")
-        seconds = plan(recipe, [methods[0]], console, trust_remote_code)[0].total_seconds
-        how_long = f" One {methods[0]} run takes about {seconds:.3g} s here, so all would take {_span(runs * seconds)}."
-    except UserError:
-        pass
-    raise UserError(f"This asks for {asked}; at most {MAX_RUNS:,} are run.{how_long} Ask for fewer seeds "
-                    "(10 already give an interval over seeds).")  # fmt: skip
-
-
-def _span(seconds: float) -> str:
-    from .budget import duration_text
-
-    if seconds >= 2 * 365.25 * 86400:
-        return f"{seconds / (365.25 * 86400):,.0f} years"
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:,.0f} days"
-    return duration_text(seconds)
 
 
 def _eval_every(recipe: Recipe, train_rows: int) -> int:

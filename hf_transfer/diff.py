@@ -128,7 +128,7 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--output_file {out}: the flipped examples are JSON lines; give a name ending in .jsonl.")
     check_output_file(out, validation_file, *data_files(a_recipe.data), *data_files(b_recipe.data),
-                      runs=(a_folder.path, b_folder.path))
+                      runs=(a_folder, b_folder))
     a = example_records(a_folder.path, validation_file, trust_remote_code)
     b = example_records(b_folder.path, validation_file, trust_remote_code)
     _same_rows(a, b)

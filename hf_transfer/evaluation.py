@@ -137,7 +137,7 @@ def evaluate_run(
     out = Path(output_file).expanduser() if output_file else folder.path / f"eval-{name}.json"
     if out.suffix.lower() != ".json":
         raise UserError(f"--output_file {out}: the metrics are JSON; give a file name ending in .json.")
-    check_output_file(out, validation_file, *data_files(recipe.data), runs=(folder.path,))
+    check_output_file(out, validation_file, *data_files(recipe.data), runs=(folder,))
     with quiet():
         recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
         data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file, max_eval_samples)

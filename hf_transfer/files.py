@@ -29,17 +29,13 @@ def data_files(data) -> list[Path]:
 def check_output_file(output_file: Path, *inputs: Path | None, flag: str = "--output_file", runs: tuple = ()) -> None:
     """Before any work: an output file goes into an existing, writable folder, and is never one of the command's
     own input files (a prediction written over the data it was made from loses the data), nor one of the files a
-    run folder in ``runs`` is made of (its model, recipe, metrics)."""
-    from .runs import RUN_FILE_SUFFIXES, RUN_FILES
-
+    run folder in ``runs`` (``RunFolder``) is made of (its model, recipe, metrics)."""
     output_file = Path(output_file)
-    for run in runs:
-        real = output_file.expanduser().resolve()
-        own = real.name in RUN_FILES or real.suffix in RUN_FILE_SUFFIXES
-        if real.parent == Path(run).resolve() and own:
+    for run in runs:  # RunFolder
+        if run.holds(output_file):
             raise UserError(
-                f"{flag} {output_file} is a file of the run {run}: writing there would damage the run. Choose another "
-                "output file."
+                f"{flag} {output_file} is a file of the run {run.path}: writing there would damage the run. Choose "
+                "another output file."
             )
     if not output_file.parent.is_dir():
         raise UserError(f"{flag} {output_file}: the folder {output_file.parent} does not exist.")

@@ -152,7 +152,7 @@ def predict_file(
     output_file = Path(output_file or folder.path / f"predictions-{input_file.stem}.jsonl").expanduser()
     if output_file.suffix.lower() not in OUTPUT_FORMATS:
         raise UserError(f"--output_file {output_file}: use .jsonl or .csv.")
-    check_output_file(output_file, input_file, *data_files(recipe.data), runs=(folder.path,))
+    check_output_file(output_file, input_file, *data_files(recipe.data), runs=(folder,))
     mapping = {**recipe.data.columns, **(columns or {})}
     shared = sorted({c for c in mapping.values() if list(mapping.values()).count(c) > 1})
     if shared:

@@ -125,6 +125,11 @@ class RunFolder:
         if self.is_staged or not (self.is_finished or self.is_export):
             raise UserError(f"{self.path} is not a finished run folder (no {FINISHED_MARKER}): {why}")
 
+    def holds(self, file: Path) -> bool:
+        """Whether ``file`` is one of the files this run or export is made of (``RUN_FILES``): never an output."""
+        real = Path(file).expanduser().resolve()
+        return real.parent == self.path and (real.name in RUN_FILES or real.suffix in RUN_FILE_SUFFIXES)
+
     def overlaps(self, other: RunFolder) -> bool:
         """Whether the two folders are one, or one holds the other: writing one would replace the other."""
         return self.path == other.path or self.path in other.path.parents or other.path in self.path.parents

@@ -200,7 +200,8 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     stop = optuna.study.MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
     if done < trials and refit and budget is not None:  # the refit's time is not the trials' to spend
-        from .budget import Budget, refit_reserve
+        from .budget import Budget
+        from .plan import refit_reserve
 
         reserve = refit_reserve(recipe, method_names[0], budget, trials, console, trust_remote_code)
         trials_budget = Budget(budget.seconds - reserve, budget.deadline - reserve)

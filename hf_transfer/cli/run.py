@@ -51,11 +51,13 @@ def run_seeds(recipe, options, seeds: int) -> None:
     from ..compare import compare
     from ..comparison import summary_lines
     from ..errors import UserError
+    from ..plan import check_run_count
 
     if options.test_file or options.merge_adapter or options.push_to_hub:
         raise UserError(
             "--seeds runs a recipe several times; --test_file, --merge_adapter and --push_to_hub take one run."
         )
+    check_run_count(recipe, [recipe.method], seeds, None, options.trust_remote_code, options.verbose)
     report = compare(recipe, [recipe.method], options.output_dir, command=options.command, overwrite=options.overwrite,
                      verbose=options.verbose, trust_remote_code=options.trust_remote_code, seeds=seeds,
                      budget=Budget.starting_now(options.time_budget) if options.time_budget else None)  # fmt: skip
