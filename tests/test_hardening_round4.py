@@ -350,3 +350,19 @@ def test_tune_refit_under_a_budget_too_small_is_refused_before_any_trial(tiny_be
     code, text, err = run_cli("tune", *args, "--trials", "2", "--refit", "--time_budget", "2s")
     assert code == 2 and "too small for tune --refit here" in err and "Traceback" not in err, err
     assert "=== trial" not in text and not (out / "trials").exists()
+
+
+def test_run_seeds_by_default_writes_beside_the_single_run_not_into_it(tiny_bert, sentiment_files, tmp_path, run_cli,
+                                                                      monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    args = tiny_run_args(tiny_bert, sentiment_files, "unused", "--max_steps", "2")
+    at = args.index("--output_dir")
+    args = args[:at] + args[at + 2:]
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    (single,) = (tmp_path / "runs").iterdir()
+    before = tree(single)
+    code, out, err = run_cli(*args, "--seeds", "2")
+    assert code == 0, err
+    assert tree(single) == before
+    assert (single.with_name(single.name + "-seeds") / "report.json").is_file()

@@ -40,6 +40,11 @@ def run(args, extra, argv, recipe=None) -> None:
         recipe, source = find_recipe(args.recipe)
     resolved, options = resolve_run(recipe, {**vars(args), "command": command_line(argv)}, extra, source)
     if getattr(args, "seeds", 1) != 1:
+        if not args.output_dir:  # not the single run's default folder: a folder of runs never goes into a run
+            import dataclasses
+
+            options = dataclasses.replace(options, output_dir=options.output_dir.with_name(
+                f"{options.output_dir.name}-seeds"))  # fmt: skip
         return run_seeds(resolved, options, args.seeds)
     with Console(log=print if is_main_process() else silent, verbose=options.verbose) as console:
         launch(resolved, options, console)
