@@ -10,6 +10,7 @@ from typing import Any
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .card import counted_text, license_warning, resolve_licenses
 from .data import load_splits, tokenize_splits
+from .datacheck import cut_by_limit, preflight
 from .models import check_lengths, load_tokenizer, plain_checkpoint
 from .recipe import Recipe
 
@@ -27,14 +28,17 @@ class Loaded:
     licenses: dict[str, str]
     dropped: dict[str, int]
     warnings: list[str]
+    data_check: dict
+    """The cheap data check's findings (``datacheck.summary``): metrics.json and the card record them."""
 
     def counted(self, split: str) -> str:
         task = self.recipe.task
         return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
 
 
-def load(recipe: Recipe, state, console) -> Loaded:
-    """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read)."""
+def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
+    """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read).
+    ``chooses``: whether the run chooses (a function of the training rows' count): the selection split is carved."""
     log = console.say
     with (
         state.local_main_process_first()
@@ -51,9 +55,10 @@ def load(recipe: Recipe, state, console) -> Loaded:
     for warning in warnings:
         log(f"[hf-transfer] warning: {warning}")
     report: dict = {}
-    splits, task = load_splits(recipe.data, recipe.task, report)
+    splits, task = load_splits(recipe.data, recipe.task, report, chooses)
     for why, count in report["dropped"].items():
         log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
+    splits, data_check = preflight(splits, task, recipe.data, log)
     task.check_training_data(splits["train"])
     names = getattr(task, "label_names", None)
     if names:
@@ -63,5 +68,6 @@ def load(recipe: Recipe, state, console) -> Loaded:
     tokenizer = load_tokenizer(checkpoint, trained)
     with state.local_main_process_first():  # each machine's first process fills its tokenization cache, others read it
         tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
+    data_check["cut_by_length_limit"] = cut_by_limit(tokenized, task, log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
-                  warnings)  # fmt: skip
+                  warnings, data_check)  # fmt: skip

@@ -103,6 +103,8 @@ def _data_with_files(recipe: Recipe, flags: Mapping[str, Any]):
                 "max_eval_samples",
                 "train_fraction",
                 "selection_fraction",
+                "drop_leaked",
+                "drop_duplicates",
             )
         }
         validation = flags.get("validation_file")

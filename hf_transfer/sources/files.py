@@ -28,6 +28,14 @@ class FileData(DataSource):
     def describe(self) -> str:
         return self.train_file
 
+    def public(self) -> FileData:
+        import dataclasses
+
+        named = {"train_file": Path(self.train_file).name}
+        if self.validation_file:
+            named["validation_file"] = Path(self.validation_file).name
+        return dataclasses.replace(self, **named)
+
     def license(self, online: bool) -> str:
         return "unknown (local files)"
 
