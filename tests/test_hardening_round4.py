@@ -233,7 +233,8 @@ def test_tune_keeps_the_settings_given_on_the_command_line(tiny_bert, sentiment_
 
     def fake_run(recipe, folder, **kwargs):
         trained.append((recipe.training, recipe.lora.r if recipe.method == "lora" else None))
-        return {"eval": {"eval_accuracy": 0.5 + 0.01 * len(trained)}}
+        value = 0.5 + 0.01 * len(trained)
+        return {"eval": {"eval_accuracy": value}, "selection": {"value": value}}
 
     monkeypatch.setattr(train, "run", fake_run)
     args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "study", "--num_train_epochs", "1",
