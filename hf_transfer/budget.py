@@ -174,3 +174,4 @@ def budget_record(budget: Budget, plan: BudgetPlan, stopped_at: int | None, step
             else f"finished within the time budget ({duration_text(budget.seconds)})"
         ),
     }
+

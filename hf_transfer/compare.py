@@ -15,6 +15,7 @@ from .errors import UserError
 from .methods import names as method_names
 from .recipe import Recipe
 from .runs import RunFolder, is_finished_run
+from .staging import check_collection_dir, make_dir
 
 DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
 EVALS_PER_RUN = 5
@@ -109,6 +110,7 @@ def compare(
                            seeds, fractions, budget)  # fmt: skip
     log = console.say
     output_dir = Path(output_dir).expanduser().resolve()
+    check_collection_dir(output_dir, "run --seeds" if len(methods) == 1 and seeds > 1 and not fractions else "compare")
     splits, learned = load_splits(recipe.data, recipe.task)
     notes = check_fractions(fractions, recipe.with_task(learned), len(splits["train"]))
     skipped = {float(n.split()[1]) for n in notes}
@@ -124,6 +126,8 @@ def compare(
     schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every,
                 "logging_steps": max(1, every // 2)}  # fmt: skip
     planned = [p for p in planned_runs(recipe, methods, seeds, fractions, schedule) if p[2] not in skipped]
+    if not planned:
+        raise UserError(f"Every fraction is too small to run: {'; '.join(notes)}. Give larger --fractions.")
     reuse = set()
     for name, method, _, _, requested in planned:
         folder = output_dir / name
@@ -136,7 +140,7 @@ def compare(
                 "choose another --output_dir."
             )
         reuse.add(name)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(output_dir)
     for note in notes:
         log(f"[hf-transfer] {note}")
     results = {}

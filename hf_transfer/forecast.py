@@ -145,6 +145,24 @@ def probe_rows(dataset, batch_size: int) -> list[list[int]]:
     return [groups[2]] + groups  # warm-up on a median batch: the longest batch is then timed warm
 
 
+def _random_state(state: tuple | None = None) -> tuple:
+    """The random generators' state (Python's, NumPy's, torch's CPU and CUDA ones), or, given one, put back."""
+    import random
+
+    import numpy as np
+    import torch
+
+    if state is not None:
+        random.setstate(state[0])
+        np.random.set_state(state[1])
+        torch.set_rng_state(state[2])
+        if state[3] is not None:
+            torch.cuda.set_rng_state_all(state[3])
+        return state
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+
+
 def probe(run, model) -> dict:
     """Train and evaluate a few batches of ``run``'s data on ``model`` (its changed weights put back after),
     and save it once. Returns the measurements the forecast is made of."""
@@ -177,6 +195,7 @@ def probe(run, model) -> dict:
                     gradient_accumulation_steps=1, warmup_steps=0, report_to="none", disable_tqdm=True)  # fmt: skip
     probe_args = make_training_args(scratch / "probe", settings, loaded.recipe.task)
     started = time.perf_counter()
+    random_state = _random_state()
     try:
         with PeakMemory() as memory:
             trainer = build_trainer(loaded.recipe, loaded.splits, {**loaded.tokenized, "train": probe_set},
@@ -206,6 +225,7 @@ def probe(run, model) -> dict:
                 if name in kept:
                     param.copy_(kept[name])
         model.zero_grad(set_to_none=True)
+        _random_state(random_state)  # the run goes on as if there had been no probe: same seed, same model
         shutil.rmtree(scratch, ignore_errors=True)
     train_tokens = tokens_of(groups, train, trainer.data_collator)
     points = list(zip(train_tokens[1:], times[1:], strict=True))
