@@ -68,11 +68,40 @@ def test_plan_forecasts_the_run_it_probes(tiny_bert, sentiment_files, tmp_path, 
     assert forecast.probe["train_batches"] == 4 and forecast.probe["eval_batches"] >= 1
 
 
+def plan_args(tiny_bert, files) -> list:
+    """The tiny run's flags as plan takes them: plan writes no run folder, so it has no --output_dir."""
+    args = [str(a) for a in tiny_run_args(tiny_bert, files, "unused")[1:]]
+    at = args.index("--output_dir")
+    return args[:at] + args[at + 2 :]
+
+
 def test_plan_prints_a_table_per_method(tiny_bert, sentiment_files, run_cli):
-    code, out, err = run_cli("plan", *tiny_run_args(tiny_bert, sentiment_files, "unused")[1:], "--methods", "full,lora")
+    code, out, err = run_cli("plan", *plan_args(tiny_bert, sentiment_files), "--methods", "full,lora",
+                             "--time_budget", "10m")  # fmt: skip
     assert code == 0, err
     rows = [line.split()[0] for line in out.splitlines() if line.startswith(("full ", "lora "))]
     assert rows == ["full", "lora"] and "peak RSS" in out and "probe" in out
+    assert " ± " in out, "the forecast's uncertainty, from the probe steps' scatter"
+    assert "Where the time goes:" in out and "full: setup and data" in out and "training" in out
+    assert "For a 10 min 00 s budget: full, the first method asked for that fits whole" in out
+    code, _, err = run_cli("plan", *plan_args(tiny_bert, sentiment_files), "--output_dir", "x")
+    assert code == 2 and "output_dir" in err, "plan writes no run folder: it does not take --output_dir"
+    code, text, _ = run_cli("plan", "--help")
+    assert "--output_dir" not in text and "--resume" not in text and "--time_budget" in text
+
+
+def test_the_budget_choice_says_what_fits_and_why():
+    from types import SimpleNamespace
+
+    from hf_transfer.plan import budget_choice
+
+    def forecast(method, train, total):
+        return SimpleNamespace(method=method, total_seconds=total, seconds={"train": train, "evaluations": 0})
+
+    full, lora = forecast("full", 80, 100), forecast("lora", 40, 60)
+    assert budget_choice([full, lora], 70).startswith("For a 70 s budget: lora, the first method asked for that fits")
+    text = budget_choice([full, lora], 40)
+    assert "no method fits whole" in text and "lora trains the largest share" in text
 
 
 # ---- --time_budget
