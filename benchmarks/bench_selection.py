@@ -110,7 +110,8 @@ def main() -> None:
             f"| {', '.join(str(r['kept_epoch']) for r in runs)} | {runs[0]['chose_rows']:,} "
             f"| {runs[0]['reported_rows']:,} |"
         )
-    lines += ["", NOTES, "", "Regenerate: `python benchmarks/bench_selection.py --before <checkout of the earlier commit>`."]
+    regenerate = "Regenerate: `python benchmarks/bench_selection.py --before <checkout of the earlier commit>`."
+    lines += ["", NOTES, "", regenerate]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     args.output.with_suffix(".md").write_text("\n".join(lines) + "\n")
