@@ -29,6 +29,10 @@ def evaluate_model(
     run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it.
     ``console``: the run's, whose progress lines the evaluation then uses."""
     task = recipe.task
+    if hasattr(model, "response_loss"):  # a GGUF export (gguf_model.GgufModel) scores itself in llama.cpp
+        metrics = {"eval_loss": model.response_loss(features)}
+        metrics.update(task.generation_metrics(model, tokenizer, examples, recipe.metric_names))
+        return task.finish_metrics(metrics)
     with tempfile.TemporaryDirectory() as scratch:
         settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
         settings.update(precision or {})

@@ -303,6 +303,7 @@ def export(source, requested, staging: Path, quantize: str | None, validation_fi
     write_atomically(staging / MODELFILE, modelfile(GGUF_FILE, chatml, task.system_prompt, list(dict.fromkeys(stops))))
     with quiet():
         tokenizer.save_pretrained(str(staging))  # the run's tokenizer: eval and predict read the data with it
+        model.config.save_pretrained(str(staging))
     RunFolder(staging).write_recipe(requested)
     RunFolder(staging).write_learned(source.learned())
     files = [GGUF_FILE, MODELFILE]

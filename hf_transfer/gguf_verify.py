@@ -14,6 +14,7 @@ on the run's evaluation conversations, before anything is kept.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -163,20 +164,26 @@ def verify(path, model, tokenizer, task, examples, features, quantize: str, log=
     prompts = [tokenizer(task._texts(tokenizer, c, use_template)[0], add_special_tokens=not use_template)["input_ids"]
                for c in conversations[:GREEDY_PROMPTS]]  # fmt: skip
     longest = max([len(r) for r in features["input_ids"]] + [len(p) + GREEDY_TOKENS for p in prompts])
+    clock = [time.perf_counter()]
     llm = open_gguf(path, n_ctx=-(-(longest + 1) // 64) * 64)
     try:
         special = check_special_tokens(llm, tokenizer)
         tokens = check_tokenization(llm, tokenizer, task, conversations)
+        clock.append(time.perf_counter())
         reference, loss, counted = response_losses(model, llm, features)
+        clock.append(time.perf_counter())
         change = (loss - reference) / reference
         tolerance = LOSS_TOLERANCE.get(quantize)
         if tolerance is not None and abs(change) > tolerance:
             raise UserError(
                 f"The {quantize} GGUF does not score like the model in llama.cpp: eval loss {loss:.4f} against "
                 f"{reference:.4f} in PyTorch (fp32), {change:+.2%} (at most {tolerance:.1%} allowed). Nothing was kept."
-            )
+                + (" (f16 rounds away weight changes smaller than its precision: a fine-tune of a few small steps "
+                   "can vanish in it, and the loss moves back toward the base model's.)" if change > 0 else "")
+            )  # fmt: skip
         stops = {special["eos"], *_ids(getattr(model.generation_config, "eos_token_id", None))}
         pairs = [greedy_pair(model, llm, p, stops) for p in prompts]
+        clock.append(time.perf_counter())
     finally:
         llm.close() if hasattr(llm, "close") else None
     agree = sum(ours == theirs for ours, theirs in pairs)
@@ -199,6 +206,7 @@ def verify(path, model, tokenizer, task, examples, features, quantize: str, log=
                       "warning_past": Q4_WARNING if quantize == "q4_0" else None, "response_tokens": counted},
         "greedy": {"prompts": len(pairs), "agree": agree, "tokens": GREEDY_TOKENS, "required": required},
         "verdict": "kept with a warning" if warning else "verified",
+        "seconds": dict(zip(("load_and_tokens", "loss", "greedy"), np.diff(clock).round(2).tolist(), strict=True)),
     }  # fmt: skip
 
 
