@@ -74,6 +74,7 @@ def smol_export(smol_run, tmp_path_factory):
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "quantize"),
     [("lora", "f16"), ("lora", "q8_0"), ("lora", "q4_0"), ("full", "f16"), ("full", "q8_0"), ("full", "q4_0")],
@@ -110,6 +111,7 @@ def test_the_packaged_smollm2_exports_to_gguf_verified_in_llama_cpp(smol_export,
     assert sizes[0] < (out / "model.gguf").stat().st_size < sizes[1], "135M weights in the quantization asked for"
 
 
+@pytest.mark.slow
 def test_llama_cpps_own_chat_pipeline_answers_as_pytorch_does(smol_export):
     """Beyond the export's own checks: llama-cpp-python's chat completion (its template rendering, tokenization and
     greedy sampling) gives the fine-tuned model's answer that transformers' generate gives."""
@@ -168,6 +170,7 @@ def test_a_planted_tokenizer_fault_is_refused_and_nothing_kept(finished_run, run
     assert not out.exists() and not out.with_name("gguf.partial").exists()
 
 
+@pytest.mark.slow
 def test_weights_in_the_wrong_rotary_layout_are_refused(smol_run, run_cli, tmp_path, monkeypatch):
     """Without the Llama query / key reordering the GGUF loads and tokenizes right, but scores far off: the loss
     check refuses it."""
@@ -237,6 +240,7 @@ def test_a_qwen2_run_exports_with_its_own_pre_tokenizer(tmp_path_factory, run_cl
 # ---- a GGUF export used like a run: predict, eval, diff, push
 
 
+@pytest.mark.slow
 def test_predict_and_eval_take_a_gguf_export_like_the_run(smol_export, run_cli, tmp_path):
     run, out = smol_export("lora", "f16")
     code, stdout, err = run_cli("predict", out, "What is your name?")
@@ -251,6 +255,7 @@ def test_predict_and_eval_take_a_gguf_export_like_the_run(smol_export, run_cli, 
     assert loss == pytest.approx(record["verification"]["eval_loss"]["gguf"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_damaged_gguf_is_named_not_predicted_with(smol_export, run_cli, tmp_path):
     _, out = smol_export("lora", "f16")
     damaged = tmp_path / "damaged"
@@ -270,6 +275,7 @@ def test_a_damaged_gguf_is_named_not_predicted_with(smol_export, run_cli, tmp_pa
     assert code == 2 and "llama.cpp cannot load" in err and "Traceback" not in err, err[-2000:]
 
 
+@pytest.mark.slow
 def test_a_gguf_export_is_not_merged_or_exported_again(smol_export, run_cli, tmp_path):
     _, out = smol_export("lora", "f16")
     for command in (["merge", out], ["export", out, "--format", "gguf", "--output_dir", tmp_path / "again"]):
