@@ -75,7 +75,8 @@ def gguf_card(record: dict[str, Any], recipe, name: str) -> str:
              else f"reported; a warning past {loss['warning_past']:.0%}")  # fmt: skip
     required = f"(at least {greedy['required']:.0%} required)" if greedy["required"] else "(reported)"
     identical = f"{tokens['identical']} of {tokens['conversations']} identical to the run's token ids"
-    agreement = f"{greedy['agree']} of {greedy['prompts']} prompts agree with PyTorch {required}"
+    ties = f", {greedy['near_ties']} more part at a near-tie" if greedy.get("near_ties") else ""
+    agreement = f"{greedy['agree']} of {greedy['prompts']} prompts agree with PyTorch{ties} {required}"
     llama_version = record["versions"].get("llama-cpp-python")
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.lower())
     return f"""# {name}: GGUF export of {recipe.name} ({q})

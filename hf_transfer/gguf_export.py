@@ -337,7 +337,9 @@ def summary(record: dict[str, Any]) -> list[str]:
         f"Verified in llama.cpp on {v['samples']:,} conversations of {v['evaluated_on']}: tokenization identical on "
         f"{v['tokenization']['identical']} of {v['tokenization']['conversations']}; eval loss {loss['gguf']:.4f} "
         f"({record['quantize']}) vs {loss['pytorch_fp32']:.4f} (PyTorch fp32), {loss['change']:+.2%}; greedy "
-        f"continuations agree on {greedy['agree']} of {greedy['prompts']} prompts ({v['verdict']})",
+        f"continuations agree on {greedy['agree']} of {greedy['prompts']} prompts"
+        + (f" (and part at a near-tie on {greedy['near_ties']})" if greedy.get("near_ties") else "")
+        + f" ({v['verdict']})",
         f"Export: {record['output_dir']} ({record['predict_with']}, {record['bytes'][GGUF_FILE] / 1e6:.1f} MB; "
         f"Ollama: cd {Path(record['output_dir']).name} && ollama create NAME -f {MODELFILE})",
     ]

@@ -91,7 +91,8 @@ def test_the_packaged_smollm2_exports_to_gguf_verified_in_llama_cpp(smol_export,
     # the tolerances of the issue: f16 0.5%, q8_0 1%; q4_0 is reported (warned past 5%)
     assert abs(loss["change"]) <= {"f16": 0.005, "q8_0": 0.01, "q4_0": 1.0}[quantize], loss
     if quantize == "f16":
-        assert v["greedy"]["agree"] >= 0.9 * v["greedy"]["prompts"] and v["greedy"]["prompts"] == 12
+        greedy = v["greedy"]  # token for token, or parting where PyTorch's top two are within 0.05 logits
+        assert greedy["agree"] + greedy["near_ties"] >= 0.9 * greedy["prompts"] and greedy["prompts"] == 12
     assert v["verdict"] in ("verified", "kept with a warning")
     # the file as llama.cpp reads it: the run's template and special tokens
     from llama_cpp import Llama
