@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .gguf_verify import check_installed
 
 GGUF_FILE = "model.gguf"
 MODELFILE = "Modelfile"
-EXTRA = "gguf"
-"""The pyproject extra that installs the gguf package and llama-cpp-python."""
-QUANTIZATIONS = ("f16", "q8_0", "q4_0")
-"""``--quantize`` for GGUF (f16 when not given): the matrices' type; norms and biases stay f32."""
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
 """The model classes exported, and llama.cpp's architecture name for each."""
 PERMUTED = {"llama"}
@@ -44,21 +41,6 @@ FALLBACK_TEMPLATE = (
 )
 """The chat template of a run that formatted its prompts with ``causal_lm.PROMPT_TEMPLATE`` (no chat template of
 its own), for one-turn conversations: the verification checks it renders the run's prompts."""
-
-
-def check_installed() -> None:
-    missing = []
-    for module in ("gguf", "llama_cpp"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append({"llama_cpp": "llama-cpp-python"}.get(module, module))
-    if missing:
-        raise UserError(
-            f"Exporting to GGUF needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-            f"installed: pip install 'hf-transfer-toolkit[{EXTRA}]' (llama-cpp-python builds llama.cpp from source: "
-            "a few minutes)."
-        )
 
 
 def run_architecture(source, recipe) -> str:

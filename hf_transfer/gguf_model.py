@@ -33,8 +33,7 @@ class GgufModel(torch.nn.Module):
 
     def __init__(self, folder: Path, n_ctx: int = 1024):
         super().__init__()
-        from .gguf_export import check_installed
-        from .gguf_verify import open_gguf
+        from .gguf_verify import check_installed, open_gguf
         from .onnx_model import read_record
 
         check_installed()

@@ -35,6 +35,25 @@ GREEDY_TIE = 0.05
 agreeing (a near-tie that f16 rounding may break either way), and are reported apart."""
 
 
+EXTRA = "gguf"
+"""The pyproject extra that installs the gguf package and llama-cpp-python."""
+
+
+def check_installed() -> None:
+    missing = []
+    for module in ("gguf", "llama_cpp"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append({"llama_cpp": "llama-cpp-python"}.get(module, module))
+    if missing:
+        raise UserError(
+            f"GGUF exports need {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+            f"installed: pip install 'hf-transfer-toolkit[{EXTRA}]' (llama-cpp-python builds llama.cpp from source: "
+            "a few minutes)."
+        )
+
+
 def open_gguf(path, n_ctx: int):
     """llama.cpp's model and context for ``path``, every position's logits kept (``logits_all``)."""
     import torch

@@ -293,3 +293,13 @@ def test_push_puts_a_gguf_export_under_gguf(finished_run, hub, run_cli, tmp_path
     files = set(hub.repos["tester/tiny-gguf"]["files"])
     assert {"gguf/model.gguf", "gguf/Modelfile", "gguf/export.json", "gguf/README.md"} <= files, files
     assert not any(name.startswith("onnx/") for name in files)
+
+
+def test_without_llama_cpp_the_export_names_the_extra(finished_run, run_cli, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp now raises ImportError
+    run = finished_run("causal-lm", "full")
+    code, _, err = run_cli("export", run, "--format", "gguf", "--output_dir", tmp_path / "o")
+    assert code == 2 and "GGUF exports need llama-cpp-python, which is not installed" in err
+    assert "pip install 'hf-transfer-toolkit[gguf]'" in err and not (tmp_path / "o").exists()
