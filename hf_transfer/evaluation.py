@@ -33,6 +33,10 @@ def evaluate_model(
     evaluation then uses. ``outputs``: a list that receives the model's outputs (the predictions the metrics read,
     in dataset order), to compare two models row by row (``agreement``)."""
     task = recipe.task
+    if hasattr(model, "response_loss"):  # a GGUF export (gguf_model.GgufModel) scores itself in llama.cpp
+        metrics = {"eval_loss": model.response_loss(features)}
+        metrics.update(task.generation_metrics(model, tokenizer, examples, recipe.metric_names))
+        return task.finish_metrics(metrics)
     with tempfile.TemporaryDirectory() as scratch:
         settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
         settings.update(precision or {})
