@@ -73,8 +73,10 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_col
     return type(splits)(out)
 
 
-def split_and_limit(splits, source: DataSource):
-    """Make sure there is a validation split (seeded), then apply the sample limits (seeded shuffle)."""
+def split_and_limit(splits, source: DataSource, capped: dict | None = None):
+    """Make sure there is a validation split (seeded), then apply the sample limits (seeded shuffle).
+    ``capped``, when given, receives ``{split: (rows kept, rows before, the setting)}`` for each limit that cut."""
+    capped = {} if capped is None else capped
     from datasets import DatasetDict
 
     train = splits["train"]
@@ -103,10 +105,14 @@ def split_and_limit(splits, source: DataSource):
         splits = {k: v for k, v in splits.items() if k != "test"}
     if source.train_fraction is not None and source.train_fraction < 1:
         # the same seeded order for every fraction: the 10% is inside the 25%
-        train = train.shuffle(seed=source.split_seed).select(range(max(1, round(source.train_fraction * len(train)))))
+        kept = max(1, round(source.train_fraction * len(train)))
+        capped["train"] = (kept, len(train), f"train_fraction {source.train_fraction:g}")
+        train = train.shuffle(seed=source.split_seed).select(range(kept))
     if source.max_train_samples is not None and source.max_train_samples < len(train):
+        capped["train"] = (source.max_train_samples, capped.get("train", (0, len(train)))[1], "max_train_samples")
         train = train.shuffle(seed=source.split_seed).select(range(source.max_train_samples))
     if source.max_eval_samples is not None and source.max_eval_samples < len(evaluation):
+        capped["validation"] = (source.max_eval_samples, len(evaluation), "max_eval_samples")
         evaluation = evaluation.shuffle(seed=source.split_seed).select(range(source.max_eval_samples))
     out = {"train": train, "validation": evaluation}
     if "test" in splits:  # evaluated once, at the end, with the model chosen on the validation split
@@ -127,10 +133,12 @@ def load_splits(source: DataSource, task, report: dict | None = None):
     splits = select_columns(source.load(), source, task.roles, task.extra_columns())
     splits, dropped = task.drop_rows(splits)
     splits, learned = task.prepare(splits)
+    capped: dict = {}
     if report is not None:
         report["dropped"] = dropped
         report["learned"] = learned
-    return split_and_limit(splits, source), task.with_learned(learned)
+        report["capped"] = capped
+    return split_and_limit(splits, source, capped), task.with_learned(learned)
 
 
 def load_evaluation_file(path: str, source: DataSource, task, max_eval_samples: int | None = None):

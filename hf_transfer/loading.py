@@ -4,7 +4,7 @@ holds it). Nothing is written into the run folder yet."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .assets import ResolvedCheckpoint, resolve_checkpoint
@@ -27,10 +27,27 @@ class Loaded:
     licenses: dict[str, str]
     dropped: dict[str, int]
     warnings: list[str]
+    capped: dict = field(default_factory=dict)
+    """{split: (rows kept, rows before, the setting that cut them)} for each sample limit that applied."""
 
     def counted(self, split: str) -> str:
         task = self.recipe.task
         return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
+
+    def data_line(self) -> str:
+        """What the run trains and evaluates on, with each sample limit that cut the data and where it is set."""
+        parts = []
+        for split, verb in (("train", "train on"), ("validation", "evaluate on")):
+            text = f"{verb} {self.counted(split)}"
+            if split in self.capped:
+                kept, before, setting = self.capped[split]
+                origin = "" if setting.startswith("train_fraction") else " from the recipe"
+                sample = ", a seeded sample" if split == "train" else ""  # describe_evaluation says it of evaluation
+                text = f"{verb} {kept:,} of {before:,} rows ({setting}{origin}{sample})"
+                if len(self.tokenized[split]) != kept:
+                    text += f", {len(self.tokenized[split]):,} {self.recipe.task.feature_unit}"
+            parts.append(text)
+        return "; ".join(parts) + f": {self.recipe.data.describe_evaluation()}"
 
 
 def load(recipe: Recipe, state, console) -> Loaded:
@@ -64,4 +81,4 @@ def load(recipe: Recipe, state, console) -> Loaded:
     with state.local_main_process_first():  # each machine's first process fills its tokenization cache, others read it
         tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
-                  warnings)  # fmt: skip
+                  warnings, report["capped"])  # fmt: skip

@@ -86,32 +86,31 @@ def parse_training_flags(tokens: list[str]) -> dict[str, Any]:
     return out
 
 
-def _data_with_files(recipe: Recipe, flags: Mapping[str, Any]):
+CAPS = ("max_train_samples", "max_eval_samples")
+"""Sample limits: they belong to the data they were written for, and do not follow the user's own file."""
+
+
+def _data_with_files(recipe: Recipe, flags: Mapping[str, Any], template: Recipe | None = None):
+    """The recipe's data, or the user's --train_file / --validation_file in its place (keeping the column mapping
+    and the held-out split; a sample limit only where this command set it: --set data.max_train_samples=N or
+    --max_train_samples N)."""
     data = recipe.data
+    template = template or recipe
     if flags.get("train_file") or flags.get("validation_file"):
         if not flags.get("train_file"):
             raise UserError("--validation_file needs --train_file as well.")
-        shared = {
-            f.name: getattr(data, f.name)
-            for f in dataclasses.fields(data)
-            if f.name
-            in (
-                "columns",
-                "eval_fraction",
-                "split_seed",
-                "max_train_samples",
-                "max_eval_samples",
-                "train_fraction",
-                "selection_fraction",
-            )
-        }
+        kept = ("columns", "eval_fraction", "split_seed", "train_fraction", "selection_fraction")
+        shared = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name in kept}
+        for key in CAPS:  # the recipe's own limit was sized for its own data
+            if getattr(data, key) != getattr(template.data, key):
+                shared[key] = getattr(data, key)
         validation = flags.get("validation_file")
         data = FileData(
             train_file=str(Path(flags["train_file"]).expanduser().resolve()),
             validation_file=str(Path(validation).expanduser().resolve()) if validation else None,
             **shared,
         )
-    for key in ("max_train_samples", "max_eval_samples"):
+    for key in CAPS:
         if flags.get(key) is not None:
             data = dataclasses.replace(data, **{key: flags[key]})
     return data
@@ -170,7 +169,7 @@ def resolve_run(
     if flags.get("model_name_or_path"):
         path = Path(flags["model_name_or_path"]).expanduser()
         changes["checkpoint"] = str(path.resolve()) if path.is_dir() else flags["model_name_or_path"]
-    changes["data"] = _data_with_files(recipe, flags)
+    changes["data"] = _data_with_files(recipe, flags, template)
     training = parse_training_flags(list(extra))
     if "hub_token" in training:
         raise UserError(

@@ -22,7 +22,7 @@ def plan(
 
     startup = startup_seconds
     out = []
-    with tempfile.TemporaryDirectory(prefix="hf-transfer-plan-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="hf-transfer-plan-") as scratch, console.once():
         imports = None
         for name in method_names:
             variant = dataclasses.replace(recipe, method=name).validate()
@@ -38,6 +38,7 @@ def plan(
             before = time.perf_counter()
             run.load()
             data = time.perf_counter() - before
+            console.say(f"[hf-transfer] {run.loaded.data_line()}")
             before = time.perf_counter()
             model = run.build_model()
             model_seconds = time.perf_counter() - before

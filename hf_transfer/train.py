@@ -143,10 +143,7 @@ class Run:
             f"[hf-transfer] {recipe.name}: {recipe.method} on {recipe.checkpoint}, {trainable:,} of {total:,} "
             f"parameters trainable ({trainable / total:.1%}), {precision_text(self.training_kwargs)}"
         )
-        log(
-            f"[hf-transfer] train on {loaded.counted('train')}; evaluate on {loaded.counted('validation')}: "
-            f"{recipe.data.describe_evaluation()}"
-        )
+        log(f"[hf-transfer] {loaded.data_line()}")
 
     # ---- a time budget: what fits, from a few probe steps (budget.py, forecast.py)
     def fit_budget(self) -> None:

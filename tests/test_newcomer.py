@@ -1,0 +1,91 @@
+"""What a newcomer meets (issue 32): a recipe's sample limits and the user's own file, column errors that name
+their fix, one readable console line per fact, predictions as a table, where diff writes, a per-class report."""
+
+from __future__ import annotations
+
+from conftest import sentiment_rows, tiny_run_args, write_csv
+
+ONE_EPOCH = ["--num_train_epochs", "1"]
+
+
+def resolved(*argv):
+    from hf_transfer.cli import build_parser
+    from hf_transfer.overrides import resolve_run
+    from hf_transfer.registry import find_recipe
+
+    args, rest = build_parser().parse_known_args(["run", "rotten-tomatoes-minilm", *map(str, argv)])
+    return resolve_run(find_recipe(args.recipe)[0], vars(args), rest)[0]
+
+
+# ---- 1. a packaged recipe's sample limits belong to its packaged data
+
+
+def test_a_recipes_sample_limit_does_not_follow_the_users_file(tmp_path):
+    mine = write_csv(tmp_path / "mine.csv", sentiment_rows(20))
+    assert resolved().data.max_train_samples == 6000, "the demo, as written, keeps its limit"
+    assert resolved("--train_file", mine).data.max_train_samples is None
+    assert resolved("--train_file", mine, "--max_train_samples", "7").data.max_train_samples == 7
+    assert resolved("--train_file", mine, "--set", "data.max_train_samples=9").data.max_train_samples == 9
+
+
+def test_the_console_says_each_limit_that_cut_the_data_and_where_it_is_set(tiny_bert, sentiment_files, tmp_path,
+                                                                          run_cli):  # fmt: skip
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", *ONE_EPOCH, "--max_train_samples", "100")
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    assert "train on 100 of 160 rows (max_train_samples from the recipe, a seeded sample)" in out
+    code, out, err = run_cli("plan", *args[1:])
+    assert code == 0, err
+    assert out.count("train on 100 of 160 rows (max_train_samples from the recipe") == 1
+
+
+# ---- 3. one readable line per fact, once
+
+
+def test_plan_with_several_methods_says_each_fact_once_and_prints_no_trainer_dicts(tiny_bert, sentiment_files,
+                                                                                   run_cli):  # fmt: skip
+    code, out, err = run_cli("plan", *tiny_run_args(tiny_bert, sentiment_files, "unused")[1:], "--methods",
+                             "full,lora,freeze")  # fmt: skip
+    assert code == 0, err
+    print(out, err)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert not [line for line in lines if "{'" in line or "'loss'" in line], "no raw Trainer dictionaries"
+    repeated = {line for line in lines if lines.count(line) > 1}
+    assert not repeated, repeated
+    assert sum("labels (2)" in line for line in lines) == 1
+
+
+LIBRARY_NOISE = ("Skipping publisher trust check", "gemm_4bit_forward", "pip install kernels")
+
+
+def hf_transfer_process(*args, cwd=None):
+    """``hf-transfer ARGS`` in a fresh process (its imports speak once per process), output piped."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "hf_transfer", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)  # fmt: skip
+
+
+def test_show_training_and_a_run_keep_bitsandbytes_kernel_messages_off_the_console(tiny_bert, sentiment_files,
+                                                                                   tmp_path):  # fmt: skip
+    shown = hf_transfer_process("show", "rotten-tomatoes-minilm", "--training")
+    assert shown.returncode == 0, shown.stderr
+    assert not [n for n in LIBRARY_NOISE if n in shown.stdout + shown.stderr], shown.stderr
+    ran = hf_transfer_process(*tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", "--max_steps", "2"))
+    assert ran.returncode == 0, ran.stderr
+    assert not [n for n in LIBRARY_NOISE if n in ran.stdout + ran.stderr], ran.stderr
+    assert "Skipping publisher trust check" in (tmp_path / "run" / "train.log").read_text(), "kept in train.log"
+    assert "{'" not in ran.stdout + ran.stderr and "\r" not in ran.stdout + ran.stderr, "piped: no dicts, no bars"
+
+
+def test_a_budgeted_run_prints_no_trainer_dicts(tiny_bert, sentiment_files, tmp_path, run_cli):
+    code, out, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", *ONE_EPOCH), "--time_budget",
+                             "5m")  # fmt: skip
+    assert code == 0, err
+    assert "[hf-transfer] time budget" in out
+    assert "{'" not in out + err, out + err
