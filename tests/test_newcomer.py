@@ -39,6 +39,23 @@ def test_the_console_says_each_limit_that_cut_the_data_and_where_it_is_set(tiny_
     assert out.count("train on 100 of 160 rows (max_train_samples from the recipe") == 1
 
 
+def test_copy_onto_the_users_file_leaves_the_demos_limit_and_docstring_behind(tmp_path, run_cli):
+    from hf_transfer.registry import find_recipe
+
+    mine = write_csv(tmp_path / "mine.csv", sentiment_rows(20))
+    code, out, err = run_cli("copy", "rotten-tomatoes-minilm", tmp_path / "my_sentiment.py", "--train_file", mine)
+    assert code == 0, err
+    assert "max_train_samples=6000 left out" in out
+    copied, _ = find_recipe(str(tmp_path / "my_sentiment.py"))
+    assert copied.data.train_file == str(mine) and copied.data.max_train_samples is None
+    text = (tmp_path / "my_sentiment.py").read_text()
+    assert "offline demo" not in text and "6000" not in text
+    assert text.startswith('"""Adapted from the hf_transfer recipe rotten-tomatoes-minilm.')
+    code, out, err = run_cli("copy", "rotten-tomatoes-minilm", tmp_path / "demo_copy.py")  # no file: the demo's data
+    assert code == 0, err
+    assert find_recipe(str(tmp_path / "demo_copy.py"))[0].data.max_train_samples == 6000
+
+
 # ---- 3. one readable line per fact, once
 
 
