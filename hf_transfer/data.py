@@ -28,9 +28,46 @@ def _names(columns: list[str], width: int = 40, most: int = 30) -> str:
     return ", ".join(shown) + (f" (and {len(columns) - most} more)" if len(columns) > most else "")
 
 
-def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_columns: list[str] = ()):
+SYNONYMS = {
+    "text": ("sentence", "review", "text", "content", "body", "document", "comment", "tweet", "utterance", "sentence1"),
+    "text_pair": ("sentence2", "hypothesis", "question2", "text_b", "pair"),
+    "label": ("labels", "label", "target", "class", "category", "sentiment", "gold", "y"),
+}
+"""What a column holding a role is often called, for the fix a column error suggests."""
+
+
+def likely_column(role: str, missing: str, ds, taken: list[str] = ()) -> str:
+    """The data's column most likely meant for ``role``: a near spelling of ``missing``, a usual name for the role,
+    then (text roles) the column of the longest strings or (labels) the one of fewest distinct values."""
+    free = [c for c in ds.column_names if c not in taken] or list(ds.column_names)
+    close = difflib.get_close_matches(missing, free, n=1) or difflib.get_close_matches(role, free, n=1)
+    if close:
+        return close[0]
+    lowered = {c.lower(): c for c in free}
+    for name in SYNONYMS.get(role, ()):
+        if name in lowered:
+            return lowered[name]
+    sample = ds.select(range(min(len(ds), 200)))
+    if role.startswith("text"):
+        lengths = {c: sum(len(v) for v in sample[c] if isinstance(v, str)) for c in free}
+        return max(free, key=lambda c: lengths[c])
+    if role == "label":
+        return min(free, key=lambda c: len({repr(v) for v in sample[c]}))
+    return free[0]
+
+
+def set_column_fix(role: str, missing: str, candidate: str) -> str:
+    """How ``run`` (and plan, compare, tune) map a column: ``--set data.columns.ROLE=COLUMN``."""
+    import shlex
+
+    return f"Map the column to read with --set {shlex.quote(f'data.columns.{role}={candidate}')}"
+
+
+def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_columns: list[str] = (),
+                   fix=set_column_fix):  # fmt: skip
     """Rename the source's columns to the task's role names, drop the others (but ``extra_columns``),
-    check what is there."""
+    check what is there. ``fix(role, missing column, likely column)``: the sentence that ends a missing column's
+    error, the command's own way to map a column."""
     unknown_roles = [r for r in source.columns if r not in roles]
     if unknown_roles:
         raise UserError(
@@ -48,11 +85,12 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_col
             if column in ds.column_names:
                 mapping[column] = role
             elif required or role in source.columns:
-                close = difflib.get_close_matches(column, ds.column_names, n=1)
-                hint = f" Did you mean {close[0]!r}? Map it with --set data.columns.{role}={close[0]}." if close else ""
+                candidate = likely_column(role, column, ds, taken=list(mapping))
+                close = difflib.get_close_matches(column, ds.column_names, n=1) == [candidate]
                 raise UserError(
                     f"Column {column!r} ({role}) is not in the {split} split of {source.describe()}; "
-                    f"its columns are: {_names(ds.column_names)}.{hint}"
+                    f"its columns are: {_names(ds.column_names)}.{f' Did you mean {candidate!r}?' if close else ''} "
+                    f"{fix(role, column, candidate)}"
                 )
         extra = [c for c in extra_columns if c not in mapping]
         missing = [c for c in extra if c not in ds.column_names]
@@ -149,7 +187,11 @@ def load_evaluation_file(path: str, source: DataSource, task, max_eval_samples: 
     from datasets import DatasetDict
 
     file_source = FileData(train_file=path, validation_file=path, columns=source.columns, split_seed=source.split_seed)
-    splits = select_columns(DatasetDict({"validation": read_file(path)}), file_source, task.roles, task.extra_columns())
+    def rename(role: str, missing: str, candidate: str) -> str:
+        return f"The run reads {role} from a column named {missing!r}: rename the file's column {candidate!r} to that."
+
+    splits = select_columns(DatasetDict({"validation": read_file(path)}), file_source, task.roles, task.extra_columns(),
+                            fix=rename)  # fmt: skip
     splits, _ = task.drop_rows(splits)
     splits, learned = task.prepare(splits)
     task = task.with_learned(learned)

@@ -3,6 +3,8 @@ their fix, one readable console line per fact, predictions as a table, where dif
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import sentiment_rows, tiny_run_args, write_csv
 
 ONE_EPOCH = ["--num_train_epochs", "1"]
@@ -106,3 +108,31 @@ def test_a_budgeted_run_prints_no_trainer_dicts(tiny_bert, sentiment_files, tmp_
     assert code == 0, err
     assert "[hf-transfer] time budget" in out
     assert "{'" not in out + err, out + err
+
+
+# ---- 2. a column error ends with the flag that fixes it
+
+
+@pytest.mark.parametrize(
+    ("columns", "fix"),
+    [
+        (["sentence", "label"], "--set data.columns.text=sentence"),
+        (["review body", "stars"], "--set 'data.columns.text=review body'"),
+        (["sentense", "label"], "--set data.columns.text=sentense"),
+    ],
+)
+def test_a_missing_column_error_ends_with_the_flag_that_maps_it(columns, fix, tmp_path, run_cli):
+    rows = [dict(zip(columns, (r["sentence"], r["label"]), strict=True)) for r in sentiment_rows(20)]
+    mine = write_csv(tmp_path / "mine.csv", rows)
+    code, _, err = run_cli("run", "rotten-tomatoes-minilm", "--train_file", mine, "--output_dir", tmp_path / "run")
+    assert code == 2, err
+    assert "Column 'text' (text) is not in the train split" in err
+    assert err.strip().endswith(fix), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_on_a_file_with_other_column_names_says_which_column_to_rename(finished_run, tmp_path, run_cli):
+    rows = [{"review": r["sentence"], "label": r["label"]} for r in sentiment_rows(10)]
+    code, _, err = run_cli("eval", finished_run("text-classification", "full"), "--validation_file",
+                           write_csv(tmp_path / "other.csv", rows))  # fmt: skip
+    assert code == 2 and "rename the file's column 'review' to that" in err, err
