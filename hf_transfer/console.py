@@ -199,11 +199,17 @@ class Console:
         if self.verbose:
             trainer.add_callback(Keep(self))
             return
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-        trainer.remove_callback(ProgressCallback)
-        trainer.remove_callback(PrinterCallback)
+        hush(trainer)
         trainer.add_callback(Progress(self))
+
+
+def hush(trainer) -> None:
+    """A Trainer without its own progress bar and printed dictionaries: a step of a command that says what it
+    does in its own words (an evaluation inside diff or export, a plan's probe steps)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
 
 
 @contextmanager

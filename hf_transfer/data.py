@@ -231,9 +231,10 @@ def _tokenization_key(task, tokenizer) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
-def tokenize_splits(splits, task, tokenizer, dataset: str = "", log=None):
+def tokenize_splits(splits, task, tokenizer, dataset: str | DataSource = "", log=None):
     """Batched fast tokenization, cached on disk: a second run over the same data, task settings and
     tokenizer loads the result instead of tokenizing again (``hf-transfer cache`` lists and clears it).
+    ``dataset``: the data source (each split recorded under the file it came from), or a name for them all.
     A cached file that no longer reads whole (cut short, damaged) is removed and built again.
     ``log``, when given, hears about such a rebuild."""
     import os
@@ -266,7 +267,7 @@ def tokenize_splits(splits, task, tokenizer, dataset: str = "", log=None):
                 if not file.with_suffix(".json").is_file():
                     describe_entry(
                         file,
-                        dataset=dataset,
+                        dataset=dataset if isinstance(dataset, str) else dataset.describe_split(split),
                         split=split,
                         task=task.kind,
                         rows=len(out[split]),

@@ -100,7 +100,9 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
     a_folder.require_finished("finish it first.")
     b_folder.require_finished("finish it first.")
     _comparable(a_recipe, b_recipe, validation_file)
-    out = Path(output_file or f"diff-{a_folder.path.name}-vs-{b_folder.path.name}.jsonl").expanduser()
+    # by default beside the runs (the second one's folder holds it), never into whatever folder the shell is in
+    default = b_folder.path.resolve().parent / f"diff-{a_folder.path.name}-vs-{b_folder.path.name}.jsonl"
+    out = Path(output_file).expanduser() if output_file else default
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--output_file {out}: the flipped examples are JSON lines; give a name ending in .jsonl.")
     check_output_file(out, validation_file)
@@ -118,7 +120,7 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
                                  "prediction_b": rb["prediction"], "right": _who(ra, rb)}, ensure_ascii=False,
                                 default=str))  # fmt: skip
     write_atomically(out, "".join(line + "\n" for line in lines))
-    result["output_file"] = str(out)
+    result["output_file"] = str(out.resolve())
     return result
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .arguments import make_training_args
+from .console import hush
 from .hardware import device_defaults
 from .recipe import Recipe
 from .trainer import eval_order, trainer_class
@@ -47,6 +48,8 @@ def evaluate_model(
         )
         if console is not None:
             console.adopt(trainer)
+        else:  # eval, export: the command says what it evaluates; no bar of the Trainer's own
+            hush(trainer)
         metrics = trainer.evaluate()
         metrics.update(task.generation_metrics(model, tokenizer, examples, recipe.metric_names))
         if not getattr(model, "computes_loss", True):  # an ONNX export returns outputs only (export.OnnxModel)
@@ -102,7 +105,7 @@ def evaluation_data(recipe: Recipe, tokenizer, validation_file: Path | None = No
         if max_eval_samples is not None:
             data = dataclasses.replace(data, max_eval_samples=max_eval_samples)
         splits, task = load_splits(data, recipe.task)
-    return data, splits, task, tokenize_splits(splits, task, tokenizer)
+    return data, splits, task, tokenize_splits(splits, task, tokenizer, dataset=data)
 
 
 def evaluate_run(
@@ -223,7 +226,7 @@ def example_records(run_dir: Path, validation_file: Path | None = None, trust_re
         else:
             data = recipe.data
             splits, task = load_splits(data, task)
-        tokenized = tokenize_splits(splits, task, tokenizer)
+        tokenized = tokenize_splits(splits, task, tokenizer, dataset=data)
         make = task.example_records(splits["validation"], tokenized["validation"], tokenizer)
         found: list = []
         with tempfile.TemporaryDirectory() as scratch:
@@ -234,6 +237,7 @@ def example_records(run_dir: Path, validation_file: Path | None = None, trust_re
             trainer = trainer_class(task)(model=model, args=args, eval_dataset=tokenized["validation"],
                                           data_collator=task.collator(tokenizer), processing_class=tokenizer,
                                           compute_metrics=lambda pred: found.extend(make(pred)) or {})  # fmt: skip
+            hush(trainer)
             trainer.evaluate()
     return {
         "records": found,

@@ -150,9 +150,9 @@ def probe(run, model) -> dict:
     and save it once. Returns the measurements the forecast is made of."""
     import torch
     from transformers import TrainerCallback
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from .arguments import make_training_args
+    from .console import hush
     from .hardware import PeakMemory
     from .trainer import build_trainer, eval_order
 
@@ -183,8 +183,7 @@ def probe(run, model) -> dict:
             trainer = build_trainer(loaded.recipe, loaded.splits, {**loaded.tokenized, "train": probe_set},
                                     loaded.tokenizer, model, probe_args)  # fmt: skip
             trainer.add_callback(Timer())
-            for printing in (PrinterCallback, ProgressCallback):  # the probe's steps are measured, not shown
-                trainer.remove_callback(printing)
+            hush(trainer)  # the probe's steps are measured, not shown
             trainer.train()
             longest = eval_order(evaluation)
             size = args.per_device_eval_batch_size

@@ -79,6 +79,6 @@ def load(recipe: Recipe, state, console) -> Loaded:
     trained = recipe.with_task(task)
     tokenizer = load_tokenizer(checkpoint, trained)
     with state.local_main_process_first():  # each machine's first process fills its tokenization cache, others read it
-        tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
+        tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data, log=log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
                   warnings, report["capped"])  # fmt: skip

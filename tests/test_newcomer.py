@@ -136,3 +136,36 @@ def test_eval_on_a_file_with_other_column_names_says_which_column_to_rename(fini
     code, _, err = run_cli("eval", finished_run("text-classification", "full"), "--validation_file",
                            write_csv(tmp_path / "other.csv", rows))  # fmt: skip
     assert code == 2 and "rename the file's column 'review' to that" in err, err
+
+
+# ---- 5. where diff writes; what cache lists
+
+
+def test_diff_writes_its_flips_beside_the_second_run_and_says_where(finished_run, tmp_path, monkeypatch, run_cli):
+    import shutil
+
+    runs = tmp_path / "runs"
+    for method in ("full", "lora"):
+        shutil.copytree(finished_run("text-classification", method), runs / method)
+    elsewhere = tmp_path / "shell"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run_cli("diff", runs / "full", runs / "lora")
+    assert code == 0, err
+    written = runs / "diff-full-vs-lora.jsonl"
+    assert written.is_file() and list(elsewhere.iterdir()) == [], "nothing in the folder the shell is in"
+    assert f"examples that changed: {written}" in out
+    assert "\r" not in err and "it/s" not in err, "no unlabelled bars of the Trainer's own"
+
+
+def test_cache_lists_a_validation_file_under_its_own_name(tiny_bert, tmp_path, monkeypatch, run_cli):
+    train = write_csv(tmp_path / "train.csv", sentiment_rows(40, seed=5))
+    validation = write_csv(tmp_path / "validation.csv", sentiment_rows(12, seed=6))
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+    files = {"train": train, "validation": validation}
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, files, tmp_path / "run", "--max_steps", "1"))
+    assert code == 0, err
+    code, out, err = run_cli("cache")
+    assert code == 0, err
+    assert f"{validation} [validation]" in out and f"{train} [train]" in out
+    assert f"{train} [validation]" not in out

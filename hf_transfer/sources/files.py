@@ -28,6 +28,11 @@ class FileData(DataSource):
     def describe(self) -> str:
         return self.train_file
 
+    def describe_split(self, split: str) -> str:
+        if split == "validation" and self.validation_file and not self.selection_fraction:
+            return self.validation_file
+        return self.describe()
+
     def license(self, online: bool) -> str:
         return "unknown (local files)"
 
