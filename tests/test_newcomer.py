@@ -110,6 +110,13 @@ def test_a_budgeted_run_prints_no_trainer_dicts(tiny_bert, sentiment_files, tmp_
     assert "{'" not in out + err, out + err
 
 
+def test_tune_trials_under_a_time_budget_print_no_trainer_dicts(tiny_bert, sentiment_files, tmp_path, run_cli):
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "tune", *ONE_EPOCH)
+    code, out, err = run_cli("tune", *args[1:], "--trials", "1", "--time_budget", "5m")
+    assert code == 0, err
+    assert "=== trial 0" in out and "{'" not in out + err, out + err
+
+
 # ---- 2. a column error ends with the flag that fixes it
 
 
