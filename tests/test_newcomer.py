@@ -176,3 +176,44 @@ def test_cache_lists_a_validation_file_under_its_own_name(tiny_bert, tmp_path, m
     assert code == 0, err
     assert f"{validation} [validation]" in out and f"{train} [train]" in out
     assert f"{train} [validation]" not in out
+
+
+# ---- 4. predict --output_file x.csv: one column per field
+
+
+def test_predict_csv_has_one_column_per_field_and_reads_in_pandas_as_is(finished_run, tmp_path, run_cli):
+    import pandas as pd
+
+    run = finished_run("text-classification", "full")
+    texts = ["a good film", "awful and dull", "   "]
+    plain = write_csv(tmp_path / "plain.csv", [{"sentence": t, "source": "web"} for t in texts])
+    code, _, err = run_cli("predict", run, "--input_file", plain, "--output_file", tmp_path / "plain-preds.csv")
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "plain-preds.csv")
+    assert list(table.columns) == ["row", "sentence", "prediction", "score", "error"], "no empty id column"
+    assert table["sentence"].tolist()[:2] == texts[:2] and set(table["prediction"][:2]) <= {"pos", "neg"}
+    assert table["score"].dtype == float and (table["score"][:2] > 0.5).all(), "the top label's probability"
+    assert table["error"].isna().tolist() == [True, True, False]
+    _, single, _ = run_cli("predict", run, texts[0])
+    assert f"{table['prediction'][0]} ({table['score'][0]:.3f})" in single, "the file gives what one text gives"
+
+    with_ids = write_csv(tmp_path / "ids.csv", [{"id": f"r{i}", "sentence": t} for i, t in enumerate(texts[:2])])
+    code, _, err = run_cli("predict", run, "--input_file", with_ids, "--output_file", tmp_path / "id-preds.csv")
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "id-preds.csv")
+    assert list(table.columns) == ["row", "id", "prediction", "score"] and table["id"].tolist() == ["r0", "r1"]
+
+
+def test_predict_csv_of_question_answering_gives_answer_score_and_span(finished_run, tmp_path, run_cli):
+    import pandas as pd
+
+    from conftest import write_jsonl
+
+    qa = write_jsonl(tmp_path / "qa.jsonl", [{"id": "q1", "question": "where does farah live ?",
+                                             "context": "farah lives in quito and works as a nurse ."}])  # fmt: skip
+    code, _, err = run_cli("predict", finished_run("question-answering", "full"), "--input_file", qa,
+                           "--output_file", tmp_path / "qa.csv")  # fmt: skip
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "qa.csv", keep_default_na=False)
+    assert list(table.columns) == ["row", "id", "prediction", "score", "start", "end"]
+    assert not str(table["prediction"][0]).startswith(("{", "["))
