@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import methods
 from .assets import local_license
+from .class_report import markdown
 from .runs import CARD_FILE, CURVES_FILE, TENSORBOARD_DIR, RunFolder
 from .tables import is_timing
 
@@ -166,6 +167,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "comparison": (folder.comparison() or {}).get("lines", []),
             "eval_description": evaluated_on,
             "results": results,
+            "class_report": markdown(metrics.get("classes") or {}),
             "test_results": table(metrics.get("test") or {}),
             "test_samples": f"{samples.get('test', 0):,} {unit}",
             "curves": (folder / CURVES_FILE).is_file(),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .class_report import by_class, prf
 from .errors import UserError
 
 FLIPS_SHOWN = 10
@@ -27,24 +28,6 @@ def _comparable(a, b, validation_file) -> None:
             f"{a.data.describe_evaluation()!r} and {b.data.describe_evaluation()!r}. Give --validation_file F to "
             "evaluate both on the same file."
         )
-
-
-def prf(counts: dict) -> dict:
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
-
-
-def by_class(records: list[dict]) -> dict[str, dict]:
-    totals: dict[str, dict[str, int]] = {}
-    for record in records:
-        for name, counts in record.get("by_class", {}).items():
-            total = totals.setdefault(name, {"tp": 0, "fp": 0, "fn": 0})
-            for key in total:
-                total[key] += counts[key]
-    return {name: prf(counts) for name, counts in sorted(totals.items())}
 
 
 def compare_records(a: list[dict], b: list[dict]) -> dict:

@@ -23,12 +23,14 @@ def evaluate_model(
     batch_size: int,
     precision: dict[str, Any] | None = None,
     console=None,
+    records: list | None = None,
 ) -> dict[str, float]:
     """The one evaluation path for a loaded model: the reload check and ``hf-transfer eval``.
 
     ``examples`` is the eval split before tokenization, ``features`` after it. ``precision``: the
     run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it.
-    ``console``: the run's, whose progress lines the evaluation then uses."""
+    ``console``: the run's, whose progress lines the evaluation then uses. ``records``, when given (a list),
+    receives the task's per-example records of the same evaluation (a classifier's per-class report)."""
     task = recipe.task
     with tempfile.TemporaryDirectory() as scratch:
         settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
@@ -44,7 +46,9 @@ def evaluate_model(
             eval_dataset=features,
             data_collator=task.collator(tokenizer),
             processing_class=tokenizer,
-            compute_metrics=task.metrics_function(recipe.metric_names, examples, features, tokenizer),
+            compute_metrics=_with_records(task, task.metrics_function(recipe.metric_names, examples, features,
+                                                                      tokenizer), records, examples, features,
+                                          tokenizer),  # fmt: skip
         )
         if console is not None:
             console.adopt(trainer)
@@ -55,6 +59,20 @@ def evaluate_model(
         if not getattr(model, "computes_loss", True):  # an ONNX export returns outputs only (export.OnnxModel)
             metrics.pop("eval_loss", None)
         return task.finish_metrics(metrics)
+
+
+def _with_records(task, compute, records: list | None, examples, features, tokenizer):
+    """``compute`` (the metrics), also filling ``records`` with the task's per-example records of the same
+    predictions, where asked and where the task scores examples."""
+    if records is None or not task.scores_examples() or compute is None:
+        return compute
+    make = task.example_records(examples, features, tokenizer)
+
+    def both(eval_pred):
+        records[:] = make(eval_pred)
+        return compute(eval_pred)
+
+    return both
 
 
 COMPARED_ROWS = 4
@@ -165,7 +183,8 @@ def evaluate_run(
     }
 
 
-def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, clock) -> tuple[dict, dict]:
+def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, clock,
+                      records: list | None = None) -> tuple[dict, dict]:  # fmt: skip
     """The reload check: the run folder in ``staging`` reloaded from disk and evaluated once (its metrics are the
     run's); its main metric must equal the one recorded for the same weights during training, or, when nothing
     was evaluated during training (one epoch: its end is the only evaluation point), its outputs on the shortest
@@ -181,7 +200,7 @@ def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, 
     clock.lap("reload_check")
     metrics = evaluate_model(reloaded, loaded.tokenizer, loaded.recipe, loaded.splits["validation"],
                              loaded.tokenized["validation"], args.per_device_eval_batch_size, precision,
-                             console)  # fmt: skip
+                             console, records)  # fmt: skip
     if matches is not None:
         check = {"metric": key, "compared": f"outputs on the {COMPARED_ROWS} shortest evaluation rows",
                  "after_training": metrics.get(key) if matches else None, "reloaded_from_disk": metrics.get(key),

@@ -39,9 +39,11 @@ def results_table(runs: list[dict], metric_names: list[str]) -> str:
 
 
 def report_lines(metrics: dict, report_keys: list[str], unit: str) -> list[str]:
-    """What a finished run says: its results table (with the baselines), the test split, the reload check,
-    the warnings, and where the run folder is."""
-    lines = ["", results_table([metrics], report_keys)]
+    """What a finished run says: its results table (with the baselines), a classifier's per-class report and
+    confusion matrix, the test split, the reload check, the warnings, and where the run folder is."""
+    from .class_report import console_lines
+
+    lines = ["", results_table([metrics], report_keys), *console_lines(metrics.get("classes") or {})]
     if "test" in metrics:
         shown = ", ".join(
             f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in report_keys if f"test_{k}" in metrics["test"]

@@ -217,3 +217,41 @@ def test_predict_csv_of_question_answering_gives_answer_score_and_span(finished_
     table = pd.read_csv(tmp_path / "qa.csv", keep_default_na=False)
     assert list(table.columns) == ["row", "id", "prediction", "score", "start", "end"]
     assert not str(table["prediction"][0]).startswith(("{", "["))
+
+
+# ---- 6. a per-class report and a confusion matrix in every classification run
+
+
+def test_a_classification_run_reports_each_class_and_its_confusion_matrix(tiny_bert, sentiment_files, tmp_path,
+                                                                           run_cli):  # fmt: skip
+    import json
+
+    from hf_transfer.class_report import by_class
+
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, *ONE_EPOCH))
+    assert code == 0, err
+    classes = json.loads((out / "metrics.json").read_text())["classes"]
+    assert set(classes["per_class"]) == {"neg", "pos"}
+    matrix = classes["confusion"]
+    assert matrix["labels"] == ["neg", "pos"] and sum(map(sum, matrix["counts"])) == 40, "every evaluation row"
+    support = {name: sum(row) for name, row in zip(matrix["labels"], matrix["counts"], strict=True)}
+    assert support == {name: c["support"] for name, c in classes["per_class"].items()} == {"neg": 20, "pos": 20}
+    correct = sum(matrix["counts"][i][i] for i in range(2))
+    assert json.loads((out / "metrics.json").read_text())["eval"]["eval_accuracy"] == pytest.approx(correct / 40)
+    recall = matrix["counts"][1][1] / 20
+    assert classes["per_class"]["pos"]["recall"] == pytest.approx(recall)
+    assert "class  precision  recall  F1" in stdout and "reference \\ predicted" in stdout
+    card = (out / "README.md").read_text()
+    assert "| class | precision | recall | F1 | support |" in card and "| reference \\ predicted | neg | pos |" in card
+    records = [{"by_class": {"a": {"tp": 1, "fp": 0, "fn": 1}}}, {"by_class": {"a": {"tp": 0, "fp": 1, "fn": 0}}}]
+    assert by_class(records)["a"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
+
+
+def test_a_token_classification_run_reports_each_entity_type(finished_run):
+    import json
+
+    run = finished_run("token-classification", "full")
+    classes = json.loads((run / "metrics.json").read_text())["classes"]
+    assert set(classes["per_class"]) >= {"PER", "LOC"} and classes["confusion"] is None
+    assert "| class | precision | recall | F1 | support |" in (run / "README.md").read_text()
