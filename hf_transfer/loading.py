@@ -34,14 +34,15 @@ class Loaded:
         task = self.recipe.task
         return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
 
-    def data_line(self) -> str:
-        """What the run trains and evaluates on, with each sample limit that cut the data and where it is set."""
+    def data_line(self, command: str | None = None) -> str:
+        """What the run trains and evaluates on, with each sample limit that cut the data and where it is set
+        (``command``: the command line, which tells a flag from the recipe's own setting)."""
         parts = []
         for split, verb in (("train", "train on"), ("validation", "evaluate on")):
             text = f"{verb} {self.counted(split)}"
             if split in self.capped:
                 kept, before, setting = self.capped[split]
-                origin = "" if setting.startswith("train_fraction") else " from the recipe"
+                origin = limit_origin(setting, command)
                 sample = ", a seeded sample" if split == "train" else ""  # describe_evaluation says it of evaluation
                 text = f"{verb} {kept:,} of {before:,} rows ({setting}{origin}{sample})"
                 if len(self.tokenized[split]) != kept:
@@ -82,3 +83,21 @@ def load(recipe: Recipe, state, console) -> Loaded:
         tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data, log=log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
                   warnings, report["capped"])  # fmt: skip
+
+
+def limit_origin(setting: str, command: str | None) -> str:
+    """`` from the recipe`` / `` from --max_train_samples`` / `` from --set data.max_train_samples``; nothing when
+    the command line is not known (a tune trial) or the limit is a share (``train_fraction``: compare, tune)."""
+    import shlex
+
+    if setting.startswith("train_fraction") or not command or "(" in command:
+        return ""
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return ""
+    if any(t == f"--{setting}" or t.startswith(f"--{setting}=") for t in tokens):
+        return f" from --{setting}"
+    if any(f"data.{setting}=" in t for t in tokens):
+        return f" from --set data.{setting}"
+    return " from the recipe"

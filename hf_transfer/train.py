@@ -144,7 +144,7 @@ class Run:
             f"[hf-transfer] {recipe.name}: {recipe.method} on {recipe.checkpoint}, {trainable:,} of {total:,} "
             f"parameters trainable ({trainable / total:.1%}), {precision_text(self.training_kwargs)}"
         )
-        log(f"[hf-transfer] {loaded.data_line()}")
+        log(f"[hf-transfer] {loaded.data_line(self.command)}")
 
     # ---- a time budget: what fits, from a few probe steps (budget.py, forecast.py)
     def fit_budget(self) -> None:

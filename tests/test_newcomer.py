@@ -32,13 +32,18 @@ def test_a_recipes_sample_limit_does_not_follow_the_users_file(tmp_path):
 
 def test_the_console_says_each_limit_that_cut_the_data_and_where_it_is_set(tiny_bert, sentiment_files, tmp_path,
                                                                           run_cli):  # fmt: skip
+    import re
+
     args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", *ONE_EPOCH, "--max_train_samples", "100")
     code, out, err = run_cli(*args)
     assert code == 0, err
-    assert "train on 100 of 160 rows (max_train_samples from the recipe, a seeded sample)" in out
-    code, out, err = run_cli("plan", *args[1:])
+    assert "train on 100 of 160 rows (max_train_samples from --max_train_samples, a seeded sample)" in out
+    code, out, err = run_cli("plan", *args[1:-2], "--set", "data.max_eval_samples=30")
     assert code == 0, err
-    assert out.count("train on 100 of 160 rows (max_train_samples from the recipe") == 1
+    assert out.count("evaluate on 30 of 40 rows (max_eval_samples from --set data.max_eval_samples)") == 1
+    code, out, err = run_cli("plan", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--max_steps", "2")
+    assert code == 0, err
+    assert re.search(r"train on 6,000 of [\d,]+ rows \(max_train_samples from the recipe, a seeded sample\)", out), out
 
 
 def test_copy_onto_the_users_file_leaves_the_demos_limit_and_docstring_behind(tmp_path, run_cli):

@@ -39,7 +39,8 @@ def run(args, extra, argv) -> None:
 
     startup = process_seconds()
     with Console(verbose=options.verbose) as console:
-        forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup)
+        forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup,
+                         command=options.command)
     if args.json:
         print(json.dumps([f.as_dict() for f in forecasts], indent=2))
         return
