@@ -4,6 +4,7 @@ holds it). Nothing is written into the run folder yet."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +44,14 @@ class Loaded:
             if split in self.capped:
                 kept, before, setting = self.capped[split]
                 origin = limit_origin(setting, command)
-                sample = ", a seeded sample" if split == "train" else ""  # describe_evaluation says it of evaluation
-                text = f"{verb} {kept:,} of {before:,} rows ({setting}{origin}{sample})"
+                text = f"{verb} {kept:,} of {before:,} rows ({setting}{origin}, a seeded sample)"
                 if len(self.tokenized[split]) != kept:
                     text += f", {len(self.tokenized[split]):,} {self.recipe.task.feature_unit}"
             parts.append(text)
-        return "; ".join(parts) + f": {self.recipe.data.describe_evaluation()}"
+        data = self.recipe.data
+        if "validation" in self.capped:  # said above, with the rows it kept
+            data = dataclasses.replace(data, max_eval_samples=None)
+        return "; ".join(parts) + f": {data.describe_evaluation()}"
 
 
 def load(recipe: Recipe, state, console) -> Loaded:
