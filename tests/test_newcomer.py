@@ -261,3 +261,44 @@ def test_a_token_classification_run_reports_each_entity_type(finished_run):
     classes = json.loads((run / "metrics.json").read_text())["classes"]
     assert set(classes["per_class"]) >= {"PER", "LOC"} and classes["confusion"] is None
     assert "| class | precision | recall | F1 | support |" in (run / "README.md").read_text()
+
+
+# ---- 7. the README: tables name their CPU; every Hub example has an offline twin
+
+
+def readme_section(title: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_export_tables_name_the_cpu_they_were_measured_on():
+    export = readme_section("Export to ONNX")
+    assert "this machine" not in export and "this CPU" not in export
+    assert "x86_64 CPU with AVX2" in export
+
+
+def test_every_using_it_example_that_needs_the_hub_has_an_offline_twin():
+    from hf_transfer.registry import packaged_recipes
+    from hf_transfer.sources import PackagedData
+
+    blocks = readme_section("Using it").split("```bash\n")[1:3]
+    hub, offline = ([" ".join(line.split()) for line in block.split("```")[0].replace("\\\n", " ").split("\n")]
+                    for block in blocks)  # fmt: skip
+    shipped = ("$M", "HuggingFaceTB/SmolLM2-135M-Instruct")  # checkpoints that installed packages ship
+    recipes = packaged_recipes()
+    packaged = {n for n, (r, _) in recipes.items() if isinstance(r.data, PackagedData)}
+
+    def runs(lines):
+        return [line.split()[2] for line in lines if line.startswith("hf-transfer run ")]
+
+    for line in offline:
+        if line.startswith("hf-transfer run "):
+            name = line.split()[2]
+            assert name in packaged or name.endswith(".py") or (
+                any(f"--model_name_or_path {m} " in line for m in shipped) and "--train_file $D/" in line), line
+    hub_runs = [n for n in runs(hub) if n in recipes and n not in packaged]
+    assert hub_runs, "the Hub examples are found"
+    twins = set(runs(offline))
+    assert all(n in twins or n in ("mrpc-bert", "xsum-t5-small") for n in hub_runs), hub_runs
