@@ -55,17 +55,24 @@ def class_report(records: list[dict], labels: list[str] | None = None) -> dict:
     return {"per_class": by_class(records), "confusion": confusion(records, labels)}
 
 
-def _tables(report: dict) -> list[tuple[list[str], list[list[str]]]]:
+def _table(report: dict) -> tuple[list[str], list[list[str]]] | None:
+    """One table: a row per class (its true label) with precision, recall, F1 and support, then, where the
+    confusion matrix is small enough to read, how many of its examples were predicted as each label."""
     classes = report.get("per_class") or {}
-    rows = [[name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", f"{c['support']:,}"]
-            for name, c in classes.items()]  # fmt: skip
-    tables = [(["class", "precision", "recall", "F1", "support"], rows)] if rows else []
+    if not classes:
+        return None
     matrix = report.get("confusion")
-    if matrix and len(matrix["labels"]) <= MATRIX_LIMIT:
-        header = ["reference \\ predicted", *matrix["labels"]]
-        tables.append((header, [[name, *map(str, row)] for name, row in zip(matrix["labels"], matrix["counts"],
-                                                                             strict=True)]))  # fmt: skip
-    return tables
+    if matrix and len(matrix["labels"]) > MATRIX_LIMIT:
+        matrix = None
+    names = matrix["labels"] if matrix else list(classes)
+    header = ["class", "precision", "recall", "F1", "support"]
+    header += [f"predicted {name}" for name in matrix["labels"]] if matrix else []
+    rows = []
+    for i, name in enumerate(names):
+        c = classes.get(name) or prf({"tp": 0, "fp": 0, "fn": 0})
+        row = [name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", f"{c['support']:,}"]
+        rows.append(row + ([str(n) for n in matrix["counts"][i]] if matrix else []))
+    return header, rows
 
 
 def _matrix_note(report: dict) -> str:
@@ -76,26 +83,25 @@ def _matrix_note(report: dict) -> str:
 
 
 def console_lines(report: dict) -> list[str]:
-    """The per-class table and the confusion matrix (rows: the reference label) as a run prints them."""
+    """The per-class table, with the confusion matrix as its last columns, as a run prints it."""
     from .tables import format_table
 
-    lines = []
-    for header, rows in _tables(report):
-        lines += ["", format_table(header, rows)]
+    table = _table(report)
     note = _matrix_note(report)
-    return lines + ([note] if note else [])
+    return (["", format_table(*table)] if table else []) + ([note] if note else [])
 
 
 def markdown(report: dict) -> str:
-    """The same tables for the model card."""
+    """The same table for the model card."""
 
     def cell(value: str) -> str:
         return value.replace("|", "\\|").replace("\n", " ")
 
+    table = _table(report)
     parts = []
-    for header, rows in _tables(report):
+    if table:
+        header, rows = table
         lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
-        parts.append("\n".join(lines))
+        parts.append("\n".join(lines + ["| " + " | ".join(map(cell, row)) + " |" for row in rows]))
     note = _matrix_note(report)
     return "\n\n".join(parts + ([note] if note else []))

@@ -247,9 +247,12 @@ def test_a_classification_run_reports_each_class_and_its_confusion_matrix(tiny_b
     assert json.loads((out / "metrics.json").read_text())["eval"]["eval_accuracy"] == pytest.approx(correct / 40)
     recall = matrix["counts"][1][1] / 20
     assert classes["per_class"]["pos"]["recall"] == pytest.approx(recall)
-    assert "class  precision  recall  F1" in stdout and "reference \\ predicted" in stdout
+    assert "class  precision  recall  F1     support  predicted neg  predicted pos" in stdout
     card = (out / "README.md").read_text()
-    assert "| class | precision | recall | F1 | support |" in card and "| reference \\ predicted | neg | pos |" in card
+    assert "| class | precision | recall | F1 | support | predicted neg | predicted pos |" in card
+    row = classes["per_class"]["neg"]
+    cells = [f"{row[k]:.3f}" for k in ("precision", "recall", "f1")] + ["20", str(matrix["counts"][0][0])]
+    assert "| neg | " + " | ".join(cells) + " |" in card
     records = [{"by_class": {"a": {"tp": 1, "fp": 0, "fn": 1}}}, {"by_class": {"a": {"tp": 0, "fp": 1, "fn": 0}}}]
     assert by_class(records)["a"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
 
@@ -260,7 +263,7 @@ def test_a_token_classification_run_reports_each_entity_type(finished_run):
     run = finished_run("token-classification", "full")
     classes = json.loads((run / "metrics.json").read_text())["classes"]
     assert set(classes["per_class"]) >= {"PER", "LOC"} and classes["confusion"] is None
-    assert "| class | precision | recall | F1 | support |" in (run / "README.md").read_text()
+    assert "| class | precision | recall | F1 | support |\n" in (run / "README.md").read_text(), "no matrix columns"
 
 
 # ---- 7. the README: tables name their CPU; every Hub example has an offline twin
