@@ -14,7 +14,8 @@ from pathlib import Path
 from . import methods
 from .assets import local_license
 from .class_report import markdown
-from .runs import CARD_FILE, CURVES_FILE, TENSORBOARD_DIR, RunFolder
+from .recipe import public_checkpoint
+from .runs import CARD_FILE, CURVES_FILE, STAGING_SUFFIX, TENSORBOARD_DIR, RunFolder
 from .tables import is_timing
 
 TEMPLATE_FILE = Path(__file__).with_name("templates") / "model_card.md"
@@ -87,7 +88,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     """Everything the card body shows, as plain values."""
     folder = RunFolder(run_dir)
     recipe, metrics, adapter = folder.recipe(), folder.metrics(), folder.has_adapter
-    task, data, lora = recipe.task, recipe.data, recipe.lora
+    task, data, lora = recipe.task, recipe.data.public(), recipe.lora  # a card names files, never local paths
     targets = lora.target_modules
     if adapter:
         targets = folder.adapter_config().get("target_modules") or targets
@@ -115,6 +116,11 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     hyperparameters = [
         (k, training[k]) for k in sorted(shown) if k in training and not (k == "max_steps" and training[k] == -1)
     ]
+    ran = metrics.get("train") or {}
+    if ran.get("epoch") is not None:  # what ran, beside what was asked (a time budget or early stopping stops sooner)
+        hyperparameters.append(("epochs run", f"{ran['epoch']:.2f}"))
+    if ran.get("global_step") is not None:
+        hyperparameters.append(("optimizer steps run", f"{ran['global_step']:,}"))
 
     def table(values: dict) -> list[tuple[str, str]]:
         return [
@@ -126,15 +132,16 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     results = table(metrics["eval"]) + [(k, _number(v)) for k, v in metrics.get("baselines", {}).items()]
     samples = metrics["samples"]
     unit = metrics.get("unit", "examples")
-    evaluated_on = metrics.get("evaluated_on") or data.describe_evaluation()
+    evaluated_on = data.describe_evaluation()
     features = metrics.get("features") or {}
 
     def counted(split: str) -> str:
         return counted_text(samples[split], features.get(split, samples[split]), unit, task.feature_unit)
 
     dropped = metrics.get("dropped") or {}
+    chose = f"{counted('selection')} carved from them to choose the kept model, " if "selection" in samples else ""
     data_text = (
-        f"{data.describe()}: {counted('train')} for training, {counted('eval')} for evaluation ({evaluated_on})."
+        f"{data.describe()}: {counted('train')} for training, {chose}{counted('eval')} for evaluation ({evaluated_on})."
     )
     for what, count in dropped.items():
         data_text += f" {count:,} rows were dropped ({what.replace('_', ' ')})."
@@ -144,7 +151,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
         {
             "model_name": repo_id.split("/")[-1],
             "description": recipe.description or recipe.name,
-            "checkpoint": recipe.checkpoint,
+            "checkpoint": public_checkpoint(recipe.checkpoint),
             "task_name": task.pipeline_tag().replace("-", " "),
             "dataset": data.describe(),
             "method": recipe.method,
@@ -161,7 +168,8 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "total": f"{metrics['parameters']['total']:,}",
             "hyperparameters": hyperparameters,
             "eval_samples": counted("eval"),
-            "kept": kept_text(metrics["kept"]) if metrics.get("kept") else "",
+            "kept": " ".join(filter(None, [selection_text(metrics), kept_text(metrics["kept"]) if metrics.get("kept")
+                                           else ""])),  # fmt: skip
             "budget": (metrics.get("budget") or {}).get("text", ""),
             "generation": _generation_text(metrics["eval"], task),
             "comparison": (folder.comparison() or {}).get("lines", []),
@@ -173,12 +181,25 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "curves": (folder / CURVES_FILE).is_file(),
             "tensorboard": TENSORBOARD_DIR if (folder / TENSORBOARD_DIR).is_dir() else "",
             "versions": list(metrics.get("versions", {}).items()),
-            "command": metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}",
+            "command": public_command(
+                metrics.get("command") or f"hf-transfer run {recipe.name} --method {recipe.method}"
+            ),
             "recipe": recipe.name,
         },
         recipe,
         metrics,
     )
+
+
+def public_command(command: str) -> str:
+    """The command that made the run, as a published card shows it: paths on this machine by their names only."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    return shlex.join(Path(w).name if Path(w).is_absolute() and len(Path(w).parts) > 1 else w for w in words)
 
 
 def _generation_text(evaluated: dict, task) -> str:
@@ -207,10 +228,10 @@ def build_card(run_dir: Path, repo_id: str | None = None):
 
     run_dir = Path(run_dir)
     variables, recipe, metrics = card_variables(run_dir, repo_id or "")
-    repo_id = repo_id or f"{recipe.name}-{recipe.method}"
+    repo_id = repo_id or run_dir.name.removesuffix(STAGING_SUFFIX)  # a local card's snippets load the folder itself
     variables["model_name"] = repo_id.split("/")[-1]
     variables["usage"] = _usage(recipe, repo_id, variables["adapter"])
-    task, data = recipe.task, recipe.data
+    task, data = recipe.task, recipe.data.public()
     dataset_id = data.hub_id
     eval_results = [
         EvalResult(
@@ -218,7 +239,7 @@ def build_card(run_dir: Path, repo_id: str | None = None):
             dataset_type=dataset_id or data.describe(),
             dataset_name=data.describe(),
             dataset_config=getattr(data, "name", None) if dataset_id else None,
-            dataset_split=data.eval_split or "held-out split of train",
+            dataset_split=data.evaluation_split_name(),
             metric_type=key,
             metric_name=key,
             metric_value=round(float(metrics["eval"][f"eval_{key}"]), 4),
@@ -254,11 +275,22 @@ def counted_text(rows: int, features: int, unit: str, feature_unit: str) -> str:
     return f"{rows:,} {unit}" + (f" ({features:,} {feature_unit})" if features != rows else "")
 
 
+def selection_text(metrics: dict) -> str:
+    """How many rows chose the model and how many reported its result, in one sentence (the card)."""
+    selection = metrics.get("selection")
+    if not selection:
+        return ""
+    reported = f"{metrics['samples']['eval']:,} evaluation rows reported its result, scored once"
+    if not selection.get("rows"):
+        return f"Nothing was chosen on held-out rows ({selection['chose']}); the {reported}."
+    return f"{selection['rows']:,} rows chose the model ({selection['described']}); the {reported}."
+
+
 def kept_text(kept: dict) -> str:
     """One sentence for the console and the card."""
     metric = kept["metric"].removeprefix("eval_").replace("_", " ")
     where = f"epoch {kept['epoch']:g}" if kept.get("epoch") is not None else f"step {kept['step']}"
-    text = f"the model kept is the best evaluation's: {where} ({metric} {kept['value']:.4f})"
+    text = f"the model kept is the best evaluation's on the selection split: {where} ({metric} {kept['value']:.4f})"
     stop = kept.get("early_stopping")
     if stop and stop["stopped_early"]:
         planned = f" of {stop['planned_epochs']:g}" if stop.get("planned_epochs") else ""
@@ -270,6 +302,19 @@ def kept_text(kept: dict) -> str:
     elif stop:
         text = f"early stopping (patience {stop['patience']}) did not stop training; {text}"
     return text[0].upper() + text[1:] + "."
+
+
+def int8_text(v: dict) -> str:
+    """What the card says of an int8 export: how it runs, and whether predict uses it."""
+    from .onnx_model import INT8_FILE, MODEL_FILE
+
+    if "onnx_int8" not in v:
+        return ""
+    text = (" The int8 model quantizes each row's activations on their own (onnxruntime's dynamic quantization, "
+            "run row by row), so its answers do not depend on which rows share a batch.")  # fmt: skip
+    if v.get("int8_not_used"):
+        text += f" It {v['int8_not_used']}: predict and eval use `{MODEL_FILE}`; `{INT8_FILE}` is kept beside it."
+    return text
 
 
 def export_card(record: dict, recipe, name: str) -> str:
@@ -301,8 +346,10 @@ with PyTorch's ONNX exporter (`torch.onnx.export(..., dynamo=True)`) and verifie
 |---|---|---|
 {chr(10).join(rows)}
 
-The fp32 export is kept only within {v["tolerance_points"]} points of the PyTorch model; its outputs on two evaluation
-rows differ by at most {v["max_output_difference"]:.2g}.
+Both ran in fp32. Over every evaluation row the fp32 export's outputs differ from the PyTorch model's by at most
+{v["max_output_difference"]:.2g} (allowed: {v["output_tolerance"]:.2g}), {v["changed_predictions"]:,} of
+{v["predictions"]:,} predictions changed (allowed: {v["changed_allowed"]:,}), and its {metric} is within
+{v["tolerance_points"]:.2f} points: an export outside any of these is refused.{int8_text(v)}
 
 ## How to use
 

@@ -111,9 +111,56 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_col
     return type(splits)(out)
 
 
-def split_and_limit(splits, source: DataSource, capped: dict | None = None):
-    """Make sure there is a validation split (seeded), then apply the sample limits (seeded shuffle).
-    ``capped``, when given, receives ``{split: (rows kept, rows before, the setting)}`` for each limit that cut."""
+SELECTION_FRACTION = 0.1
+"""The share of the training rows carved out (seeded) as the selection split when a run chooses (the best
+checkpoint, early stopping, a tuner's trials) and ``data.selection_fraction`` is not set."""
+
+
+def seeded_split(dataset, size: int, seed: int, task=None):
+    """(rest, carved): ``size`` rows of ``dataset`` carved out with ``seed``, keeping together what the task says
+    belongs together (``Task.split_rule``): each label's share on both sides (stratified), or every row of one group
+    (a QA context) on one side. Both parts keep the dataset's row order."""
+    import random
+    from collections import defaultdict
+
+    rng = random.Random(seed)
+    n = len(dataset)
+    rule = task.split_rule(dataset) if task is not None else None
+    order = list(range(n))
+    rng.shuffle(order)
+    carved = order[:size]
+    if rule and rule[0] == "group":
+        members: dict = defaultdict(list)
+        for i, key in enumerate(rule[1]):
+            members[key].append(i)
+        keys = list(members)
+        rng.shuffle(keys)
+        grouped: list[int] = []
+        for key in keys:
+            if len(grouped) >= size:
+                break
+            grouped.extend(members[key])
+        if len(grouped) < n:  # one group holding every row cannot be split by group
+            carved = grouped
+    elif rule and rule[0] == "stratify":
+        classes: dict = defaultdict(list)
+        for i in order:
+            classes[rule[1][i]].append(i)
+        quota = {label: size * len(rows) / n for label, rows in classes.items()}
+        take = {label: int(q) for label, q in quota.items()}
+        for label in sorted(classes, key=lambda c: take[c] - quota[c])[: size - sum(take.values())]:
+            take[label] += 1  # the largest remainders round up: exactly ``size`` rows
+        carved = [i for label, rows in classes.items() for i in rows[: take[label]]]
+    chosen = set(carved)
+    return dataset.select([i for i in range(n) if i not in chosen]), dataset.select(sorted(chosen))
+
+
+def split_and_limit(splits, source: DataSource, task=None, chooses=False, capped: dict | None = None):
+    """Make sure there is a validation split (seeded, as the task keeps rows together), apply the training cap, carve
+    the selection split from the training rows when the run chooses (``chooses``: a bool, or a function of the
+    training rows' count) or ``data.selection_fraction`` asks for one, then the share of the rest that trains
+    (``train_fraction``) and the evaluation cap. The evaluation split never chooses: it is scored once. ``capped``, when
+    given, receives ``{split: (rows kept, rows before, the setting)}`` for each limit that cut."""
     capped = {} if capped is None else capped
     from datasets import DatasetDict
 
@@ -129,31 +176,33 @@ def split_and_limit(splits, source: DataSource, capped: dict | None = None):
                 f"data.eval_fraction={source.eval_fraction} of {source.describe()}'s {len(train)} rows leaves no "
                 "training rows; lower it, or give a validation file / split."
             )
-        parts = train.train_test_split(test_size=held_out, seed=source.split_seed)
-        train, evaluation = parts["train"], parts["test"]
-    if source.selection_fraction:  # tuning: select on rows carved from training, never on the evaluation data
-        carved = math.ceil(source.selection_fraction * len(train))
+        train, evaluation = seeded_split(train, held_out, source.split_seed, task)
+    if source.max_train_samples is not None and source.max_train_samples < len(train):
+        capped["train"] = (source.max_train_samples, len(train), "max_train_samples")
+        train = train.shuffle(seed=source.split_seed).select(range(source.max_train_samples))
+    fraction = source.selection_fraction
+    if fraction is None:
+        wanted = chooses(len(train)) if callable(chooses) else chooses
+        fraction = SELECTION_FRACTION if wanted else 0
+    out = {}
+    if fraction:  # what chooses reads rows carved from training, never the evaluation data
+        carved = math.ceil(fraction * len(train))
         if not 0 < carved < len(train):
             raise UserError(
-                f"data.selection_fraction={source.selection_fraction} of {len(train)} training rows leaves no rows to "
-                "train or to select on."
+                f"data.selection_fraction={fraction} of {len(train)} training rows leaves no rows to train or to "
+                "select on; lower it, or set it to 0 to train on every row and keep the last model."
             )
-        parts = train.train_test_split(test_size=carved, seed=source.split_seed)
-        train, evaluation = parts["train"], parts["test"]
-        splits = {k: v for k, v in splits.items() if k != "test"}
+        train, out["selection"] = seeded_split(train, carved, source.split_seed, task)
     if source.train_fraction is not None and source.train_fraction < 1:
         # the same seeded order for every fraction: the 10% is inside the 25%
         kept = max(1, round(source.train_fraction * len(train)))
-        capped["train"] = (kept, len(train), f"train_fraction {source.train_fraction:g}")
+        capped["train"] = (kept, capped.get("train", (0, len(train)))[1], f"train_fraction {source.train_fraction:g}")
         train = train.shuffle(seed=source.split_seed).select(range(kept))
-    if source.max_train_samples is not None and source.max_train_samples < len(train):
-        capped["train"] = (source.max_train_samples, capped.get("train", (0, len(train)))[1], "max_train_samples")
-        train = train.shuffle(seed=source.split_seed).select(range(source.max_train_samples))
     if source.max_eval_samples is not None and source.max_eval_samples < len(evaluation):
         capped["validation"] = (source.max_eval_samples, len(evaluation), "max_eval_samples")
         evaluation = evaluation.shuffle(seed=source.split_seed).select(range(source.max_eval_samples))
-    out = {"train": train, "validation": evaluation}
-    if "test" in splits:  # evaluated once, at the end, with the model chosen on the validation split
+    out = {"train": train, **out, "validation": evaluation}
+    if "test" in splits:  # evaluated once, at the end, with the model chosen on the selection split
         test = splits["test"]
         if source.max_eval_samples is not None and source.max_eval_samples < len(test):
             test = test.shuffle(seed=source.split_seed).select(range(source.max_eval_samples))
@@ -164,10 +213,10 @@ def split_and_limit(splits, source: DataSource, capped: dict | None = None):
     return DatasetDict(out)
 
 
-def load_splits(source: DataSource, task, report: dict | None = None):
+def load_splits(source: DataSource, task, report: dict | None = None, chooses=False):
     """Load, map columns, drop the rows the task is told to drop, check and encode labels, split and
     limit. Returns (splits, the task with what was learned from the data); ``report``, when given, receives
-    ``{"dropped": {why: count}, "learned": {setting: value}}``."""
+    ``{"dropped": {why: count}, "learned": {setting: value}}``. ``chooses``: see ``split_and_limit``."""
     splits = select_columns(source.load(), source, task.roles, task.extra_columns())
     splits, dropped = task.drop_rows(splits)
     splits, learned = task.prepare(splits)
@@ -176,7 +225,8 @@ def load_splits(source: DataSource, task, report: dict | None = None):
         report["dropped"] = dropped
         report["learned"] = learned
         report["capped"] = capped
-    return split_and_limit(splits, source, capped), task.with_learned(learned)
+    task = task.with_learned(learned)
+    return split_and_limit(splits, source, task, chooses, capped), task
 
 
 def load_evaluation_file(path: str, source: DataSource, task, max_eval_samples: int | None = None):

@@ -3,6 +3,7 @@ reload check's comparison of two models' outputs."""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from .arguments import make_training_args
 from .console import hush
 from .hardware import device_defaults
 from .recipe import Recipe
-from .trainer import eval_order, trainer_class
+from .trainer import trainer_class
 
 
 def evaluate_model(
@@ -23,14 +24,17 @@ def evaluate_model(
     batch_size: int,
     precision: dict[str, Any] | None = None,
     console=None,
+    outputs: list | None = None,
     records: list | None = None,
 ) -> dict[str, float]:
-    """The one evaluation path for a loaded model: the reload check and ``hf-transfer eval``.
+    """The one evaluation path for a loaded model: the reload check, ``hf-transfer eval`` and an export's verification.
 
     ``examples`` is the eval split before tokenization, ``features`` after it. ``precision``: the
-    run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it.
-    ``console``: the run's, whose progress lines the evaluation then uses. ``records``, when given (a list),
-    receives the task's per-example records of the same evaluation (a classifier's per-class report)."""
+    run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it
+    (``FP32`` evaluates in fp32 whatever the device default). ``console``: the run's, whose progress lines the
+    evaluation then uses. ``outputs``: a list that receives the model's outputs (the predictions the metrics read,
+    in dataset order), to compare two models row by row (``agreement``). ``records``: a list that receives the task's
+    per-example records of the same evaluation (a classifier's per-class report)."""
     task = recipe.task
     with tempfile.TemporaryDirectory() as scratch:
         settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
@@ -40,15 +44,21 @@ def evaluate_model(
         if hasattr(model, "label_names"):  # an export (export.OnnxModel) says which inputs are labels
             settings["label_names"] = model.label_names
         args = make_training_args(Path(scratch), settings, task)
+        compute = task.metrics_function(recipe.metric_names, examples, features, tokenizer)
+        if outputs is not None:
+
+            def compute(prediction, score=compute):
+                outputs.append(prediction.predictions)
+                return score(prediction) if score is not None else {}
+
+        compute = _with_records(task, compute, records, examples, features, tokenizer)
         trainer = trainer_class(task)(
             model=model,
             args=args,
             eval_dataset=features,
             data_collator=task.collator(tokenizer),
             processing_class=tokenizer,
-            compute_metrics=_with_records(task, task.metrics_function(recipe.metric_names, examples, features,
-                                                                      tokenizer), records, examples, features,
-                                          tokenizer),  # fmt: skip
+            compute_metrics=compute,
         )
         if console is not None:
             console.adopt(trainer)
@@ -75,33 +85,92 @@ def _with_records(task, compute, records: list | None, examples, features, token
     return both
 
 
-COMPARED_ROWS = 4
-"""How many evaluation rows (the shortest) the reload check runs through both models when nothing was
-evaluated during training: any row shows a wrong save, and the shortest cost least (the longest of an
-Alpaca eval set takes seconds per forward pass on a CPU)."""
+FP32 = {"bf16": False, "fp16": False}
+"""The precision settings that evaluate in fp32 whatever the device default (bf16 autocast on a CPU with native
+bf16 and on GPUs): what an export's reference runs in."""
 
 
-def same_outputs(trainer, reloaded, features, precision: dict) -> bool:
-    """Whether the reloaded model gives the trained model's outputs (every tensor, to 1e-5) on the shortest
-    evaluation rows, under the run's precision."""
+def agreement(ours, theirs) -> dict[str, Any]:
+    """Two models' outputs on the same rows, compared row by row: the largest absolute difference of any output
+    value, the scale of the outputs, and how many predictions (the arg-max over the last axis: a class, a tag, a
+    start or end position) differ out of how many. Positions the evaluation loop padded with -100 are not
+    predictions. ``ours`` / ``theirs``: an array, or a tuple of arrays (QA's start and end logits)."""
+    import numpy as np
+
+    ours = ours if isinstance(ours, (tuple, list)) else (ours,)
+    theirs = theirs if isinstance(theirs, (tuple, list)) else (theirs,)
+    if len(ours) != len(theirs):
+        return {"max_difference": math.inf, "scale": 0.0, "changed_predictions": None, "predictions": 0}
+    largest, scale, changed, compared = 0.0, 0.0, 0, 0
+    for a, b in zip(ours, theirs, strict=True):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a.shape != b.shape:
+            return {"max_difference": math.inf, "scale": 0.0, "changed_predictions": None, "predictions": 0}
+        if not a.size:
+            continue
+        both_nan = np.isnan(a) & np.isnan(b)
+        difference = np.where(both_nan, 0.0, np.abs(a - b))
+        largest = max(largest, float(np.nan_to_num(difference, nan=math.inf).max()))
+        scale = max(scale, float(np.nanmax(np.abs(np.where(np.isnan(a), 0.0, a)))))
+        if a.ndim >= 2:
+            real = ~np.all(a == -100, axis=-1)
+            changed += int(((a.argmax(-1) != b.argmax(-1)) & real).sum())
+            compared += int(real.sum())
+    return {"max_difference": largest, "scale": scale, "changed_predictions": changed, "predictions": compared}
+
+
+def within(found: dict[str, Any], tolerance: float) -> bool:
+    """Whether compared outputs agree: every value within ``tolerance`` relative to the outputs' scale (at least
+    1), and no prediction changed."""
+    return found["changed_predictions"] == 0 and found["max_difference"] <= tolerance * max(1.0, found["scale"])
+
+
+COMPARED_ROWS = 8
+"""How many evaluation rows (a seeded sample) the reload check runs through the trained and the reloaded model:
+any row shows a wrong save, and a few cost far less than an evaluation (an Alpaca row takes a second per forward
+pass on a CPU)."""
+RELOAD_TOLERANCE = {"fp32": 1e-4, "bf16": 2e-2, "fp16": 2e-3}
+"""How far (relative to the outputs' scale) the reloaded model's outputs may be from the trained model's, per
+precision: the same weights give the same outputs, up to a different order of the same arithmetic."""
+
+
+def compared_rows(features, seed: int = 0) -> list[int]:
+    import random
+
+    count = min(COMPARED_ROWS, len(features))
+    return sorted(random.Random(seed).sample(range(len(features)), count))
+
+
+def compare_reloaded(trainer, reloaded, features, precision: dict) -> dict[str, Any]:
+    """The trained model (in memory) and the saved one (reloaded from disk) on a seeded sample of evaluation rows,
+    under the run's precision: their outputs compared value by value and their predictions row by row."""
     import torch
 
-    rows = features.select(eval_order(features)[::-1][:COMPARED_ROWS])
-    batch = next(iter(trainer.get_eval_dataloader(rows)))  # the Trainer drops the columns the model does not take
-    batch = {k: v.to(trainer.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
+    rows = features.select(compared_rows(features))
+    name = "bf16" if precision.get("bf16") else "fp16" if precision.get("fp16") else "fp32"
     autocast = torch.autocast(
         "cpu", dtype=torch.bfloat16, enabled=bool(precision.get("bf16")) and not torch.cuda.is_available()
     )
-    outputs = []
-    for model in (trainer.model, reloaded):
-        model.eval()
-        with torch.no_grad(), autocast:
-            out = model(**batch)
-        outputs.append([v.float() for v in (out.values() if hasattr(out, "values") else out) if torch.is_tensor(v)])
-    return len(outputs[0]) == len(outputs[1]) and all(
-        a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=0, equal_nan=True)
-        for a, b in zip(*outputs, strict=True)
-    )
+    found = {"max_difference": 0.0, "scale": 0.0, "changed_predictions": 0, "predictions": 0}
+    for batch in trainer.get_eval_dataloader(rows):  # the Trainer drops the columns the model does not take
+        batch = {k: v.to(trainer.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
+        sides = []
+        for model in (trainer.model, reloaded):
+            model.eval()
+            with torch.no_grad(), autocast:
+                out = model(**batch)
+            values = out.values() if hasattr(out, "values") else out
+            sides.append(tuple(v.float().cpu().numpy() for v in values if torch.is_tensor(v) and v.dim() > 0))
+        part = agreement(*sides)
+        found["max_difference"] = max(found["max_difference"], part["max_difference"])
+        found["scale"] = max(found["scale"], part["scale"])
+        found["predictions"] += part["predictions"]
+        if found["changed_predictions"] is not None and part["changed_predictions"] is not None:
+            found["changed_predictions"] += part["changed_predictions"]
+        else:  # outputs of another shape: no prediction to compare
+            found["changed_predictions"] = None
+    found.update(rows=len(rows), precision=name, tolerance=RELOAD_TOLERANCE[name])
+    return found
 
 
 def evaluation_data(recipe: Recipe, tokenizer, validation_file: Path | None = None,
@@ -143,6 +212,7 @@ def evaluate_run(
     from .errors import UserError
     from .files import check_output_file, write_atomically
     from .models import load_run
+    from .onnx_model import say_export_file
     from .runs import RunFolder
 
     if max_eval_samples is not None and max_eval_samples < 1:
@@ -161,6 +231,8 @@ def evaluate_run(
     check_output_file(out, validation_file)
     with quiet():
         recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
+    say_export_file(folder.path, model)
+    with quiet():
         data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file, max_eval_samples)
         metrics = evaluate_model(model, tokenizer, recipe, splits["validation"], tokenized["validation"], batch_size)
         baselines = task.baselines(tokenized["train"], tokenized["validation"])
@@ -185,35 +257,37 @@ def evaluate_run(
 
 def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, clock,
                       records: list | None = None) -> tuple[dict, dict]:  # fmt: skip
-    """The reload check: the run folder in ``staging`` reloaded from disk and evaluated once (its metrics are the
-    run's); its main metric must equal the one recorded for the same weights during training, or, when nothing
-    was evaluated during training (one epoch: its end is the only evaluation point), its outputs on the shortest
-    evaluation rows must equal the trained model's. Returns (metrics, the check); a mismatch stops the run."""
+    """The reload check, then the run's one evaluation: the run folder in ``staging`` reloaded from disk must give
+    the trained model's outputs (``compare_reloaded``: values within the precision's tolerance, no prediction
+    changed) on a seeded sample of evaluation rows; then it is evaluated once on the evaluation split, and those are
+    the run's metrics (``records`` receives its per-example records). Returns (metrics, the check); a mismatch stops
+    the run before anything is published."""
     from .models import load_run
-    from .runs import same_metric
 
     args = trainer.args
     key = f"eval_{loaded.recipe.task.main_metric()}"
-    recorded = trainer.state.best_metric if args.load_best_model_at_end else None
     _, reloaded, _ = load_run(staging, trust_remote_code=loaded.recipe.trust_remote_code, console=console)
-    matches = same_outputs(trainer, reloaded, loaded.tokenized["validation"], precision) if recorded is None else None
+    found = compare_reloaded(trainer, reloaded, loaded.tokenized["validation"], precision)
+    check = {
+        "metric": key,
+        "compared": f"outputs of the trained model and the saved one reloaded from disk on {found['rows']} seeded "
+        "evaluation rows",
+        **found,
+        "match": within(found, found["tolerance"]),
+    }
     clock.lap("reload_check")
+    if not check["match"]:
+        changed = found["changed_predictions"]
+        raise RuntimeError(
+            f"The saved run does not reproduce the trained model: reloaded from {staging}, its outputs on "
+            f"{found['rows']} evaluation rows differ by up to {found['max_difference']:.3g} (tolerance "
+            f"{found['tolerance']:g} x {max(1.0, found['scale']):.3g}) and "
+            f"{'its outputs have another shape' if changed is None else f'{changed} prediction(s) changed'}; "
+            "the run folder was not published."
+        )
     metrics = evaluate_model(reloaded, loaded.tokenizer, loaded.recipe, loaded.splits["validation"],
                              loaded.tokenized["validation"], args.per_device_eval_batch_size, precision,
-                             console, records)  # fmt: skip
-    if matches is not None:
-        check = {"metric": key, "compared": f"outputs on the {COMPARED_ROWS} shortest evaluation rows",
-                 "after_training": metrics.get(key) if matches else None, "reloaded_from_disk": metrics.get(key),
-                 "match": matches}  # fmt: skip
-    else:
-        check = {"metric": key, "compared": "the metric recorded during training", "after_training": recorded,
-                 "reloaded_from_disk": metrics.get(key)}  # fmt: skip
-        check["match"] = same_metric(check["after_training"], check["reloaded_from_disk"])
-    if not check["match"]:
-        raise RuntimeError(
-            f"The saved run does not reproduce the trained model ({key}: {check['after_training']} during training, "
-            f"{check['reloaded_from_disk']} reloaded from {staging}); the run folder was not published."
-        )
+                             console, records=records)  # fmt: skip
     return metrics, check
 
 

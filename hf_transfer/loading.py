@@ -35,27 +35,30 @@ class Loaded:
         task = self.recipe.task
         return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
 
-    def data_line(self, command: str | None = None) -> str:
+    def data_line(self, command: str | None = None, chosen: str = "") -> str:
         """What the run trains and evaluates on, with each sample limit that cut the data and where it is set
-        (``command``: the command line, which tells a flag from the recipe's own setting)."""
+        (``command``: the command line, which tells a flag from the recipe's own setting); ``chosen``: what the run
+        chooses on, said after the training rows."""
         parts = []
         for split, verb in (("train", "train on"), ("validation", "evaluate on")):
             text = f"{verb} {self.counted(split)}"
             if split in self.capped:
-                kept, before, setting = self.capped[split]
+                _, before, setting = self.capped[split]
+                rows, features = len(self.splits[split]), len(self.tokenized[split])
                 origin = limit_origin(setting, command)
-                text = f"{verb} {kept:,} of {before:,} rows ({setting}{origin}, a seeded sample)"
-                if len(self.tokenized[split]) != kept:
-                    text += f", {len(self.tokenized[split]):,} {self.recipe.task.feature_unit}"
+                text = f"{verb} {rows:,} of {before:,} rows ({setting}{origin}, a seeded sample)"
+                if features != rows:
+                    text += f", {features:,} {self.recipe.task.feature_unit}"
             parts.append(text)
         data = self.recipe.data
         if "validation" in self.capped:  # said above, with the rows it kept
             data = dataclasses.replace(data, max_eval_samples=None)
-        return "; ".join(parts) + f": {data.describe_evaluation()}"
+        return f"{parts[0]}{chosen}; {parts[1]}, once, with the model kept: {data.describe_evaluation()}"
 
 
-def load(recipe: Recipe, state, console) -> Loaded:
-    """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read)."""
+def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
+    """``state``: accelerate's PartialState (rank 0 converts and tokenizes first, the others then read).
+    ``chooses``: whether the run chooses (a function of the training rows' count): the selection split is carved."""
     log = console.say
     with (
         state.local_main_process_first()
@@ -72,7 +75,7 @@ def load(recipe: Recipe, state, console) -> Loaded:
     for warning in warnings:
         log(f"[hf-transfer] warning: {warning}")
     report: dict = {}
-    splits, task = load_splits(recipe.data, recipe.task, report)
+    splits, task = load_splits(recipe.data, recipe.task, report, chooses)
     for why, count in report["dropped"].items():
         log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
     task.check_training_data(splits["train"])

@@ -75,6 +75,14 @@ def read_record(folder: Path) -> dict[str, Any]:
     return record
 
 
+def say_export_file(folder: Path, model) -> None:
+    """An export says which of its files answers (its fp32 or its int8 model), on stderr beside the answers."""
+    import sys
+
+    if isinstance(model, OnnxModel):
+        print(model.used_line(folder), file=sys.stderr)
+
+
 class OnnxModel(torch.nn.Module):
     """An export, called like the model it was made from: ``model(input_ids=..., attention_mask=...)`` returns its
     outputs as tensors. It computes no loss (the graph returns outputs only): given labels, it returns a loss of
@@ -103,8 +111,24 @@ class OnnxModel(torch.nn.Module):
                             f"({first_line(exc)}). Export the run again.") from None  # fmt: skip
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = list(record["outputs"])
+        self.per_row = self.file != MODEL_FILE
+        """A quantized file runs row by row, each row without the batch's padding: dynamic quantization scales
+        activations by the whole tensor's range, so in a batch a row's answer would depend on its neighbours."""
+        sequence = self.session.get_inputs()[0].shape[-1]
+        architectures = " ".join(getattr(self.config, "architectures", None) or [])
+        self.token_level = {
+            o.name for o in self.session.get_outputs()
+            if (len(o.shape) >= 2 and isinstance(sequence, str) and o.shape[1] == sequence)
+            or o.name in ("start_logits", "end_logits") or "TokenClassification" in architectures
+        }  # fmt: skip
+        """Outputs with a value per token (NER tags, QA positions): padded back to the batch's length."""
         self.label_names = ["start_positions", "end_positions"] if "start_logits" in self.output_names else ["labels"]
         """The Trainer finds these from a model class's name and signature; an export names them (``label_names``)."""
+
+    def used_line(self, folder: Path) -> str:
+        """Which file of the export answers, said by predict and eval."""
+        kind = "int8, run row by row" if self.per_row else "fp32"
+        return f"[hf-transfer] export {Path(folder).name}: predictions by {self.file} ({kind})"
 
     @property
     def device(self) -> torch.device:
@@ -118,8 +142,29 @@ class OnnxModel(torch.nn.Module):
         if given["attention_mask"] is None and input_ids is not None:
             given["attention_mask"] = torch.ones_like(input_ids)
         feeds = {name: given[name].detach().cpu().long().numpy() for name in self.input_names}
-        values = self.session.run(self.output_names, feeds)
+        values = self._run_rows(feeds) if self.per_row else self.session.run(self.output_names, feeds)
         out = {name: torch.from_numpy(value) for name, value in zip(self.output_names, values, strict=True)}
         if labels is not None or start_positions is not None:
             out["loss"] = torch.zeros(())
         return ExportOutput(**out)
+
+    def _run_rows(self, feeds: dict) -> list:
+        """The batch run one row at a time, each cut to its own tokens, and put back together (per-token outputs
+        padded back to the batch's length with -1e4, a value no prediction picks)."""
+        import numpy as np
+
+        mask = feeds["attention_mask"]
+        length = mask.shape[-1]
+        parts: list[list] = [[] for _ in self.output_names]
+        for i in range(mask.shape[0]):
+            used = np.flatnonzero(mask[i].reshape(-1, length).max(axis=0))
+            first, last = (int(used[0]), int(used[-1]) + 1) if used.size else (0, length)
+            row = {name: value[i : i + 1, ..., first:last] for name, value in feeds.items()}
+            for part, name, value in zip(parts, self.output_names, self.session.run(self.output_names, row),
+                                         strict=True):  # fmt: skip
+                if name in self.token_level and value.shape[1] != length:
+                    full = np.full((1, length, *value.shape[2:]), -1e4, dtype=value.dtype)
+                    full[:, first:last] = value
+                    value = full
+                part.append(value)
+        return [np.concatenate(part, axis=0) for part in parts]

@@ -51,6 +51,7 @@ def predict_texts(
     predicted in length-sorted batches like a file's rows). ``question_flags``: the last text came from
     ``--question`` / ``--context``, which only a question-answering run reads."""
     from .models import load_run
+    from .onnx_model import say_export_file
     from .runs import RunFolder
 
     if batch_size < 1:
@@ -70,6 +71,7 @@ def predict_texts(
         raise UserError(f"Text {empty[0]} of the command line is empty: give the text to predict.")
     inputs = dict(enumerate(recipe.task.parse_predict_input(t) for t in texts))
     recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
+    say_export_file(folder.path, model)
     predictions = predict_inputs(recipe.task, model, tokenizer, inputs, batch_size)
     return [recipe.task.format_prediction(inputs[i], predictions[i]) for i in range(len(texts))]
 
@@ -140,6 +142,7 @@ def predict_file(
     from tqdm.auto import tqdm
 
     from .models import load_run
+    from .onnx_model import say_export_file
     from .runs import RunFolder
 
     if batch_size < 1:
@@ -177,6 +180,7 @@ def predict_file(
             f"are: {shown}. Map the one to read with --column ROLE=COLUMN, e.g. --column text=review."
         )
     _, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
+    say_export_file(folder.path, model)
     started = time.perf_counter()
     bar = tqdm(total=len(inputs), desc="Predicting", unit="row", disable=None, file=sys.stderr)
     predictions = predict_inputs(task, model, tokenizer, inputs, batch_size, errors, bar)

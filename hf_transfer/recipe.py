@@ -48,6 +48,13 @@ def with_method_settings(after: str):
 # --------------------------------------------------------------------------------------------
 
 
+def public_checkpoint(checkpoint: str) -> str:
+    """A checkpoint as a published card names it: a Hub id as it is, a local folder by its name only."""
+    from pathlib import Path
+
+    return f"{Path(checkpoint).name} (a local checkpoint)" if Path(checkpoint).expanduser().is_dir() else checkpoint
+
+
 @dataclass
 @with_method_settings(after="training")
 class Recipe:
@@ -109,8 +116,11 @@ class Recipe:
                 problems.append(f"data.{key} must be a positive number")
         if d.train_fraction is not None and not 0 < d.train_fraction <= 1:
             problems.append(f"data.train_fraction must be in (0, 1], got {d.train_fraction}")
-        if d.selection_fraction is not None and not 0 < d.selection_fraction < 1:
-            problems.append(f"data.selection_fraction must be between 0 and 1, got {d.selection_fraction}")
+        if d.selection_fraction is not None and not 0 <= d.selection_fraction < 1:
+            problems.append(
+                f"data.selection_fraction must be from 0 (none: train on every row, keep the last model) to below 1, "
+                f"got {d.selection_fraction}"
+            )
         problems += self.task.problems()
         if problems:
             raise UserError(f"Recipe {self.name!r} is not valid: " + "; ".join(problems) + ".")
@@ -137,9 +147,9 @@ class Recipe:
         in its card, and gets a run folder of its own."""
         out = []
         if other.checkpoint != self.checkpoint:
-            out.append(f"checkpoint {other.checkpoint} instead of {self.checkpoint}")
+            out.append(f"checkpoint {public_checkpoint(other.checkpoint)} instead of {self.checkpoint}")
         if type(other.data) is not type(self.data) or other.data.describe() != self.data.describe():
-            out.append(f"data {other.data.describe()} instead of {self.data.describe()}")
+            out.append(f"data {other.data.public().describe()} instead of {self.data.public().describe()}")
         return out
 
     # ---- dict / YAML ------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class RunMetrics(TypedDict, total=False):
     checkpoint: str
     checkpoint_source: str
     dataset: str
-    samples: dict[str, int]  # train, eval (and test)
+    samples: dict[str, int]  # train, eval (and selection, test)
     dropped: dict[str, int]  # rows dropped by task settings, by reason
     train: dict[str, float]  # the Trainer's train metrics + wall_seconds
     eval: dict[str, float]  # eval_<metric> of the saved model
@@ -65,7 +65,8 @@ class RunMetrics(TypedDict, total=False):
     resources: dict[str, int]  # peak_rss_bytes (peak_cuda_bytes), saved_bytes
     training_arguments: dict[str, Any]
     world_size: int
-    reload_check: dict[str, Any]  # metric, recorded, reloaded_from_disk, match
+    reload_check: dict[str, Any]  # metric, compared, rows, max_difference, changed_predictions, tolerance, match
+    selection: dict[str, Any]  # rows that chose the model (0: none carved, and why), the kept model's metric on them
     kept: dict[str, Any]  # which evaluation's model was kept (and early stopping)
     licenses: dict[str, str]  # base_model, data
     warnings: list[str]

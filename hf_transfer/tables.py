@@ -51,13 +51,24 @@ def report_lines(metrics: dict, report_keys: list[str], unit: str) -> list[str]:
         lines.append(
             f"\nTest split ({metrics['samples']['test']:,} {unit}, evaluated once with the selected model): {shown}"
         )
-    check = metrics["reload_check"]
-    lines.append(
-        f"\nReloaded from disk: {check['metric']} {check['reloaded_from_disk']:.4f} (matches: {check['match']})."
-    )
+    lines.append(f"\n{reload_check_text(metrics['reload_check'])}")
     lines += [f"Warning: {warning}" for warning in metrics.get("warnings", [])]
     lines.append(f"Run folder: {metrics['output_dir']} (everything the run printed: train.log)")
     return lines
+
+
+def reload_check_text(check: dict) -> str:
+    """What the reload check found, in one sentence (the console and the card)."""
+    if "max_difference" not in check:  # a run folder written before the check compared outputs
+        return f"Reloaded from disk: {check['metric']} {check.get('reloaded_from_disk')} (matches: {check['match']})."
+    changed = check["changed_predictions"]
+    return (
+        f"Reload check: the saved model, reloaded from disk, gives the trained model's outputs on {check['rows']} "
+        f"seeded evaluation rows to within {check['max_difference']:.2g} ({check['precision']}, tolerance "
+        f"{check['tolerance']:g} of their scale), "
+        + ("with no prediction changed" if changed == 0 else f"{changed} prediction(s) changed")
+        + f" (matches: {check['match']})."
+    )
 
 
 def is_timing(key: str) -> bool:

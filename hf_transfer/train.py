@@ -90,14 +90,26 @@ class Run:
         # made first, they let every rank agree on who is rank 0 before anything is written.
         self.args = make_training_args(self.staging / CHECKPOINTS, self.training_kwargs, self.requested.task)
         check_early_stopping(self.requested, self.args)
+        if self.requested.early_stopping_patience and self.requested.data.selection_fraction == 0:
+            raise UserError(
+                "--early_stopping_patience chooses when to stop on a selection split carved from the training rows; "
+                "data.selection_fraction=0 leaves none. Leave data.selection_fraction unset (10%) or give a share."
+            )
         self.state = PartialState()
         check_distributed(self.state, self.output_dir)
         self.clock.lap("setup")
 
     # ---- load: checkpoint, data, tokenizer, tokenization (loading.py)
     def load(self) -> None:
-        self.loaded = load(self.requested, self.state, self.console)
+        self.loaded = load(self.requested, self.state, self.console, chooses=self.chooses)
         self.clock.lap("data_and_tokenization")
+
+    def chooses(self, train_rows: int) -> bool:
+        """Whether this run chooses among its evaluations (keeps the best one's model, stops early): then a
+        selection split is carved from the training rows for them to read."""
+        args = self.args
+        evaluates = str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no"
+        return bool(args.load_best_model_at_end) and evaluates and not one_evaluation_point(args, train_rows)
 
     # ---- build: the model the method trains, the staging folder, the Trainer
     def build_model(self):
@@ -133,6 +145,11 @@ class Run:
             self.args.load_best_model_at_end = False
             if self.requested.early_stopping_patience:
                 log("[hf-transfer] early stopping: this run evaluates once, at its end, so there is nothing to stop")
+        elif "selection" not in loaded.tokenized and self.args.load_best_model_at_end:
+            # data.selection_fraction=0: nothing to choose on (the evaluation split never chooses): the last model
+            self.args.eval_strategy = self.args.save_strategy = "no"
+            self.args.load_best_model_at_end = False
+            self.training_kwargs.update(eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
         self.trainer = build_trainer(loaded.recipe, loaded.splits, loaded.tokenized, loaded.tokenizer, model, self.args,
                                      self.console, self.callbacks)  # fmt: skip
         keep_tracker_logs(self.trainer, self.staging)
@@ -144,7 +161,18 @@ class Run:
             f"[hf-transfer] {recipe.name}: {recipe.method} on {recipe.checkpoint}, {trainable:,} of {total:,} "
             f"parameters trainable ({trainable / total:.1%}), {precision_text(self.training_kwargs)}"
         )
-        log(f"[hf-transfer] {loaded.data_line(self.command)}")
+        chosen = ""
+        if "selection" in loaded.splits:
+            described = recipe.data.describe_selection(self.selection_share)
+            chosen = f"; choose on {loaded.counted('selection')} ({described})"
+        log(f"[hf-transfer] {loaded.data_line(self.command, chosen)}")
+
+    @property
+    def selection_share(self) -> float:
+        from .data import SELECTION_FRACTION
+
+        fraction = self.requested.data.selection_fraction
+        return SELECTION_FRACTION if fraction is None else fraction
 
     # ---- a time budget: what fits, from a few probe steps (budget.py, forecast.py)
     def fit_budget(self) -> None:
@@ -176,7 +204,8 @@ class Run:
         resume_from = self.resume_from
         with PeakMemory() as self.memory:
             output = self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        self.results["train"] = dict(output.metrics, wall_seconds=round(time.perf_counter() - started, 2))
+        self.results["train"] = dict(output.metrics, global_step=output.global_step,
+                                     wall_seconds=round(time.perf_counter() - started, 2))  # fmt: skip
         self.clock.lap("train")
         diverged = divergence(self.trainer.state.log_history, self.args.learning_rate, self.args.fp16)
         if diverged:  # nothing the run could publish would be a model: the staging folder it made goes
@@ -192,6 +221,7 @@ class Run:
     # ---- save, then evaluate what was saved
     def save(self) -> None:
         trainer, loaded = self.trainer, self.loaded
+        self.results["selection"] = self.evaluate_selection()
         self.results["test"] = self.evaluate_test()
         self.clock.lap("test_split")
         trainer.save_model(str(self.staging))  # the Trainer saves from rank 0 only
@@ -205,6 +235,30 @@ class Run:
             folder.make_readable()
         self.state.wait_for_everyone()
         self.clock.lap("save")
+
+    def evaluate_selection(self) -> dict[str, Any]:
+        """What chose the model: the selection split's rows and the kept model's metric on it (the kept evaluation's,
+        or, when training evaluated nothing, one evaluation of the trained model: what a tuner compares), or why
+        nothing was carved."""
+        loaded, trainer = self.loaded, self.trainer
+        key = f"eval_{loaded.recipe.task.main_metric()}"
+        if "selection" not in loaded.tokenized:
+            why = ("data.selection_fraction=0: trained on every row, the last model kept"
+                   if self.requested.data.selection_fraction == 0 else "one evaluation: the last model is the model")
+            return {"rows": 0, "chose": why}  # fmt: skip
+        if self.kept:
+            value = self.kept["value"]
+        else:
+            value = trainer.evaluate(eval_dataset=loaded.tokenized["selection"]).get(key)
+        return {
+            "rows": len(loaded.splits["selection"]),
+            "fraction": self.selection_share,
+            "described": loaded.recipe.data.describe_selection(self.selection_share),
+            "metric": key,
+            "value": value,
+            "chose": "the kept checkpoint" + (" and early stopping" if self.requested.early_stopping_patience else "")
+            if self.kept else "nothing during training (one evaluation); its metric ranks tuner trials",
+        }
 
     def evaluate_test(self) -> dict[str, float] | None:
         """The test split, once, with the model chosen on the validation split."""
@@ -251,6 +305,8 @@ class Run:
     def write_results(self) -> None:
         loaded, results = self.loaded, self.results
         samples = {"train": len(loaded.splits["train"]), "eval": len(loaded.splits["validation"])}
+        if "selection" in loaded.splits:
+            samples["selection"] = len(loaded.splits["selection"])
         if results["test"] is not None:
             samples["test"] = len(loaded.splits["test"])
         close_tracker_logs(self.trainer)
@@ -276,6 +332,7 @@ class Run:
             warnings=results["warnings"],
             versions=versions(),
             command=self.command,
+            selection=results["selection"],
             **({"budget": self.budget_record()} if self.budget_plan else {}),
         )
         if results.get("classes"):

@@ -86,17 +86,19 @@ def trainer_class(task):
 
 def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=None, callbacks=()):
     """The run's Trainer: the task's collator, metrics and loss, the console's progress lines, early stopping,
-    and ``callbacks`` (a time budget, a tuner's reports)."""
+    and ``callbacks`` (a time budget, a tuner's reports). Its evaluations during training read the selection split
+    when the run has one (they choose the kept checkpoint and when to stop)."""
     task = recipe.task
+    chooses_on = "selection" if "selection" in tokenized else "validation"  # the evaluation split never chooses
     trainer = trainer_class(task)(
         model=model,
         args=args,
         train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
+        eval_dataset=tokenized[chooses_on],
         data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=task.metrics_function(
-            recipe.metric_names, splits["validation"], tokenized["validation"], tokenizer
+            recipe.metric_names, splits[chooses_on], tokenized[chooses_on], tokenizer
         ),
         compute_loss_func=task.loss_function(tokenized["train"]),
     )

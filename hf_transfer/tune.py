@@ -173,7 +173,8 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
             raise
         durations.append(time.monotonic() - started)
         trial.set_user_attr("seconds", round(durations[-1], 2))
-        value = metrics["eval"].get(metric)
+        value = (metrics.get("selection") or {}).get("value")  # the selection split ranks trials, never the evaluation
+        trial.set_user_attr("evaluation_value", metrics["eval"].get(metric))
         if report.pruned:
             trial.set_user_attr("pruned_value", value)
             raise optuna.TrialPruned()
@@ -192,7 +193,7 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         study.optimize(objective, n_trials=trials - done, timeout=timeout, callbacks=[stop, out_of_time],
                        catch=(UserError,))  # fmt: skip
     return finish(study, recipe, selecting, method_names, output_dir, metric, refit, keep, console, budget,
-                  trust_remote_code)  # fmt: skip
+                  trust_remote_code, selection_fraction)  # fmt: skip
 
 
 def _short(value) -> str:
@@ -200,7 +201,7 @@ def _short(value) -> str:
 
 
 def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str, refit: bool, keep: str, console,
-           budget, trust_remote_code: bool) -> dict:  # fmt: skip
+           budget, trust_remote_code: bool, selection_fraction: float = SELECTION_FRACTION) -> dict:  # fmt: skip
     """The table of trials, the plots, the winner as a recipe file, the refit; ``report.json`` last."""
     from optuna.trial import TrialState
 
@@ -214,6 +215,7 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
     for t in trials:
         value = t.value if t.state == TrialState.COMPLETE else t.user_attrs.get("pruned_value")
         rows.append({"trial": t.number, "state": t.state.name.lower(), "value": value,
+                     "evaluation_value": t.user_attrs.get("evaluation_value"),
                      "seconds": t.user_attrs.get("seconds"), "params": t.params,
                      "run_dir": t.user_attrs.get("run_dir"), "error": t.user_attrs.get("error")})  # fmt: skip
     write_table(rows, output_dir, metric)
@@ -222,7 +224,8 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
         "recipe": recipe.name,
         "metric": metric,
         "direction": study.direction.name.lower(),
-        "selected_on": selecting.data.describe_evaluation(),
+        "selected_on": selecting.data.describe_selection(selection_fraction),
+        "reported_on": selecting.data.describe_evaluation(),
         "trials": rows,
         "plots": plots,
     }
@@ -232,7 +235,7 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
     best = study.best_trial
     params = {k: v for k, v in best.params.items() if k != "method"}
     method = best.params.get("method", method_names[0])
-    winner = dataclasses.replace(with_params(recipe, method, params), description=(
+    winner = dataclasses.replace(with_params(selecting, method, params), description=(
         recipe.description + f" Tuned with hf-transfer tune: trial {best.number} of {len(trials)}, {metric} "
         f"{best.value:.4f} on the selection split.").strip())  # fmt: skip
     write_atomically(output_dir / "best_recipe.yaml", winner.to_yaml())
@@ -256,7 +259,10 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
         from .train import run
 
         console.say(f"\n=== refit: trial {best.number}'s settings on all the training data -> {output_dir / 'refit'}")
-        metrics = run(winner, output_dir / "refit", overwrite=True, command="hf-transfer tune --refit", console=console,
+        # every training row, the last model kept: nothing is left to choose on, and the evaluation split never does
+        everything = dataclasses.replace(winner, data=dataclasses.replace(winner.data, selection_fraction=0))
+        metrics = run(everything, output_dir / "refit", overwrite=True, command="hf-transfer tune --refit",
+                      console=console,
                       time_budget=budget, trust_remote_code=trust_remote_code)  # fmt: skip
         report["refit"] = {"run_dir": str(output_dir / "refit"), "eval": metrics["eval"],
                            "evaluated_on": metrics.get("evaluated_on")}  # fmt: skip

@@ -58,8 +58,9 @@ def test_plan_forecasts_the_run_it_probes(tiny_bert, sentiment_files, tmp_path, 
     assert code == 0, err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
-    assert forecast.steps == state["global_step"] == 40
-    evaluations = [h for h in state["log_history"] if "eval_accuracy" in h and h.get("step", 0) <= 40]
+    # two epochs choose on 16 of the 160 training rows: 144 rows in batches of 8, twice
+    assert forecast.steps == state["global_step"] == 36 and metrics["samples"]["selection"] == 16
+    evaluations = [h for h in state["log_history"] if "eval_accuracy" in h and h.get("step", 0) <= 36]
     assert forecast.evaluations == len(evaluations) == 2, "one per epoch"
     assert forecast.saved_bytes == pytest.approx(metrics["resources"]["saved_bytes"], rel=0.05)
     assert forecast.peak_rss_bytes > 0  # its accuracy on real data: benchmarks/bench_forecast.py
@@ -144,7 +145,7 @@ def fake_run(optimum: float):
                 )
             if control.should_training_stop:
                 break
-        return {"eval": {"eval_accuracy": value}}
+        return {"eval": {"eval_accuracy": value / 2}, "selection": {"value": value}}
 
     return run
 
@@ -163,8 +164,10 @@ def test_tune_finds_the_learning_rate_the_objective_prefers_and_prunes(tmp_path,
     states = [t["state"] for t in report["trials"]]
     assert states.count("complete") + states.count("pruned") == 30 and states.count("pruned") > 0
     winner = (tmp_path / "tune" / "best_recipe.yaml").read_text()
-    assert str(best["params"]["learning_rate"]) in winner and "selection_fraction: null" in winner
-    assert "carved out for selection" in report["selected_on"]
+    # the winner as a recipe selects on the same carved rows as its trial did; the trials were ranked on them
+    assert str(best["params"]["learning_rate"]) in winner and "selection_fraction: 0.1" in winner
+    assert "carved out before training" in report["selected_on"]
+    assert best["value"] == max(t["value"] for t in report["trials"] if t["state"] == "complete")
     assert (tmp_path / "tune" / "trials.csv").read_text().count("\n") == 31
     assert (tmp_path / "tune" / "optimization_history.png").is_file()
 
@@ -181,12 +184,18 @@ def test_tune_real_trials_refit_and_keep_best(tiny_bert, sentiment_files, tmp_pa
     assert len(folders) == 2
     for folder in folders:
         metrics = json.loads((folder / "metrics.json").read_text())
-        assert "carved out for selection" in metrics["evaluated_on"]
+        # one-epoch trials: 16 of the 160 training rows carved out rank them; the evaluation file reports
+        assert metrics["samples"]["selection"] == 16 and metrics["evaluated_on"].startswith("the file ")
         assert (folder / "recipe.yaml").is_file() == folder.name.endswith(f"{best:04d}"), "--keep best"
     refit = json.loads((out / "refit" / "metrics.json").read_text())
     assert refit["evaluated_on"].startswith("the file ") and refit["samples"]["train"] == 160, "all the training data"
-    code, _, err = run_cli("run", out / "best_recipe.yaml", "--output_dir", tmp_path / "again", "--max_steps", "2")
+    assert refit["selection"]["rows"] == 0
+    # best_recipe.yaml reproduces its trial: the same rows train, the same carved rows select, the same number
+    code, _, err = run_cli("run", out / "best_recipe.yaml", "--output_dir", tmp_path / "again")
     assert code == 0, err
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["samples"] == {"train": 144, "selection": 16, "eval": 40}
+    assert again["selection"]["value"] == pytest.approx(report["best"]["value"], abs=1e-9)
     code, stdout, err = run_cli("tune", *args[1:], "--trials", "2", "--methods", "lora,full")
     assert code == 0 and "=== trial" not in stdout, "a finished study is not run again"
 

@@ -36,12 +36,20 @@ def test_run_folder_is_complete(finished_runs, method):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == method
     check = metrics["reload_check"]
-    assert check["match"] is True
-    assert check["after_training"] == pytest.approx(check["reloaded_from_disk"], abs=1e-6)
-    assert metrics["eval"]["eval_accuracy"] == check["after_training"]
+    assert check["match"] is True and check["rows"] == 8 and check["changed_predictions"] == 0
+    assert check["max_difference"] <= check["tolerance"] * max(1, check["scale"])
     for key in ("train_runtime", "train_samples_per_second", "wall_seconds"):
         assert metrics["train"][key] > 0
-    assert metrics["samples"] == {"train": 160, "eval": 40}
+    card = (out / "README.md").read_text()
+    if method == "freeze":  # 6 steps, under one epoch: one evaluation, nothing to choose, nothing carved
+        assert metrics["samples"] == {"train": 160, "eval": 40} and metrics["selection"]["rows"] == 0
+        assert "kept" not in metrics and "Nothing was chosen on held-out rows" in card
+    else:  # three epochs choose their kept checkpoint on 10% carved from the 160 training rows; the 40 evaluation
+        # rows are scored once, by the kept model
+        assert metrics["samples"] == {"train": 144, "selection": 16, "eval": 40}
+        selection = metrics["selection"]
+        assert selection["rows"] == 16 and selection["value"] == metrics["kept"]["value"]
+        assert "16 rows chose the model" in card and "40 evaluation rows reported its result" in card
     assert 0 < metrics["parameters"]["trainable"] <= metrics["parameters"]["total"]
     assert metrics["baselines"]["majority_class_accuracy"] == pytest.approx(0.5)
 
@@ -330,9 +338,11 @@ def test_push_to_hub_without_a_token_stops_before_training(tiny_bert, sentiment_
     assert not out.exists() and not out.with_name("run.partial").exists()
 
 
-def test_reload_check_refuses_a_saved_model_that_answers_differently(tiny_bert, sentiment_files, tmp_path, monkeypatch):
-    """A one-epoch run compares the trained and the reloaded model's outputs on the shortest eval rows: a save that
-    changes them is caught, and nothing is published."""
+@pytest.mark.parametrize("epochs", ["1", "3"])
+def test_reload_check_refuses_a_saved_model_that_answers_differently(tiny_bert, sentiment_files, tmp_path, monkeypatch,
+                                                                     epochs):  # fmt: skip
+    """Every run (one evaluation or several) compares the trained and the reloaded model's outputs on a seeded sample
+    of evaluation rows: a save that changes them is caught, and nothing is published."""
     import torch
 
     from hf_transfer import cli, models
@@ -342,11 +352,11 @@ def test_reload_check_refuses_a_saved_model_that_answers_differently(tiny_bert, 
     def changed(run_dir, *args, **kwargs):
         recipe, model, tokenizer = real(run_dir, *args, **kwargs)
         with torch.no_grad():
-            model.classifier.weight.add_(0.5)  # the head as a wrong save would leave it
+            model.classifier.bias[0] += 1.0  # the head as a wrong save would leave it: one class's logit moves by 1
         return recipe, model, tokenizer
 
     monkeypatch.setattr(models, "load_run", changed)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="does not reproduce the trained model"):
-        cli.main(argv=[str(a) for a in tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1")])
+        cli.main(argv=[str(a) for a in tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", epochs)])
     assert not out.exists()

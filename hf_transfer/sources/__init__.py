@@ -36,8 +36,10 @@ class DataSource:
     """Train on this share of the training rows only (a seeded subset, and a smaller share is inside a larger one:
     ``compare --fractions``'s learning curves)."""
     selection_fraction: float | None = None
-    """Evaluate on this share of the training rows (seeded, carved out before training) instead of the evaluation
-    data: what ``hf-transfer tune`` selects on, so that the evaluation split is never used to choose."""
+    """The share of the training rows (seeded, carved out before training) that whatever chooses reads: the kept
+    checkpoint, early stopping, a tuner's trials; the evaluation split is scored once, by the model kept. ``None``:
+    10% when the run chooses (several evaluations), none when it does not; ``0``: none (train on every row, keep the
+    last model)."""
 
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -62,10 +64,7 @@ class DataSource:
 
     def describe_evaluation(self) -> str:
         """Which data the run is evaluated on, and how it was chosen (the console and the card say it)."""
-        if self.selection_fraction:
-            what = f"a seeded {self.selection_fraction:.0%} of the training rows of {self.describe()}, carved out for "
-            what += f"selection (seed {self.split_seed}); the evaluation data is not used"
-        elif getattr(self, "validation_file", None):
+        if getattr(self, "validation_file", None):
             what = f"the file {self.validation_file}"
         elif self.eval_split:
             what = f"the {self.eval_split} split of {self.describe()}"
@@ -75,6 +74,21 @@ class DataSource:
         if self.max_eval_samples is not None:
             what += f"; at most {self.max_eval_samples:,} of its rows, a seeded sample"
         return what
+
+    def public(self) -> DataSource:
+        """This source as a published card names it: files by their names, never by a path on this machine."""
+        return self
+
+    def evaluation_split_name(self) -> str:
+        """The evaluation split's name in the card's model-index."""
+        if getattr(self, "validation_file", None):
+            return f"validation file {self.validation_file}"
+        return self.eval_split or "held-out split of train"
+
+    def describe_selection(self, fraction: float) -> str:
+        """Which rows chose the model (the selection split), for the console and the card."""
+        return (f"a seeded {fraction:.0%} of the training rows (seed {self.split_seed}), carved out before training; "
+                "the evaluation data did not choose")  # fmt: skip
 
 
 from .hub import HubData  # noqa: E402, I001  (each module registers its kind, in this order)

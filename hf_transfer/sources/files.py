@@ -29,9 +29,17 @@ class FileData(DataSource):
         return self.train_file
 
     def describe_split(self, split: str) -> str:
-        if split == "validation" and self.validation_file and not self.selection_fraction:
+        if split == "validation" and self.validation_file:  # the selection split is carved from training
             return self.validation_file
         return self.describe()
+
+    def public(self) -> FileData:
+        import dataclasses
+
+        named = {"train_file": Path(self.train_file).name}
+        if self.validation_file:
+            named["validation_file"] = Path(self.validation_file).name
+        return dataclasses.replace(self, **named)
 
     def license(self, online: bool) -> str:
         return "unknown (local files)"

@@ -96,6 +96,19 @@ class Task:
         """This task with what a run learned from its data filled in (see ``prepare``)."""
         return dataclasses.replace(self, **learned) if learned else self
 
+    percent_metrics: ClassVar[tuple[str, ...]] = ()
+    """Metrics this task reports on a 0-100 scale (SQuAD's exact match and F1); the others are on 0-1."""
+
+    def metric_range(self, key: str) -> float:
+        """The range of a metric (``eval_f1``): 100 for a percentage, else 1. Tolerances are shares of it."""
+        return 100.0 if key.removeprefix("eval_").removeprefix("test_") in self.percent_metrics else 1.0
+
+    def split_rule(self, dataset) -> tuple[str, list] | None:
+        """How rows stay together when a split is carved from ``dataset`` (prepared rows): ``("stratify", labels)``
+        keeps each label's share on both sides, ``("group", keys)`` keeps the rows of one key on one side (QA: one
+        context). None: rows are independent (a seeded random split)."""
+        return None
+
     def check_training_data(self, train_split) -> None:
         """Refuse training data this task cannot learn from (e.g. a single class), before training."""
 

@@ -104,6 +104,9 @@ class TextClassification(Task):
             encoded[split] = ds
         return type(splits)(encoded), learned
 
+    def split_rule(self, dataset):
+        return ("stratify", list(dataset["labels"])) if self.problem_type == "single_label" else None
+
     def check_training_data(self, train_split) -> None:
         if self.problem_type != "single_label":
             return

@@ -55,6 +55,8 @@ class QuestionAnswering(Task):
     kind = "question-answering"
     export_outputs = ("start_logits", "end_logits")
     roles = {"question": True, "context": True, "answers": True, "id": False}
+    percent_metrics = ("exact_match", "f1", "exact", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_f1",
+                       "best_exact")  # fmt: skip
     peft_task_type = "QUESTION_ANS"
     metric_choices = ("squad", "squad_v2")
     auto_model = "AutoModelForQuestionAnswering"
@@ -95,6 +97,9 @@ class QuestionAnswering(Task):
         return "question-answering"
 
     # ---- data -----------------------------------------------------------------------------
+
+    def split_rule(self, dataset):
+        return ("group", list(dataset["context"]))  # SQuAD-style data asks several questions of one context
 
     def prepare(self, splits):
         encoded = {}
