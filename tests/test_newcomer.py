@@ -40,7 +40,7 @@ def test_the_console_says_each_limit_that_cut_the_data_and_where_it_is_set(tiny_
     assert "train on 100 of 160 rows (max_train_samples from --max_train_samples, a seeded sample)" in out
     code, out, err = run_cli("plan", *args[1:-2], "--set", "data.max_eval_samples=30")
     assert code == 0, err
-    said = "evaluate on 30 of 40 rows (max_eval_samples from --set data.max_eval_samples, a seeded sample): the file"
+    said = "evaluate on 30 of 40 rows (max_eval_samples from --set data.max_eval_samples, a seeded sample), once"
     assert out.count(said) == 1 and "at most 30" not in out, "said once, with the rows it kept"
     code, out, err = run_cli("plan", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--max_steps", "2")
     assert code == 0, err
