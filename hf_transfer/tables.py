@@ -63,8 +63,8 @@ def reload_check_text(check: dict) -> str:
         return f"Reloaded from disk: {check['metric']} {check.get('reloaded_from_disk')} (matches: {check['match']})."
     changed = check["changed_predictions"]
     return (
-        f"Reload check: the saved model, reloaded from disk, gives the trained model's outputs on {check['rows']} "
-        f"seeded evaluation rows to within {check['max_difference']:.2g} ({check['precision']}, tolerance "
+        f"Reloaded from disk: the saved model gives the trained model's outputs on {check['rows']} seeded "
+        f"evaluation rows to within {check['max_difference']:.2g} ({check['precision']}, tolerance "
         f"{check['tolerance']:g} of their scale), "
         + ("with no prediction changed" if changed == 0 else f"{changed} prediction(s) changed")
         + f" (matches: {check['match']})."

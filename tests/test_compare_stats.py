@@ -185,8 +185,9 @@ def test_compare_seeds_and_fractions(tiny_bert, sentiment_files, tmp_path, run_c
         json.loads((out / f"full-f{f}-s0" / "metrics.json").read_text())["samples"]["train"]
         for f in ("0.25", "0.5", "1")
     ]
-    assert sizes == [40, 80, 160]
-    assert report["curves"]["full"]["examples"] == [40, 80, 160]
+    # 16 of the 160 rows carved out to choose on (compare evaluates several times); the fractions share the rest
+    assert sizes == [36, 72, 144]
+    assert report["curves"]["full"]["examples"] == [36, 72, 144]
     card = (out / "full-f1-s0" / "README.md").read_text()
     assert "Compared with other methods" in card and report["conclusions"][0] in card
     assert (out / "data_curves.png").is_file()

@@ -47,12 +47,13 @@ def test_the_default_console_is_short_and_free_of_library_noise(quiet_and_verbos
     assert "{'loss'" not in shown  # the Trainer's printed dicts give way to our lines
     # what runs, on what, with how many trainable parameters; one line per evaluation; the results
     assert "new head: classifier (2 labels)" in quiet.stdout
-    assert "parameters trainable" in quiet.stdout and "train on 160 examples; evaluate on 40 examples" in quiet.stdout
+    assert "parameters trainable" in quiet.stdout and "train on 144 examples; choose on 16 examples" in quiet.stdout
+    assert "evaluate on 40 examples, once, with the model kept" in quiet.stdout
     assert "the file " in quiet.stdout and "validation.csv" in quiet.stdout
     epochs = [line for line in quiet.stdout.splitlines() if line.strip().startswith("epoch ")]
     assert [line.split(":")[0].strip() for line in epochs] == ["epoch 1", "epoch 2", "epoch 3"]
     assert all("accuracy" in line for line in epochs)
-    assert "Training: 30 steps" in quiet.stdout and "step 30/30 (100%)" in quiet.stdout
+    assert "Training: 27 steps" in quiet.stdout and "step 27/27 (100%)" in quiet.stdout  # 144 rows, batch 16, 3 epochs
     assert "Run folder:" in quiet.stdout
     assert len(quiet.stdout.splitlines()) < 30
 
@@ -122,7 +123,10 @@ def test_early_stopping_stops_where_the_metric_stopped_improving(
     assert kept["epoch"] == 2 and kept["value"] == 0.70
     stop = kept["early_stopping"]
     assert stop["stopped_early"] and stop["stopped_at_epoch"] == 4 and stop["patience"] == 2
-    assert metrics["eval"]["eval_accuracy"] == 0.70 and metrics["reload_check"]["match"]
+    # epoch 2 was chosen on the 16 selection rows; the 40 evaluation rows, scored once by that model, gave outputs
+    # the crafted metric had not seen (the fifth value): the evaluation split did not take part in choosing
+    assert metrics["selection"]["value"] == 0.70 and metrics["selection"]["rows"] == 16
+    assert metrics["eval"]["eval_accuracy"] == 0.90 and metrics["reload_check"]["match"]
     assert "Training stopped early at epoch 4 of 7" in stdout
     card = (out / "README.md").read_text()
     assert "stopped early at epoch 4 of 7" in card and "epoch 2 (accuracy 0.7000)" in card
