@@ -124,11 +124,29 @@ def apply(plan: BudgetPlan, args) -> None:
 
 def stop_callback(budget: Budget, reserve: float, evaluate_at_stop: bool):
     """A TrainerCallback that stops training at the first step end past ``budget.deadline - reserve`` (the end of
-    the run needs ``reserve`` seconds), evaluating and saving there when the run keeps its best evaluation."""
+    the run needs ``reserve`` seconds), evaluating and saving there when the run keeps its best evaluation; and that
+    keeps the learning-rate schedule on the clock: when steps run slower than forecast, the schedule moves to where
+    the elapsed share of the training time puts it, so it has decayed to its end when time is up (it would be cut
+    off part-way down otherwise)."""
     from transformers import TrainerCallback
 
     class StopAtBudget(TrainerCallback):
         stopped_at: int | None = None
+        started: float | None = None
+
+        def on_step_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+            now = time.monotonic()
+            if self.started is None:
+                self.started = now
+                return control
+            window = budget.deadline - reserve - self.started
+            if lr_scheduler is None or not hasattr(lr_scheduler, "lr_lambdas") or window <= 0 or not state.max_steps:
+                return control
+            by_clock = int(min(1.0, (now - self.started) / window) * state.max_steps)
+            if by_clock > lr_scheduler.last_epoch:  # behind the clock: the schedule goes where the time is
+                lr_scheduler.last_epoch = min(by_clock, state.max_steps) - 1
+                lr_scheduler.step()
+            return control
 
         def on_step_end(self, args, state, control, **kwargs):
             if time.monotonic() >= budget.deadline - reserve and state.global_step < state.max_steps:
@@ -156,3 +174,4 @@ def budget_record(budget: Budget, plan: BudgetPlan, stopped_at: int | None, step
             else f"finished within the time budget ({duration_text(budget.seconds)})"
         ),
     }
+

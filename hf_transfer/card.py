@@ -14,6 +14,7 @@ from pathlib import Path
 from . import methods
 from .assets import local_license
 from .class_report import markdown
+from .datacheck.report import card_lines
 from .recipe import public_checkpoint
 from .runs import CARD_FILE, CURVES_FILE, STAGING_SUFFIX, TENSORBOARD_DIR, RunFolder
 from .tables import is_timing
@@ -145,6 +146,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     )
     for what, count in dropped.items():
         data_text += f" {count:,} rows were dropped ({what.replace('_', ' ')})."
+    data_text += "".join(f" {line}." for line in card_lines(metrics.get("data_check")))
     licenses = metrics.get("licenses") or {}
     warnings = list(metrics.get("warnings") or [])
     return (

@@ -15,6 +15,7 @@ from .errors import UserError
 from .methods import names as method_names
 from .recipe import Recipe
 from .runs import RunFolder, is_finished_run
+from .staging import check_collection_dir, make_dir
 
 DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
 EVALS_PER_RUN = 5
@@ -37,7 +38,7 @@ def fraction_text(fraction: float) -> str:
 
 def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list[float] | None, schedule: dict):
     """(folder name, method, fraction, seed, recipe) for every run of the comparison. One seed and no fractions:
-    one folder per method, as before; otherwise ``<method>-f<fraction>-s<seed>``."""
+    one folder per method, as before; otherwise ``<method>-frac<fraction>-seed<seed>``."""
     base_seed = int(recipe.training.get("seed", 42))
     out = []
     for method in methods:
@@ -47,7 +48,8 @@ def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list
                 if seeds > 1:  # data order and head initialisation; the split stays fixed (split_seed)
                     training.update(seed=base_seed + k, data_seed=base_seed + k)
                 data = recipe.data if fraction >= 1 else dataclasses.replace(recipe.data, train_fraction=fraction)
-                name = method if seeds == 1 and not fractions else f"{method}-f{fraction_text(fraction)}-s{k}"
+                # "full-frac0.5-seed1": the share of the data and the seed, never read as a metric ("-f1")
+                name = method if seeds == 1 and not fractions else f"{method}-frac{fraction_text(fraction)}-seed{k}"
                 variant = dataclasses.replace(recipe, method=method, training=training, data=data)
                 out.append((name, method, fraction, k, variant))
     return out
@@ -108,13 +110,24 @@ def compare(
                            seeds, fractions, budget)  # fmt: skip
     log = console.say
     output_dir = Path(output_dir).expanduser().resolve()
+    check_collection_dir(output_dir, "run --seeds" if len(methods) == 1 and seeds > 1 and not fractions else "compare")
     splits, learned = load_splits(recipe.data, recipe.task)
     notes = check_fractions(fractions, recipe.with_task(learned), len(splits["train"]))
     skipped = {float(n.split()[1]) for n in notes}
+    if fractions:  # the fractions share the rows the run would train on (after --max_train_samples)
+        sizes = sorted({max(1, round(f * len(splits["train"]))) for f in fractions if f not in skipped})
+        if len(sizes) < 2:
+            raise UserError(
+                f"--fractions {','.join(map(fraction_text, fractions))} of the {len(splits['train']):,} training rows "
+                f"give {'no size that can run' if not sizes else f'one training size ({sizes[0]:,} rows)'}: a learning "
+                "curve needs at least two. Give more or larger fractions, or more training rows."
+            )
     every = _eval_every(recipe, len(splits["train"]))
     schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every,
                 "logging_steps": max(1, every // 2)}  # fmt: skip
     planned = [p for p in planned_runs(recipe, methods, seeds, fractions, schedule) if p[2] not in skipped]
+    if not planned:
+        raise UserError(f"Every fraction is too small to run: {'; '.join(notes)}. Give larger --fractions.")
     reuse = set()
     for name, method, _, _, requested in planned:
         folder = output_dir / name
@@ -127,7 +140,7 @@ def compare(
                 "choose another --output_dir."
             )
         reuse.add(name)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(output_dir)
     for note in notes:
         log(f"[hf-transfer] {note}")
     results = {}

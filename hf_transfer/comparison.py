@@ -46,12 +46,18 @@ def build_report(recipe, results: dict, output_dir: Path, seeds: int, fractions,
     for method, runs in by_method.items():
         name, first = runs[0]
         row = _row(method, first, output_dir / name, keys, main)
-        if len(runs) > 1:  # the mean over seeds; each seed's value is kept beside it
+        if len(runs) > 1:  # the mean over seeds, of every number the table shows; each seed's value kept beside it
             row["metrics"] = {k: statistics.mean(m["eval"].get(f"eval_{k}") for _, m in runs) for k in keys}
             row["seed_values"] = [m["eval"].get(main) for _, m in runs]
+            for field, read in (("train_seconds", lambda m: m["train"]["wall_seconds"]),
+                                ("train_samples_per_second", lambda m: m["train"]["train_samples_per_second"]),
+                                ("peak_rss_bytes", lambda m: (m.get("resources") or {}).get("peak_rss_bytes"))):
+                seen = [read(m) for _, m in runs if read(m) is not None]
+                row[field] = statistics.mean(seen) if seen else None  # fmt: skip
+        row["seeds"] = len(runs)
         rows.append(row)
     values = {method: [m["eval"][main] for _, m in runs] for method, runs in by_method.items()}
-    scale = 100.0 if all(abs(v) <= 1 for vs in values.values() for v in vs) else 1.0
+    scale = 100.0 / recipe.task.metric_range(main)  # points: 100 per unit of a 0-1 metric, 1 of a 0-100 one
     first = next(iter(results.values()))[3]
     report = {
         "recipe": recipe.name,
@@ -136,8 +142,10 @@ def curves(results: dict, main: str, scale: float, greater: bool) -> dict:
             curve["fit"] = {"name": fit.name, "a": fit.a, "b": fit.b}
             curve["doubling"] = (
                 f"doubling the labelled data ({ns[-1]:,} -> {2 * ns[-1]:,} examples) would add about {gain:.1f} points"
-                + (f" (95% interval ± {half:.1f})" if half is not None else " (too few points for an interval)")
-            )
+                + (f" (95% interval of the gain ± {half:.1f})" if half is not None
+                   else " (too few points for an interval)")
+                + ("; the curve is near saturation" if fit.near_saturation(ns[-1], scale) else "")
+            )  # fmt: skip
             curve["doubling_gain"], curve["doubling_half"] = gain, half
         if len(ns) >= 4:
             early = fit_power_law(ns[:3], means[:3], top)
@@ -163,11 +171,26 @@ def _size(n: int | None) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
+def baseline_row(report: dict) -> list[str] | None:
+    """The trivial baselines under the metric they are a baseline of (``majority_class_f1`` under f1)."""
+    baselines = report.get("baselines") or {}
+    cells = []
+    for key in report["metric_keys"]:
+        found = [v for name, v in baselines.items() if name == key or name.endswith(f"_{key}")]
+        cells.append(f"{found[0]:.4f}" if found else "")
+    if not any(cells):
+        return None
+    return ["trivial baseline", *cells, *[""] * 7]
+
+
 def report_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    seeds = report.get("seeds", 1)
+    over = f" (mean of {seeds} seeds)" if seeds > 1 else ""
     header = (
         ["method"]
-        + report["metric_keys"]
-        + ["trainable params", "share", "train time", "samples/s", "peak RSS", "saved", "95% interval"]
+        + [f"{k}{over}" for k in report["metric_keys"]]
+        + ["trainable params", "share", f"train time{over}", f"samples/s{over}", f"peak RSS{over}", "saved",
+           "95% interval"]  # fmt: skip
     )
     scale = report.get("scale", 100.0)
     rows = []
@@ -187,6 +210,9 @@ def report_table(report: dict) -> tuple[list[str], list[list[str]]]:
                 shown,
             ]
         )
+    baseline = baseline_row(report)
+    if baseline:
+        rows.append(baseline)
     return header, rows
 
 

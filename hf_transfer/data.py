@@ -64,10 +64,11 @@ def set_column_fix(role: str, missing: str, candidate: str) -> str:
 
 
 def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_columns: list[str] = (),
-                   fix=set_column_fix):  # fmt: skip
+                   require_text: bool = True, fix=set_column_fix):  # fmt: skip
     """Rename the source's columns to the task's role names, drop the others (but ``extra_columns``),
-    check what is there. ``fix(role, missing column, likely column)``: the sentence that ends a missing column's
-    error, the command's own way to map a column."""
+    check what is there (``require_text=False``: rows without text are left for the data check to report).
+    ``fix(role, missing column, likely column)``: the sentence that ends a missing column's error, the command's own
+    way to map a column."""
     unknown_roles = [r for r in source.columns if r not in roles]
     if unknown_roles:
         raise UserError(
@@ -102,7 +103,7 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_col
         ds = ds.select_columns(list(mapping) + extra).rename_columns({c: r for c, r in mapping.items() if c != r})
         if len(ds) == 0:
             raise UserError(f"The {split} split of {source.describe()} is empty.")
-        for role in ("text", "text_pair"):
+        for role in ("text", "text_pair") if require_text else ():
             if role in ds.column_names:
                 for i, value in enumerate(ds[role]):
                     if not isinstance(value, str) or not value.strip():
@@ -213,11 +214,11 @@ def split_and_limit(splits, source: DataSource, task=None, chooses=False, capped
     return DatasetDict(out)
 
 
-def load_splits(source: DataSource, task, report: dict | None = None, chooses=False):
+def load_splits(source: DataSource, task, report: dict | None = None, chooses=False, require_text: bool = True):
     """Load, map columns, drop the rows the task is told to drop, check and encode labels, split and
     limit. Returns (splits, the task with what was learned from the data); ``report``, when given, receives
     ``{"dropped": {why: count}, "learned": {setting: value}}``. ``chooses``: see ``split_and_limit``."""
-    splits = select_columns(source.load(), source, task.roles, task.extra_columns())
+    splits = select_columns(source.load(), source, task.roles, task.extra_columns(), require_text)
     splits, dropped = task.drop_rows(splits)
     splits, learned = task.prepare(splits)
     capped: dict = {}

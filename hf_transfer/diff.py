@@ -30,6 +30,30 @@ def _comparable(a, b, validation_file) -> None:
         )
 
 
+def _same_rows(a: dict, b: dict) -> None:
+    """Refuse unless both runs were evaluated on the same rows, in the same order (their contents compared): one
+    description can cover different rows (a held-out share rounded in its text, a file changed since)."""
+    import hashlib
+
+    def digests(rows):
+        return [hashlib.sha256(json.dumps(r, sort_keys=True, default=str).encode()).hexdigest() for r in rows]
+
+    da, db = digests(a["rows"]), digests(b["rows"])
+    if da == db and len(a["records"]) == len(b["records"]):
+        return
+    if len(da) != len(db):
+        what = f"{len(da):,} rows for A and {len(db):,} for B"
+    elif da != db:
+        changed = [i for i, (x, y) in enumerate(zip(da, db, strict=True)) if x != y]
+        what = f"{len(changed):,} of {len(da):,} rows differ, the first is row {changed[0]}"
+    else:
+        what = f"{len(a['records']):,} examples for A and {len(b['records']):,} for B"
+    raise UserError(
+        f"The runs were not evaluated on the same rows ({what}), though both say {a['evaluated_on']!r}: diff compares "
+        "row by row. Give --validation_file F to evaluate both on one file."
+    )
+
+
 def compare_records(a: list[dict], b: list[dict]) -> dict:
     """The example-by-example comparison of two runs' records on the same rows (the numbers ``diff`` reports)."""
     from .stats import mcnemar
@@ -75,7 +99,7 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
          trust_remote_code: bool = False) -> dict:  # fmt: skip
     """Both runs evaluated on the same data, compared example by example; the flipped examples written as JSONL."""
     from .evaluation import example_records
-    from .files import check_output_file, write_atomically
+    from .files import check_output_file, data_files, write_atomically
     from .runs import RunFolder
 
     a_folder, b_folder = RunFolder(run_a), RunFolder(run_b)
@@ -88,9 +112,11 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
     out = Path(output_file).expanduser() if output_file else default
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--output_file {out}: the flipped examples are JSON lines; give a name ending in .jsonl.")
-    check_output_file(out, validation_file)
+    check_output_file(out, validation_file, *data_files(a_recipe.data), *data_files(b_recipe.data),
+                      runs=(a_folder, b_folder))
     a = example_records(a_folder.path, validation_file, trust_remote_code)
     b = example_records(b_folder.path, validation_file, trust_remote_code)
+    _same_rows(a, b)
     result = compare_records(a["records"], b["records"])
     result.update(run_a=str(a_folder.path), run_b=str(b_folder.path), evaluated_on=a["evaluated_on"],
                   unit=a["task"].unit, main_metric=a["task"].main_metric(),

@@ -14,3 +14,15 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line if len(line) <= limit else line[:limit] + " ..."
+
+
+def without_password(url: str, text: str | None = None) -> str:
+    """``text`` (default: the URL itself) with the storage URL's password replaced by ***: an error message or a
+    report never shows it."""
+    from urllib.parse import unquote
+
+    text = url if text is None else text
+    password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]  # user:password@host, even malformed
+    for secret in sorted({password, unquote(password)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -210,7 +210,7 @@ def evaluate_run(
 
     from .console import quiet
     from .errors import UserError
-    from .files import check_output_file, write_atomically
+    from .files import check_output_file, data_files, write_atomically
     from .models import load_run
     from .onnx_model import say_export_file
     from .runs import RunFolder
@@ -228,7 +228,7 @@ def evaluate_run(
     out = Path(output_file).expanduser() if output_file else folder.path / f"eval-{name}.json"
     if out.suffix.lower() != ".json":
         raise UserError(f"--output_file {out}: the metrics are JSON; give a file name ending in .json.")
-    check_output_file(out, validation_file)
+    check_output_file(out, validation_file, *data_files(recipe.data), runs=(folder,))
     with quiet():
         recipe, model, tokenizer = load_run(folder.path, trust_remote_code=trust_remote_code)
     say_export_file(folder.path, model)

@@ -26,7 +26,7 @@ import torch
 
 from .card import export_card
 from .errors import UserError, first_line
-from .onnx_model import INT8_FILE, MODEL_FILE, OnnxModel, check_installed, file_entry
+from .onnx_model import INPUT_NAMES, INT8_FILE, MODEL_FILE, OnnxModel, check_installed, file_entry
 from .runs import EXPORT_FILE, RunFolder
 
 FORMATS = {"onnx": ("int8",)}
@@ -45,7 +45,7 @@ INT8_WARNING = 1.0
 STAGING_MARK = ".hf-transfer-export"
 """The file an export's ``.partial`` folder holds from its creation: a later export removes only a folder with it
 (one that an interrupted export left), never a folder of that name that someone else made."""
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+INPUTS = INPUT_NAMES
 """The model inputs an export takes (what the tokenizers of the encoder families produce)."""
 
 
@@ -214,12 +214,13 @@ def export_run(
 ) -> dict[str, Any]:
     """Export a finished run, verify the export on the run's evaluation data, and write the export folder.
     Returns the export record (``export.json``) with the folder's path under ``output_dir``."""
-    from .staging import check_output_dir, publish
+    from .staging import check_output_dir, check_replaces_only, publish
 
     check_request(fmt, quantize)
     if batch_size < 1:
         raise UserError(f"--per_device_eval_batch_size must be 1 or more, got {batch_size}.")
     source = RunFolder(run_dir)
+    started_with = _identity(source)  # checked again before the export is kept
     requested = source.requested_recipe()  # "not a hf_transfer run folder" first
     source.require_finished("an unfinished run is not exported. Finish it with --resume first.")
     source.refuse_export("export takes the run it was made from")
@@ -232,6 +233,7 @@ def export_run(
         raise UserError(f"--output_dir {target.path} is the run {source.path} itself (or a folder around or inside "
                         f"it): choose another (default: {source.path.name}-{fmt} beside it).")  # fmt: skip
     check_output_dir(target.path, overwrite=overwrite)
+    check_replaces_only(target.path, "export")
     if validation_file is not None:
         validation_file = Path(validation_file).expanduser().resolve()
     check_installed()
@@ -249,6 +251,9 @@ def export_run(
     try:
         record = _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples, batch_size,
                          trust_remote_code, log)  # fmt: skip
+        if _identity(source) != started_with:
+            raise UserError(f"{source.path} was replaced by another run while it was exported: the export could mix "
+                            "the two. Nothing was kept; export it again once that run has finished.")  # fmt: skip
         (staging / STAGING_MARK).unlink()
         publish(staging, target.path)
     except BaseException:
@@ -256,6 +261,17 @@ def export_run(
         raise
     record["output_dir"] = str(target.path)
     return record
+
+
+def _identity(source: RunFolder) -> tuple:
+    """Which run is in the folder: a new run is published by renaming a new folder into place (another inode) and
+    writes its own metrics.json."""
+    import os
+
+    try:
+        return os.stat(source.path).st_ino, os.stat(source.path / "metrics.json").st_mtime_ns
+    except OSError:
+        return ()
 
 
 def _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples, batch_size,

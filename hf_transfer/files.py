@@ -20,10 +20,23 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(f.name, path)
 
 
-def check_output_file(output_file: Path, *inputs: Path | None, flag: str = "--output_file") -> None:
+def data_files(data) -> list[Path]:
+    """The local files a recipe's data source reads (a run's training and evaluation files): never an output."""
+    names = (getattr(data, "train_file", None), getattr(data, "validation_file", None))
+    return [Path(name).expanduser() for name in names if isinstance(name, str) and name]
+
+
+def check_output_file(output_file: Path, *inputs: Path | None, flag: str = "--output_file", runs: tuple = ()) -> None:
     """Before any work: an output file goes into an existing, writable folder, and is never one of the command's
-    own input files (a prediction written over the data it was made from loses the data)."""
+    own input files (a prediction written over the data it was made from loses the data), nor one of the files a
+    run folder in ``runs`` (``RunFolder``) is made of (its model, recipe, metrics)."""
     output_file = Path(output_file)
+    for run in runs:  # RunFolder
+        if run.holds(output_file):
+            raise UserError(
+                f"{flag} {output_file} is a file of the run {run.path}: writing there would damage the run. Choose "
+                "another output file."
+            )
     if not output_file.parent.is_dir():
         raise UserError(f"{flag} {output_file}: the folder {output_file.parent} does not exist.")
     if output_file.is_dir():

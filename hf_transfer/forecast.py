@@ -145,6 +145,24 @@ def probe_rows(dataset, batch_size: int) -> list[list[int]]:
     return [groups[2]] + groups  # warm-up on a median batch: the longest batch is then timed warm
 
 
+def _random_state(state: tuple | None = None) -> tuple:
+    """The random generators' state (Python's, NumPy's, torch's CPU and CUDA ones), or, given one, put back."""
+    import random
+
+    import numpy as np
+    import torch
+
+    if state is not None:
+        random.setstate(state[0])
+        np.random.set_state(state[1])
+        torch.set_rng_state(state[2])
+        if state[3] is not None:
+            torch.cuda.set_rng_state_all(state[3])
+        return state
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+
+
 def probe(run, model) -> dict:
     """Train and evaluate a few batches of ``run``'s data on ``model`` (its changed weights put back after),
     and save it once. Returns the measurements the forecast is made of."""
@@ -178,6 +196,7 @@ def probe(run, model) -> dict:
                     gradient_accumulation_steps=1, warmup_steps=0, report_to="none", disable_tqdm=True)  # fmt: skip
     probe_args = make_training_args(scratch / "probe", settings, loaded.recipe.task)
     started = time.perf_counter()
+    random_state = _random_state()
     try:
         with PeakMemory() as memory:
             trainer = build_trainer(loaded.recipe, loaded.splits, {**loaded.tokenized, "train": probe_set},
@@ -192,7 +211,9 @@ def probe(run, model) -> dict:
             for group in eval_groups:
                 subset = evaluation.select(group)
                 before = time.perf_counter()
-                trainer.compute_metrics = None  # the forward passes (and generation) are what scales with rows
+                # the forward passes and, where the run generates (seq2seq), generation are what scales with rows:
+                # a metrics function that computes nothing keeps the Trainer generating as the run's evaluation does
+                trainer.compute_metrics = _nothing
                 trainer.evaluate(eval_dataset=subset)
                 eval_points.append((tokens_of([list(range(len(group)))], subset, trainer.data_collator)[0],
                                     time.perf_counter() - before))  # fmt: skip
@@ -206,6 +227,7 @@ def probe(run, model) -> dict:
                 if name in kept:
                     param.copy_(kept[name])
         model.zero_grad(set_to_none=True)
+        _random_state(random_state)  # the run goes on as if there had been no probe: same seed, same model
         shutil.rmtree(scratch, ignore_errors=True)
     train_tokens = tokens_of(groups, train, trainer.data_collator)
     points = list(zip(train_tokens[1:], times[1:], strict=True))
@@ -259,13 +281,17 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
     micro_per_step = args.gradient_accumulation_steps
     step_seconds = epoch_seconds / max(1, len(batches)) * micro_per_step
     train_seconds = step_seconds * steps
-    evaluation = loaded.tokenized["validation"]
     from .trainer import eval_order
 
-    order = eval_order(evaluation)
-    size = args.per_device_eval_batch_size
-    eval_tokens = tokens_of([order[i : i + size] for i in range(0, len(order), size)], evaluation, collator)
-    one_eval = sum(measured["eval_fit"](t) for t in eval_tokens)
+    def evaluation_seconds(split: str) -> float:
+        rows = loaded.tokenized[split]
+        order, size = eval_order(rows), args.per_device_eval_batch_size
+        return sum(measured["eval_fit"](t) for t in tokens_of([order[i : i + size] for i in range(0, len(order), size)],
+                                                               rows, collator))  # fmt: skip
+
+    one_eval = evaluation_seconds("validation")  # the saved model's one evaluation, at the end
+    # the evaluations during training read the selection split when the run has one
+    during = evaluation_seconds("selection") if "selection" in loaded.tokenized else one_eval
     evaluations = planned_evaluations(args, steps, per_epoch)
     from .trainer import one_evaluation_point
 
@@ -281,7 +307,7 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
         "setup_and_data": round(setup_seconds, 2),
         "model": round(model_seconds, 2),
         "train": round(train_seconds, 2),
-        "evaluations": round(one_eval * evaluations, 2),
+        "evaluations": round(during * evaluations, 2),
         "checkpoints": round(checkpoints, 2),
         "save_and_check": round(final, 2),
     }
@@ -305,9 +331,13 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
         precision=precision_text(run.training_kwargs),
         probe=probe_info,
         step_seconds=step_seconds,
-        evaluation_seconds=one_eval + checkpoint_seconds,
+        evaluation_seconds=during + checkpoint_seconds,
         final_seconds=final,
     )
+
+
+def _nothing(prediction) -> dict:
+    return {}
 
 
 def process_seconds() -> float:

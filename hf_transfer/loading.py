@@ -11,6 +11,7 @@ from typing import Any
 from .assets import ResolvedCheckpoint, resolve_checkpoint
 from .card import counted_text, license_warning, resolve_licenses
 from .data import load_splits, tokenize_splits
+from .datacheck import cut_by_limit, preflight
 from .models import check_lengths, load_tokenizer, plain_checkpoint
 from .recipe import Recipe
 
@@ -28,6 +29,8 @@ class Loaded:
     licenses: dict[str, str]
     dropped: dict[str, int]
     warnings: list[str]
+    data_check: dict
+    """The cheap data check's findings (``datacheck.summary``): metrics.json and the card record them."""
     capped: dict = field(default_factory=dict)
     """{split: (rows kept, rows before, the setting that cut them)} for each sample limit that applied."""
 
@@ -78,6 +81,7 @@ def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
     splits, task = load_splits(recipe.data, recipe.task, report, chooses)
     for why, count in report["dropped"].items():
         log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
+    splits, data_check = preflight(splits, task, recipe.data, log)
     task.check_training_data(splits["train"])
     names = getattr(task, "label_names", None)
     if names:
@@ -87,8 +91,9 @@ def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
     tokenizer = load_tokenizer(checkpoint, trained)
     with state.local_main_process_first():  # each machine's first process fills its tokenization cache, others read it
         tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data, log=log)
+    data_check["cut_by_length_limit"] = cut_by_limit(tokenized, task, log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
-                  warnings, report["capped"])  # fmt: skip
+                  warnings, data_check, report["capped"])  # fmt: skip
 
 
 def limit_origin(setting: str, command: str | None) -> str:

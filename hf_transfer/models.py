@@ -17,7 +17,7 @@ from .console import Console, quiet
 from .errors import UserError, first_line
 from .recipe import Recipe
 from .runs import ADAPTER_CONFIG, CURVES_FILE, SAMPLES_FILE, TRAINER_STATE, RunFolder
-from .staging import check_output_dir, publish
+from .staging import check_output_dir, check_replaces_only, publish
 
 
 def _unmark_gguf(model):
@@ -269,6 +269,23 @@ def check_weights(folder: Path) -> None:
             ) from None
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def run_tokenizer(folder: RunFolder, here: ResolvedCheckpoint, recipe: Recipe):
+    """The tokenizer a run (or export) saved. Without its files the libraries build an empty vocabulary from the
+    config alone (every word [UNK], the model scoring nonsense without a word): that is refused, naming the files."""
+    missing = f"Train or export the run again, or copy {' and '.join(TOKENIZER_FILES)} from where it was made."
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(f"{folder.path} has no tokenizer ({' or '.join(TOKENIZER_FILES)} is missing). {missing}")
+    tokenizer = load_tokenizer(here, recipe)
+    special = set(tokenizer.all_special_tokens)
+    if not any(token not in special for token in tokenizer.get_vocab()):
+        raise UserError(f"The tokenizer in {folder.path} has no vocabulary beyond its special tokens: its files are "
+                        f"damaged or incomplete. {missing}")  # fmt: skip
+    return tokenizer
+
+
 def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool):
     folder = RunFolder(run_dir)
     recipe = folder.recipe()
@@ -284,9 +301,9 @@ def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool)
         from .onnx_model import OnnxModel, check_installed
 
         check_installed()
-        return recipe, OnnxModel(folder.path), load_tokenizer(here, recipe)
+        return recipe, OnnxModel(folder.path), run_tokenizer(folder, here, recipe)
     check_weights(folder.path)
-    tokenizer = load_tokenizer(here, recipe)
+    tokenizer = run_tokenizer(folder, here, recipe)
     if folder.has_adapter:
         from peft import PeftModel
 
@@ -318,6 +335,7 @@ def merge_run(
             f"{source.path.name}-merged beside it)."
         )
     check_output_dir(target.path, overwrite=overwrite)
+    check_replaces_only(target.path, "merge")
     recipe, model, tokenizer = load_run(source.path, full_precision_base=True, trust_remote_code=trust_remote_code)
     merged = model.merge_and_unload()
     staging = RunFolder(target.staging)

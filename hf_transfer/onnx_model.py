@@ -67,12 +67,41 @@ def read_record(folder: Path) -> dict[str, Any]:
         files = record["files"]
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"{file} is damaged: it is not an export record. Export the run again.") from None
+    problem = _record_problem(record)
+    if problem:
+        raise UserError(f"{file} is damaged: {problem}. Export the run again: hf-transfer export RUN.")
     for name, about in files.items():
         path = Path(folder) / name
         if not path.is_file() or path.stat().st_size != about["bytes"] or _sha256(path) != about["sha256"]:
             state = "missing" if not path.is_file() else "not the file that was exported (its checksum differs)"
             raise UserError(f"The export is damaged: {path} is {state}. Export the run again: hf-transfer export RUN.")
     return record
+
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAMES = ("logits", "start_logits", "end_logits")
+"""The outputs an export may have (``ExportOutput``'s fields)."""
+
+
+def _record_problem(record) -> str | None:
+    """What is wrong with an export record's shape (None: nothing): its files, the file it predicts with, its
+    outputs."""
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict) or not files:
+        return "it lists no files"
+    for name, about in files.items():
+        if Path(name).name != name or name.startswith("."):
+            return f"its file entry {name!r} is not a file name of the folder"
+        if not isinstance(about, dict) or not isinstance(about.get("bytes"), int) or not isinstance(
+            about.get("sha256"), str
+        ):
+            return f"its entry for {name} has no size and checksum"
+    if record.get("predict_with") not in files:
+        return f"it predicts with {record.get('predict_with')!r}, which is not one of its files"
+    outputs = record.get("outputs")
+    if not isinstance(outputs, list) or not outputs or not all(o in OUTPUT_NAMES for o in outputs):
+        return f"its outputs {outputs!r} are not outputs an export has ({', '.join(OUTPUT_NAMES)})"
+    return None
 
 
 def say_export_file(folder: Path, model) -> None:
@@ -111,6 +140,11 @@ class OnnxModel(torch.nn.Module):
                             f"({first_line(exc)}). Export the run again.") from None  # fmt: skip
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = list(record["outputs"])
+        graph_outputs = [o.name for o in self.session.get_outputs()]
+        if not set(self.output_names) <= set(graph_outputs) or not set(self.input_names) <= {*INPUT_NAMES}:
+            raise UserError(f"The export is damaged: {folder}/{EXPORT_FILE} names outputs {self.output_names} and "
+                            f"{self.file} has {graph_outputs} (inputs {self.input_names}). Export the run "
+                            "again.")  # fmt: skip
         self.per_row = self.file != MODEL_FILE
         """A quantized file runs row by row, each row without the batch's padding: dynamic quantization scales
         activations by the whole tensor's range, so in a batch a row's answer would depend on its neighbours."""

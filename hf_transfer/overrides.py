@@ -99,7 +99,8 @@ def _data_with_files(recipe: Recipe, flags: Mapping[str, Any], template: Recipe 
     if flags.get("train_file") or flags.get("validation_file"):
         if not flags.get("train_file"):
             raise UserError("--validation_file needs --train_file as well.")
-        kept = ("columns", "eval_fraction", "split_seed", "train_fraction", "selection_fraction")
+        kept = ("columns", "eval_fraction", "split_seed", "train_fraction", "selection_fraction",
+                "drop_leaked", "drop_duplicates")
         shared = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name in kept}
         for key in CAPS:  # the recipe's own limit was sized for its own data
             if getattr(data, key) != getattr(template.data, key):

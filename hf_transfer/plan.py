@@ -71,3 +71,64 @@ def plan_table(forecasts: list) -> tuple[list[str], list[list[str]]]:
             ]
         )
     return header, rows
+
+
+MAX_RUNS = 10_000
+"""The most runs one comparison makes (methods x fractions x seeds): more is refused before anything is built."""
+
+
+def check_run_count(recipe, methods: list[str], seeds: int, fractions, trust_remote_code: bool = False,
+                    verbose: bool = False) -> None:  # fmt: skip
+    """Before ``compare`` or ``run --seeds`` builds anything: more than MAX_RUNS runs are refused, saying how long
+    they would take here (one run forecast)."""
+    from .console import Console
+    from .errors import UserError
+
+    runs = len(methods) * len(fractions or [1]) * seeds
+    if runs <= MAX_RUNS:
+        return
+    asked = f"{len(methods)} method(s) x {len(fractions or [1])} fraction(s) x {seeds:,} seed(s) = {runs:,} runs"
+    how_long = ""
+    try:
+        with Console(verbose=verbose) as console:
+            console.say(f"[hf-transfer] {asked}: forecasting one run to say how long that would take")
+            seconds = plan(recipe, [methods[0]], console, trust_remote_code)[0].total_seconds
+        how_long = f" One {methods[0]} run takes about {seconds:.3g} s here, so all would take {_span(runs * seconds)}."
+    except UserError:
+        pass
+    raise UserError(f"This asks for {asked}; at most {MAX_RUNS:,} are run.{how_long} Ask for fewer seeds "
+                    "(10 already give an interval over seeds).")  # fmt: skip
+
+
+def _span(seconds: float) -> str:
+    from .budget import duration_text
+
+    if seconds >= 2 * 365.25 * 86400:
+        return f"{seconds / (365.25 * 86400):,.0f} years"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:,.0f} days"
+    return duration_text(seconds)
+
+
+def refit_reserve(recipe, method: str, budget, trials: int, console, trust_remote_code: bool) -> float:
+    """``tune --refit`` under a time budget: the seconds kept out of the trials' time for the refit (its share, and
+    at least the least run it can be, forecast from a probe now). A budget too small for one trial and the refit is
+    refused before any trial spends it."""
+    import math
+
+    from .budget import MARGIN, duration_text
+    from .errors import UserError
+
+    console.say("[hf-transfer] forecasting the refit, to keep its time out of the trials' budget")
+    forecast = plan(recipe, [method], console, trust_remote_code)[0]
+    seconds = forecast.seconds
+    least = seconds["setup_and_data"] + seconds["model"] + forecast.probe["seconds"] + forecast.step_seconds
+    least = (least + forecast.final_seconds) * (1 + 2 * MARGIN)
+    if budget.left() < 2 * least:
+        raise UserError(
+            f"--time_budget {duration_text(budget.seconds)} is too small for tune --refit here: a trial and the refit "
+            f"each need at least {math.ceil(least)} s (loading, a probe, one training step, then saving, reloading "
+            f"and evaluating), {math.ceil(budget.seconds - budget.left())} s are spent already. Give at least "
+            f"{math.ceil(budget.seconds - budget.left() + 2 * least)} s, or leave --refit out."
+        )
+    return max(least, budget.left() / (trials + 1))

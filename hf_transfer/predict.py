@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .files import check_output_file
+from .files import check_output_file, data_files
 from .tasks import MissingInput
 
 INPUT_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".parquet")
@@ -155,7 +155,7 @@ def predict_file(
     output_file = Path(output_file or folder.path / f"predictions-{input_file.stem}.jsonl").expanduser()
     if output_file.suffix.lower() not in OUTPUT_FORMATS:
         raise UserError(f"--output_file {output_file}: use .jsonl or .csv.")
-    check_output_file(output_file, input_file)
+    check_output_file(output_file, input_file, *data_files(recipe.data), runs=(folder,))
     mapping = {**recipe.data.columns, **(columns or {})}
     shared = sorted({c for c in mapping.values() if list(mapping.values()).count(c) > 1})
     if shared:

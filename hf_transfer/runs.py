@@ -43,6 +43,14 @@ EXPORT_FILE = "export.json"
 """An export folder's record (``hf-transfer export``): its files with their checksums and its verification; written
 last, before the rename: an export folder is finished when it has one."""
 
+RUN_FILE_SUFFIXES = (".safetensors", ".onnx", ".bin", ".pt", ".model", ".png")
+RUN_FILES = {RECIPE_FILE, LEARNED_FILE, METRICS_FILE, ADAPTER_CONFIG, CARD_FILE, TRAINER_STATE, TRAIN_LOG, SAMPLES_FILE,
+             COMPARISON_FILE, EXPORT_FILE, "config.json", "generation_config.json", "tokenizer.json", "vocab.txt",
+             "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
+             "chat_template.jinja"}  # fmt: skip
+"""What a run or export folder is made of: an output file (eval's metrics, diff's examples, predictions) never goes
+over one of these."""
+
 CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 
@@ -117,6 +125,11 @@ class RunFolder:
         ``.partial`` left by a crash) is never evaluated, predicted with, merged or pushed. ``why`` ends it."""
         if self.is_staged or not (self.is_finished or self.is_export):
             raise UserError(f"{self.path} is not a finished run folder (no {FINISHED_MARKER}): {why}")
+
+    def holds(self, file: Path) -> bool:
+        """Whether ``file`` is one of the files this run or export is made of (``RUN_FILES``): never an output."""
+        real = Path(file).expanduser().resolve()
+        return real.parent == self.path and (real.name in RUN_FILES or real.suffix in RUN_FILE_SUFFIXES)
 
     def overlaps(self, other: RunFolder) -> bool:
         """Whether the two folders are one, or one holds the other: writing one would replace the other."""

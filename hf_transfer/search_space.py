@@ -127,3 +127,31 @@ def with_params(recipe: Recipe, method: str, params: dict[str, Any]) -> Recipe:
 
         out = without_method_rates(out)
     return dataclasses.replace(out, training={**out.training, **training})
+
+
+DECIDES = {"max_steps": "num_train_epochs", "warmup_steps": "warmup_ratio"}
+"""A setting given on the command line that decides another searched one (max_steps ends a run whatever its epochs)."""
+
+
+def without_given(spaces: dict[str, dict[str, dict]], given: dict[str, Any], from_file: bool) -> dict[str, dict]:
+    """The search spaces less what the command line fixed (``--learning_rate 3e-4``, ``--set lora.r=8``): a value
+    the user gave is kept in every trial, never searched over. A user's own space (``from_file``) that searches
+    one of them is refused by name: the two ask for different things."""
+    fixed = set(given) | {DECIDES[name] for name in given if name in DECIDES}
+    out = {}
+    for method, space in spaces.items():
+        clash = sorted(fixed & set(space))
+        if clash and from_file:
+            named = ", ".join(f"{name} ({_given_as(name, given)})" for name in clash)
+            raise UserError(f"--space searches {named}, which the command line fixes: leave it out of one of them.")
+        out[method] = {name: spec for name, spec in space.items() if name not in fixed}
+    if len(out) == 1 and not next(iter(out.values())):
+        raise UserError(f"The command line fixes every parameter of the search space ({', '.join(sorted(given))}): "
+                        "nothing is left to search. Leave some out, or give --space FILE.")  # fmt: skip
+    return out
+
+
+def _given_as(name: str, given: dict[str, Any]) -> str:
+    if name in given:
+        return f"given as {name}={given[name]}"
+    return "decided by " + " and ".join(f"{k}={given[k]}" for k, v in DECIDES.items() if v == name and k in given)

@@ -42,6 +42,49 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> None:
         )
 
 
+def check_replaces_only(output_dir: Path, kind: str) -> None:
+    """``merge`` and ``export`` with --overwrite_output_dir replace an earlier merge or export (``kind``) only: never
+    a training run, nor a folder of the other kind (checked after ``check_output_dir``)."""
+    if not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return
+    folder = RunFolder(output_dir)
+    merged = folder.is_finished and "merged_from" in folder.metrics()
+    if (kind == "export" and folder.is_export) or (kind == "merge" and merged):
+        return
+    holds = "an export" if folder.is_export else "a merge" if merged else "a training run"
+    raise UserError(f"--output_dir {output_dir} holds {holds}, not an earlier {kind}: --overwrite_output_dir replaces "
+                    f"an earlier {kind} only. Choose another --output_dir.")  # fmt: skip
+
+
+def check_collection_dir(output_dir: Path, what: str) -> None:
+    """Before a command that writes many runs into one folder (tune's study, compare's and ``run --seeds``' runs):
+    the folder is not a run or export, nor inside one (``push RUN`` would upload what it holds), and can be made
+    (nothing is made yet)."""
+    for folder in (output_dir, *output_dir.parents):
+        if is_run_folder(folder) or (folder != output_dir and folder.name.endswith(".partial")):
+            raise UserError(
+                f"--output_dir {output_dir}: {folder} is a run folder; {what} would write its runs into it (and "
+                "`hf-transfer push` would upload them with it). Choose a folder of its own."
+            )
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"--output_dir {output_dir}: {folder} is a file, not a folder.")
+    import tempfile
+
+    existing = next(folder for folder in (output_dir, *output_dir.parents) if folder.exists())
+    try:
+        tempfile.TemporaryFile(dir=existing).close()  # a read-only folder or file system says so here
+    except OSError as exc:
+        raise UserError(f"--output_dir {output_dir} cannot be written: {exc.strerror} ({existing}).") from None
+
+
+def make_dir(output_dir: Path) -> None:
+    """Make an output folder (and its parents), a failure said in one line."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--output_dir {output_dir} cannot be written: {exc.strerror}.") from None
+
+
 @contextmanager
 def locked(output_dir: Path):
     """Hold ``.<name>.lock`` beside the output folder for a whole run: a second run into the same folder

@@ -5,7 +5,6 @@ extrapolation. Plain functions of numbers; no model, no data loading."""
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,20 +14,23 @@ BOOTSTRAP_SAMPLES = 1000
 
 @dataclass(frozen=True)
 class Interval:
-    """``mean ± half`` (95%), and how it was computed (``t over K seeds`` or ``bootstrap over N examples``)."""
+    """An estimate and its 95% interval ``[low, high]`` (not always symmetric: a percentile bootstrap of an accuracy
+    near 1 stays below 1), and how it was computed (``t-interval over K seeds``, ``bootstrap over N examples``).
+    ``half`` is half the interval's width, for a ``± half`` display."""
 
     mean: float
-    half: float
+    low: float
+    high: float
     how: str
     n: int
 
-    @property
-    def low(self) -> float:
-        return self.mean - self.half
+    @classmethod
+    def symmetric(cls, mean: float, half: float, how: str, n: int) -> Interval:
+        return cls(mean, mean - half, mean + half, how, n)
 
     @property
-    def high(self) -> float:
-        return self.mean + self.half
+    def half(self) -> float:
+        return (self.high - self.low) / 2
 
     def covers_zero(self) -> bool:
         return self.low <= 0.0 <= self.high
@@ -38,71 +40,93 @@ class Interval:
 
 
 def t_interval(values: Sequence[float]) -> Interval:
-    """The mean and the half width of its 95% Student t-interval (K-1 degrees of freedom); needs 2 values."""
+    """The mean and its 95% Student t-interval (K-1 degrees of freedom, scipy's one-sample t-test); needs 2 values."""
     from scipy import stats
 
     k = len(values)
     if k < 2:
         raise ValueError("a t-interval needs at least two values")
     mean = sum(values) / k
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1) * sd / math.sqrt(k)
-    return Interval(mean, float(half), f"t-interval over {k} seeds", k)
+    if max(values) == min(values):
+        return Interval(mean, mean, mean, f"t-interval over {k} seeds", k)
+    low, high = stats.ttest_1samp(values, 0.0).confidence_interval(CONFIDENCE)
+    return Interval(mean, float(low), float(high), f"t-interval over {k} seeds", k)
+
+
+def _percentile_bootstrap(n: int, statistic: Callable[[Sequence[int]], float], seed: int, samples: int):
+    """scipy's percentile bootstrap of ``statistic`` over row indices 0..n-1 (resampled with replacement, seeded)."""
+    import numpy as np
+    from scipy import stats
+
+    values = [statistic(list(range(n)))]
+    if n < 2:
+        return values[0], values[0]
+    result = stats.bootstrap((np.arange(n),), lambda rows: statistic(rows.tolist()), vectorized=False,
+                             n_resamples=samples, confidence_level=CONFIDENCE, method="percentile",
+                             rng=np.random.default_rng(seed))  # fmt: skip
+    low, high = result.confidence_interval
+    if math.isnan(low) or math.isnan(high):  # every resample the same (a degenerate statistic): no spread
+        return values[0], values[0]
+    return float(low), float(high)
 
 
 def bootstrap_interval(
     records: Sequence, statistic: Callable[[Sequence], float], seed: int = 0, samples: int = BOOTSTRAP_SAMPLES
 ) -> Interval:
-    """The statistic of ``records`` and the half width of its 95% percentile bootstrap interval over records
-    (resampled with replacement, seeded); the half width is half the interval's width."""
-    rng = random.Random(seed)
+    """The statistic of ``records`` and its 95% percentile bootstrap interval over records (scipy.stats.bootstrap)."""
+    low, high = _percentile_bootstrap(len(records), lambda rows: statistic([records[i] for i in rows]), seed, samples)
     n = len(records)
-    values = sorted(statistic([records[rng.randrange(n)] for _ in range(n)]) for _ in range(samples))
-    low = values[int((1 - CONFIDENCE) / 2 * samples)]
-    high = values[int((1 + CONFIDENCE) / 2 * samples) - 1]
-    return Interval(statistic(records), (high - low) / 2, f"bootstrap over {n} evaluation examples", n)
+    return Interval(statistic(records), low, high, f"bootstrap over {n} evaluation examples", n)
 
 
 def paired_bootstrap(a: Sequence, b: Sequence, statistic, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> Interval:
-    """The difference statistic(a) - statistic(b) over the same examples, with its 95% paired bootstrap interval
-    (the same resampled rows for both)."""
+    """The difference statistic(a) - statistic(b) over the same examples, with its 95% paired percentile bootstrap
+    interval (the same resampled rows for both)."""
     if len(a) != len(b):
         raise ValueError("paired records must be as many")
-    rng = random.Random(seed)
     n = len(a)
-    diffs = []
-    for _ in range(samples):
-        rows = [rng.randrange(n) for _ in range(n)]
-        diffs.append(statistic([a[i] for i in rows]) - statistic([b[i] for i in rows]))
-    diffs.sort()
-    low = diffs[int((1 - CONFIDENCE) / 2 * samples)]
-    high = diffs[int((1 + CONFIDENCE) / 2 * samples) - 1]
-    centre = statistic(a) - statistic(b)
-    return Interval(centre, (high - low) / 2, f"paired bootstrap over {n} evaluation examples", n)
+
+    def difference(rows: Sequence[int]) -> float:
+        return statistic([a[i] for i in rows]) - statistic([b[i] for i in rows])
+
+    low, high = _percentile_bootstrap(n, difference, seed, samples)
+    return Interval(statistic(a) - statistic(b), low, high, f"paired bootstrap over {n} evaluation examples", n)
 
 
 def paired_t(a: Sequence[float], b: Sequence[float]) -> Interval:
     """The mean difference of paired values (seed k of one method against seed k of the other) with its
-    95% t-interval."""
+    95% t-interval (scipy's paired t-test)."""
+    from scipy import stats
+
     diffs = [x - y for x, y in zip(a, b, strict=True)]
-    interval = t_interval(diffs)
-    return Interval(interval.mean, interval.half, f"paired t-interval over {len(diffs)} seeds", len(diffs))
+    k = len(diffs)
+    if k < 2:
+        raise ValueError("a paired t-interval needs at least two pairs")
+    mean = sum(diffs) / k
+    if max(diffs) == min(diffs):
+        return Interval(mean, mean, mean, f"paired t-interval over {k} seeds", k)
+    low, high = stats.ttest_rel(a, b).confidence_interval(CONFIDENCE)
+    return Interval(mean, float(low), float(high), f"paired t-interval over {k} seeds", k)
 
 
 def mcnemar(a_only: int, b_only: int) -> float:
     """McNemar's exact test: the two-sided p-value that the discordant pairs (A right and B wrong: ``a_only``;
-    the reverse: ``b_only``) split as they do by chance."""
+    the reverse: ``b_only``) split as they do by chance (scipy's exact binomial test)."""
     from scipy import stats
 
     n = a_only + b_only
     if n == 0:
         return 1.0
-    return float(min(1.0, 2 * stats.binom.cdf(min(a_only, b_only), n, 0.5)))
+    return float(min(1.0, stats.binomtest(min(a_only, b_only), n, 0.5).pvalue))
 
 
 def difference_text(name: str, against: str, interval: Interval, scale: float) -> str:
     """``lora vs full: -1.6 ± 0.9 points`` (and ``within noise`` when the interval covers 0)."""
-    text = f"{name} vs {against}: {interval.mean * scale:+.1f} ± {interval.half * scale:.1f} points"
+    if abs((interval.high - interval.mean) - (interval.mean - interval.low)) <= 0.05 * max(interval.half, 1e-12):
+        text = f"{name} vs {against}: {interval.mean * scale:+.1f} ± {interval.half * scale:.1f} points"
+    else:  # an interval that is not symmetric is given by its ends
+        text = (f"{name} vs {against}: {interval.mean * scale:+.1f} points (95%: {interval.low * scale:+.1f} to "
+                f"{interval.high * scale:+.1f})")  # fmt: skip
     return text + (" (within noise)" if interval.covers_zero() else "")
 
 
@@ -111,7 +135,8 @@ def difference_text(name: str, against: str, interval: Interval, scale: float) -
 
 @dataclass(frozen=True)
 class CurveFit:
-    """error(n) = a * n ** -b: a power law on the error (1 - metric), fitted in log-log space."""
+    """error(n) = a * n ** -b: a power law on the error (1 - metric), fitted in log-log space by least squares
+    (scipy's linregress)."""
 
     name: str
     a: float
@@ -121,40 +146,53 @@ class CurveFit:
     """The standard deviation of the log-error residuals; None with two points (no interval)."""
     mean_log_n: float = 0.0
     spread_log_n: float = 1.0
-    """The fitted sizes' mean log and sum of squared log deviations, for the prediction interval's leverage."""
+    """The fitted sizes' mean log and sum of squared log deviations: the fit's coefficient covariance."""
 
     def error(self, n: float) -> float:
         return self.a * n ** (-self.b)
 
     def gain_from_doubling(self, n: float, scale: float) -> tuple[float, float | None]:
-        """Points of metric gained by going from n to 2n examples, and the half width of its 95% interval (from the
-        fit's standard errors; None when there are too few points for one)."""
+        """Points of metric gained by going from n to 2n examples, and the half width of the 95% interval of that
+        gain from the fit's uncertainty (the intercept and slope's covariance, by the delta method: the uncertainty
+        at n and at 2n move together); None when there are too few points for one."""
         gain = (self.error(n) - self.error(2 * n)) * scale
         if self.residual_sd is None:
             return gain, None
         from scipy import stats
 
-        dof = self.points - 2
-        leverage = 1 + 1 / self.points + (math.log(2 * n) - self.mean_log_n) ** 2 / self.spread_log_n
-        spread = self.residual_sd * math.sqrt(leverage)  # of log error(2n): a prediction interval, delta method below
-        half = stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * spread * self.error(2 * n) * scale
+        # log error = c + s * log n, with s = -b; the covariance of (c, s) from ordinary least squares
+        var_s = self.residual_sd**2 / self.spread_log_n
+        var_c = self.residual_sd**2 / self.points + self.mean_log_n**2 * var_s
+        cov_cs = -self.mean_log_n * var_s
+        x1, x2 = math.log(n), math.log(2 * n)
+        d_c = self.error(n) - self.error(2 * n)  # the gain's derivatives (in error units)
+        d_s = self.error(n) * x1 - self.error(2 * n) * x2
+        variance = d_c**2 * var_c + d_s**2 * var_s + 2 * d_c * d_s * cov_cs
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, self.points - 2) * math.sqrt(max(variance, 0.0)) * scale
         return gain, float(half)
+
+    def near_saturation(self, n: float, scale: float) -> bool:
+        """Whether doubling from n adds less than half a point: the curve has flattened out."""
+        return (self.error(n) - self.error(2 * n)) * scale < 0.5
 
 
 def fit_power_law(sizes: Sequence[float], metrics: Sequence[float], top: float = 1.0) -> CurveFit | None:
     """The power law through (training examples, metric) points, on the error ``top - metric``; None with fewer
     than two distinct sizes or an error that is not positive (a perfect score leaves nothing to fit)."""
+    from scipy import stats
+
     points = [(n, top - m) for n, m in zip(sizes, metrics, strict=True) if n > 0]
     if len({n for n, _ in points}) < 2 or any(e <= 0 for _, e in points):
         return None
     xs = [math.log(n) for n, _ in points]
     ys = [math.log(e) for _, e in points]
     k = len(xs)
-    mean_x, mean_y = sum(xs) / k, sum(ys) / k
+    mean_x = sum(xs) / k
     sxx = sum((x - mean_x) ** 2 for x in xs)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
-    intercept = mean_y - slope * mean_x
+    line = stats.linregress(xs, ys)
     residual = None
     if k > 2:
-        residual = math.sqrt(sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True)) / (k - 2))
-    return CurveFit("power law on the error, error = a * n^-b", math.exp(intercept), -slope, k, residual, mean_x, sxx)
+        residual = math.sqrt(sum((y - line.intercept - line.slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
+                             / (k - 2))  # fmt: skip
+    return CurveFit("power law on the error, error = a * n^-b", math.exp(line.intercept), -line.slope, k, residual,
+                    mean_x, sxx)  # fmt: skip

@@ -11,6 +11,7 @@ into place only then). A crash at any point leaves ``.partial``, which ``--resum
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -207,6 +208,10 @@ class Run:
         self.results["train"] = dict(output.metrics, global_step=output.global_step,
                                      wall_seconds=round(time.perf_counter() - started, 2))  # fmt: skip
         self.clock.lap("train")
+        if self.budget_plan is not None and self.budget_stop.stopped_at is not None:
+            self.log(f"[hf-transfer] the time budget stopped training at step {self.budget_stop.stopped_at:,} of "
+                     f"{self.budget_plan.steps:,} planned (steps ran slower than forecast); the time left goes to "
+                     "saving, checking and evaluating the model")  # fmt: skip
         diverged = divergence(self.trainer.state.log_history, self.args.learning_rate, self.args.fp16)
         if diverged:  # nothing the run could publish would be a model: the staging folder it made goes
             if self.main:
@@ -317,6 +322,7 @@ class Run:
             features={"train": len(loaded.tokenized["train"]), "eval": len(loaded.tokenized["validation"])},
             unit=loaded.recipe.task.unit,
             dropped=loaded.dropped,
+            data_check=loaded.data_check,
             train=results["train"],
             eval=results["eval"],
             test=results["test"],
@@ -397,6 +403,12 @@ def run(
         )
     methods.check_available(recipe.method)
     output_dir = Path(output_dir).expanduser().resolve()
+    if time_budget is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError(
+            "--time_budget plans and stops one process's training; launched as several processes "
+            f"(WORLD_SIZE={os.environ['WORLD_SIZE']}), each would plan and stop on its own clock and the others would "
+            "wait for it forever. Leave out --time_budget, or run one process."
+        )
     if isinstance(time_budget, (int, float)):
         from .budget import Budget
 

@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, first_line, without_password
 from .recipe import Recipe
-from .search_space import check_space, default_space, read_space, suggest, with_params
+from .search_space import check_space, default_space, read_space, suggest, with_params, without_given
+from .staging import check_collection_dir, make_dir
 
 SELECTION_FRACTION = 0.1
 """The share of the training rows carved out (seeded) for selection when ``--selection_fraction`` is not given."""
@@ -70,15 +71,16 @@ def open_study(storage_url: str, name: str, direction: str, print_of: str, seed:
             break
         except Exception as exc:  # sqlalchemy's IntegrityError / OperationalError while the other creates it
             if attempt == 7 or "sqlalche" not in type(exc).__module__ + str(exc):
-                raise UserError(f"The study storage {storage_url} could not be opened: {exc}") from None
+                raise UserError(without_password(
+                    storage_url, f"The study storage {storage_url} could not be opened: {first_line(exc)}")) from None
             time.sleep(0.5 + random.random())
     made_for = study.user_attrs.get("fingerprint")
     if made_for is None:
         study.set_user_attr("fingerprint", print_of)
     elif made_for != print_of:
         raise UserError(
-            f"The study {name!r} in {storage_url} was made for another recipe, methods or search space; tune "
-            "with the same ones to continue it, or give another --output_dir (or --storage)."
+            f"The study {name!r} in {without_password(storage_url)} was made for another recipe, methods or search "
+            "space; tune with the same ones to continue it, or give another --output_dir (or --storage)."
         )
     return study, storage
 
@@ -110,9 +112,10 @@ def fail_orphans(study, storage) -> int:
 def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int, console, storage: str | None = None,
          space_file: Path | None = None, selection_fraction: float = SELECTION_FRACTION, refit: bool = False,
          keep: str = "all", budget=None, trust_remote_code: bool = False, seed: int = 42,
-         train_run=None) -> dict:  # fmt: skip
+         train_run=None, given: dict | None = None) -> dict:  # fmt: skip
     """Run the search (see the module's docstring); returns the report written to ``output_dir/report.json``.
-    ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum)."""
+    ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum). ``given``: the
+    settings the command line gave (fixed in every trial, taken out of the search)."""
     try:
         import optuna
     except ImportError:
@@ -140,17 +143,24 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     spaces = {m: read_space(space_file) if space_file else default_space(m) for m in method_names}
     for method, space in spaces.items():
         check_space(space, dataclasses.replace(selecting, method=method))
+    searched = {name for space in spaces.values() for name in space}
+    spaces = without_given(spaces, given or {}, from_file=space_file is not None)
+    fixed = sorted(searched - {name for space in spaces.values() for name in space})
     task = recipe.task
     metric = f"eval_{task.main_metric()}"
     direction = "maximize" if task.greater_is_better() else "minimize"
-    output_dir.mkdir(parents=True, exist_ok=True)
+    check_collection_dir(output_dir, "tune")
+    make_dir(output_dir)
     url = storage or f"sqlite:///{output_dir / 'study.db'}"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a refused trial is said in one line, not Optuna's traceback
     study, rdb = open_study(url, recipe.name, direction, fingerprint(selecting, method_names, spaces), seed)
+    if fixed:
+        console.say(f"[hf-transfer] fixed by the command line, not searched: {', '.join(fixed)}")
     failed = fail_orphans(study, rdb)
     if failed:
         console.say(f"[hf-transfer] {failed} trial(s) of an interrupted tune were marked failed; the study goes on")
     durations: list[float] = []
+    trials_budget = budget
 
     def objective(trial):
         trial.set_user_attr("pid", os.getpid())
@@ -165,7 +175,7 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         started = time.monotonic()
         try:
             metrics = run(trial_recipe, folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
-                          console=console, callbacks=[report], time_budget=budget,
+                          console=console, callbacks=[report], time_budget=trials_budget,
                           trust_remote_code=trust_remote_code)  # fmt: skip
         except UserError as exc:  # this trial's settings cannot run (a divergence, a budget spent): the study goes on
             trial.set_user_attr("error", str(exc)[:500])
@@ -183,17 +193,42 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         return float(value)
 
     def out_of_time(study, trial) -> None:
-        if budget is not None and durations and budget.left() < 0.5 * min(durations):
+        if trials_budget is not None and durations and trials_budget.left() < 0.5 * min(durations):
+            study.stop()
+        if same_failure(study.get_trials(deepcopy=False)):  # not these settings, the study itself: said now
             study.stop()
 
     stop = optuna.study.MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if done < trials and refit and budget is not None:  # the refit's time is not the trials' to spend
+        from .budget import Budget
+        from .plan import refit_reserve
+
+        reserve = refit_reserve(recipe, method_names[0], budget, trials, console, trust_remote_code)
+        trials_budget = Budget(budget.seconds - reserve, budget.deadline - reserve)
     if done < trials:
-        timeout = max(budget.left(), 0.0) if budget is not None else None
+        timeout = max(trials_budget.left(), 0.0) if trials_budget is not None else None
         study.optimize(objective, n_trials=trials - done, timeout=timeout, callbacks=[stop, out_of_time],
                        catch=(UserError,))  # fmt: skip
     return finish(study, recipe, selecting, method_names, output_dir, metric, refit, keep, console, budget,
                   trust_remote_code, selection_fraction)  # fmt: skip
+
+
+def same_failure(trials) -> bool:
+    """Whether the study's first two trials both failed with the same message (numbers aside) and none finished:
+    the cause is the study's data or settings, not the values a trial drew, and every further trial would fail too."""
+    from optuna.trial import TrialState
+
+    if any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials):
+        return False
+    errors = [_numberless(t.user_attrs["error"]) for t in trials if t.user_attrs.get("error")]
+    return len(errors) >= 2 and errors[0] == errors[1]
+
+
+def _numberless(message: str) -> str:
+    import re
+
+    return re.sub(r"[\d.]+", "#", message)
 
 
 def _short(value) -> str:
@@ -231,7 +266,13 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
     }
     if not finished:
         write_atomically(output_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
-        raise UserError(f"No trial of the study finished (see {output_dir / 'trials.md'}); nothing to choose from.")
+        errors = list({_numberless(t.user_attrs["error"]): t.user_attrs["error"] for t in reversed(trials)
+                       if t.user_attrs.get("error")}.values())[::-1]  # fmt: skip one of each kind, the first
+        why = f" Every trial failed with: {errors[0]}" if len(errors) == 1 else (
+            f" The trials failed with: {' | '.join(errors[:3])}" if errors else "")  # fmt: skip
+        raise UserError(f"No trial of the study finished (see {output_dir / 'trials.md'}); nothing to choose from."
+                        + (" The first trials failed alike, so the study stopped." if same_failure(trials) else "")
+                        + why)  # fmt: skip
     best = study.best_trial
     params = {k: v for k, v in best.params.items() if k != "method"}
     method = best.params.get("method", method_names[0])

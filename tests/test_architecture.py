@@ -37,6 +37,7 @@ LAYERS = [
     "guards",
     "stats",
     "staging",
+    "datacheck",
     "runs",
     "data",
     "cache",

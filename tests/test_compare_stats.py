@@ -56,7 +56,7 @@ def test_mcnemar_is_the_exact_binomial_test():
 def test_within_noise_exactly_when_the_interval_covers_zero(mean, half, noise):
     from hf_transfer.stats import Interval, difference_text
 
-    interval = Interval(mean, half, "t", 3)
+    interval = Interval.symmetric(mean, half, "t", 3)
     assert interval.covers_zero() is noise
     assert ("(within noise)" in difference_text("lora", "full", interval, 100)) is noise
     assert difference_text("lora", "full", interval, 100).startswith(f"lora vs full: {mean * 100:+.1f} ± 2.0 points")
@@ -75,6 +75,49 @@ def test_power_law_fit_recovers_a_crafted_curve_and_says_when_it_cannot():
     two = fit_power_law(sizes[:2], metrics[:2])
     assert two.gain_from_doubling(250, 100)[1] is None, "two points: no interval"
     assert fit_power_law([100], [0.9]) is None and fit_power_law([100, 200], [0.9, 1.0]) is None
+
+
+def test_the_doubling_gain_has_an_interval_of_the_gain_not_of_the_level():
+    """On noisy points at 100/250/500/1000 the gain's interval comes from the fit's coefficient covariance: far
+    narrower than a prediction interval of the metric level at 2n (the old 2.47 ± 1.93 kind), and it agrees with a
+    bootstrap of the gain over the fitted points' residuals."""
+    import random
+
+    from hf_transfer.stats import fit_power_law
+
+    sizes = [100, 250, 500, 1000]
+    metrics = [0.60, 0.68, 0.715, 0.76]
+    fit = fit_power_law(sizes, metrics)
+    gain, half = fit.gain_from_doubling(1000, 100)
+    assert 0 < half < 1.0 and gain > half
+    # the same quantity by a parametric bootstrap of the residuals: within 40% of the delta method's half width
+    rng = random.Random(0)
+    fitted = [math.log(fit.error(n)) for n in sizes]
+    gains = []
+    for _ in range(2000):
+        ys = [f + rng.gauss(0, fit.residual_sd) for f in fitted]
+        again = fit_power_law(sizes, [1 - math.exp(y) for y in ys])
+        gains.append(again.gain_from_doubling(1000, 100)[0])
+    gains.sort()
+    spread = (gains[int(0.975 * len(gains))] - gains[int(0.025 * len(gains))]) / 2
+    from scipy import stats
+
+    # the same standard error: the fit's interval uses t with 2 degrees of freedom, the simulation knows sigma
+    assert half / stats.t.ppf(0.975, 2) == pytest.approx(spread / 1.96, rel=0.25)
+    assert not fit.near_saturation(1000, 100) and fit_power_law([100, 1000, 10000], [0.9, 0.95, 0.951]).near_saturation(
+        10000, 100)  # fmt: skip
+
+
+def test_a_bootstrap_interval_of_an_accuracy_stays_inside_its_range():
+    """97 of 100 right: a percentile interval (scipy) ends at or below 1, where a symmetric one went to 1.005."""
+    from hf_transfer.stats import bootstrap_interval, difference_text, paired_bootstrap
+
+    records = [1] * 97 + [0] * 3
+    interval = bootstrap_interval(records, lambda rows: sum(rows) / len(rows), seed=1)
+    assert interval.mean == 0.97 and interval.high <= 1.0 and interval.low < 0.97 < interval.high
+    assert interval.high - 0.97 < 0.97 - interval.low, "not symmetric near the top of the range"
+    paired = paired_bootstrap([1] * 100, records, lambda rows: sum(rows) / len(rows))
+    assert paired.low >= 0 and "to" in difference_text("a", "b", paired, 100), "asymmetric intervals give their ends"
 
 
 # ---- diff, on crafted records
@@ -178,19 +221,25 @@ def test_compare_seeds_and_fractions(tiny_bert, sentiment_files, tmp_path, run_c
     report = json.loads((out / "report.json").read_text())
     assert report["intervals"]["full"]["how"] == "t-interval over 2 seeds"
     seeds = {
-        json.loads((out / f"full-f1-s{k}" / "metrics.json").read_text())["training_arguments"]["seed"] for k in (0, 1)
+        json.loads((out / f"full-frac1-seed{k}" / "metrics.json").read_text())["training_arguments"]["seed"]
+        for k in (0, 1)
     }
     assert seeds == {42, 43}
     sizes = [
-        json.loads((out / f"full-f{f}-s0" / "metrics.json").read_text())["samples"]["train"]
+        json.loads((out / f"full-frac{f}-seed0" / "metrics.json").read_text())["samples"]["train"]
         for f in ("0.25", "0.5", "1")
     ]
     # 16 of the 160 rows carved out to choose on (compare evaluates several times); the fractions share the rest
     assert sizes == [36, 72, 144]
     assert report["curves"]["full"]["examples"] == [36, 72, 144]
-    card = (out / "full-f1-s0" / "README.md").read_text()
+    card = (out / "full-frac1-seed0" / "README.md").read_text()
     assert "Compared with other methods" in card and report["conclusions"][0] in card
     assert (out / "data_curves.png").is_file()
+    markdown = (out / "report.md").read_text()
+    # every number says over how many seeds; each metric column has its trivial baseline under it
+    assert "accuracy (mean of 2 seeds)" in markdown and "train time (mean of 2 seeds)" in markdown
+    assert "| trivial baseline | 0.5000 |" in markdown
+    assert "Report:" in stdout and "data_curves.png" in stdout.split("Report:")[1]
 
 
 def test_nested_fractions_are_nested(tiny_bert, sentiment_files):
@@ -226,7 +275,23 @@ def test_bad_compare_input(extra, message, tiny_bert, sentiment_files, tmp_path,
 def test_a_fraction_with_fewer_examples_than_classes_is_said_not_run(tiny_bert, sentiment_files, tmp_path, run_cli):
     out = tmp_path / "c"
     code, stdout, err = run_cli("compare", *tiny_run_args(tiny_bert, sentiment_files, out)[1:], "--methods", "full",
-                                "--fractions", "0.005,1", "--num_train_epochs", "1")  # fmt: skip
+                                "--fractions", "0.005,0.5,1", "--num_train_epochs", "1")  # fmt: skip
     assert code == 0, err
     assert "fraction 0.005 leaves 1 training examples for 2 classes: not run" in stdout
-    assert not (out / "full-f0.005-s0").exists()
+    assert not (out / "full-frac0.005-seed0").exists() and (out / "full-frac0.5-seed0").is_dir()
+
+
+def test_fractions_share_the_capped_rows_and_a_curve_needs_two_sizes(tiny_bert, sentiment_files, tmp_path, run_cli):
+    """The fraction applies to the rows the run would use (after --max_train_samples), so a cap does not make every
+    point the same size; fractions that leave one size are refused before anything trains, saying why."""
+    out = tmp_path / "cmp"
+    args = tiny_run_args(tiny_bert, sentiment_files, out, "--max_train_samples", "80", "--max_steps", "2")
+    code, _, err = run_cli("compare", *args[1:], "--methods", "full", "--fractions", "0.5,1")
+    assert code == 0, err
+    sizes = [json.loads((out / f"full-frac{f}-seed0" / "metrics.json").read_text())["samples"]["train"]
+             for f in ("0.5", "1")]  # fmt: skip
+    assert sizes[0] < sizes[1] <= 80 and sizes[0] == pytest.approx(sizes[1] / 2, abs=1)
+    code, _, err = run_cli("compare", *tiny_run_args(tiny_bert, sentiment_files, tmp_path / "one")[1:], "--methods",
+                           "full", "--fractions", "0.001,0.002")  # fmt: skip
+    assert code == 2 and "a learning curve needs at least two" in err and "Traceback" not in err
+    assert not (tmp_path / "one").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING
+from conftest import TINY_TRAINING, tiny_run_args
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs" / "accelerate").glob("*.yaml"))
@@ -233,3 +233,13 @@ def test_deepspeed_configs_pass_deepspeeds_own_schema():
     lines = done.stdout.splitlines()
     assert "deepspeed_zero2 2" in lines and "deepspeed_zero3 3" in lines
     assert "wrong refused: ValidationError True" in lines
+
+
+def test_a_time_budget_is_refused_under_several_processes(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
+    """Each rank would plan and stop on its own clock, and the others would wait in the all-reduce forever: refused
+    by name before anything loads."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "run"
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out), "--time_budget", "10m")
+    assert code == 2 and "--time_budget plans and stops one process's training" in err and "WORLD_SIZE=2" in err
+    assert not out.exists() and not (tmp_path / "run.partial").exists()

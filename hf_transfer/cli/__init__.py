@@ -24,6 +24,7 @@ COMMANDS = {
     "run": "run",
     "compare": "compare",
     "plan": "plan",
+    "check": "check",
     "tune": "tune",
     "eval": "evaluate",
     "diff": "diff",

@@ -28,6 +28,7 @@ def run(args, extra, argv) -> None:
     from ..comparison import report_table, summary_lines
     from ..errors import UserError
     from ..overrides import command_line, resolve_run
+    from ..plan import check_run_count
     from ..registry import find_recipe
     from ..tables import format_table
 
@@ -44,6 +45,8 @@ def run(args, extra, argv) -> None:
     recipe, options = resolve_run(recipe, flags, extra, source)
     if options.push_to_hub:
         raise UserError("compare does not push; push a method's run folder with hf-transfer push.")
+    fractions = parse_fractions(args.fractions)
+    check_run_count(recipe, methods, args.seeds, fractions, options.trust_remote_code, options.verbose)
     report = compare(
         recipe,
         methods,
@@ -53,7 +56,7 @@ def run(args, extra, argv) -> None:
         verbose=options.verbose,
         trust_remote_code=options.trust_remote_code,
         seeds=args.seeds,
-        fractions=parse_fractions(args.fractions),
+        fractions=fractions,
         budget=Budget.starting_now(options.time_budget) if options.time_budget else None,
     )
     header, rows = report_table(report)
@@ -61,4 +64,6 @@ def run(args, extra, argv) -> None:
     print(format_table(header, rows))
     for line in summary_lines(report):
         print(f"- {line}")
-    print(f"\nReport: {options.output_dir / 'report.md'} (also report.json, metric_by_method.png, learning_curves.png)")
+    written = ["report.md", "report.json", "metric_by_method.png", "learning_curves.png"]
+    written += ["data_curves.png"] if report.get("curves") else []
+    print(f"\nReport: {options.output_dir / written[0]} (also {', '.join(written[1:])})")

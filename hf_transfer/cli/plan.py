@@ -23,7 +23,9 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra, argv) -> None:
+    import contextlib
     import json
+    import sys
 
     from ..compare import parse_methods
     from ..console import Console
@@ -38,7 +40,9 @@ def run(args, extra, argv) -> None:
     from ..forecast import process_seconds
 
     startup = process_seconds()
-    with Console(verbose=options.verbose) as console:
+    # with --json, stdout holds the JSON only: every line said on the way (probes, warnings) goes to stderr
+    aside = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with aside, Console(verbose=options.verbose) as console:
         forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup,
                          command=options.command)
     if args.json:

@@ -40,6 +40,11 @@ def run(args, extra, argv, recipe=None) -> None:
         recipe, source = find_recipe(args.recipe)
     resolved, options = resolve_run(recipe, {**vars(args), "command": command_line(argv)}, extra, source)
     if getattr(args, "seeds", 1) != 1:
+        if not args.output_dir:  # not the single run's default folder: a folder of runs never goes into a run
+            import dataclasses
+
+            options = dataclasses.replace(options, output_dir=options.output_dir.with_name(
+                f"{options.output_dir.name}-seeds"))  # fmt: skip
         return run_seeds(resolved, options, args.seeds)
     with Console(log=print if is_main_process() else silent, verbose=options.verbose) as console:
         launch(resolved, options, console)
@@ -51,11 +56,13 @@ def run_seeds(recipe, options, seeds: int) -> None:
     from ..compare import compare
     from ..comparison import summary_lines
     from ..errors import UserError
+    from ..plan import check_run_count
 
     if options.test_file or options.merge_adapter or options.push_to_hub:
         raise UserError(
             "--seeds runs a recipe several times; --test_file, --merge_adapter and --push_to_hub take one run."
         )
+    check_run_count(recipe, [recipe.method], seeds, None, options.trust_remote_code, options.verbose)
     report = compare(recipe, [recipe.method], options.output_dir, command=options.command, overwrite=options.overwrite,
                      verbose=options.verbose, trust_remote_code=options.trust_remote_code, seeds=seeds,
                      budget=Budget.starting_now(options.time_budget) if options.time_budget else None)  # fmt: skip

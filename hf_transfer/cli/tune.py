@@ -43,7 +43,7 @@ def run(args, extra, argv) -> None:
     from ..compare import parse_methods
     from ..console import Console
     from ..errors import UserError
-    from ..overrides import command_line, resolve_run
+    from ..overrides import command_line, parse_training_flags, resolve_run
     from ..registry import find_recipe
     from ..tune import tune
 
@@ -54,6 +54,9 @@ def run(args, extra, argv) -> None:
     if not args.output_dir:
         flags["output_dir"] = str(Path("runs") / f"{recipe.name}-tune")
     recipe, options = resolve_run(recipe, flags, extra, source)
+    given = {key.strip().removeprefix("training."): value for key, _, value in
+             (assignment.partition("=") for assignment in args.set or [])}  # fmt: skip
+    given.update(parse_training_flags(list(extra)))
     budget = Budget.starting_now(options.time_budget) if options.time_budget else None
     with Console(verbose=options.verbose) as console:
         report = tune(
@@ -69,6 +72,7 @@ def run(args, extra, argv) -> None:
             keep=args.keep,
             budget=budget,
             trust_remote_code=options.trust_remote_code,
+            given=given,
         )
     best = report["best"]
     print(

@@ -40,6 +40,10 @@ class DataSource:
     checkpoint, early stopping, a tuner's trials; the evaluation split is scored once, by the model kept. ``None``:
     10% when the run chooses (several evaluations), none when it does not; ``0``: none (train on every row, keep the
     last model)."""
+    drop_leaked: bool = False
+    """Drop the evaluation (and test) rows that the data check finds in the training data; the run records how many."""
+    drop_duplicates: bool = False
+    """Drop training rows that repeat an earlier row's text and label; the run records how many."""
 
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError

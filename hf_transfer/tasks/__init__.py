@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 TASKS: dict[str, type[Task]] = {}
 IGNORE_INDEX = -100
@@ -48,6 +48,19 @@ class MissingInput(ValueError):
     def in_column(self, column: str) -> str:
         """The message, naming the column of the user's file that the role is read from."""
         return str(self).replace(repr(self.role), repr(column), 1) if column != self.role else str(self)
+
+
+class CheckedRow(NamedTuple):
+    """What the data check (``hf_transfer.datacheck``) compares of one row, as its task reads it."""
+
+    text: str
+    """The row's text: repeated inside training it is a duplicate, found in training and evaluation it is leakage."""
+    label: Any = None
+    """What the text is labelled with (hashable): the same text with two labels is a conflict. None: no label."""
+    classes: tuple = ()
+    """The class names the row counts towards (label counts per split; NER: one per token)."""
+    shared: str | None = None
+    """A part of the text the splits may share by design (QA: the context), reported on its own."""
 
 
 @dataclass(kw_only=True)
@@ -111,6 +124,21 @@ class Task:
 
     def check_training_data(self, train_split) -> None:
         """Refuse training data this task cannot learn from (e.g. a single class), before training."""
+
+    def check_row(self, row: dict) -> CheckedRow:
+        """One prepared row (roles named, labels encoded) as the data check compares it; by default the row's text
+        roles joined, with no label."""
+        return CheckedRow(" ".join(v for r in self.roles if isinstance(v := row.get(r), str)))
+
+    def label_issue_unit(self) -> str | None:
+        """What ``check --label_issues`` scores: "rows" (a class per row), "tokens" (a tag per word), or None."""
+        return None
+
+    length_setting: ClassVar[str] = "max_length"
+    """The task setting that limits a row's tokens (the data check measures the rows it cuts)."""
+
+    cut_word: ClassVar[str] = "cut by"
+    """What happens to a row longer than the limit, for the data check's report."""
 
     def tokenize_function(self, tokenizer):
         raise NotImplementedError

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from . import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
+from . import (
+    GENERATED_NOT_EXPORTED,
+    IGNORE_INDEX,
+    PAD_MULTIPLE,
+    CheckedRow,
+    MissingInput,
+    Task,
+    head_names_present,
+    register,
+)
 from ._response_loss import response_loss_trainer
 
 GENERATION_BATCH = 8
@@ -146,6 +155,12 @@ class InstructionTuning(Task):
             for row, example in enumerate(ds):
                 self._conversation(example, f"row {row} of the {split} split")
         return splits, {}
+
+    cut_word = "(its response) cut by"
+
+    def check_row(self, row: dict) -> CheckedRow:
+        """Prompt and response together (one prompt may have several good responses: no label to conflict)."""
+        return CheckedRow("\n".join(m["content"] for m in self._conversation(row, "a row")))
 
     def _conversation(self, example: dict, where: str) -> list[dict]:
         """The example as chat messages, ending with the assistant's response."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import PAD_MULTIPLE, PAIR_SEPARATOR, Task, class_counts, counts_f1, head_names_present, register
+from . import PAD_MULTIPLE, PAIR_SEPARATOR, CheckedRow, Task, class_counts, counts_f1, head_names_present, register
 
 PROBLEM_TYPES = {
     "single_label": "single_label_classification",
@@ -106,6 +106,21 @@ class TextClassification(Task):
 
     def split_rule(self, dataset):
         return ("stratify", list(dataset["labels"])) if self.problem_type == "single_label" else None
+
+    def check_row(self, row: dict) -> CheckedRow:
+        pair = row.get("text_pair")
+        text = f"{row['text'] or ''} {pair}" if isinstance(pair, str) else row["text"] or ""
+        value = row["labels"]
+        if self.problem_type == "regression":
+            return CheckedRow(text, value)
+        names = self.label_names or []
+        if self.problem_type == "multi_label":
+            classes = tuple(names[i] for i, on in enumerate(value) if on)
+            return CheckedRow(text, classes, classes)
+        return CheckedRow(text, names[value], (names[value],))
+
+    def label_issue_unit(self) -> str | None:
+        return "rows" if self.problem_type == "single_label" else None
 
     def check_training_data(self, train_split) -> None:
         if self.problem_type != "single_label":

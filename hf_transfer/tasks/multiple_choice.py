@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UserError
-from . import PAD_MULTIPLE, PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
+from . import PAD_MULTIPLE, PAIR_SEPARATOR, CheckedRow, MissingInput, Task, head_names_present, register
 
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "pooler")
 
@@ -147,6 +147,10 @@ class MultipleChoice(Task):
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, HEAD_CANDIDATES)
+
+    def check_row(self, row: dict) -> CheckedRow:
+        parts = [row["context"], row.get("question") or "", *(str(row[e]) for e in self.endings)]
+        return CheckedRow(" ".join(p for p in parts if p), row["labels"], (str(row["labels"]),))
 
     def baselines(self, train_split, eval_split) -> dict[str, float]:
         if len(eval_split) == 0:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from . import PAD_MULTIPLE, PAIR_SEPARATOR, MissingInput, Task, head_names_present, register
+from . import PAD_MULTIPLE, PAIR_SEPARATOR, CheckedRow, MissingInput, Task, head_names_present, register
 
 NO_OFFSET = [-1, -1]
 """Offset stored for tokens outside the context (question, special tokens)."""
@@ -127,6 +127,13 @@ class QuestionAnswering(Task):
             ds = ds.remove_columns(columns).add_column("id", [str(i) for i in ids])
             encoded[split] = ds.add_column("answers", answers)
         return type(splits)(encoded), {}
+
+    cut_word = "split into several windows by"
+
+    def check_row(self, row: dict) -> CheckedRow:
+        """The question with its context; the context alone is shared (SQuAD asks many questions of one)."""
+        answers = tuple(sorted(set(row["answers"]["text"])))
+        return CheckedRow(f"{row['question']} {row['context']}", answers, shared=row["context"])
 
     def _check_answers(self, answer, context: str, where: str) -> dict:
         if not isinstance(answer, dict) or "text" not in answer or "answer_start" not in answer:

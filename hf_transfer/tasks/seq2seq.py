@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, MissingInput, Task, head_names_present, register
+from . import (
+    GENERATED_NOT_EXPORTED,
+    IGNORE_INDEX,
+    PAD_MULTIPLE,
+    CheckedRow,
+    MissingInput,
+    Task,
+    head_names_present,
+    register,
+)
 
 
 @register
@@ -81,6 +90,11 @@ class Seq2SeqGeneration(Task):
         }
 
     # ---- data -----------------------------------------------------------------------------
+
+    length_setting = "max_source_length"
+
+    def check_row(self, row: dict) -> CheckedRow:
+        return CheckedRow(row["source"], row["target"])
 
     def prepare(self, splits):
         for split, ds in splits.items():

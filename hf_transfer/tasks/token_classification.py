@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UserError
-from . import IGNORE_INDEX, PAD_MULTIPLE, Task, class_counts, counts_f1, head_names_present, register
+from . import IGNORE_INDEX, PAD_MULTIPLE, CheckedRow, Task, class_counts, counts_f1, head_names_present, register
 
 NEEDS_PREFIX_SPACE = {"roberta", "gpt2", "bart", "longformer", "deberta", "mvp", "led"}
 """Byte-level BPE tokenizers that need add_prefix_space=True for pre-split words."""
@@ -140,6 +140,13 @@ class TokenClassification(Task):
                 all_tags.append([resolved._tag_id(tag, index, split, row) for tag in tags])
             encoded[split] = ds.remove_columns("tags").add_column("tags", all_tags)
         return type(splits)(encoded), learned
+
+    def check_row(self, row: dict) -> CheckedRow:
+        tags = tuple(self.label_names[t] for t in row["tags"])
+        return CheckedRow(" ".join(row["tokens"]), tags, tuple(t for t in tags if t != "O"))
+
+    def label_issue_unit(self) -> str | None:
+        return "tokens"
 
     def _learn_names(self, train) -> list[str]:
         inner = getattr(train.features["tags"], "feature", None)
