@@ -82,13 +82,10 @@ def _matrix_note(report: dict) -> str:
     return ""
 
 
-def console_lines(report: dict) -> list[str]:
-    """The per-class table, with the confusion matrix as its last columns, as a run prints it."""
-    from .tables import format_table
-
-    table = _table(report)
-    note = _matrix_note(report)
-    return (["", format_table(*table)] if table else []) + ([note] if note else [])
+def console_table(report: dict) -> tuple[tuple[list[str], list[list[str]]] | None, str]:
+    """(the per-class table, with the confusion matrix as its last columns, or None; a note on a matrix too wide to
+    show): ``tables.report_lines`` prints them after a run's results."""
+    return _table(report), _matrix_note(report)
 
 
 def markdown(report: dict) -> str:

@@ -22,6 +22,7 @@ from .plain import as_bool, parse_value
 from .recipe import Recipe
 from .runs import default_output_dir
 from .sources import FileData
+from .sources.files import CAPS
 
 PROG = "hf-transfer"
 
@@ -86,31 +87,14 @@ def parse_training_flags(tokens: list[str]) -> dict[str, Any]:
     return out
 
 
-CAPS = ("max_train_samples", "max_eval_samples")
-"""Sample limits: they belong to the data they were written for, and do not follow the user's own file."""
-
-
 def _data_with_files(recipe: Recipe, flags: Mapping[str, Any], template: Recipe | None = None):
-    """The recipe's data, or the user's --train_file / --validation_file in its place (keeping the column mapping
-    and the held-out split; a sample limit only where this command set it: --set data.max_train_samples=N or
-    --max_train_samples N)."""
+    """The recipe's data, or the user's --train_file / --validation_file in its place (``FileData.in_place_of``:
+    a sample limit only where this command set it); then --max_train_samples / --max_eval_samples."""
     data = recipe.data
-    template = template or recipe
     if flags.get("train_file") or flags.get("validation_file"):
         if not flags.get("train_file"):
             raise UserError("--validation_file needs --train_file as well.")
-        kept = ("columns", "eval_fraction", "split_seed", "train_fraction", "selection_fraction",
-                "drop_leaked", "drop_duplicates")
-        shared = {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name in kept}
-        for key in CAPS:  # the recipe's own limit was sized for its own data
-            if getattr(data, key) != getattr(template.data, key):
-                shared[key] = getattr(data, key)
-        validation = flags.get("validation_file")
-        data = FileData(
-            train_file=str(Path(flags["train_file"]).expanduser().resolve()),
-            validation_file=str(Path(validation).expanduser().resolve()) if validation else None,
-            **shared,
-        )
+        data = FileData.in_place_of(data, (template or recipe).data, flags["train_file"], flags.get("validation_file"))
     for key in CAPS:
         if flags.get(key) is not None:
             data = dataclasses.replace(data, **{key: flags[key]})

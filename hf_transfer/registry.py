@@ -95,7 +95,7 @@ def copy_recipe(spec: str, dest: str | None, name: str | None = None, descriptio
     template, becomes the copy's description); others become YAML. ``train_file``: the copy reads the user's file
     instead of the template's data, without the template's sample limits (they were sized for its data).
     Returns (template, copy, the file written). Nothing is written over an existing file."""
-    from .overrides import _data_with_files
+    from .sources import FileData
 
     recipe, source = find_recipe(spec)
     default_name = source.name if source else f"{recipe.name.replace('-', '_')}.py"
@@ -117,8 +117,10 @@ def copy_recipe(spec: str, dest: str | None, name: str | None = None, descriptio
         for given in (train_file, validation_file):
             if given and not Path(given).expanduser().is_file():
                 raise UserError(f"{given} is not a file: give the data file the copy is to train on.")
-        copied = dataclasses.replace(copied, data=_data_with_files(
-            recipe, {"train_file": train_file, "validation_file": validation_file}))  # fmt: skip
+        if not train_file:
+            raise UserError("--validation_file needs --train_file as well.")
+        copied = dataclasses.replace(copied, data=FileData.in_place_of(recipe.data, recipe.data, train_file,
+                                                                       validation_file))  # fmt: skip
     copied.validate()  # a bad --name is refused before anything is written
     if source is not None and source.suffix == ".py":
         path.write_text(renamed_source(source.read_text(encoding="utf-8-sig"), recipe, copied), encoding="utf-8")

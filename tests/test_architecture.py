@@ -53,6 +53,7 @@ LAYERS = [
     "console",
     "progress",
     "tables",
+    "class_report",
     "files",
     "errors",
 ]
