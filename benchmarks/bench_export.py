@@ -9,7 +9,12 @@ the export on the run's evaluation data: the metrics below are its numbers). The
 evaluation rows go through the three models: batch 1 (the median of ``--latency_rows`` rows) and batch 32 (every
 batch of the evaluation rows, padded as the collator pads them). PyTorch and onnxruntime run with the same number
 of threads. PyTorch bf16 autocast is measured too where the CPU computes bf16 natively (never a general claim).
-Writes benchmarks/results/export.{json,md}.
+
+``--tasks decoder``: the packaged SmolLM2-135M (chatterbot recipe, LoRA, merged) against its GGUF exports (f16, q8_0,
+q4_0: ``hf-transfer export --format gguf``, verified in llama.cpp; the eval-loss change is the verification's) in
+llama.cpp through llama-cpp-python: prompt tokens/s (the prompt in one pass) and generation tokens/s at batch 1
+(``--new_tokens`` greedy tokens after it, with a cache), PyTorch fp32 (and bf16 autocast where native) vs llama.cpp.
+Writes benchmarks/results/export.{json,md} (export-decoder.{json,md} with --tasks decoder).
 """
 
 from __future__ import annotations
@@ -58,6 +63,96 @@ def batches(task, tokenizer, features, size: int):
         chunk = rows.select(range(start, min(start + size, len(rows))))
         batch = collate([chunk[i] for i in range(len(chunk))])
         yield {n: batch[n] for n in names}
+
+
+def train_and_export_decoder(scratch: Path, args) -> tuple[Path, dict[str, Path]]:
+    run = scratch / "smollm2"
+    steps = [["run", "chatterbot-smollm2", "--max_train_samples", str(min(args.max_train_samples, 256)),
+              "--max_eval_samples", "16", "--set", "task.num_samples=0", "--output_dir", str(run)]]  # fmt: skip
+    exports = {q: scratch / f"smollm2-{q}" for q in ("f16", "q8_0", "q4_0")}
+    steps += [["export", str(run), "--format", "gguf", "--quantize", q, "--output_dir", str(out)]
+              for q, out in exports.items()]  # fmt: skip
+    for step in steps:
+        done = subprocess.run([sys.executable, "-m", "hf_transfer", *step], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"hf-transfer {step[0]} failed:\n{done.stderr[-3000:]}")
+    return run, exports
+
+
+def measure_decoder(run: Path, exports: dict[str, Path], args) -> list[dict]:
+    """Prompt and generation tokens/s at batch 1, PyTorch vs llama.cpp, over ``--latency_rows`` evaluation prompts
+    (at most 8); llama.cpp decodes the tokens PyTorch generated greedily, so both do the same work."""
+    import torch
+    from llama_cpp import Llama
+
+    from hf_transfer.console import quiet
+    from hf_transfer.evaluation import evaluation_data
+    from hf_transfer.hardware import cpu_computes_bf16
+    from hf_transfer.models import load_run
+
+    torch.set_num_threads(args.threads)
+    with quiet():
+        recipe, model, tokenizer = load_run(run)
+        model = (model.merge_and_unload() if hasattr(model, "merge_and_unload") else model).float().eval()
+        _, splits, task, _ = evaluation_data(recipe, tokenizer)
+    examples = splits["validation"]
+    texts = [task._texts(tokenizer, task._conversation(examples[i], "a row"), True)[0]
+             for i in range(min(8, args.latency_rows, len(examples)))]  # fmt: skip
+    prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    n = args.new_tokens
+    out, continuations = [], []
+    variants = [("PyTorch fp32", False)] + ([("PyTorch bf16 autocast", True)] if cpu_computes_bf16() else [])
+    for name, autocast in variants:
+        prefill, decode = 0.0, 0.0
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            warm = torch.tensor([prompts[0]])  # first-call allocation and kernel selection, not timed
+            model.generate(input_ids=warm, attention_mask=torch.ones_like(warm), max_new_tokens=4, do_sample=False,
+                           pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+            for prompt in prompts:
+                ids = torch.tensor([prompt])
+                started = time.perf_counter()
+                model(input_ids=ids)
+                middle = time.perf_counter()
+                generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                           min_new_tokens=n, do_sample=False,
+                                           pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+                whole = time.perf_counter() - middle  # the prompt pass again, then n - 1 cached steps
+                prefill, decode = prefill + middle - started, decode + whole - (middle - started)
+                if not autocast:
+                    continuations.append(generated[0, len(prompt) :].tolist())
+        out.append({"model": name, "prompt_tokens_per_s": sum(map(len, prompts)) / prefill,
+                    "generation_tokens_per_s": (n - 1) * len(prompts) / decode, "bytes": None,
+                    "loss_change": None})  # fmt: skip
+    for q, folder in exports.items():
+        record = json.loads((folder / "export.json").read_text())
+        llm = Llama(model_path=str(folder / "model.gguf"), n_ctx=512, n_threads=args.threads, verbose=False)
+        llm.eval(prompts[0])  # warm-up, not timed
+        prefill, decode = 0.0, 0.0
+        for prompt, continuation in zip(prompts, continuations, strict=True):
+            llm.reset()
+            started = time.perf_counter()
+            llm.eval(prompt)
+            middle = time.perf_counter()
+            for token in continuation:
+                llm.eval([token])
+            prefill, decode = prefill + middle - started, decode + time.perf_counter() - middle
+        out.append({"model": f"llama.cpp {q}", "prompt_tokens_per_s": sum(map(len, prompts)) / prefill,
+                    "generation_tokens_per_s": n * len(prompts) / decode, "bytes": record["bytes"]["model.gguf"],
+                    "loss_change": record["verification"]["eval_loss"]["change"]})  # fmt: skip
+    return out
+
+
+def decoder_lines(rows: list[dict]) -> list[str]:
+    base = rows[0]
+    lines = ["### decoder (SmolLM2-135M, batch 1)", "", "| model | prompt tokens/s | generation tokens/s | "
+             "generation speed-up | file | eval-loss change (verification) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        size = f"{r['bytes'] / 2**20:.0f} MiB" if r["bytes"] else ""
+        change = f"{r['loss_change']:+.2%}" if r["loss_change"] is not None else ""
+        speedup = r["generation_tokens_per_s"] / base["generation_tokens_per_s"]
+        lines.append(f"| {r['model']} | {r['prompt_tokens_per_s']:.0f} | {r['generation_tokens_per_s']:.1f} | "
+                     f"{speedup:.2f}x | {size} | {change} |")  # fmt: skip
+    return lines + [""]
 
 
 def timed(model, batch_list, autocast: bool = False) -> list[float]:
@@ -112,11 +207,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max_train_samples", type=int, default=2000)
     parser.add_argument("--latency_rows", type=int, default=64)
-    parser.add_argument("--out", default=str(HERE / "results" / "export"))
+    parser.add_argument("--new_tokens", type=int, default=32, help="decoder: tokens generated per prompt")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/export (export-decoder for decoder)")
     args = parser.parse_args()
+    args.out = args.out or str(HERE / "results" / ("export-decoder" if args.tasks == "decoder" else "export"))
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for task in args.tasks.split(","):
+            if task == "decoder":
+                run, exports = train_and_export_decoder(Path(scratch), args)
+                results[task] = {"rows": measure_decoder(run, exports, args)}
+                continue
             run, export = train_and_export(task, Path(scratch), args)
             if run is None:
                 print(f"{task}: skipped (no {SHARED / 'conll2003'})")
@@ -130,11 +231,18 @@ def main() -> None:
                                                                                            "avx512_bf16")}  # fmt: skip
     cpu += ", " + ", ".join(f"{name} {'yes' if on else 'no'}" for name, on in flags.items())
     lines = [
+        f"PyTorch vs its GGUF exports in llama.cpp on CPU ({cpu}, {args.threads} threads), SmolLM2-135M (chatterbot "
+        f"recipe, LoRA merged); eval-loss change from hf-transfer export's verification",
+        "",
+    ] if args.tasks == "decoder" else [
         f"PyTorch fp32 vs its ONNX export on CPU ({cpu}, {args.threads} threads), MiniLM-L6 fine-tuned on "
         f"{args.max_train_samples} rows for 1 epoch; metrics from hf-transfer export's verification",
         "",
     ]
     for task, result in results.items():
+        if task == "decoder":
+            lines += decoder_lines(result["rows"])
+            continue
         rows = result["rows"]
         base = rows[0]
         lines += [f"### {task}", "", f"| model | {base['metric_name']} | latency, batch 1 | throughput, batch 32 | "

@@ -85,10 +85,11 @@ def training_arguments(recipe: Recipe) -> dict[str, Any]:
         training.setdefault("warmup_steps", float(ratio))
     for key, value in training.items():
         if key in NOT_TRAINING_ARGS or key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
+            close = difflib.get_close_matches(key, list(fields), n=1) if key not in NOT_TRAINING_ARGS else []
             hint = f" Did you mean {close[0]!r}?" if close else ""
             where = (
-                "--output_dir / --overwrite_output_dir are flags of hf-transfer run" if key in NOT_TRAINING_ARGS else ""
+                "--output_dir / --overwrite_output_dir are flags of the commands that write a run folder (run, "
+                "compare, tune); plan writes none" if key in NOT_TRAINING_ARGS else ""
             )
             raise UserError(f"Unknown training argument {key!r}.{hint} {where}".strip())
         default = fields[key].default

@@ -116,18 +116,18 @@ def compare(
     skipped = {float(n.split()[1]) for n in notes}
     if fractions:  # the fractions share the rows the run would train on (after --max_train_samples)
         sizes = sorted({max(1, round(f * len(splits["train"]))) for f in fractions if f not in skipped})
+        if not sizes:
+            raise UserError(f"Every fraction is too small to run: {'; '.join(notes)}. Give larger --fractions.")
         if len(sizes) < 2:
             raise UserError(
                 f"--fractions {','.join(map(fraction_text, fractions))} of the {len(splits['train']):,} training rows "
-                f"give {'no size that can run' if not sizes else f'one training size ({sizes[0]:,} rows)'}: a learning "
-                "curve needs at least two. Give more or larger fractions, or more training rows."
+                f"give one training size ({sizes[0]:,} rows): a learning curve needs at least two. Give more or "
+                "larger fractions, or more training rows."
             )
     every = _eval_every(recipe, len(splits["train"]))
     schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every,
                 "logging_steps": max(1, every // 2)}  # fmt: skip
     planned = [p for p in planned_runs(recipe, methods, seeds, fractions, schedule) if p[2] not in skipped]
-    if not planned:
-        raise UserError(f"Every fraction is too small to run: {'; '.join(notes)}. Give larger --fractions.")
     reuse = set()
     for name, method, _, _, requested in planned:
         folder = output_dir / name

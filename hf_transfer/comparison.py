@@ -283,16 +283,22 @@ def plot_report(report: dict, output_dir: Path) -> None:
     main = report["main_metric"]
     methods = [r["method"] for r in report["rows"]]
     values = [r["metrics"].get(main) or 0.0 for r in report["rows"]]
-    errors = [report.get("intervals", {}).get(m, {}).get("half", 0.0) for m in methods]
+    intervals = [report.get("intervals", {}).get(m) for m in methods]
+    below = [max(0.0, v - i["low"]) if i else 0.0 for v, i in zip(values, intervals, strict=True)]
+    errors = [max(0.0, i["high"] - v) if i else 0.0 for v, i in zip(values, intervals, strict=True)]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(methods, values, yerr=errors, capsize=4, color="tab:blue")
-    for bar, value in zip(bars, values, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, value, f"{value:.3f}", ha="center", va="bottom")
+    bars = ax.bar(methods, values, yerr=[below, errors], capsize=4, color="tab:blue")  # the interval's own ends
+    for bar, value, error in zip(bars, values, errors, strict=True):  # the label above the error bar, not on it
+        ax.text(bar.get_x() + bar.get_width() / 2, value + error, f"{value:.3f}", ha="center", va="bottom")
     for name, value in report["baselines"].items():
         ax.axhline(value, color="tab:gray", linestyle="--", label=name.replace("_", " "))
-        ax.legend(loc="lower right")
+    if report["baselines"]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small", frameon=False)
+    ax.margins(y=0.15)
     ax.set_ylabel(main)
-    ax.set_title(f"{report['recipe']}: {main} by method (95% intervals)")
+    seeds = report.get("seeds", 1)
+    ax.set_title(f"{main} by method" + (f" (mean of {seeds} seeds, 95% intervals)" if seeds > 1 else
+                                        " (95% intervals)"), fontsize="medium")  # fmt: skip
     fig.tight_layout()
     fig.savefig(output_dir / "metric_by_method.png", dpi=100)
     plt.close(fig)
@@ -302,9 +308,10 @@ def plot_report(report: dict, output_dir: Path) -> None:
         if r["learning_curve"]:
             ax.plot(*zip(*r["learning_curve"], strict=True), marker="o", label=r["method"])
     ax.set_xlabel("training step")
-    ax.set_ylabel(main)
-    ax.set_title("Learning curves")
-    ax.legend()
+    ax.set_ylabel(f"{main} (selection split)")
+    ax.set_title("Learning curves" + (" (seed 0 of each method)" if report.get("seeds", 1) > 1 else ""),
+                 fontsize="medium")  # fmt: skip
+    ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     fig.savefig(output_dir / "learning_curves.png", dpi=100)
     plt.close(fig)
@@ -322,8 +329,8 @@ def plot_report(report: dict, output_dir: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("training examples")
         ax.set_ylabel(main)
-        ax.set_title("Metric by training examples (dashed: power-law fit, extrapolated to 2x)")
-        ax.legend()
+        ax.set_title("By training examples (dashed: power-law fit to 2x)", fontsize="medium")
+        ax.legend(loc="best", fontsize="small")
         fig.tight_layout()
         fig.savefig(output_dir / "data_curves.png", dpi=100)
         plt.close(fig)

@@ -36,6 +36,10 @@ def evaluate_model(
     in dataset order), to compare two models row by row (``agreement``). ``records``: a list that receives the task's
     per-example records of the same evaluation (a classifier's per-class report)."""
     task = recipe.task
+    if hasattr(model, "response_loss"):  # a GGUF export (gguf_model.GgufModel) scores itself in llama.cpp
+        metrics = {"eval_loss": model.response_loss(features)}
+        metrics.update(task.generation_metrics(model, tokenizer, examples, recipe.metric_names))
+        return task.finish_metrics(metrics)
     with tempfile.TemporaryDirectory() as scratch:
         settings = {"per_device_eval_batch_size": batch_size, "report_to": "none", "seed": 42, **device_defaults()}
         settings.update(precision or {})

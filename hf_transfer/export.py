@@ -29,8 +29,8 @@ from .errors import UserError, first_line
 from .onnx_model import INPUT_NAMES, INT8_FILE, MODEL_FILE, OnnxModel, check_installed, file_entry
 from .runs import EXPORT_FILE, RunFolder
 
-FORMATS = {"onnx": ("int8",)}
-"""Export formats and the quantizations each has."""
+FORMATS = {"onnx": ("int8",), "gguf": ("f16", "q8_0", "q4_0")}
+"""Export formats and the quantizations each has (GGUF: gguf_export.py)."""
 OUTPUT_TOLERANCE = 1e-3
 """How far an fp32 export's outputs (logits) may be from the PyTorch model's in fp32, relative to their scale (at
 least 1): a real export differs by about 1e-5 to 4e-4 (fused kernels sum in another order); a wrong one by far more."""
@@ -225,7 +225,11 @@ def export_run(
     source.require_finished("an unfinished run is not exported. Finish it with --resume first.")
     source.refuse_export("export takes the run it was made from")
     recipe = source.recipe()
-    if not recipe.task.export_outputs:
+    if fmt == "gguf":
+        from .gguf_export import check_run
+
+        check_run(source, recipe)
+    elif not recipe.task.export_outputs:
         raise UserError(f"{source.path.name} is a {recipe.task.kind} run, which is not exported: "
                         f"{recipe.task.export_refusal}.")  # fmt: skip
     target = RunFolder(output_dir or source.path.with_name(f"{source.path.name}-{fmt}"))
@@ -236,7 +240,8 @@ def export_run(
     check_replaces_only(target.path, "export")
     if validation_file is not None:
         validation_file = Path(validation_file).expanduser().resolve()
-    check_installed()
+    if fmt == "onnx":
+        check_installed()
     staging = target.staging
     if staging.exists() and not (staging / STAGING_MARK).is_file():
         raise UserError(f"{staging} exists and was not left by an export (it has no {STAGING_MARK}): hf_transfer does "
@@ -249,8 +254,14 @@ def export_run(
     except OSError as exc:
         raise UserError(f"--output_dir {target.path} cannot be written: {exc.strerror} ({staging.parent}).") from None
     try:
-        record = _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples, batch_size,
-                         trust_remote_code, log)  # fmt: skip
+        if fmt == "gguf":
+            from .gguf_export import export
+
+            record = export(source, requested, staging, quantize, validation_file, max_eval_samples,
+                            trust_remote_code, log)  # fmt: skip
+        else:
+            record = _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples,
+                             batch_size, trust_remote_code, log)  # fmt: skip
         if _identity(source) != started_with:
             raise UserError(f"{source.path} was replaced by another run while it was exported: the export could mix "
                             "the two. Nothing was kept; export it again once that run has finished.")  # fmt: skip

@@ -29,6 +29,8 @@ class Fit:
 
     fixed: float
     per_token: float
+    spread: float = 0.0
+    """The probe batches' scatter around the fit: the root mean square of (measured / fitted - 1)."""
 
     def __call__(self, tokens: float) -> float:
         return self.fixed + self.per_token * tokens
@@ -41,7 +43,10 @@ class Fit:
         spread = sum((x - mean_x) ** 2 for x, _ in points)
         slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread > 0 else 0.0
         slope = max(slope, 0.0)
-        return cls(fixed=max(mean_y - slope * mean_x, 0.0), per_token=slope)
+        fit = cls(fixed=max(mean_y - slope * mean_x, 0.0), per_token=slope)
+        ratios = [(y / fit(x) - 1) ** 2 for x, y in points if fit(x) > 0]
+        fit.spread = math.sqrt(sum(ratios) / len(ratios)) if ratios else 0.0
+        return fit
 
 
 @dataclass
@@ -313,6 +318,7 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
     }
     seconds["total"] = round(sum(seconds.values()), 2)
     probe_info = {
+        "step_spread": round(measured["train_fit"].spread, 3),
         "train_batches": measured["train_batches"],
         "eval_batches": measured["eval_batches"],
         "seconds": round(measured["seconds"], 2),

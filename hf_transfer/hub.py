@@ -66,7 +66,7 @@ def _explain(exc: Exception, repo_id: str, endpoint: str) -> UserError:
 
 
 EXPORT_FOLDER = "onnx"
-"""Where ``push --export`` puts an export of the run in the repository."""
+"""Where ``push --export`` puts an ONNX export of the run in the repository (a GGUF export: ``gguf/``, its format)."""
 
 
 def check_export(export_dir: Path, run_dir: Path) -> Path:
@@ -85,14 +85,15 @@ def check_export(export_dir: Path, run_dir: Path) -> Path:
 
 
 def _export_operations(export_dir: Path, repo_id: str) -> list:
-    """The export's files under ``onnx/``, its own README included; export.json names the repository, not the run's
-    local folder."""
+    """The export's files under ``onnx/`` (``gguf/`` for a GGUF export), its own README included; export.json names
+    the repository, not the run's local folder."""
     import json
 
     from huggingface_hub import CommitOperationAdd
 
     from .runs import EXPORT_FILE
 
+    folder = json.loads((export_dir / EXPORT_FILE).read_text()).get("format", EXPORT_FOLDER)
     operations = []
     for path in sorted(p for p in export_dir.rglob("*") if p.is_file()):
         name = path.relative_to(export_dir).as_posix()
@@ -103,7 +104,7 @@ def _export_operations(export_dir: Path, repo_id: str) -> list:
             continue
         else:
             content = str(path)
-        operations.append(CommitOperationAdd(path_in_repo=f"{EXPORT_FOLDER}/{name}", path_or_fileobj=content))
+        operations.append(CommitOperationAdd(path_in_repo=f"{folder}/{name}", path_or_fileobj=content))
     return operations
 
 

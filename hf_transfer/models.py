@@ -298,7 +298,12 @@ def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool)
     recipe = dataclasses.replace(recipe, trust_remote_code=bool(needs_code))
     here = ResolvedCheckpoint(str(folder.path))
     if folder.is_export:
+        from .gguf_model import GgufModel, is_gguf_export
         from .onnx_model import OnnxModel, check_installed
+
+        if is_gguf_export(folder.path):  # generation and the eval loss in llama.cpp
+            context = getattr(recipe.task, "max_length", 512) + getattr(recipe.task, "max_new_tokens", 128)
+            return recipe, GgufModel(folder.path, n_ctx=context), load_tokenizer(here, recipe)
 
         check_installed()
         return recipe, OnnxModel(folder.path), run_tokenizer(folder, here, recipe)

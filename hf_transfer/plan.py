@@ -54,6 +54,7 @@ def plan_table(forecasts: list) -> tuple[list[str], list[list[str]]]:
 
     header = ["method", "trainable params", "steps", "evaluations", "wall time", "peak RSS", "saved", "precision",
               "probe"]  # fmt: skip
+    # the wall time with the probe steps' scatter around their fit, carried over the training time
     rows = []
     for f in forecasts:
         probe = f"{f.probe['train_batches']} steps + {f.probe['eval_batches']} eval batches, {f.probe['seconds']:.1f} s"
@@ -63,7 +64,9 @@ def plan_table(forecasts: list) -> tuple[list[str], list[list[str]]]:
                 f"{f.trainable:,} ({f.trainable / f.total:.1%})",
                 f"{f.steps:,}",
                 str(f.evaluations),
-                duration_text(f.total_seconds),
+                duration_text(f.total_seconds)
+                + (f" ± {duration_text(f.probe['step_spread'] * f.seconds['train'])}"
+                   if f.probe.get("step_spread") else ""),  # fmt: skip
                 f"{f.peak_rss_bytes / 2**30:.2f} GiB",
                 f"{f.saved_bytes / 2**20:.1f} MiB",
                 f.precision,
@@ -132,3 +135,41 @@ def refit_reserve(recipe, method: str, budget, trials: int, console, trust_remot
             f"{math.ceil(budget.seconds - budget.left() + 2 * least)} s, or leave --refit out."
         )
     return max(least, budget.left() / (trials + 1))
+
+
+PHASES = {"setup_and_data": "setup and data", "model": "model", "train": "training", "evaluations": "evaluations",
+          "checkpoints": "checkpoints", "save_and_check": "save, reload check and evaluation"}  # fmt: skip
+
+
+def phase_lines(forecasts: list) -> list[str]:
+    """Where each method's time goes, phase by phase."""
+    from .budget import duration_text
+
+    return [f"{f.method}: " + ", ".join(f"{label} {duration_text(f.seconds[key])}" for key, label in PHASES.items()
+                                        if f.seconds.get(key)) for f in forecasts]  # fmt: skip
+
+
+def budget_choice(forecasts: list, seconds: float) -> str:
+    """Which of the forecast methods a run under a ``seconds`` budget would best be, and why: the first asked for
+    that fits whole; else the one that would train the largest share of its steps."""
+    from .budget import MARGIN, duration_text
+
+    room = seconds * (1 - MARGIN)
+    fits = [f for f in forecasts if f.total_seconds <= room]
+    if fits:
+        chosen = fits[0]
+        others = [f.method for f in fits[1:]]
+        return (f"For a {duration_text(seconds)} budget: {chosen.method}, the first method asked for that fits whole "
+                f"(forecast {duration_text(chosen.total_seconds)})"
+                + (f"; {', '.join(others)} would fit too." if others else ".")
+                + "".join(f" {f.method} would not fit ({duration_text(f.total_seconds)})." for f in forecasts
+                          if f not in fits))  # fmt: skip
+
+    def share(f) -> float:
+        rest = f.total_seconds - f.seconds["train"] - f.seconds.get("evaluations", 0)
+        return max(0.0, min(1.0, (room - rest) / max(f.seconds["train"], 1e-9)))
+
+    best = max(forecasts, key=share)
+    shares = ", ".join(f"{f.method} {share(f):.0%}" for f in forecasts)
+    return (f"For a {duration_text(seconds)} budget no method fits whole; the share of its training steps each "
+            f"would run: {shares}. {best.method} trains the largest share.")

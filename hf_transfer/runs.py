@@ -143,8 +143,10 @@ class RunFolder:
     def refuse_export(self, what: str) -> None:
         """Stop when this folder is an export: ``what`` (merge, push, compare) takes the run it was made from."""
         if self.is_export:
-            source = json.loads((self.path / EXPORT_FILE).read_text()).get("source_run", "the run it was made from")
-            raise UserError(f"{self.path} is an ONNX export, not a run: {what} ({source}).")
+            record = json.loads((self.path / EXPORT_FILE).read_text())
+            source, kind = record.get("source_run", "the run it was made from"), record.get("format", "onnx").upper()
+            raise UserError(f"{self.path} is {'an' if kind == 'ONNX' else 'a'} {kind} export, not a run: {what} "
+                            f"({source}).")  # fmt: skip
 
     @property
     def has_adapter(self) -> bool:

@@ -97,20 +97,32 @@ def check_space(space: dict[str, dict], recipe: Recipe) -> None:
     training_arguments(recipe)  # the recipe itself still resolves
 
 
-def suggest(trial, space: dict[str, dict]) -> dict[str, Any]:
+METHOD_SEPARATOR = "/"
+"""Between a method and a parameter in the study's names (``lora/learning_rate``) when several methods are searched:
+one name per method and parameter, so the sampler never mixes one method's learning rates into another's."""
+
+
+def suggest(trial, space: dict[str, dict], method: str | None = None) -> dict[str, Any]:
+    """One trial's values, under the space's names; ``method``: the study names each parameter after it."""
     from .plain import parse_value
 
     values = {}
     for name, spec in space.items():
+        known = f"{method}{METHOD_SEPARATOR}{name}" if method else name
         if "choices" in spec:
-            values[name] = trial.suggest_categorical(name, spec["choices"])
+            values[name] = trial.suggest_categorical(known, spec["choices"])
             continue
         low, high = (parse_value(str(spec[k])) if isinstance(spec[k], str) else spec[k] for k in ("low", "high"))
         if isinstance(low, int) and isinstance(high, int) and not spec.get("log"):
-            values[name] = trial.suggest_int(name, low, high)
+            values[name] = trial.suggest_int(known, low, high)
         else:
-            values[name] = trial.suggest_float(name, float(low), float(high), log=bool(spec.get("log")))
+            values[name] = trial.suggest_float(known, float(low), float(high), log=bool(spec.get("log")))
     return values
+
+
+def trial_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A finished trial's parameters under the space's names (the method prefix and the method choice left out)."""
+    return {k.split(METHOD_SEPARATOR, 1)[-1]: v for k, v in params.items() if k != "method"}
 
 
 def with_params(recipe: Recipe, method: str, params: dict[str, Any]) -> Recipe:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import UserError, first_line, without_password
 from .recipe import Recipe
-from .search_space import check_space, default_space, read_space, suggest, with_params, without_given
+from .search_space import check_space, default_space, read_space, suggest, trial_params, with_params, without_given
 from .staging import check_collection_dir, make_dir
 
 SELECTION_FRACTION = 0.1
@@ -36,17 +36,20 @@ def fingerprint(recipe: Recipe, methods: list[str], spaces: dict) -> str:
 
 def reporter(trial, metric: str):
     """A TrainerCallback that reports each evaluation to the trial and stops training when the pruner says so."""
+    import optuna
     from transformers import TrainerCallback
 
     class Report(TrainerCallback):
         pruned = False
+        last = None
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if metrics and metric in metrics:
-                trial.report(float(metrics[metric]), state.global_step)
-                if trial.should_prune():
+                self.last = float(metrics[metric])
+                trial.report(self.last, state.global_step)
+                if trial.should_prune():  # stopped here: a pruned trial is not saved, checked or evaluated
                     self.pruned = True
-                    control.should_training_stop = True
+                    raise optuna.TrialPruned(f"pruned at step {state.global_step} ({metric} {self.last:.4g})")
             return control
 
     return Report()
@@ -54,6 +57,7 @@ def reporter(trial, metric: str):
 
 def open_study(storage_url: str, name: str, direction: str, print_of: str, seed: int):
     import random
+    import warnings
 
     import optuna
     from optuna.storages import RDBStorage
@@ -62,10 +66,12 @@ def open_study(storage_url: str, name: str, direction: str, print_of: str, seed:
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     for attempt in range(8):  # two processes creating the same new database at once: one of them retries
         try:
-            storage = RDBStorage(
-                storage_url, heartbeat_interval=30, grace_period=90, engine_kwargs={"connect_args": {"timeout": 60}}
-                if storage_url.startswith("sqlite") else {},
-            )  # fmt: skip
+            with warnings.catch_warnings():  # Optuna marks heartbeats experimental: not the user's business
+                warnings.simplefilter("ignore")
+                storage = RDBStorage(
+                    storage_url, heartbeat_interval=30, grace_period=90, engine_kwargs={"connect_args": {"timeout": 60}}
+                    if storage_url.startswith("sqlite") else {},
+                )  # fmt: skip
             study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
                                         pruner=pruner, load_if_exists=True)  # fmt: skip
             break
@@ -74,6 +80,9 @@ def open_study(storage_url: str, name: str, direction: str, print_of: str, seed:
                 raise UserError(without_password(
                     storage_url, f"The study storage {storage_url} could not be opened: {first_line(exc)}")) from None
             time.sleep(0.5 + random.random())
+    # the sampler's stream starts where the study stands: a resumed study, or a second process on a shared storage,
+    # draws new points instead of repeating the first ones (a fixed seed alone would)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
     made_for = study.user_attrs.get("fingerprint")
     if made_for is None:
         study.set_user_attr("fingerprint", print_of)
@@ -166,28 +175,37 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
         method = trial.suggest_categorical("method", method_names) if len(method_names) > 1 else method_names[0]
-        params = suggest(trial, spaces[method])
+        params = suggest(trial, spaces[method], method if len(method_names) > 1 else None)
         trial_recipe = with_params(selecting, method, params)
         folder = output_dir / "trials" / f"trial-{trial.number:04d}"
         trial.set_user_attr("run_dir", str(folder))
         report = reporter(trial, metric)
         console.say(f"\n=== trial {trial.number}: {method} " + ", ".join(f"{k}={_short(v)}" for k, v in params.items()))
         started = time.monotonic()
+        share = None
+        if trials_budget is not None:  # an equal share of what is left for each trial still to run
+            finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+            share = trials_budget.share(max(1, trials - finished))
         try:
             metrics = run(trial_recipe, folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
-                          console=console, callbacks=[report], time_budget=trials_budget,
+                          console=console, callbacks=[report], time_budget=share,
                           trust_remote_code=trust_remote_code)  # fmt: skip
-        except UserError as exc:  # this trial's settings cannot run (a divergence, a budget spent): the study goes on
-            trial.set_user_attr("error", str(exc)[:500])
-            console.say(f"[hf-transfer] trial {trial.number} failed: {exc}")
+        except optuna.TrialPruned:
+            shutil.rmtree(folder.with_name(folder.name + ".partial"), ignore_errors=True)
+            trial.set_user_attr("pruned_value", report.last)
+            trial.set_user_attr("seconds", round(time.monotonic() - started, 2))
+            console.say(f"[hf-transfer] trial {trial.number} pruned: its {metric} {report.last:.4g} is below the "
+                        "median of earlier trials at the same step; not saved")  # fmt: skip
+            raise
+        except Exception as exc:  # this trial cannot run (a divergence, a budget spent, anything): recorded, go on
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500] if not isinstance(exc, UserError)
+                                else str(exc)[:500])  # fmt: skip
+            console.say(f"[hf-transfer] trial {trial.number} failed: {first_line(exc) or type(exc).__name__}")
             raise
         durations.append(time.monotonic() - started)
         trial.set_user_attr("seconds", round(durations[-1], 2))
         value = (metrics.get("selection") or {}).get("value")  # the selection split ranks trials, never the evaluation
         trial.set_user_attr("evaluation_value", metrics["eval"].get(metric))
-        if report.pruned:
-            trial.set_user_attr("pruned_value", value)
-            raise optuna.TrialPruned()
         if value is None or (isinstance(value, float) and math.isnan(value)):
             raise UserError(f"trial {trial.number}: the run reported no {metric}.")
         return float(value)
@@ -209,7 +227,7 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     if done < trials:
         timeout = max(trials_budget.left(), 0.0) if trials_budget is not None else None
         study.optimize(objective, n_trials=trials - done, timeout=timeout, callbacks=[stop, out_of_time],
-                       catch=(UserError,))  # fmt: skip
+                       catch=(Exception,))  # fmt: skip
     return finish(study, recipe, selecting, method_names, output_dir, metric, refit, keep, console, budget,
                   trust_remote_code, selection_fraction)  # fmt: skip
 
@@ -274,7 +292,7 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
                         + (" The first trials failed alike, so the study stopped." if same_failure(trials) else "")
                         + why)  # fmt: skip
     best = study.best_trial
-    params = {k: v for k, v in best.params.items() if k != "method"}
+    params = trial_params(best.params)
     method = best.params.get("method", method_names[0])
     winner = dataclasses.replace(with_params(selecting, method, params), description=(
         recipe.description + f" Tuned with hf-transfer tune: trial {best.number} of {len(trials)}, {metric} "
@@ -341,18 +359,28 @@ def write_table(rows: list[dict], output_dir: Path, metric: str) -> None:
     write_atomically(output_dir / "trials.md", "\n".join(lines) + "\n")
 
 
+IMPORTANCE_TRIALS = 8
+"""Finished trials below which the parameter importances (a random forest over the trials) are not drawn."""
+
+
 def write_plots(study, output_dir: Path) -> dict[str, str]:
     """The optimisation history and the parameter importances (when there are enough finished trials)."""
     import warnings
 
+    from optuna.trial import TrialState
     from optuna.visualization import matplotlib as plots
 
     from .plots import pyplot
 
     plt = pyplot()
     written = {}
+    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     for name, draw in (("optimization_history", plots.plot_optimization_history),
                        ("param_importances", plots.plot_param_importances)):  # fmt: skip
+        if name == "param_importances" and finished < IMPORTANCE_TRIALS:
+            written[name] = (f"not drawn: {finished} finished trial(s); the importances are estimated from "
+                             f"{IMPORTANCE_TRIALS} or more")  # fmt: skip
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental

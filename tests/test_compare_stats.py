@@ -292,6 +292,6 @@ def test_fractions_share_the_capped_rows_and_a_curve_needs_two_sizes(tiny_bert, 
              for f in ("0.5", "1")]  # fmt: skip
     assert sizes[0] < sizes[1] <= 80 and sizes[0] == pytest.approx(sizes[1] / 2, abs=1)
     code, _, err = run_cli("compare", *tiny_run_args(tiny_bert, sentiment_files, tmp_path / "one")[1:], "--methods",
-                           "full", "--fractions", "0.001,0.002")  # fmt: skip
+                           "full", "--fractions", "0.5,0.501")  # fmt: skip
     assert code == 2 and "a learning curve needs at least two" in err and "Traceback" not in err
     assert not (tmp_path / "one").exists()

@@ -268,8 +268,9 @@ def test_a_budget_the_run_fits_in_trains_the_same_model(tiny_bert, sentiment_fil
 
 
 def test_plan_json_is_pure_json_on_stdout(tiny_bert, sentiment_files, tmp_path, run_cli):
-    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", "--max_steps", "4")
-    code, out, err = run_cli("plan", *args[1:], "--json")
+    args = [str(a) for a in tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", "--max_steps", "4")]
+    at = args.index("--output_dir")  # plan writes no run folder
+    code, out, err = run_cli("plan", *args[1:at], *args[at + 2 :], "--json")
     assert code == 0, err
     forecasts = json.loads(out)
     assert forecasts[0]["method"] == "full" and "probing full" in err

@@ -68,11 +68,40 @@ def test_plan_forecasts_the_run_it_probes(tiny_bert, sentiment_files, tmp_path, 
     assert forecast.probe["train_batches"] == 4 and forecast.probe["eval_batches"] >= 1
 
 
+def plan_args(tiny_bert, files) -> list:
+    """The tiny run's flags as plan takes them: plan writes no run folder, so it has no --output_dir."""
+    args = [str(a) for a in tiny_run_args(tiny_bert, files, "unused")[1:]]
+    at = args.index("--output_dir")
+    return args[:at] + args[at + 2 :]
+
+
 def test_plan_prints_a_table_per_method(tiny_bert, sentiment_files, run_cli):
-    code, out, err = run_cli("plan", *tiny_run_args(tiny_bert, sentiment_files, "unused")[1:], "--methods", "full,lora")
+    code, out, err = run_cli("plan", *plan_args(tiny_bert, sentiment_files), "--methods", "full,lora",
+                             "--time_budget", "10m")  # fmt: skip
     assert code == 0, err
     rows = [line.split()[0] for line in out.splitlines() if line.startswith(("full ", "lora "))]
     assert rows == ["full", "lora"] and "peak RSS" in out and "probe" in out
+    assert " ± " in out, "the forecast's uncertainty, from the probe steps' scatter"
+    assert "Where the time goes:" in out and "full: setup and data" in out and "training" in out
+    assert "For a 10 min 00 s budget: full, the first method asked for that fits whole" in out
+    code, _, err = run_cli("plan", *plan_args(tiny_bert, sentiment_files), "--output_dir", "x")
+    assert code == 2 and "output_dir" in err, "plan writes no run folder: it does not take --output_dir"
+    code, text, _ = run_cli("plan", "--help")
+    assert "--output_dir" not in text and "--resume" not in text and "--time_budget" in text
+
+
+def test_the_budget_choice_says_what_fits_and_why():
+    from types import SimpleNamespace
+
+    from hf_transfer.plan import budget_choice
+
+    def forecast(method, train, total):
+        return SimpleNamespace(method=method, total_seconds=total, seconds={"train": train, "evaluations": 0})
+
+    full, lora = forecast("full", 80, 100), forecast("lora", 40, 60)
+    assert budget_choice([full, lora], 70).startswith("For a 70 s budget: lora, the first method asked for that fits")
+    text = budget_choice([full, lora], 40)
+    assert "no method fits whole" in text and "lora trains the largest share" in text
 
 
 # ---- --time_budget
@@ -321,3 +350,61 @@ def test_the_schedule_follows_the_clock_when_steps_run_slower_than_forecast():
         optimizer.step()
         on_time.step()
     assert on_time.last_epoch == 3, "a run on time keeps its schedule"
+
+
+def test_a_resumed_study_draws_new_points_and_methods_keep_their_own_parameters(tmp_path, tiny_bert, sentiment_files):
+    """A second process (or a resumed one) on the same study must not repeat the first one's draws; two methods'
+    learning rates are two parameters of the study, never one range the sampler mixes."""
+    from hf_transfer.console import Console
+    from hf_transfer.tune import tune
+
+    recipe = tiny_recipe(tiny_bert, sentiment_files)
+    with Console() as console:
+        first = tune(recipe, ["full"], tmp_path / "t", 1, console, train_run=fake_run(1e-3))
+        again = tune(recipe, ["full"], tmp_path / "t", 2, console, train_run=fake_run(1e-3))
+    drawn = [t["params"]["learning_rate"] for t in again["trials"]]
+    assert len(drawn) == 2 and drawn[0] == first["trials"][0]["params"]["learning_rate"] and drawn[1] != drawn[0]
+    with Console() as console:
+        both = tune(recipe, ["full", "lora"], tmp_path / "two", 4, console, train_run=fake_run(1e-3))
+    names = {name for t in both["trials"] for name in t["params"]}
+    assert {"full/learning_rate", "lora/learning_rate"} & names and "learning_rate" not in names
+    assert "learning_rate" in both["best"]["params"], "the winner's recipe takes the space's own names"
+    complete = sum(t["state"] == "complete" for t in both["trials"])  # some may be pruned
+    assert both["plots"]["param_importances"].startswith(f"not drawn: {complete} finished trial(s)")
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, tiny_bert, sentiment_files):
+    from hf_transfer.console import Console
+    from hf_transfer.tune import tune
+
+    calls = []
+    good = fake_run(1e-3)
+
+    def flaky(recipe, folder, **kwargs):
+        calls.append(folder)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory (a stand-in)")
+        return good(recipe, folder, **kwargs)
+
+    recipe = tiny_recipe(tiny_bert, sentiment_files)
+    with Console() as console:
+        report = tune(recipe, ["full"], tmp_path / "t", 2, console, train_run=flaky)
+    states = [t["state"] for t in report["trials"]]
+    assert states[0] == "fail" and "RuntimeError: CUDA out of memory" in report["trials"][0]["error"]
+    assert states[1] in ("complete", "pruned") and "best" in report, "the next trial ran"
+
+
+def test_a_pruned_trial_stops_where_it_is_pruned():
+    """The pruner's verdict stops the run at that evaluation (no save, reload check or final evaluation follow)."""
+    from types import SimpleNamespace
+
+    import optuna
+
+    from hf_transfer.tune import reporter
+
+    reported = []
+    trial = SimpleNamespace(report=lambda value, step: reported.append((value, step)), should_prune=lambda: True)
+    callback = reporter(trial, "eval_accuracy")
+    with pytest.raises(optuna.TrialPruned, match="pruned at step 7"):
+        callback.on_evaluate(None, SimpleNamespace(global_step=7), SimpleNamespace(), metrics={"eval_accuracy": 0.5})
+    assert reported == [(0.5, 7)] and callback.pruned and callback.last == 0.5

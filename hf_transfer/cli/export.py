@@ -7,11 +7,13 @@ from .flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
-    ex = sub.add_parser("export", help="export a finished run to ONNX, verified on its evaluation data")
+    ex = sub.add_parser("export", help="export a finished run to ONNX (encoders) or GGUF (instruction-tuned causal "
+                        "LMs, for llama.cpp and Ollama), verified on its evaluation data")
     ex.add_argument("run_dir")
-    ex.add_argument("--format", default="onnx", help="onnx (the only one)")
-    ex.add_argument("--quantize", help="int8: also write a dynamically quantized model, and predict with it")
-    ex.add_argument("--output_dir", help="default: <run_dir>-onnx beside the run")
+    ex.add_argument("--format", default="onnx", help="onnx (encoders) or gguf (Llama-family and Qwen2 causal LMs)")
+    ex.add_argument("--quantize", help="onnx: int8 (also write a dynamically quantized model, and predict with it); "
+                    "gguf: f16 (default), q8_0 or q4_0")  # fmt: skip
+    ex.add_argument("--output_dir", help="default: <run_dir>-<format> beside the run")
     ex.add_argument("--overwrite_output_dir", action="store_true", help="replace an earlier export (once the new one "
                     "is verified)")  # fmt: skip
     ex.add_argument("--validation_file", help="verify on this labelled file instead of the run's evaluation data")
@@ -39,6 +41,11 @@ def run(args, extra, argv) -> None:
         batch_size=args.per_device_eval_batch_size,
         trust_remote_code=args.trust_remote_code,
     )
+    if record["format"] == "gguf":
+        from ..gguf_export import summary
+
+        print("\n".join(summary(record)))
+        return
     v = record["verification"]
     metric = v["metric"].removeprefix("eval_")
     print(f"Verified on {v['samples']:,} rows of {v['evaluated_on']}: {metric} {v['onnx_fp32']:.4f} (ONNX fp32) vs "

@@ -21,52 +21,67 @@ def training_epilog() -> str:
     return TRAINING_FLAGS_HELP.format(common=common_flags_help())
 
 
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
+RUN_ONLY_FLAGS = ("output_dir", "overwrite_output_dir", "resume", "merge_adapter", "test_file")
+"""Flags about a run's folder and what follows its training: a command that trains nothing (plan) leaves them out."""
+
+
+def add_run_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = ()) -> None:
+    """The flags of ``hf-transfer run``; ``leave_out``: the ones a command does not read (its --help lists only what
+    it reads)."""
     from ..methods import names as method_names
 
-    parser.add_argument("--method", choices=method_names(), help="fine-tuning method (default: the recipe's)")
-    parser.add_argument("--model_name_or_path", help="checkpoint to start from instead of the recipe's")
-    parser.add_argument("--train_file", help="local csv/tsv/json/jsonl/parquet training data (csv/json may be .gz)")
-    parser.add_argument(
+    def add(*names, **kwargs) -> None:
+        if names[0].lstrip("-") not in leave_out:
+            parser.add_argument(*names, **kwargs)
+
+    _add_run_flags(add, method_names)
+
+
+def _add_run_flags(add, method_names) -> None:
+
+    add("--method", choices=method_names(), help="fine-tuning method (default: the recipe's)")
+    add("--model_name_or_path", help="checkpoint to start from instead of the recipe's")
+    add("--train_file", help="local csv/tsv/json/jsonl/parquet training data (csv/json may be .gz)")
+    add(
         "--validation_file", help="local evaluation data (default: a seeded split of the training data)"
     )
-    parser.add_argument(
+    add(
         "--test_file", help="rows to predict once trained (run_glue's --do_predict): RUN_DIR/predictions-<name>.jsonl"
     )
-    parser.add_argument("--max_train_samples", type=int)
-    parser.add_argument("--max_eval_samples", type=int)
-    parser.add_argument("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
-    parser.add_argument("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")
-    parser.add_argument(
+    add("--max_train_samples", type=int)
+    add("--max_eval_samples", type=int)
+    add("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
+    add("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")
+    add(
         "--set", action="append", metavar="KEY=VALUE", help="override a recipe field, e.g. --set lora.r=16"
     )
-    parser.add_argument(
+    add(
         "--trust_remote_code",
         action="store_true",
         help="run code shipped with the checkpoint (off by default; a recipe file cannot switch it on)",
     )
-    parser.add_argument(
+    add(
         "--allow_pickle_weights", action="store_true", help="load checkpoints that have only pickle (.bin) weights"
     )
-    parser.add_argument(
+    add(
         "--resume", action="store_true", help="continue an interrupted run from its newest complete checkpoint"
     )
-    parser.add_argument(
+    add(
         "--early_stopping_patience",
         type=int,
         metavar="N",
         help="stop after N evaluations without a better main metric; the best model is kept",
     )
-    parser.add_argument(
+    add(
         "--verbose", action="store_true", help="show everything the libraries print (train.log keeps it anyway)"
     )
-    parser.add_argument(
+    add(
         "--time_budget",
         metavar="DURATION",
         help="the whole run in at most this long (45s, 10m, 1h): the steps that fit are planned from a few probe "
         "steps, and training stops in time to evaluate, save and check the model",
     )
-    parser.add_argument(
+    add(
         "--merge_adapter",
         action="store_true",
         help="after an adapter run (lora, dora, ia3, qlora), also write the merged model to <output_dir>-merged",

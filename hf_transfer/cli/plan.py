@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .flags import add_run_flags, training_epilog
+from .flags import RUN_ONLY_FLAGS, add_run_flags, training_epilog
 
 ACCEPTS_EXTRA = True
 
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     plan.add_argument("recipe")
     plan.add_argument("--methods", help="methods to forecast (default: the recipe's, or --method)")
     plan.add_argument("--json", action="store_true", help="the forecasts as JSON")
-    add_run_flags(plan)
+    add_run_flags(plan, leave_out=RUN_ONLY_FLAGS)  # plan trains nothing and writes no run folder
 
 
 def run(args, extra, argv) -> None:
@@ -30,7 +30,7 @@ def run(args, extra, argv) -> None:
     from ..compare import parse_methods
     from ..console import Console
     from ..overrides import command_line, resolve_run
-    from ..plan import plan, plan_table
+    from ..plan import budget_choice, phase_lines, plan, plan_table
     from ..registry import find_recipe
     from ..tables import format_table
 
@@ -51,6 +51,11 @@ def run(args, extra, argv) -> None:
     header, rows = plan_table(forecasts)
     print()
     print(format_table(header, rows))
+    print("\nWhere the time goes:")
+    for line in phase_lines(forecasts):
+        print(f"  {line}")
+    if options.time_budget:
+        print(f"\n{budget_choice(forecasts, options.time_budget)}")
     print(
         "\nForecast from the probe steps above, on this machine; the data's tokenization is now cached for the run. "
         f"The probes took {sum(f.probe['seconds'] for f in forecasts):.1f} s."

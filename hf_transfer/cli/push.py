@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     ps.add_argument("--private", action="store_true")
     ps.add_argument("--merge", action="store_true", help="LoRA runs: push the merged model instead of the adapter")
     ps.add_argument(
-        "--export", metavar="EXPORT_DIR", help="also upload the run's export (hf-transfer export), in onnx/"
+        "--export", metavar="EXPORT_DIR", help="also upload the run's export (hf-transfer export), in onnx/ or gguf/"
     )
     add_trust_flag(ps)
 

@@ -45,7 +45,7 @@ def join_prompt_and_response(prompt_ids: list[int], response_ids: list[int]) -> 
 class InstructionTuning(Task):
     kind = "causal-lm"
     export_outputs = ()
-    export_refusal = GENERATED_NOT_EXPORTED
+    export_refusal = GENERATED_NOT_EXPORTED + "; for llama.cpp and Ollama, export it with --format gguf"
     roles = {"instruction": False, "input": False, "output": False, "messages": False}
     peft_task_type = "CAUSAL_LM"
     metric_choices = ("rouge", "exact_match")
