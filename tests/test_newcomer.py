@@ -38,7 +38,9 @@ def test_the_console_says_each_limit_that_cut_the_data_and_where_it_is_set(tiny_
     code, out, err = run_cli(*args)
     assert code == 0, err
     assert "train on 100 of 160 rows (max_train_samples from --max_train_samples, a seeded sample)" in out
-    code, out, err = run_cli("plan", *args[1:-2], "--set", "data.max_eval_samples=30")
+    at = args.index("--output_dir")
+    planned = args[1:at] + args[at + 2 : -2]  # plan writes no run folder; without --max_train_samples
+    code, out, err = run_cli("plan", *planned, "--set", "data.max_eval_samples=30")
     assert code == 0, err
     said = "evaluate on 30 of 40 rows (max_eval_samples from --set data.max_eval_samples, a seeded sample), once"
     assert out.count(said) == 1 and "at most 30" not in out, "said once, with the rows it kept"
@@ -69,8 +71,8 @@ def test_copy_onto_the_users_file_leaves_the_demos_limit_and_docstring_behind(tm
 
 def test_plan_with_several_methods_says_each_fact_once_and_prints_no_trainer_dicts(tiny_bert, sentiment_files,
                                                                                    run_cli):  # fmt: skip
-    code, out, err = run_cli("plan", *tiny_run_args(tiny_bert, sentiment_files, "unused")[1:], "--methods",
-                             "full,lora,freeze")  # fmt: skip
+    args = [a for a in tiny_run_args(tiny_bert, sentiment_files, "unused")[1:] if a not in ("--output_dir", "unused")]
+    code, out, err = run_cli("plan", *args, "--methods", "full,lora,freeze")
     assert code == 0, err
     print(out, err)
     lines = [line for line in (out + err).splitlines() if line.strip()]
