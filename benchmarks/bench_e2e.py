@@ -45,11 +45,11 @@ RESULTS = HERE / "results"
 
 def machine() -> dict:
     sys.path.insert(0, str(HERE.parent))
-    from hf_transfer.doctor import _cpu_name, _nvidia_gpus, cpu_flags
+    from hf_transfer.doctor import _nvidia_gpus, cpu_flags, cpu_name
 
     gpus = _nvidia_gpus()
     return {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "instruction_sets": cpu_flags(),
         "gpu": gpus[0]["name"] if gpus else None,

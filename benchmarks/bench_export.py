@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from hf_transfer.doctor import cpu_name
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data"
@@ -225,7 +226,7 @@ def main() -> None:
                              "sizes": json.loads((export / "export.json").read_text())["bytes"]}  # fmt: skip
     import torch
 
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     flags = {name: getattr(torch.cpu, f"_is_{name}_supported", lambda: None)() for name in ("avx2", "avx512", "vnni",
                                                                                            "avx512_bf16")}  # fmt: skip
     cpu += ", " + ", ".join(f"{name} {'yes' if on else 'no'}" for name, on in flags.items())

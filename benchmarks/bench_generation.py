@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
+
+from hf_transfer.doctor import cpu_name
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "alpaca" / "train.json"
@@ -88,7 +89,7 @@ def main() -> None:
                          "identical": sum(a == b for a, b in zip(out, base_out, strict=True))})  # fmt: skip
     lines = [
         f"Greedy generation, SmolLM2-135M-Instruct (packaged), {args.precision}, {args.threads} threads, "
-        f"{platform.processor() or platform.machine()}: {len(texts)} Alpaca prompts ({min(lengths)}-{max(lengths)} "
+        f"{cpu_name()}: {len(texts)} Alpaca prompts ({min(lengths)}-{max(lengths)} "
         f"tokens), up to {args.max_new_tokens} new tokens",
         "",
         "| way | seconds | speed vs one at a time | responses identical to one at a time |",

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from hf_transfer.doctor import cpu_name
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "alpaca"
@@ -67,7 +68,7 @@ def main() -> None:
     base = rows[0]
     lines = [
         f"QLoRA vs LoRA, SmolLM2-135M-Instruct (packaged GGUF, dequantized), {args.precision}, "
-        f"{platform.processor() or platform.machine()}; {args.max_train_samples} train / {args.max_eval_samples} eval "
+        f"{cpu_name()}; {args.max_train_samples} train / {args.max_eval_samples} eval "
         f"rows, max length {args.max_length}, batch 8, 1 epoch",
         "",
         "| method | eval loss | s / step | train | wall | peak RSS (process) | peak RSS (training) | step time vs "

@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from hf_transfer import load_recipe
 from hf_transfer.assets import resolve_checkpoint
 from hf_transfer.cache import tokenization_cache_dir
 from hf_transfer.data import load_splits, tokenize_splits
+from hf_transfer.doctor import cpu_name
 from hf_transfer.hardware import PeakMemory, cpu_computes_bf16
 from hf_transfer.train import run
 
@@ -219,7 +219,7 @@ def main() -> None:
     plain_splits = {s: ds.rename_column("labels", "label") for s, ds in splits.items()}
 
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}",
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}",
         flush=True,
     )
     ceiling = matmul_ceiling()

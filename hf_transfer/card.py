@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import methods
 from .assets import local_license
+from .class_report import markdown
 from .datacheck.report import card_lines
 from .recipe import public_checkpoint
 from .runs import CARD_FILE, CURVES_FILE, STAGING_SUFFIX, TENSORBOARD_DIR, RunFolder
@@ -176,6 +177,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "comparison": (folder.comparison() or {}).get("lines", []),
             "eval_description": evaluated_on,
             "results": results,
+            "class_report": markdown(metrics.get("classes") or {}),
             "test_results": table(metrics.get("test") or {}),
             "test_samples": f"{samples.get('test', 0):,} {unit}",
             "curves": (folder / CURVES_FILE).is_file(),

@@ -26,6 +26,7 @@ EXPECTED = (
     ("Using the `WANDB_DISABLED`", "transformers: trackers are off unless --report_to names one"),
     ("introduces a better way to train encoder-decoder models", "transformers: a note for models trained before 4.12"),
     ("Failed to load CPU gemm_4bit_forward", "bitsandbytes: an optional faster CPU kernel it fetches from the Hub"),
+    ("Skipping publisher trust check", "kernels (imported by bitsandbytes): the Hub is offline, nothing is fetched"),
     ("torchvision is not installed. Skipping", "torch's ONNX exporter: image operators, which text models do not use"),
     ("isinstance(treespec, LeafSpec)", "a torch deprecation inside torch's own ONNX exporter"),
     ("consider to run pre-processing before quantization", "onnxruntime: optional shape inference before int8"),
@@ -33,7 +34,7 @@ EXPECTED = (
 """Library messages that every run of this kind meets, and that would read like errors to a new user."""
 
 LIBRARIES = ("transformers", "datasets", "peft", "accelerate", "huggingface_hub", "evaluate", "bitsandbytes",
-             "torch.onnx", "onnxscript")
+             "kernels", "torch.onnx", "onnxscript")
 
 
 def expected(message: str) -> bool:
@@ -76,12 +77,28 @@ class Console:
         self._file = None
         self._bar = None
         self._saved: list = []
+        self._said: set[str] | None = None
+        self._warned: set = set()
 
     # ---- lines
     def say(self, message: str) -> None:
-        """A line for the user: shown, and kept in train.log."""
+        """A line for the user: shown, and kept in train.log (within ``once()``: only the first time)."""
+        if self._said is not None:
+            if message in self._said:
+                return
+            self._said.add(message)
         self.show(message)
         self.keep(message)
+
+    @contextmanager
+    def once(self):
+        """Each line said once for the length of the block: a command that loads the same recipe several times
+        (``plan`` with several methods) says what loading found (licenses, labels, sample limits) once."""
+        previous, self._said = self._said, set()
+        try:
+            yield self
+        finally:
+            self._said = previous
 
     def show(self, message: str, stream=None) -> None:
         if self._bar is not None:
@@ -170,7 +187,8 @@ class Console:
         self.keep(f"[{category.__name__}] {text} ({filename}:{lineno})")
         if self.verbose:
             self._showwarning(message, category, filename, lineno, file, line)
-        elif not expected(text):
+        elif not expected(text) and (category, text) not in self._warned:  # each warning shown once
+            self._warned.add((category, text))
             self.show(f"{category.__name__}: {text}", stream=sys.stderr)
 
     # ---- the Trainer
@@ -181,11 +199,17 @@ class Console:
         if self.verbose:
             trainer.add_callback(Keep(self))
             return
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-        trainer.remove_callback(ProgressCallback)
-        trainer.remove_callback(PrinterCallback)
+        hush(trainer)
         trainer.add_callback(Progress(self))
+
+
+def hush(trainer) -> None:
+    """A Trainer without its own progress bar and printed dictionaries: a step of a command that says what it
+    does in its own words (an evaluation inside diff or export, a plan's probe steps)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
 
 
 @contextmanager

@@ -28,10 +28,47 @@ def _names(columns: list[str], width: int = 40, most: int = 30) -> str:
     return ", ".join(shown) + (f" (and {len(columns) - most} more)" if len(columns) > most else "")
 
 
+SYNONYMS = {
+    "text": ("sentence", "review", "text", "content", "body", "document", "comment", "tweet", "utterance", "sentence1"),
+    "text_pair": ("sentence2", "hypothesis", "question2", "text_b", "pair"),
+    "label": ("labels", "label", "target", "class", "category", "sentiment", "gold", "y"),
+}
+"""What a column holding a role is often called, for the fix a column error suggests."""
+
+
+def likely_column(role: str, missing: str, ds, taken: list[str] = ()) -> str:
+    """The data's column most likely meant for ``role``: a near spelling of ``missing``, a usual name for the role,
+    then (text roles) the column of the longest strings or (labels) the one of fewest distinct values."""
+    free = [c for c in ds.column_names if c not in taken] or list(ds.column_names)
+    close = difflib.get_close_matches(missing, free, n=1) or difflib.get_close_matches(role, free, n=1)
+    if close:
+        return close[0]
+    lowered = {c.lower(): c for c in free}
+    for name in SYNONYMS.get(role, ()):
+        if name in lowered:
+            return lowered[name]
+    sample = ds.select(range(min(len(ds), 200)))
+    if role.startswith("text"):
+        lengths = {c: sum(len(v) for v in sample[c] if isinstance(v, str)) for c in free}
+        return max(free, key=lambda c: lengths[c])
+    if role == "label":
+        return min(free, key=lambda c: len({repr(v) for v in sample[c]}))
+    return free[0]
+
+
+def set_column_fix(role: str, missing: str, candidate: str) -> str:
+    """How ``run`` (and plan, compare, tune) map a column: ``--set data.columns.ROLE=COLUMN``."""
+    import shlex
+
+    return f"Map the column to read with --set {shlex.quote(f'data.columns.{role}={candidate}')}"
+
+
 def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_columns: list[str] = (),
-                   require_text: bool = True):  # fmt: skip
+                   require_text: bool = True, fix=set_column_fix):  # fmt: skip
     """Rename the source's columns to the task's role names, drop the others (but ``extra_columns``),
-    check what is there (``require_text=False``: rows without text are left for the data check to report)."""
+    check what is there (``require_text=False``: rows without text are left for the data check to report).
+    ``fix(role, missing column, likely column)``: the sentence that ends a missing column's error, the command's own
+    way to map a column."""
     unknown_roles = [r for r in source.columns if r not in roles]
     if unknown_roles:
         raise UserError(
@@ -49,11 +86,12 @@ def select_columns(splits, source: DataSource, roles: dict[str, bool], extra_col
             if column in ds.column_names:
                 mapping[column] = role
             elif required or role in source.columns:
-                close = difflib.get_close_matches(column, ds.column_names, n=1)
-                hint = f" Did you mean {close[0]!r}? Map it with --set data.columns.{role}={close[0]}." if close else ""
+                candidate = likely_column(role, column, ds, taken=list(mapping))
+                close = difflib.get_close_matches(column, ds.column_names, n=1) == [candidate]
                 raise UserError(
                     f"Column {column!r} ({role}) is not in the {split} split of {source.describe()}; "
-                    f"its columns are: {_names(ds.column_names)}.{hint}"
+                    f"its columns are: {_names(ds.column_names)}.{f' Did you mean {candidate!r}?' if close else ''} "
+                    f"{fix(role, column, candidate)}"
                 )
         extra = [c for c in extra_columns if c not in mapping]
         missing = [c for c in extra if c not in ds.column_names]
@@ -118,11 +156,13 @@ def seeded_split(dataset, size: int, seed: int, task=None):
     return dataset.select([i for i in range(n) if i not in chosen]), dataset.select(sorted(chosen))
 
 
-def split_and_limit(splits, source: DataSource, task=None, chooses=False):
+def split_and_limit(splits, source: DataSource, task=None, chooses=False, capped: dict | None = None):
     """Make sure there is a validation split (seeded, as the task keeps rows together), apply the training cap, carve
     the selection split from the training rows when the run chooses (``chooses``: a bool, or a function of the
     training rows' count) or ``data.selection_fraction`` asks for one, then the share of the rest that trains
-    (``train_fraction``) and the evaluation cap. The evaluation split never chooses: it is scored once."""
+    (``train_fraction``) and the evaluation cap. The evaluation split never chooses: it is scored once. ``capped``, when
+    given, receives ``{split: (rows kept, rows before, the setting)}`` for each limit that cut."""
+    capped = {} if capped is None else capped
     from datasets import DatasetDict
 
     train = splits["train"]
@@ -139,6 +179,7 @@ def split_and_limit(splits, source: DataSource, task=None, chooses=False):
             )
         train, evaluation = seeded_split(train, held_out, source.split_seed, task)
     if source.max_train_samples is not None and source.max_train_samples < len(train):
+        capped["train"] = (source.max_train_samples, len(train), "max_train_samples")
         train = train.shuffle(seed=source.split_seed).select(range(source.max_train_samples))
     fraction = source.selection_fraction
     if fraction is None:
@@ -155,8 +196,11 @@ def split_and_limit(splits, source: DataSource, task=None, chooses=False):
         train, out["selection"] = seeded_split(train, carved, source.split_seed, task)
     if source.train_fraction is not None and source.train_fraction < 1:
         # the same seeded order for every fraction: the 10% is inside the 25%
-        train = train.shuffle(seed=source.split_seed).select(range(max(1, round(source.train_fraction * len(train)))))
+        kept = max(1, round(source.train_fraction * len(train)))
+        capped["train"] = (kept, capped.get("train", (0, len(train)))[1], f"train_fraction {source.train_fraction:g}")
+        train = train.shuffle(seed=source.split_seed).select(range(kept))
     if source.max_eval_samples is not None and source.max_eval_samples < len(evaluation):
+        capped["validation"] = (source.max_eval_samples, len(evaluation), "max_eval_samples")
         evaluation = evaluation.shuffle(seed=source.split_seed).select(range(source.max_eval_samples))
     out = {"train": train, **out, "validation": evaluation}
     if "test" in splits:  # evaluated once, at the end, with the model chosen on the selection split
@@ -177,11 +221,13 @@ def load_splits(source: DataSource, task, report: dict | None = None, chooses=Fa
     splits = select_columns(source.load(), source, task.roles, task.extra_columns(), require_text)
     splits, dropped = task.drop_rows(splits)
     splits, learned = task.prepare(splits)
+    capped: dict = {}
     if report is not None:
         report["dropped"] = dropped
         report["learned"] = learned
+        report["capped"] = capped
     task = task.with_learned(learned)
-    return split_and_limit(splits, source, task, chooses), task
+    return split_and_limit(splits, source, task, chooses, capped), task
 
 
 def load_evaluation_file(path: str, source: DataSource, task, max_eval_samples: int | None = None):
@@ -192,7 +238,11 @@ def load_evaluation_file(path: str, source: DataSource, task, max_eval_samples: 
     from datasets import DatasetDict
 
     file_source = FileData(train_file=path, validation_file=path, columns=source.columns, split_seed=source.split_seed)
-    splits = select_columns(DatasetDict({"validation": read_file(path)}), file_source, task.roles, task.extra_columns())
+    def rename(role: str, missing: str, candidate: str) -> str:
+        return f"The run reads {role} from a column named {missing!r}: rename the file's column {candidate!r} to that."
+
+    splits = select_columns(DatasetDict({"validation": read_file(path)}), file_source, task.roles, task.extra_columns(),
+                            fix=rename)  # fmt: skip
     splits, _ = task.drop_rows(splits)
     splits, learned = task.prepare(splits)
     task = task.with_learned(learned)
@@ -232,9 +282,10 @@ def _tokenization_key(task, tokenizer) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
-def tokenize_splits(splits, task, tokenizer, dataset: str = "", log=None):
+def tokenize_splits(splits, task, tokenizer, dataset: str | DataSource = "", log=None):
     """Batched fast tokenization, cached on disk: a second run over the same data, task settings and
     tokenizer loads the result instead of tokenizing again (``hf-transfer cache`` lists and clears it).
+    ``dataset``: the data source (each split recorded under the file it came from), or a name for them all.
     A cached file that no longer reads whole (cut short, damaged) is removed and built again.
     ``log``, when given, hears about such a rebuild."""
     import os
@@ -267,7 +318,7 @@ def tokenize_splits(splits, task, tokenizer, dataset: str = "", log=None):
                 if not file.with_suffix(".json").is_file():
                     describe_entry(
                         file,
-                        dataset=dataset,
+                        dataset=dataset if isinstance(dataset, str) else dataset.describe_split(split),
                         split=split,
                         task=task.kind,
                         rows=len(out[split]),

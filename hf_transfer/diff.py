@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .class_report import by_class, prf
 from .errors import UserError
 
 FLIPS_SHOWN = 10
@@ -51,24 +52,6 @@ def _same_rows(a: dict, b: dict) -> None:
         f"The runs were not evaluated on the same rows ({what}), though both say {a['evaluated_on']!r}: diff compares "
         "row by row. Give --validation_file F to evaluate both on one file."
     )
-
-
-def prf(counts: dict) -> dict:
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
-
-
-def by_class(records: list[dict]) -> dict[str, dict]:
-    totals: dict[str, dict[str, int]] = {}
-    for record in records:
-        for name, counts in record.get("by_class", {}).items():
-            total = totals.setdefault(name, {"tp": 0, "fp": 0, "fn": 0})
-            for key in total:
-                total[key] += counts[key]
-    return {name: prf(counts) for name, counts in sorted(totals.items())}
 
 
 def compare_records(a: list[dict], b: list[dict]) -> dict:
@@ -124,7 +107,9 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
     a_folder.require_finished("finish it first.")
     b_folder.require_finished("finish it first.")
     _comparable(a_recipe, b_recipe, validation_file)
-    out = Path(output_file or f"diff-{a_folder.path.name}-vs-{b_folder.path.name}.jsonl").expanduser()
+    # by default beside the runs (the second one's folder holds it), never into whatever folder the shell is in
+    default = b_folder.path.resolve().parent / f"diff-{a_folder.path.name}-vs-{b_folder.path.name}.jsonl"
+    out = Path(output_file).expanduser() if output_file else default
     if out.suffix.lower() != ".jsonl":
         raise UserError(f"--output_file {out}: the flipped examples are JSON lines; give a name ending in .jsonl.")
     check_output_file(out, validation_file, *data_files(a_recipe.data), *data_files(b_recipe.data),
@@ -144,7 +129,7 @@ def diff(run_a: Path, run_b: Path, validation_file: Path | None = None, output_f
                                  "prediction_b": rb["prediction"], "right": _who(ra, rb)}, ensure_ascii=False,
                                 default=str))  # fmt: skip
     write_atomically(out, "".join(line + "\n" for line in lines))
-    result["output_file"] = str(out)
+    result["output_file"] = str(out.resolve())
     return result
 
 

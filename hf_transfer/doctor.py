@@ -58,7 +58,8 @@ def cpu_flags() -> list[str]:
     return [label for flag, label in wanted.items() if flag in flags]
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model as /proc/cpuinfo names it (benchmarks write it beside their numbers)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -120,7 +121,7 @@ def _device() -> dict:
     native = "AVX512-BF16" in sets or "AMX" in sets
     return {
         "kind": "cpu",
-        "name": _cpu_name(),
+        "name": cpu_name(),
         "cores": os.cpu_count(),
         "instruction_sets": sets,
         "torch_build": torch_version or "not installed",

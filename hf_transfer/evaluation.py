@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .arguments import make_training_args
+from .console import hush
 from .hardware import device_defaults
 from .recipe import Recipe
 from .trainer import trainer_class
@@ -24,6 +25,7 @@ def evaluate_model(
     precision: dict[str, Any] | None = None,
     console=None,
     outputs: list | None = None,
+    records: list | None = None,
 ) -> dict[str, float]:
     """The one evaluation path for a loaded model: the reload check, ``hf-transfer eval`` and an export's verification.
 
@@ -31,7 +33,8 @@ def evaluate_model(
     run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it
     (``FP32`` evaluates in fp32 whatever the device default). ``console``: the run's, whose progress lines the
     evaluation then uses. ``outputs``: a list that receives the model's outputs (the predictions the metrics read,
-    in dataset order), to compare two models row by row (``agreement``)."""
+    in dataset order), to compare two models row by row (``agreement``). ``records``: a list that receives the task's
+    per-example records of the same evaluation (a classifier's per-class report)."""
     task = recipe.task
     if hasattr(model, "response_loss"):  # a GGUF export (gguf_model.GgufModel) scores itself in llama.cpp
         metrics = {"eval_loss": model.response_loss(features)}
@@ -52,6 +55,7 @@ def evaluate_model(
                 outputs.append(prediction.predictions)
                 return score(prediction) if score is not None else {}
 
+        compute = _with_records(task, compute, records, examples, features, tokenizer)
         trainer = trainer_class(task)(
             model=model,
             args=args,
@@ -62,11 +66,27 @@ def evaluate_model(
         )
         if console is not None:
             console.adopt(trainer)
+        else:  # eval, export: the command says what it evaluates; no bar of the Trainer's own
+            hush(trainer)
         metrics = trainer.evaluate()
         metrics.update(task.generation_metrics(model, tokenizer, examples, recipe.metric_names))
         if not getattr(model, "computes_loss", True):  # an ONNX export returns outputs only (export.OnnxModel)
             metrics.pop("eval_loss", None)
         return task.finish_metrics(metrics)
+
+
+def _with_records(task, compute, records: list | None, examples, features, tokenizer):
+    """``compute`` (the metrics), also filling ``records`` with the task's per-example records of the same
+    predictions, where asked and where the task scores examples."""
+    if records is None or not task.scores_examples() or compute is None:
+        return compute
+    make = task.example_records(examples, features, tokenizer)
+
+    def both(eval_pred):
+        records[:] = make(eval_pred)
+        return compute(eval_pred)
+
+    return both
 
 
 FP32 = {"bf16": False, "fp16": False}
@@ -176,7 +196,7 @@ def evaluation_data(recipe: Recipe, tokenizer, validation_file: Path | None = No
         if max_eval_samples is not None:
             data = dataclasses.replace(data, max_eval_samples=max_eval_samples)
         splits, task = load_splits(data, recipe.task)
-    return data, splits, task, tokenize_splits(splits, task, tokenizer)
+    return data, splits, task, tokenize_splits(splits, task, tokenizer, dataset=data)
 
 
 def evaluate_run(
@@ -239,11 +259,13 @@ def evaluate_run(
     }
 
 
-def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, clock) -> tuple[dict, dict]:
+def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, clock,
+                      records: list | None = None) -> tuple[dict, dict]:  # fmt: skip
     """The reload check, then the run's one evaluation: the run folder in ``staging`` reloaded from disk must give
     the trained model's outputs (``compare_reloaded``: values within the precision's tolerance, no prediction
     changed) on a seeded sample of evaluation rows; then it is evaluated once on the evaluation split, and those are
-    the run's metrics. Returns (metrics, the check); a mismatch stops the run before anything is published."""
+    the run's metrics (``records`` receives its per-example records). Returns (metrics, the check); a mismatch stops
+    the run before anything is published."""
     from .models import load_run
 
     args = trainer.args
@@ -269,7 +291,7 @@ def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, 
         )
     metrics = evaluate_model(reloaded, loaded.tokenizer, loaded.recipe, loaded.splits["validation"],
                              loaded.tokenized["validation"], args.per_device_eval_batch_size, precision,
-                             console)  # fmt: skip
+                             console, records=records)  # fmt: skip
     return metrics, check
 
 
@@ -301,7 +323,7 @@ def example_records(run_dir: Path, validation_file: Path | None = None, trust_re
         else:
             data = recipe.data
             splits, task = load_splits(data, task)
-        tokenized = tokenize_splits(splits, task, tokenizer)
+        tokenized = tokenize_splits(splits, task, tokenizer, dataset=data)
         make = task.example_records(splits["validation"], tokenized["validation"], tokenizer)
         found: list = []
         with tempfile.TemporaryDirectory() as scratch:
@@ -312,6 +334,7 @@ def example_records(run_dir: Path, validation_file: Path | None = None, trust_re
             trainer = trainer_class(task)(model=model, args=args, eval_dataset=tokenized["validation"],
                                           data_collator=task.collator(tokenizer), processing_class=tokenizer,
                                           compute_metrics=lambda pred: found.extend(make(pred)) or {})  # fmt: skip
+            hush(trainer)
             trainer.evaluate()
     return {
         "records": found,

@@ -175,6 +175,7 @@ def probe(run, model) -> dict:
     from transformers import TrainerCallback
 
     from .arguments import make_training_args
+    from .console import hush
     from .hardware import PeakMemory
     from .trainer import build_trainer, eval_order
 
@@ -206,6 +207,7 @@ def probe(run, model) -> dict:
             trainer = build_trainer(loaded.recipe, loaded.splits, {**loaded.tokenized, "train": probe_set},
                                     loaded.tokenizer, model, probe_args)  # fmt: skip
             trainer.add_callback(Timer())
+            hush(trainer)  # the probe's steps are measured, not shown
             trainer.train()
             longest = eval_order(evaluation)
             size = args.per_device_eval_batch_size

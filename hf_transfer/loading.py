@@ -4,7 +4,8 @@ holds it). Nothing is written into the run folder yet."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 from .assets import ResolvedCheckpoint, resolve_checkpoint
@@ -30,10 +31,32 @@ class Loaded:
     warnings: list[str]
     data_check: dict
     """The cheap data check's findings (``datacheck.summary``): metrics.json and the card record them."""
+    capped: dict = field(default_factory=dict)
+    """{split: (rows kept, rows before, the setting that cut them)} for each sample limit that applied."""
 
     def counted(self, split: str) -> str:
         task = self.recipe.task
         return counted_text(len(self.splits[split]), len(self.tokenized[split]), task.unit, task.feature_unit)
+
+    def data_line(self, command: str | None = None, chosen: str = "") -> str:
+        """What the run trains and evaluates on, with each sample limit that cut the data and where it is set
+        (``command``: the command line, which tells a flag from the recipe's own setting); ``chosen``: what the run
+        chooses on, said after the training rows."""
+        parts = []
+        for split, verb in (("train", "train on"), ("validation", "evaluate on")):
+            text = f"{verb} {self.counted(split)}"
+            if split in self.capped:
+                _, before, setting = self.capped[split]
+                rows, features = len(self.splits[split]), len(self.tokenized[split])
+                origin = limit_origin(setting, command)
+                text = f"{verb} {rows:,} of {before:,} rows ({setting}{origin}, a seeded sample)"
+                if features != rows:
+                    text += f", {features:,} {self.recipe.task.feature_unit}"
+            parts.append(text)
+        data = self.recipe.data
+        if "validation" in self.capped:  # said above, with the rows it kept
+            data = dataclasses.replace(data, max_eval_samples=None)
+        return f"{parts[0]}{chosen}; {parts[1]}, once, with the model kept: {data.describe_evaluation()}"
 
 
 def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
@@ -67,7 +90,25 @@ def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
     trained = recipe.with_task(task)
     tokenizer = load_tokenizer(checkpoint, trained)
     with state.local_main_process_first():  # each machine's first process fills its tokenization cache, others read it
-        tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data.describe(), log=log)
+        tokenized = tokenize_splits(splits, task, tokenizer, dataset=recipe.data, log=log)
     data_check["cut_by_length_limit"] = cut_by_limit(tokenized, task, log)
     return Loaded(trained, report["learned"], checkpoint, splits, tokenized, tokenizer, licenses, report["dropped"],
-                  warnings, data_check)  # fmt: skip
+                  warnings, data_check, report["capped"])  # fmt: skip
+
+
+def limit_origin(setting: str, command: str | None) -> str:
+    """`` from the recipe`` / `` from --max_train_samples`` / `` from --set data.max_train_samples``; nothing when
+    the command line is not known (a tune trial) or the limit is a share (``train_fraction``: compare, tune)."""
+    import shlex
+
+    if setting.startswith("train_fraction") or not command or "(" in command:
+        return ""
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return ""
+    if any(t == f"--{setting}" or t.startswith(f"--{setting}=") for t in tokens):
+        return f" from --{setting}"
+    if any(f"data.{setting}=" in t for t in tokens):
+        return f" from --set data.{setting}"
+    return " from the recipe"

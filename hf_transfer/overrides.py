@@ -22,6 +22,7 @@ from .plain import as_bool, parse_value
 from .recipe import Recipe
 from .runs import default_output_dir
 from .sources import FileData
+from .sources.files import CAPS
 
 PROG = "hf-transfer"
 
@@ -86,34 +87,15 @@ def parse_training_flags(tokens: list[str]) -> dict[str, Any]:
     return out
 
 
-def _data_with_files(recipe: Recipe, flags: Mapping[str, Any]):
+def _data_with_files(recipe: Recipe, flags: Mapping[str, Any], template: Recipe | None = None):
+    """The recipe's data, or the user's --train_file / --validation_file in its place (``FileData.in_place_of``:
+    a sample limit only where this command set it); then --max_train_samples / --max_eval_samples."""
     data = recipe.data
     if flags.get("train_file") or flags.get("validation_file"):
         if not flags.get("train_file"):
             raise UserError("--validation_file needs --train_file as well.")
-        shared = {
-            f.name: getattr(data, f.name)
-            for f in dataclasses.fields(data)
-            if f.name
-            in (
-                "columns",
-                "eval_fraction",
-                "split_seed",
-                "max_train_samples",
-                "max_eval_samples",
-                "train_fraction",
-                "selection_fraction",
-                "drop_leaked",
-                "drop_duplicates",
-            )
-        }
-        validation = flags.get("validation_file")
-        data = FileData(
-            train_file=str(Path(flags["train_file"]).expanduser().resolve()),
-            validation_file=str(Path(validation).expanduser().resolve()) if validation else None,
-            **shared,
-        )
-    for key in ("max_train_samples", "max_eval_samples"):
+        data = FileData.in_place_of(data, (template or recipe).data, flags["train_file"], flags.get("validation_file"))
+    for key in CAPS:
         if flags.get(key) is not None:
             data = dataclasses.replace(data, **{key: flags[key]})
     return data
@@ -172,7 +154,7 @@ def resolve_run(
     if flags.get("model_name_or_path"):
         path = Path(flags["model_name_or_path"]).expanduser()
         changes["checkpoint"] = str(path.resolve()) if path.is_dir() else flags["model_name_or_path"]
-    changes["data"] = _data_with_files(recipe, flags)
+    changes["data"] = _data_with_files(recipe, flags, template)
     training = parse_training_flags(list(extra))
     if "hub_token" in training:
         raise UserError(

@@ -4,12 +4,12 @@ parameters, wall time, peak memory, the size of its folder, the precision and de
 from __future__ import annotations
 
 
-def plan(
-    recipe, method_names: list[str], console, trust_remote_code: bool = False, startup_seconds: float = 0.0
-) -> list:
+def plan(recipe, method_names: list[str], console, trust_remote_code: bool = False, startup_seconds: float = 0.0,
+         command: str | None = None) -> list:  # fmt: skip
     """``hf-transfer plan``: one forecast per method, each from its own probe, nothing written but the
     tokenization cache (which the real runs then read). ``startup_seconds``: what a fresh process pays before
-    a run starts (the CLI measures its own; a notebook's runs pay nothing more)."""
+    a run starts (the CLI measures its own; a notebook's runs pay nothing more). ``command``: the command line
+    (the data line says where a sample limit comes from)."""
     import dataclasses
     import tempfile
     import time
@@ -22,14 +22,14 @@ def plan(
 
     startup = startup_seconds
     out = []
-    with tempfile.TemporaryDirectory(prefix="hf-transfer-plan-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="hf-transfer-plan-") as scratch, console.once():
         imports = None
         for name in method_names:
             variant = dataclasses.replace(recipe, method=name).validate()
             if variant.trust_remote_code and not trust_remote_code:
                 raise UserError("The recipe asks to run its checkpoint's own code: pass --trust_remote_code.")
             methods.check_available(name)
-            run = Run(variant, Path(scratch) / name, console)
+            run = Run(variant, Path(scratch) / name, console, command=command)
             before = time.perf_counter()
             run.check()
             checked = time.perf_counter() - before
@@ -38,6 +38,7 @@ def plan(
             before = time.perf_counter()
             run.load()
             data = time.perf_counter() - before
+            console.say(f"[hf-transfer] {run.loaded.data_line(command)}")
             before = time.perf_counter()
             model = run.build_model()
             model_seconds = time.perf_counter() - before

@@ -186,7 +186,7 @@ def predict_file(
     predictions = predict_inputs(task, model, tokenizer, inputs, batch_size, errors, bar)
     bar.close()
     seconds = time.perf_counter() - started
-    _write(output_file, rows, predictions, errors)
+    _write(output_file, rows, predictions, errors, task, mapping)
     for number in sorted(errors)[:10]:
         log(f"[hf-transfer] row {number}: not predicted: {errors[number]}")
     if len(errors) > 10:
@@ -201,7 +201,11 @@ def predict_file(
     }
 
 
-def _write(path: Path, rows: list[dict], predictions: dict[int, Any], errors: dict[int, str]) -> None:
+def _write(path: Path, rows: list[dict], predictions: dict[int, Any], errors: dict[int, str], task=None,
+           columns: dict[str, str] | None = None) -> None:  # fmt: skip
+    """JSON lines (a record per row: its number, id, prediction or error), or CSV: one column per field (row, the
+    id or else the input under the file's column names, prediction, score, ...; error only where a row failed),
+    readable by pandas as it is."""
     records = []
     for number, row in enumerate(rows):
         record = {"row": number}
@@ -218,9 +222,25 @@ def _write(path: Path, rows: list[dict], predictions: dict[int, Any], errors: di
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            writer = csv.DictWriter(f, fieldnames=["row", "id", "prediction", "error"], extrasaction="ignore")
+            roles = list(getattr(task, "roles", {})) if task is not None else ["text"]
+            named = columns or {}
+            table = []
+            for row, record in zip(rows, records, strict=True):
+                line = {"row": record["row"]}
+                if "id" in row:
+                    line["id"] = row["id"]
+                else:  # the input itself, under the file's own column names
+                    line.update({named.get(r, r): row[r] for r in roles if r in row})
+                if "prediction" in record:
+                    fields = task.prediction_fields(record["prediction"]) if task is not None else {
+                        "prediction": json.dumps(record["prediction"], ensure_ascii=False)}  # fmt: skip
+                    line.update(fields)
+                else:
+                    line["error"] = record["error"]
+                table.append(line)
+            names = list(dict.fromkeys(k for line in table for k in line if k != "error"))
+            names += ["error"] if any("error" in line for line in table) else []
+            writer = csv.DictWriter(f, fieldnames=names)
             writer.writeheader()
-            for record in records:
-                writer.writerow({**record, "prediction": json.dumps(record.get("prediction"), ensure_ascii=False)
-                                 if "prediction" in record else ""})  # fmt: skip
+            writer.writerows(table)
     tmp.replace(path)

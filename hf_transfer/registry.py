@@ -88,10 +88,15 @@ def find_recipe(spec: str) -> tuple[Recipe, Path | None]:
 # --------------------------------------------------------------------------------------------
 
 
-def copy_recipe(spec: str, dest: str | None, name: str | None = None, description: str | None = None):
+def copy_recipe(spec: str, dest: str | None, name: str | None = None, description: str | None = None,
+                train_file: str | None = None, validation_file: str | None = None):  # fmt: skip
     """Copy recipe ``spec`` to ``dest`` (a file, or a folder to put it in) under a name of its own, without the
-    template's ``expected`` results. A .py recipe keeps its text and comments; others become YAML.
+    template's ``expected`` results. A .py recipe keeps its text and comments (its docstring, which describes the
+    template, becomes the copy's description); others become YAML. ``train_file``: the copy reads the user's file
+    instead of the template's data, without the template's sample limits (they were sized for its data).
     Returns (template, copy, the file written). Nothing is written over an existing file."""
+    from .sources import FileData
+
     recipe, source = find_recipe(spec)
     default_name = source.name if source else f"{recipe.name.replace('-', '_')}.py"
     path = Path(dest) if dest else Path(default_name)
@@ -108,6 +113,14 @@ def copy_recipe(spec: str, dest: str | None, name: str | None = None, descriptio
     # first line stays true until the user writes their own (--description, or in the file)
     description = description or f"Adapted from the hf_transfer recipe {recipe.name}."
     copied = dataclasses.replace(recipe, name=name, description=description, expected={})
+    if train_file or validation_file:
+        for given in (train_file, validation_file):
+            if given and not Path(given).expanduser().is_file():
+                raise UserError(f"{given} is not a file: give the data file the copy is to train on.")
+        if not train_file:
+            raise UserError("--validation_file needs --train_file as well.")
+        copied = dataclasses.replace(copied, data=FileData.in_place_of(recipe.data, recipe.data, train_file,
+                                                                       validation_file))  # fmt: skip
     copied.validate()  # a bad --name is refused before anything is written
     if source is not None and source.suffix == ".py":
         path.write_text(renamed_source(source.read_text(encoding="utf-8-sig"), recipe, copied), encoding="utf-8")
@@ -119,9 +132,20 @@ def copy_recipe(spec: str, dest: str | None, name: str | None = None, descriptio
     return recipe, copied, path
 
 
+def _data_source_text(data) -> str:
+    """A FileData as Python source, with only the fields that differ from their defaults."""
+    from .sources import FileData
+
+    default = FileData(train_file="")
+    fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    shown = {k: v for k, v in fields.items() if k == "train_file" or v != getattr(default, k)}
+    return "FileData(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
 def renamed_source(text: str, original, copied) -> str:
-    """A recipe module's source with the copy's name and description, and without the template's
-    ``expected`` results; everything else (comments, layout) as written."""
+    """A recipe module's source with the copy's name and description (also as the module's docstring), without
+    the template's ``expected`` results, and with the copy's data where it reads another file; everything else
+    (comments, layout) as written."""
     import ast
 
     def literal(value: str) -> str:
@@ -129,8 +153,28 @@ def renamed_source(text: str, original, copied) -> str:
 
     tree = ast.parse(text)
     values = {"name": literal(copied.name), "description": literal(copied.description), "expected": "{}"}
+    new_data = copied.data != original.data
+    if new_data:
+        values["data"] = _data_source_text(copied.data)
     edits = []  # (start line, start column, end line, end column) in UTF-8 bytes, as ast counts them -> new text
+    first = tree.body[0] if tree.body else None
+    if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) and isinstance(
+        first.value.value, str
+    ):  # the template's docstring describes the template's data and model
+        v = first.value
+        docstring = copied.description
+        if original.name not in docstring:
+            docstring += f" Copied from the hf_transfer recipe {original.name}."
+        plain = '"' not in docstring and "\\" not in docstring
+        edits.append(((v.lineno, v.col_offset, v.end_lineno, v.end_col_offset),
+                      f'"""{docstring}"""' if plain else literal(docstring)))  # fmt: skip
     for node in ast.walk(tree):
+        if new_data and isinstance(node, ast.ImportFrom) and node.module == "hf_transfer":
+            if "FileData" not in {a.name for a in node.names}:
+                names = sorted([a.name for a in node.names] + ["FileData"])
+                where = (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+                edits.append((where, f"from hf_transfer import {', '.join(names)}"))
+            new_data = False
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Recipe":
             for keyword in node.keywords:
                 if keyword.arg in values:
@@ -143,6 +187,9 @@ def renamed_source(text: str, original, copied) -> str:
             break
     if "name" in values:
         raise UserError(f"No Recipe(name=...) call was found in the recipe module of {original.name!r} to rename.")
+    if new_data:
+        raise UserError(f"The recipe module of {original.name!r} has no `from hf_transfer import ...` to add FileData "
+                        "to; copy without --train_file and set the data in the copy.")  # fmt: skip
     data = text.encode()
     offsets = [0]
     for line in data.splitlines(keepends=True):  # \n, \r and \r\n only, as Python's line numbers

@@ -39,9 +39,13 @@ def results_table(runs: list[dict], metric_names: list[str]) -> str:
 
 
 def report_lines(metrics: dict, report_keys: list[str], unit: str) -> list[str]:
-    """What a finished run says: its results table (with the baselines), the test split, the reload check,
-    the warnings, and where the run folder is."""
+    """What a finished run says: its results table (with the baselines), a classifier's per-class report and
+    confusion matrix, the test split, the reload check, the warnings, and where the run folder is."""
+    from .class_report import console_table
+
     lines = ["", results_table([metrics], report_keys)]
+    classes, note = console_table(metrics.get("classes") or {})
+    lines += (["", format_table(*classes)] if classes else []) + ([note] if note else [])
     if "test" in metrics:
         shown = ", ".join(
             f"{k} {metrics['test'][f'test_{k}']:.4f}" for k in report_keys if f"test_{k}" in metrics["test"]

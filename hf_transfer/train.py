@@ -20,6 +20,7 @@ from typing import Any
 from . import methods, runs, staging
 from .arguments import make_training_args, training_arguments
 from .card import kept_text, write_card
+from .class_report import class_report
 from .console import Console
 from .errors import UserError
 from .evaluation import evaluate_reloaded
@@ -165,10 +166,7 @@ class Run:
         if "selection" in loaded.splits:
             described = recipe.data.describe_selection(self.selection_share)
             chosen = f"; choose on {loaded.counted('selection')} ({described})"
-        log(
-            f"[hf-transfer] train on {loaded.counted('train')}{chosen}; evaluate on {loaded.counted('validation')}, "
-            f"once, with the model kept: {recipe.data.describe_evaluation()}"
-        )
+        log(f"[hf-transfer] {loaded.data_line(self.command, chosen)}")
 
     @property
     def selection_share(self) -> float:
@@ -290,9 +288,12 @@ class Run:
         loaded, trainer = self.loaded, self.trainer
         self.log(f"[hf-transfer] evaluating the saved model, reloaded from disk ({loaded.counted('validation')})")
         precision = {k: self.training_kwargs[k] for k in PRECISION_KEYS if k in self.training_kwargs}
-        metrics, check = evaluate_reloaded(trainer, loaded, self.staging, precision, self.console, self.clock)
+        records: list = []
+        metrics, check = evaluate_reloaded(trainer, loaded, self.staging, precision, self.console, self.clock,
+                                           records)  # fmt: skip
         metrics["epoch"] = trainer.state.epoch
         self.results["eval"], self.results["reload_check"] = metrics, check
+        self.results["classes"] = class_report(records, getattr(loaded.recipe.task, "label_names", None))
         self.clock.lap("evaluate")
 
     # ---- guard: what the run and its card warn about
@@ -340,6 +341,8 @@ class Run:
             selection=results["selection"],
             **({"budget": self.budget_record()} if self.budget_plan else {}),
         )
+        if results.get("classes"):
+            self.metrics["classes"] = results["classes"]
         if self.main:
             save_training_curves(self.trainer.state.log_history, results["reload_check"]["metric"],
                                  self.staging / runs.CURVES_FILE)  # fmt: skip

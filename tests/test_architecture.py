@@ -57,6 +57,7 @@ LAYERS = [
     "console",
     "progress",
     "tables",
+    "class_report",
     "files",
     "errors",
 ]

@@ -93,6 +93,7 @@ def test_finished_methods_are_not_run_again(comparison, run_cli):
     code, stdout, err = run_cli(*args)
     assert code == 0, err
     assert stdout.count("not run again") == 4
+    assert "it/s" not in stdout + err, "no unlabelled progress bars when the output is piped"
     assert before == {m: (out / m / "metrics.json").stat().st_mtime_ns for m in before}
 
 

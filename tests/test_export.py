@@ -147,6 +147,7 @@ def test_an_adapter_run_is_merged_for_the_export_and_left_as_it_is(finished_run,
     before = digest(run)
     code, out, err = run_cli("export", run, "--output_dir", tmp_path / "onnx")
     assert code == 0, err
+    assert "it/s" not in out + err, "no unlabelled progress bars of the Trainer's own when the output is piped"
     assert digest(run) == before, "the run folder keeps its adapter, untouched"
     record = json.loads((tmp_path / "onnx" / "export.json").read_text())
     assert record["merged_adapter"] and record["verification"]["changed_predictions"] == 0

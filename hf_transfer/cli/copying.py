@@ -12,6 +12,9 @@ def add_parser(sub) -> None:
     copy.add_argument("dest", nargs="?")
     copy.add_argument("--name", help="the copy's recipe name (default: from the file name, e.g. my_sentiment.py)")
     copy.add_argument("--description", help="the copy's description, the first line of its model card")
+    copy.add_argument("--train_file", help="the copy trains on this file (csv/tsv/json/jsonl/parquet) instead of the "
+                      "template's data, without the template's sample limits")  # fmt: skip
+    copy.add_argument("--validation_file", help="with --train_file: the copy evaluates on this file")
 
 
 def run(args, extra, argv) -> None:
@@ -24,7 +27,13 @@ def run(args, extra, argv) -> None:
         dest, extra = extra[0], []
     if extra:
         raise UserError(f"unrecognized arguments: {' '.join(extra)}")
-    template, copied, written = copy_recipe(args.recipe, dest, name=args.name, description=args.description)
+    template, copied, written = copy_recipe(args.recipe, dest, name=args.name, description=args.description,
+                                            train_file=args.train_file, validation_file=args.validation_file)
+    if args.train_file:
+        limits = [f"{k}={getattr(template.data, k)}" for k in ("max_train_samples", "max_eval_samples")
+                  if getattr(template.data, k) is not None]  # fmt: skip
+        left = f" (the template's {', '.join(limits)} left out: sized for its own data)" if limits else ""
+        print(f"The copy trains on {copied.data.describe()}{left}.")
     print(
         f"Copied recipe {template.name!r} to {written} as {copied.name!r} (its runs go to runs/{copied.name}-<method>; "
         f"the template's expected results were left out: they were measured on its data). Run it with: {PROG} run "

@@ -10,7 +10,9 @@ def add_parser(sub) -> None:
     diff.add_argument("run_a")
     diff.add_argument("run_b")
     diff.add_argument("--validation_file", help="evaluate both runs on this labelled file (default: their own data)")
-    diff.add_argument("--output_file", help="the changed examples as JSON lines (default: diff-A-vs-B.jsonl here)")
+    diff.add_argument(
+        "--output_file", help="the changed examples as JSON lines (default: diff-A-vs-B.jsonl beside RUN_B's folder)"
+    )
     add_trust_flag(diff)
 
 

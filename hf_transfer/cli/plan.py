@@ -43,7 +43,8 @@ def run(args, extra, argv) -> None:
     # with --json, stdout holds the JSON only: every line said on the way (probes, warnings) goes to stderr
     aside = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with aside, Console(verbose=options.verbose) as console:
-        forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup)
+        forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup,
+                         command=options.command)
     if args.json:
         print(json.dumps([f.as_dict() for f in forecasts], indent=2))
         return

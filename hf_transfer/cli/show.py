@@ -22,9 +22,12 @@ def run(args, extra, argv) -> None:
         import yaml
 
         from ..arguments import training_arguments
+        from ..console import quiet
 
+        with quiet():  # importing TrainingArguments imports bitsandbytes, which speaks of kernels it cannot fetch
+            values = training_arguments(recipe)
         print(f"# TrainingArguments of `{PROG} run {recipe.name}` ({recipe.method}) on this machine:")
         print("# hf_transfer's defaults, then the recipe's `training`, then --set; flags on the run command win.")
-        print(yaml.safe_dump(training_arguments(recipe), sort_keys=True), end="")
+        print(yaml.safe_dump(values, sort_keys=True), end="")
         return
     print(recipe.to_yaml(), end="")

@@ -48,6 +48,10 @@ class DataSource:
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def describe_split(self, split: str) -> str:
+        """Where one split's rows come from (``hf-transfer cache`` lists each cached split under it)."""
+        return self.describe()
+
     def load(self):
         """The source's splits as loaded: a DatasetDict with 'train' and, if the source has them, 'validation'
         and 'test' (columns as the source names them)."""

@@ -14,6 +14,9 @@ from typing import ClassVar
 from ..errors import UserError, first_line
 from . import DataSource, register
 
+CAPS = ("max_train_samples", "max_eval_samples")
+"""Sample limits: they belong to the data they were written for, and do not follow the user's own file."""
+
 
 @register
 @dataclass
@@ -27,6 +30,26 @@ class FileData(DataSource):
 
     def describe(self) -> str:
         return self.train_file
+
+    @classmethod
+    def in_place_of(cls, data: DataSource, template: DataSource, train_file: str, validation_file: str | None = None):
+        """The user's files in place of a recipe's ``data`` (``--train_file``, ``copy --train_file``): its column
+        mapping, held-out split and data checks kept; its sample limits (``CAPS``) only where they differ from the
+        ``template``'s own (set by this command), as the recipe's were sized for its own data."""
+        kept = ("columns", "eval_fraction", "split_seed", "train_fraction", "selection_fraction", "drop_leaked",
+                "drop_duplicates")  # fmt: skip
+        shared = {k: getattr(data, k) for k in kept if hasattr(data, k)}
+        shared.update({k: getattr(data, k) for k in CAPS if getattr(data, k) != getattr(template, k)})
+        return cls(
+            train_file=str(Path(train_file).expanduser().resolve()),
+            validation_file=str(Path(validation_file).expanduser().resolve()) if validation_file else None,
+            **shared,
+        )
+
+    def describe_split(self, split: str) -> str:
+        if split == "validation" and self.validation_file:  # the selection split is carved from training
+            return self.validation_file
+        return self.describe()
 
     def public(self) -> FileData:
         import dataclasses

@@ -325,6 +325,15 @@ class Task:
     def format_prediction(self, text: str, prediction: Any) -> str:
         return f"{text}\t{prediction}"
 
+    def prediction_fields(self, prediction: Any) -> dict[str, Any]:
+        """One prediction as flat columns (``predict --output_file x.csv``): ``prediction`` and, where the task has
+        them, ``score`` and others. A prediction that is a list or mapping is written as JSON."""
+        import json
+
+        if isinstance(prediction, (str, int, float)) or prediction is None:
+            return {"prediction": prediction}
+        return {"prediction": json.dumps(prediction, ensure_ascii=False)}
+
     # ---- Export: what an ONNX graph of the model returns
 
     export_outputs: ClassVar[tuple[str, ...]] = ("logits",)

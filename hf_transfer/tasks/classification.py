@@ -374,3 +374,12 @@ class TextClassification(Task):
     def format_prediction(self, text: str, prediction: Any) -> str:
         shown = ", ".join(f"{label} ({score:.3f})" for label, score in prediction) or "(no label above threshold)"
         return f"{text}\n  -> {shown}"
+
+    def prediction_fields(self, prediction: Any) -> dict[str, Any]:
+        if self.problem_type == "regression":
+            return {"prediction": prediction[0][1]}
+        if self.problem_type == "multi_label":  # every label above the threshold, most likely first
+            return {"prediction": "; ".join(str(label) for label, _ in prediction),
+                    "score": "; ".join(f"{score:.4f}" for _, score in prediction)}  # fmt: skip
+        label, score = prediction[0]
+        return {"prediction": label, "score": score}

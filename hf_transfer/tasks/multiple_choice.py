@@ -198,3 +198,7 @@ class MultipleChoice(Task):
     def format_prediction(self, item: Any, prediction: Any) -> str:
         shown = "; ".join(f"{ending!r} ({score:.3f})" for ending, score in prediction)
         return f"{item['context']}\n  -> {shown}"
+
+    def prediction_fields(self, prediction: Any) -> dict[str, Any]:
+        ending, score = prediction[0]
+        return {"prediction": ending, "score": score}

@@ -349,6 +349,10 @@ class QuestionAnswering(Task):
             )
         return results
 
+    def prediction_fields(self, prediction: Any) -> dict[str, Any]:
+        return {"prediction": prediction["answer"], "score": prediction["score"], "start": prediction["start"],
+                "end": prediction["end"]}  # fmt: skip
+
     def format_prediction(self, item: Any, prediction: Any) -> str:
         if not prediction["answer"]:
             return f"Q: {item['question']}\n  -> (no answer in the context) ({prediction['score']:.3f})"
