@@ -199,6 +199,20 @@ def evaluation_data(recipe: Recipe, tokenizer, validation_file: Path | None = No
     return data, splits, task, tokenize_splits(splits, task, tokenizer, dataset=data)
 
 
+def merged_fp32_run(folder, validation_file: Path | None, max_eval_samples: int | None, trust_remote_code: bool):
+    """A finished run as an export takes it: its model in fp32 on a full-precision base, an adapter merged in memory
+    (the run folder keeps it), and its evaluation data. Returns (recipe, model, tokenizer, data, splits, task,
+    tokenized); the caller keeps the libraries quiet."""
+    from .models import load_run
+
+    recipe, model, tokenizer = load_run(folder.path, full_precision_base=True, trust_remote_code=trust_remote_code)
+    if folder.has_adapter:
+        model = model.merge_and_unload()
+    model = model.float().eval()
+    data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file, max_eval_samples)
+    return recipe, model, tokenizer, data, splits, task, tokenized
+
+
 def evaluate_run(
     run_dir: Path,
     validation_file: Path | None = None,

@@ -288,18 +288,15 @@ def _identity(source: RunFolder) -> tuple:
 def _export(source, requested, staging, fmt, quantize, validation_file, max_eval_samples, batch_size,
             trust_remote_code, log) -> dict:  # fmt: skip
     from .console import quiet
-    from .evaluation import FP32, agreement, evaluate_model, evaluation_data
+    from .evaluation import FP32, agreement, evaluate_model, merged_fp32_run
     from .files import write_atomically
     from .hardware import versions
-    from .models import load_run
 
     started = time.perf_counter()
     with quiet():
-        recipe, model, tokenizer = load_run(source.path, full_precision_base=True, trust_remote_code=trust_remote_code)
-        if source.has_adapter:
-            model = model.merge_and_unload()  # in memory: the run folder keeps its adapter
-        model = model.float().eval()
-        data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file, max_eval_samples)
+        recipe, model, tokenizer, data, splits, task, tokenized = merged_fp32_run(
+            source, validation_file, max_eval_samples, trust_remote_code
+        )
         examples, features = splits["validation"], tokenized["validation"]
         batch = sample_batch(task, tokenizer, features)
     log(f"[hf-transfer] exporting {source.path.name} ({type(model).__name__}) to ONNX with torch.onnx.export")

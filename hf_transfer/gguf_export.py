@@ -247,23 +247,20 @@ def export(source, requested, staging: Path, quantize: str | None, validation_fi
     import time
 
     from .console import quiet
-    from .evaluation import evaluation_data
+    from .evaluation import merged_fp32_run
     from .files import write_atomically
     from .gguf_card import gguf_card, modelfile, ollama_template
     from .gguf_verify import verify
     from .hardware import versions
-    from .models import load_run
     from .onnx_model import file_entry
     from .runs import EXPORT_FILE, RunFolder
 
     quantize = quantize or "f16"
     started = time.perf_counter()
     with quiet():
-        recipe, model, tokenizer = load_run(source.path, full_precision_base=True, trust_remote_code=trust_remote_code)
-        if source.has_adapter:
-            model = model.merge_and_unload()  # in memory: the run folder keeps its adapter
-        model = model.float().eval()
-        data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file, max_eval_samples)
+        recipe, model, tokenizer, data, splits, task, tokenized = merged_fp32_run(
+            source, validation_file, max_eval_samples, trust_remote_code
+        )
         examples, features = splits["validation"], tokenized["validation"]
     if type(model).__name__ not in ARCHITECTURES:
         raise UserError(f"{source.path.name} holds {type(model).__name__}: GGUF export writes "

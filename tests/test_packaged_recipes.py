@@ -98,11 +98,12 @@ def test_copy_then_run_the_copy_as_a_recipe_file(run_cli, tmp_path):
     dest = tmp_path / "mine.py"
     code, out, err = run_cli("copy", "mrpc-bert", dest)
     assert code == 0, err
-    # the copy has its own identity: a name from its file, a description that says where it came from, and none
-    # of the template's expected results (measured on the template's data); everything else as written
+    # the copy has its own identity: a name from its file, a description (and a docstring) that says where it came
+    # from, and none of the template's expected results (measured on the template's data); everything else as written
     template, copied = RECIPES["mrpc-bert"][1].read_text().splitlines(), dest.read_text().splitlines()
     changed = [(a, b) for a, b in zip(template, copied, strict=False) if a != b]
-    assert len(template) == len(copied) and len(changed) == 3, changed
+    assert len(template) == len(copied) and len(changed) == 4, changed
+    assert copied[0] == '"""Adapted from the hf_transfer recipe mrpc-bert."""'
     code, out, err = run_cli("show", dest)
     assert code == 0 and "name: mine" in out and "description: Adapted from the hf_transfer recipe mrpc-bert" in out
     assert "expected: {}" in out
