@@ -117,8 +117,11 @@ def _device() -> dict:
             if bf16
             else "the GPU has no bf16: fp16 mixed precision",
         }
+    from .hardware import CPU_BF16_VARIABLE, forced_cpu_bf16
+
     sets = cpu_flags()
-    native = "AVX512-BF16" in sets or "AMX" in sets
+    forced = forced_cpu_bf16()
+    native = ("AVX512-BF16" in sets or "AMX" in sets) if forced is None else forced
     return {
         "kind": "cpu",
         "name": cpu_name(),
@@ -127,7 +130,9 @@ def _device() -> dict:
         "torch_build": torch_version or "not installed",
         "precision": "bf16 autocast" if native else "fp32",
         "why": (
-            "this CPU computes bf16 natively (AVX512-BF16 / AMX); --bf16 false turns it off"
+            f"{CPU_BF16_VARIABLE}={os.environ[CPU_BF16_VARIABLE]} says so"
+            if forced is not None
+            else "this CPU computes bf16 natively (AVX512-BF16 / AMX); --bf16 false turns it off"
             if native
             else "this CPU has no native bf16 (emulated bf16 would be slower than fp32)"
         ),

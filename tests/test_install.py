@@ -248,6 +248,18 @@ def test_doctor_reads_the_same_precision_as_the_defaults():
     assert (device["precision"] in ("bf16", "bf16 autocast")) == bool(defaults.get("bf16"))
 
 
+@pytest.mark.parametrize("forced", ["1", "0"])
+def test_doctor_and_the_defaults_both_follow_the_forced_cpu_precision(forced, monkeypatch):
+    from hf_transfer.doctor import _device
+    from hf_transfer.hardware import device_defaults
+
+    monkeypatch.setenv("HF_TRANSFER_CPU_BF16", forced)
+    device, defaults = _device(), device_defaults()
+    if device["kind"] == "cpu":
+        assert defaults["bf16"] is (forced == "1") and (device["precision"] == "bf16 autocast") is (forced == "1")
+        assert "HF_TRANSFER_CPU_BF16" in device["why"]
+
+
 # ---- the tokenization cache -----------------------------------------------------------------
 
 
