@@ -128,8 +128,13 @@ def epoch_batches(dataset, args, seed: int) -> list[list[int]]:
     return [order[i : i + size] for i in range(0, len(order), size)]
 
 
+BATCH_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels", "label", "start_positions",
+                 "end_positions", "decoder_input_ids")  # fmt: skip
+"""The columns a collator pads into a batch; the others (NER's word_ids, QA's offsets) serve the metrics only."""
+
+
 def tokens_of(batches: list[list[int]], dataset, collator) -> list[int]:
-    columns = list(dataset.column_names)
+    columns = [c for c in dataset.column_names if c in BATCH_COLUMNS]
     out = []
     for rows in batches:
         features = dataset.select(rows).to_list()

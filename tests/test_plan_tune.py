@@ -408,3 +408,17 @@ def test_a_pruned_trial_stops_where_it_is_pruned():
     with pytest.raises(optuna.TrialPruned, match="pruned at step 7"):
         callback.on_evaluate(None, SimpleNamespace(global_step=7), SimpleNamespace(), metrics={"eval_accuracy": 0.5})
     assert reported == [(0.5, 7)] and callback.pruned and callback.last == 0.5
+
+
+def test_plan_forecasts_a_token_classification_run(tiny_bert, tmp_path, run_cli):
+    """NER evaluation rows carry word ids for the metrics: the forecast pads only what a batch holds (it raised)."""
+    from conftest import ner_sentences, write_conll
+
+    train = write_conll(tmp_path / "train.txt", ner_sentences(40, seed=1))
+    valid = write_conll(tmp_path / "valid.txt", ner_sentences(10, seed=2))
+    code, out, err = run_cli("plan", "conll2003-bert", "--model_name_or_path", str(tiny_bert), "--train_file",
+                             str(train), "--validation_file", str(valid), "--set", "task.max_length=128", "--max_steps",
+                             "2", "--json")  # fmt: skip
+    assert code == 0, err
+    [forecast] = json.loads(out)
+    assert forecast["steps"] == 2 and forecast["seconds"]["evaluations"] >= 0
