@@ -103,13 +103,14 @@ def agreement(ours, theirs) -> dict[str, Any]:
 
     ours = ours if isinstance(ours, (tuple, list)) else (ours,)
     theirs = theirs if isinstance(theirs, (tuple, list)) else (theirs,)
-    if len(ours) != len(theirs):
-        return {"max_difference": math.inf, "scale": 0.0, "changed_predictions": None, "predictions": 0}
+    unlike = {"max_difference": math.inf, "scale": 0.0, "changed_predictions": None, "predictions": 0}
+    if len(ours) != len(theirs):  # outputs of another shape: nothing to compare
+        return unlike
     largest, scale, changed, compared = 0.0, 0.0, 0, 0
     for a, b in zip(ours, theirs, strict=True):
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         if a.shape != b.shape:
-            return {"max_difference": math.inf, "scale": 0.0, "changed_predictions": None, "predictions": 0}
+            return unlike
         if not a.size:
             continue
         both_nan = np.isnan(a) & np.isnan(b)

@@ -9,7 +9,6 @@ finished when it has one.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,8 +317,3 @@ def build_metrics(
         **extra,
     }
     return metrics
-
-
-def same_metric(a, b) -> bool:
-    """The reload check: a saved run must reproduce its metric to 1e-6."""
-    return a is not None and b is not None and math.isclose(a, b, rel_tol=0, abs_tol=1e-6)

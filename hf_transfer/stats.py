@@ -4,6 +4,7 @@ extrapolation. Plain functions of numbers; no model, no data loading."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -95,18 +96,12 @@ def paired_bootstrap(a: Sequence, b: Sequence, statistic, seed: int = 0, samples
 
 def paired_t(a: Sequence[float], b: Sequence[float]) -> Interval:
     """The mean difference of paired values (seed k of one method against seed k of the other) with its
-    95% t-interval (scipy's paired t-test)."""
-    from scipy import stats
-
+    95% t-interval: the one-sample t-interval of the differences (what scipy's paired t-test computes)."""
     diffs = [x - y for x, y in zip(a, b, strict=True)]
-    k = len(diffs)
-    if k < 2:
+    if len(diffs) < 2:
         raise ValueError("a paired t-interval needs at least two pairs")
-    mean = sum(diffs) / k
-    if max(diffs) == min(diffs):
-        return Interval(mean, mean, mean, f"paired t-interval over {k} seeds", k)
-    low, high = stats.ttest_rel(a, b).confidence_interval(CONFIDENCE)
-    return Interval(mean, float(low), float(high), f"paired t-interval over {k} seeds", k)
+    interval = t_interval(diffs)
+    return dataclasses.replace(interval, how=f"paired t-interval over {len(diffs)} seeds")
 
 
 def mcnemar(a_only: int, b_only: int) -> float:
