@@ -45,7 +45,7 @@ RESULTS = HERE / "results"
 
 def machine() -> dict:
     sys.path.insert(0, str(HERE.parent))
-    from hf_transfer.doctor import _nvidia_gpus, cpu_flags, cpu_name
+    from hf_transfer.commands.doctor import _nvidia_gpus, cpu_flags, cpu_name
 
     gpus = _nvidia_gpus()
     return {
@@ -59,7 +59,7 @@ def machine() -> dict:
 
 def prepare_ner(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     """The first sentences of the shared CoNLL-2003 copy, as CoNLL files both sides read, and the model folder."""
-    from hf_transfer.assets import resolve_checkpoint
+    from hf_transfer.sources.assets import resolve_checkpoint
 
     source = HERE.parent.parent / "shared" / "data" / "conll2003"
     if not source.is_dir():
@@ -87,7 +87,7 @@ QA_EVAL_QUESTIONS = 300
 
 def prepare_qa(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     """The first questions of the shared SQuAD copy, as SQuAD JSON files both sides read, and the model folder."""
-    from hf_transfer.assets import resolve_checkpoint
+    from hf_transfer.sources.assets import resolve_checkpoint
 
     source = HERE.parent.parent / "shared" / "data" / "squad"
     if not source.is_dir():
@@ -119,7 +119,7 @@ SFT_EVAL_EXAMPLES = 35
 def prepare_sft(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     """The shared Alpaca sample (335 records) split in order into training and evaluation JSON files, and the
     packaged SmolLM2-135M-Instruct (GGUF, dequantized by both sides)."""
-    from hf_transfer.assets import resolve_checkpoint
+    from hf_transfer.sources.assets import resolve_checkpoint
 
     source = HERE.parent.parent / "shared" / "data" / "alpaca" / "train.json"
     if not source.is_file():
@@ -142,8 +142,8 @@ def prepare_seq2seq(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     import torch
     from transformers import AutoTokenizer, EncoderDecoderModel
 
-    from hf_transfer.assets import resolve_checkpoint
-    from hf_transfer.console import quiet
+    from hf_transfer.base.console import quiet
+    from hf_transfer.sources.assets import resolve_checkpoint
 
     source = HERE.parent.parent / "shared" / "data" / "xsum" / "test.jsonl"
     if not source.is_file():
@@ -173,8 +173,8 @@ def prepare(work: Path, train_samples: int) -> tuple[Path, Path, Path]:
     import dataclasses
 
     from hf_transfer import load_recipe
-    from hf_transfer.assets import resolve_checkpoint
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
+    from hf_transfer.sources.assets import resolve_checkpoint
 
     recipe = load_recipe("rotten-tomatoes-minilm")
     data = dataclasses.replace(recipe.data, max_train_samples=train_samples)
@@ -327,7 +327,7 @@ def main() -> None:
     args.variants = {v.split("=", 1)[0]: v.split("=", 1)[1].split() for v in args.variant}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(HERE.parent))
-    from hf_transfer.hardware import cpu_computes_bf16
+    from hf_transfer.base.hardware import cpu_computes_bf16
 
     info = machine()
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hf_transfer.doctor import cpu_name
+from hf_transfer.commands.doctor import cpu_name
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data"
@@ -85,10 +85,10 @@ def measure_decoder(run: Path, exports: dict[str, Path], args) -> list[dict]:
     import torch
     from llama_cpp import Llama
 
-    from hf_transfer.console import quiet
-    from hf_transfer.evaluation import evaluation_data
-    from hf_transfer.hardware import cpu_computes_bf16
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.models import load_run
+    from hf_transfer.base.console import quiet
+    from hf_transfer.base.hardware import cpu_computes_bf16
+    from hf_transfer.run.evaluation import evaluation_data
 
     torch.set_num_threads(args.threads)
     with quiet():
@@ -171,11 +171,11 @@ def timed(model, batch_list, autocast: bool = False) -> list[float]:
 def measure(run: Path, export: Path, args) -> list[dict]:
     import torch
 
-    from hf_transfer.console import quiet
-    from hf_transfer.evaluation import evaluation_data
-    from hf_transfer.hardware import cpu_computes_bf16
-    from hf_transfer.models import load_run
-    from hf_transfer.onnx_model import INT8_FILE, MODEL_FILE, OnnxModel
+    from hf_transfer.artifacts.models import load_run
+    from hf_transfer.artifacts.onnx_model import INT8_FILE, MODEL_FILE, OnnxModel
+    from hf_transfer.base.console import quiet
+    from hf_transfer.base.hardware import cpu_computes_bf16
+    from hf_transfer.run.evaluation import evaluation_data
 
     torch.set_num_threads(args.threads)
     with quiet():

@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from hf_transfer.doctor import cpu_name
+from hf_transfer.commands.doctor import cpu_name
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "alpaca" / "train.json"
@@ -45,10 +45,10 @@ def main() -> None:
 
     import torch
 
-    from hf_transfer.assets import resolve_checkpoint
-    from hf_transfer.console import quiet
-    from hf_transfer.models import load_base_model, load_tokenizer, plain_checkpoint
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.artifacts.models import load_base_model, load_tokenizer, plain_checkpoint
+    from hf_transfer.base.console import quiet
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.sources.assets import resolve_checkpoint
 
     torch.set_num_threads(args.threads)
     recipe, _ = find_recipe("alpaca-smollm2")

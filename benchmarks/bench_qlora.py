@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hf_transfer.doctor import cpu_name
+from hf_transfer.commands.doctor import cpu_name
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "alpaca"

@@ -9,7 +9,7 @@ batch 32, learning rate 5e-5, 1 epoch, seed 42):
   a. a plain Trainer configured like transformers' run_glue.py defaults: every example padded to
      max length, the default random sampler;
   b. a plain Trainer with that script's best flags: dynamic padding and length-grouped batches;
-  c. hf_transfer's defaults (``hf_transfer.train.run``): on CPUs with native bf16, bf16 autocast;
+  c. hf_transfer's defaults (``hf_transfer.run.train.run``): on CPUs with native bf16, bf16 autocast;
   d. on such CPUs, (c) with ``--bf16 false``, to show what the autocast buys.
 
 Throughput counts optimizer-step time only (a callback times each step), so per-epoch evaluation
@@ -42,12 +42,12 @@ from transformers import (
 )
 
 from hf_transfer import load_recipe
-from hf_transfer.assets import resolve_checkpoint
-from hf_transfer.cache import tokenization_cache_dir
-from hf_transfer.data import load_splits, tokenize_splits
-from hf_transfer.doctor import cpu_name
-from hf_transfer.hardware import PeakMemory, cpu_computes_bf16
-from hf_transfer.train import run
+from hf_transfer.base.hardware import PeakMemory, cpu_computes_bf16
+from hf_transfer.commands.doctor import cpu_name
+from hf_transfer.data.cache import tokenization_cache_dir
+from hf_transfer.data.prepare import load_splits, tokenize_splits
+from hf_transfer.run.train import run
+from hf_transfer.sources.assets import resolve_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -154,7 +154,7 @@ def plain_trainer(config: str, checkpoint: str, splits, args: argparse.Namespace
 def hf_transfer_run(recipe, output: Path, args: argparse.Namespace) -> dict:
     timer = StepTimer()
     captured = {}
-    from hf_transfer import trainer as train_module
+    from hf_transfer.run import trainer as train_module
 
     original = train_module.trainer_class
 

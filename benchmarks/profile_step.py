@@ -16,8 +16,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from hf_transfer import PackagedData, TextClassification
-from hf_transfer.assets import resolve_checkpoint
-from hf_transfer.data import load_splits, tokenize_splits
+from hf_transfer.data.prepare import load_splits, tokenize_splits
+from hf_transfer.sources.assets import resolve_checkpoint
 
 MATMUL_OPS = (
     "aten::mm",

@@ -1,6 +1,6 @@
 """``python -m hf_transfer ...`` is ``hf-transfer ...``."""
 
-from .cli import main
+from hf_transfer.cli import main
 
 if __name__ == "__main__":
     main()

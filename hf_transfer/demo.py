@@ -7,7 +7,7 @@ from __future__ import annotations
 def main(argv: list[str] | None = None) -> None:
     import sys
 
-    from .cli import main as cli
+    from hf_transfer.cli import main as cli
 
     cli(argv=["demo", *(sys.argv[1:] if argv is None else argv)])
 

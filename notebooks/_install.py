@@ -38,7 +38,7 @@ NEEDS = {
 
 BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
 HARDWARE_CELL = (
-    "from hf_transfer.doctor import show_hardware\n"
+    "from hf_transfer.commands.doctor import show_hardware\n"
     "\n"
     "precision = show_hardware()  # the device, and the precision hf_transfer's defaults pick on it ({}: the defaults)"
 )

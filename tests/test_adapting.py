@@ -25,8 +25,8 @@ def test_an_adapted_run_says_so_instead_of_the_templates_description(finished_ru
 
 
 def test_an_adapted_run_gets_a_folder_of_its_own(monkeypatch, tmp_path, tiny_bert, sentiment_files):
-    from hf_transfer.overrides import resolve_run
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.options import resolve_run
 
     template, _ = find_recipe("rotten-tomatoes-minilm")
     _, options = resolve_run(template, {"train_file": str(sentiment_files["train"])})
@@ -111,7 +111,7 @@ def test_eval_and_predict_of_a_lora_run_print_no_loading_report(finished_run, ru
 def test_copy_renames_a_recipe_module_whatever_its_text(tmp_path):
     """Non-ASCII text, line separators Python does not count as lines, no description, an emoji: the copy
     loads, with its new name and description, and the rest of the file as written."""
-    from hf_transfer.registry import find_recipe, renamed_source
+    from hf_transfer.recipe.registry import find_recipe, renamed_source
 
     source = tmp_path / "src.py"
     source.write_text(
@@ -132,7 +132,7 @@ def test_copy_renames_a_recipe_module_whatever_its_text(tmp_path):
 
 
 def test_push_leaves_out_what_names_local_paths_or_holds_the_users_data():
-    from hf_transfer.hub import local_only
+    from hf_transfer.commands.hub import local_only
 
     assert local_only("train.log") and local_only("predictions-new.jsonl") and local_only("eval-dev.json")
     assert not any(local_only(n) for n in ("model.safetensors", "metrics.json", "recipe.yaml", "evaluation.md"))

@@ -258,7 +258,7 @@ def test_overwrite_never_deletes_the_users_files(tiny_bert, bad_files, tmp_path,
 
 def test_two_runs_into_one_folder(tiny_bert, bad_files, tmp_path, run_cli):
     """While a run holds the folder, a second one stops at once with a message (and leaves the first alone)."""
-    from hf_transfer.staging import locked
+    from hf_transfer.artifacts.staging import locked
 
     out = tmp_path / "run"
     with locked(out.resolve()):

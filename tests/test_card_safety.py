@@ -56,7 +56,7 @@ def finished_run(tiny_bert, sentiment_files, tmp_path_factory):
 
 
 def test_hostile_values_in_every_card_field_stay_verbatim_and_run_nothing(finished_run, tmp_path):
-    from hf_transfer.card import write_card
+    from hf_transfer.artifacts.card import write_card
 
     marker = tmp_path / "pwned"
     hostile = payloads(marker)
@@ -123,9 +123,9 @@ def test_description_with_template_syntax_does_not_stop_publishing(tiny_bert, se
 
 def test_recipe_yaml_cannot_construct_python_objects(tmp_path):
     """Recipes are read with yaml.safe_load: python/object tags are refused, nothing is constructed."""
-    from hf_transfer.errors import UserError
-    from hf_transfer.recipe import Recipe
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.recipe.recipe import Recipe
+    from hf_transfer.recipe.registry import find_recipe
 
     marker = tmp_path / "pwned"
     text = f"name: evil\ndescription: !!python/object/apply:os.system ['touch {marker}']\ncheckpoint: x\n"
@@ -139,7 +139,7 @@ def test_recipe_yaml_cannot_construct_python_objects(tmp_path):
 
 
 def test_override_values_are_parsed_safely(tmp_path):
-    from hf_transfer.plain import parse_value
+    from hf_transfer.base.plain import parse_value
 
     marker = tmp_path / "pwned"
     value = parse_value(f"!!python/object/apply:os.system ['touch {marker}']")

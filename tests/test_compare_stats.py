@@ -13,7 +13,7 @@ from conftest import tiny_run_args
 
 
 def test_t_interval_is_the_textbook_one():
-    from hf_transfer.stats import t_interval
+    from hf_transfer.base.stats import t_interval
 
     interval = t_interval([0.80, 0.82, 0.84])
     # mean 0.82, sample sd 0.02, t(0.975, 2 df) = 4.302653 (a t table)
@@ -25,7 +25,7 @@ def test_t_interval_is_the_textbook_one():
 
 
 def test_paired_t_is_the_t_interval_of_the_differences():
-    from hf_transfer.stats import paired_t
+    from hf_transfer.base.stats import paired_t
 
     diff = paired_t([0.80, 0.81, 0.85], [0.78, 0.80, 0.81])
     # differences 0.02, 0.01, 0.04: mean 0.023333, sd 0.015275
@@ -35,7 +35,7 @@ def test_paired_t_is_the_t_interval_of_the_differences():
 
 
 def test_bootstrap_interval_behaves_like_the_normal_one_on_many_examples():
-    from hf_transfer.stats import bootstrap_interval
+    from hf_transfer.base.stats import bootstrap_interval
 
     records = [1] * 600 + [0] * 400
     interval = bootstrap_interval(records, lambda rows: sum(rows) / len(rows), seed=1)
@@ -45,7 +45,7 @@ def test_bootstrap_interval_behaves_like_the_normal_one_on_many_examples():
 
 
 def test_mcnemar_is_the_exact_binomial_test():
-    from hf_transfer.stats import mcnemar
+    from hf_transfer.base.stats import mcnemar
 
     assert mcnemar(10, 2) == pytest.approx(2 * (1 + 12 + 66) / 4096)  # 2 * P(X <= 2), X ~ Bin(12, 1/2)
     assert mcnemar(3, 3) == 1.0 and mcnemar(0, 0) == 1.0
@@ -54,7 +54,7 @@ def test_mcnemar_is_the_exact_binomial_test():
 @pytest.mark.parametrize(("mean", "half", "noise"), [(0.01, 0.02, True), (0.03, 0.02, False), (-0.02, 0.02, True),
                                                       (-0.021, 0.02, False)])  # fmt: skip
 def test_within_noise_exactly_when_the_interval_covers_zero(mean, half, noise):
-    from hf_transfer.stats import Interval, difference_text
+    from hf_transfer.base.stats import Interval, difference_text
 
     interval = Interval.symmetric(mean, half, "t", 3)
     assert interval.covers_zero() is noise
@@ -63,7 +63,7 @@ def test_within_noise_exactly_when_the_interval_covers_zero(mean, half, noise):
 
 
 def test_power_law_fit_recovers_a_crafted_curve_and_says_when_it_cannot():
-    from hf_transfer.stats import fit_power_law
+    from hf_transfer.base.stats import fit_power_law
 
     sizes = [100, 250, 500, 1000]
     metrics = [1 - 0.5 * n**-0.5 for n in sizes]
@@ -83,7 +83,7 @@ def test_the_doubling_gain_has_an_interval_of_the_gain_not_of_the_level():
     bootstrap of the gain over the fitted points' residuals."""
     import random
 
-    from hf_transfer.stats import fit_power_law
+    from hf_transfer.base.stats import fit_power_law
 
     sizes = [100, 250, 500, 1000]
     metrics = [0.60, 0.68, 0.715, 0.76]
@@ -110,7 +110,7 @@ def test_the_doubling_gain_has_an_interval_of_the_gain_not_of_the_level():
 
 def test_a_bootstrap_interval_of_an_accuracy_stays_inside_its_range():
     """97 of 100 right: a percentile interval (scipy) ends at or below 1, where a symmetric one went to 1.005."""
-    from hf_transfer.stats import bootstrap_interval, difference_text, paired_bootstrap
+    from hf_transfer.base.stats import bootstrap_interval, difference_text, paired_bootstrap
 
     records = [1] * 97 + [0] * 3
     interval = bootstrap_interval(records, lambda rows: sum(rows) / len(rows), seed=1)
@@ -132,7 +132,7 @@ def records(correct: list[bool]) -> list[dict]:
 
 
 def test_diff_counts_flips_exactly():
-    from hf_transfer.diff import compare_records
+    from hf_transfer.commands.diff import compare_records
 
     a = records([True, True, False, False, True, False])
     b = records([True, False, True, False, False, False])
@@ -157,7 +157,7 @@ def test_multi_label_and_regression_records():
     import numpy as np
 
     from hf_transfer import TextClassification
-    from hf_transfer.diff import compare_records
+    from hf_transfer.commands.diff import compare_records
 
     task = TextClassification(problem_type="multi_label", label_names=["x", "y", "z"])
     make = task.example_records()
@@ -244,7 +244,7 @@ def test_compare_seeds_and_fractions(tiny_bert, sentiment_files, tmp_path, run_c
 
 def test_nested_fractions_are_nested(tiny_bert, sentiment_files):
     from hf_transfer import FileData, TextClassification
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
 
     sets, evaluations = [], []
     for fraction in (0.1, 0.25, 0.5, None):

@@ -166,8 +166,8 @@ def test_run_help_lists_the_common_training_arguments(run_cli):
 
 
 def test_show_training_prints_the_arguments_a_run_would_use(run_cli):
-    from hf_transfer.arguments import training_arguments
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.arguments import training_arguments
 
     code, out, _ = run_cli("show", "sst2-distilbert", "--training", "--set", "training.num_train_epochs=5")
     assert code == 0
@@ -179,7 +179,7 @@ def test_show_training_prints_the_arguments_a_run_would_use(run_cli):
 
 
 def test_evaluation_lines_show_the_metrics_without_timings():
-    from hf_transfer.progress import evaluation_line
+    from hf_transfer.base.progress import evaluation_line
 
     line = evaluation_line(
         {"eval_loss": 0.5, "eval_accuracy": 0.75, "eval_runtime": 3.2, "eval_samples_per_second": 9.0, "epoch": 2.0},
@@ -192,7 +192,7 @@ def test_a_console_that_fails_to_start_leaves_the_libraries_as_they_were(monkeyp
     import logging
     import warnings
 
-    from hf_transfer import console
+    from hf_transfer.base import console
 
     before = (list(logging.getLogger("transformers").handlers), warnings.showwarning)
     calls = []
@@ -210,11 +210,11 @@ def test_a_console_that_fails_to_start_leaves_the_libraries_as_they_were(monkeyp
 
 
 def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentiment_files, tmp_path):
+    from hf_transfer.base.console import Console
     from hf_transfer.cli import build_parser
-    from hf_transfer.console import Console
-    from hf_transfer.overrides import resolve_run
-    from hf_transfer.registry import find_recipe
-    from hf_transfer.train import run
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.options import resolve_run
+    from hf_transfer.run.train import run
 
     template, _ = find_recipe("rotten-tomatoes-minilm")
     flags = ["--model_name_or_path", str(tiny_bert), "--train_file", str(sentiment_files["train"]),

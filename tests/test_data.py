@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hf_transfer import FileData, PackagedData, TextClassification, UserError
-from hf_transfer.data import load_splits
+from hf_transfer.data.prepare import load_splits
 
 from conftest import sentiment_rows, write_csv, write_jsonl
 
@@ -210,7 +210,7 @@ def test_hub_dataset_without_network_fails_fast_and_clearly(monkeypatch):
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
-    from hf_transfer import assets
+    from hf_transfer.sources import assets
 
     assets.hub_reachable.cache_clear()
     try:

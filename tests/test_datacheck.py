@@ -9,14 +9,8 @@ import random
 
 import pytest
 
-from hf_transfer import (
-    FileData,
-    InstructionTuning,
-    MultipleChoice,
-    QuestionAnswering,
-    TextClassification,
-)
-from hf_transfer.data import load_splits
+from hf_transfer import FileData, InstructionTuning, MultipleChoice, QuestionAnswering, TextClassification
+from hf_transfer.data.prepare import load_splits
 from hf_transfer.datacheck import check_splits, strict_failures
 from hf_transfer.tasks.seq2seq import Seq2SeqGeneration
 from hf_transfer.tasks.token_classification import TokenClassification
@@ -236,7 +230,7 @@ def test_bad_input_is_refused_clearly(tmp_path, tiny_bert, run_cli):
 
 
 def test_run_preflight_records_findings_and_drops_what_is_asked(tmp_path, tiny_bert, run_cli):
-    from hf_transfer.runs import CARD_FILE, RunFolder
+    from hf_transfer.artifacts.runs import CARD_FILE, RunFolder
 
     files = planted_files(tmp_path)
     out = tmp_path / "run"

@@ -8,9 +8,9 @@ def test_eval_sorted_by_length_and_metrics_in_dataset_order(tiny_bert, tmp_path)
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-    from hf_transfer.arguments import make_training_args
+    from hf_transfer.run.arguments import make_training_args
+    from hf_transfer.run.trainer import eval_order, trainer_class
     from hf_transfer.tasks.classification import TextClassification
-    from hf_transfer.trainer import eval_order, trainer_class
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     texts = ["good " * n for n in (3, 30, 1, 12, 7, 20, 2, 9)]

@@ -82,9 +82,9 @@ def test_int8_answers_do_not_move_with_the_batch(exported, run_cli, tmp_path):
 def test_the_export_reference_is_fp32_whatever_the_device_default(finished_run, tmp_path, monkeypatch):
     """On a CPU with native bf16 the device default is bf16 autocast; the export's reference must still be fp32
     (HF_TRANSFER_CPU_BF16=1 makes any CPU take the bf16-default path)."""
-    from hf_transfer import evaluation
-    from hf_transfer.export import export_run
-    from hf_transfer.hardware import device_defaults
+    from hf_transfer.base.hardware import device_defaults
+    from hf_transfer.export.onnx import export_run
+    from hf_transfer.run import evaluation
 
     monkeypatch.setenv("HF_TRANSFER_CPU_BF16", "1")
     assert device_defaults()["bf16"] is True
@@ -214,7 +214,7 @@ def test_a_read_only_output_folder_is_refused(finished_run, run_cli, tmp_path, m
 
 
 def test_an_export_that_drifts_is_refused_and_nothing_is_kept(finished_run, run_cli, tmp_path, monkeypatch):
-    from hf_transfer import export
+    from hf_transfer.export import onnx as export
 
     monkeypatch.setattr(export, "OUTPUT_TOLERANCE", -1.0)  # no export can be this close: the refusal path, for real
     code, out, err = run_cli("export", finished_run("text-classification", "full"), "--output_dir", tmp_path / "o")
@@ -225,7 +225,7 @@ def test_an_export_that_drifts_is_refused_and_nothing_is_kept(finished_run, run_
 def test_an_exporter_failure_names_the_model_and_what_failed(finished_run, run_cli, tmp_path, monkeypatch):
     import torch
 
-    from hf_transfer import export
+    from hf_transfer.export import onnx as export
 
     class DataDependent(export._Graph):
         def forward(self, *tensors):
@@ -304,7 +304,7 @@ def test_a_partial_folder_someone_else_made_is_left_alone(finished_run, run_cli,
 
 
 def test_what_a_killed_export_left_is_started_over(finished_run, run_cli, tmp_path):
-    from hf_transfer.export import STAGING_MARK
+    from hf_transfer.export.onnx import STAGING_MARK
 
     left = tmp_path / "o.partial"
     left.mkdir()
@@ -319,8 +319,8 @@ def test_what_a_killed_export_left_is_started_over(finished_run, run_cli, tmp_pa
 def test_the_cards_code_is_valid_python_whatever_the_folder_name(exported):
     import re
 
-    from hf_transfer.card import export_card
-    from hf_transfer.runs import RunFolder
+    from hf_transfer.artifacts.card import export_card
+    from hf_transfer.artifacts.runs import RunFolder
 
     run, out = exported
     record = json.loads((out / "export.json").read_text())
@@ -332,7 +332,7 @@ def test_the_cards_code_is_valid_python_whatever_the_folder_name(exported):
 def test_the_gate_reads_rows_and_the_metric_on_its_own_scale():
     """One changed row of 400 is within the share allowed (the old 0.1-point gate refused it); a percentage metric's
     tolerance is in its own points; outputs far apart are refused even when no prediction changes."""
-    from hf_transfer.export import verify
+    from hf_transfer.export.onnx import verify
     from hf_transfer.tasks.classification import TextClassification
     from hf_transfer.tasks.question_answering import QuestionAnswering
 

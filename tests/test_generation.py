@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hf_transfer import FileData, InstructionTuning, Seq2SeqGeneration, UserError
-from hf_transfer.data import load_splits
+from hf_transfer.data.prepare import load_splits
 from hf_transfer.tasks import IGNORE_INDEX as IGNORE
 from hf_transfer.tasks.causal_lm import PROMPT_TEMPLATE
 
@@ -264,8 +264,8 @@ def _sft_trainer(tiny_llama, tmp_path, eval_batch: int, rows: int = 5, model=Non
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hf_transfer.arguments import make_training_args
-    from hf_transfer.trainer import trainer_class
+    from hf_transfer.run.arguments import make_training_args
+    from hf_transfer.run.trainer import trainer_class
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     task = InstructionTuning(max_length=64)
@@ -384,7 +384,7 @@ def test_sft_run_folder(sft_runs, method):
 def test_lora_reload_and_merge_keep_logits(sft_runs):
     import torch
 
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.models import load_run
 
     _, adapter, tokenizer = load_run(sft_runs["lora"])
     _, again, _ = load_run(sft_runs["lora"])
@@ -487,8 +487,8 @@ def test_batched_generation_gives_the_one_at_a_time_responses(tiny_smollm2, monk
 def test_generation_metrics_score_a_seeded_sample_of_generated_responses(tiny_smollm2, tmp_path, run_cli):
     import random
 
+    from hf_transfer.artifacts.models import load_run
     from hf_transfer.metrics import load_metric
-    from hf_transfer.models import load_run
 
     train = write_jsonl(tmp_path / "train.jsonl", instruction_rows(40, seed=1))
     valid = write_jsonl(tmp_path / "valid.jsonl", instruction_rows(12, seed=2))

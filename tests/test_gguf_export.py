@@ -119,7 +119,7 @@ def test_llama_cpps_own_chat_pipeline_answers_as_pytorch_does(smol_export):
     import torch
     from llama_cpp import Llama
 
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.models import load_run
 
     run, out = smol_export("lora", "f16")
     _, model, tokenizer = load_run(run)
@@ -139,7 +139,7 @@ def test_llama_cpps_own_chat_pipeline_answers_as_pytorch_does(smol_export):
 
 
 def _planted(monkeypatch, **changes):
-    from hf_transfer import gguf_export
+    from hf_transfer.export import gguf as gguf_export
 
     real = gguf_export.tokenizer_metadata
 
@@ -175,7 +175,7 @@ def test_a_planted_tokenizer_fault_is_refused_and_nothing_kept(finished_run, run
 def test_weights_in_the_wrong_rotary_layout_are_refused(smol_run, run_cli, tmp_path, monkeypatch):
     """Without the Llama query / key reordering the GGUF loads and tokenizes right, but scores far off: the loss
     check refuses it."""
-    from hf_transfer import gguf_export
+    from hf_transfer.export import gguf as gguf_export
 
     monkeypatch.setattr(gguf_export, "_permute", lambda weight, heads: weight)
     out = tmp_path / "unpermuted"
@@ -268,7 +268,7 @@ def test_a_damaged_gguf_is_named_not_predicted_with(smol_export, run_cli, tmp_pa
     assert code == 2 and "The export is damaged" in err and "model.gguf" in err and "Traceback" not in err
     (damaged / "model.gguf").write_bytes(b"GGUF-not-really")  # the record updated to match: llama.cpp cannot load it
     record = json.loads((damaged / "export.json").read_text())
-    from hf_transfer.onnx_model import file_entry
+    from hf_transfer.artifacts.onnx_model import file_entry
 
     record["files"]["model.gguf"] = file_entry(damaged / "model.gguf")
     (damaged / "export.json").write_text(json.dumps(record))

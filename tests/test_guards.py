@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hf_transfer.card import license_warning
-from hf_transfer.guards import EXPECTED_TOLERANCE, baseline_warning, expected_warning, warmup_warning
+from hf_transfer.artifacts.card import license_warning
+from hf_transfer.run.guards import EXPECTED_TOLERANCE, baseline_warning, expected_warning, warmup_warning
 
 
 def test_warmup_covering_half_the_steps_or_more_is_named():
@@ -82,8 +82,8 @@ def test_a_short_run_with_a_long_warmup_warns_everywhere(tiny_bert, sentiment_fi
 def test_runs_as_written_decides_whether_expected_applies():
     import dataclasses
 
-    from hf_transfer.overrides import runs_as_written
-    from hf_transfer.registry import packaged_recipes
+    from hf_transfer.recipe.registry import packaged_recipes
+    from hf_transfer.run.options import runs_as_written
 
     recipe, _ = packaged_recipes()["sst2-distilbert"]
     assert runs_as_written(recipe, recipe)

@@ -51,9 +51,10 @@ def test_cache_clear_while_a_run_tokenizes_leaves_its_write_alone(tiny_bert, tmp
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
-    from hf_transfer import TextClassification, cache
+    from hf_transfer import TextClassification
     from hf_transfer.cli import main
-    from hf_transfer.data import tokenize_splits
+    from hf_transfer.data import cache
+    from hf_transfer.data.prepare import tokenize_splits
 
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     folder = cache.tokenization_cache_dir()
@@ -89,7 +90,7 @@ def test_cache_clear_while_a_run_tokenizes_leaves_its_write_alone(tiny_bert, tmp
 
 @pytest.mark.parametrize("age", ["nan", "inf", "-1"])
 def test_cache_clear_takes_only_a_real_age(run_cli, tmp_path, monkeypatch, age):
-    from hf_transfer import cache
+    from hf_transfer.data import cache
 
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     entry = cache.tokenization_cache_dir() / "0123-kept.arrow"
@@ -239,8 +240,9 @@ def test_a_damaged_cached_tokenization_is_built_again(tiny_bert, tmp_path, monke
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
-    from hf_transfer import TextClassification, cache
-    from hf_transfer.data import tokenize_splits
+    from hf_transfer import TextClassification
+    from hf_transfer.data import cache
+    from hf_transfer.data.prepare import tokenize_splits
 
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
@@ -289,7 +291,7 @@ def test_an_unwritable_datasets_cache_is_named(tmp_path, monkeypatch):
     import datasets
 
     from hf_transfer import FileData, TextClassification, UserError
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")
@@ -305,7 +307,7 @@ def test_compressed_data_files_are_read(tmp_path, suffix):
     import gzip
 
     from hf_transfer import FileData, TextClassification
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
 
     rows = sentiment_rows(20)
     if ".csv" in suffix:
@@ -320,7 +322,7 @@ def test_compressed_data_files_are_read(tmp_path, suffix):
 
 def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path):
     from hf_transfer import FileData, TextClassification, UserError
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
 
     path = tmp_path / "twice.csv"
     path.write_text("sentence,label,label\ngood,pos,neg\nbad,neg,pos\n")
@@ -330,7 +332,7 @@ def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path):
 
 def test_offline_without_a_cached_copy_says_so(monkeypatch):
     from hf_transfer import HubData, TextClassification, UserError
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError) as caught:

@@ -16,7 +16,7 @@ from conftest import sentiment_rows, tiny_run_args, write_jsonl
 def own_data_run(finished_run, tmp_path, name="run", data=None):
     """A copy of the tiny classifier's run whose recipe reads training data of its own (JSON lines in ``tmp_path``):
     a test may then aim an output at that data without touching the shared run's files."""
-    from hf_transfer.runs import RunFolder
+    from hf_transfer.artifacts.runs import RunFolder
 
     data = data or write_jsonl(tmp_path / "t.jsonl", sentiment_rows(160, seed=1))
     run = tmp_path / name
@@ -109,7 +109,8 @@ def test_many_runs_are_never_written_into_a_run_folder(command, finished_run, ti
 
 def test_an_export_of_a_run_replaced_meanwhile_is_refused(finished_run, run_cli, tmp_path, monkeypatch):
     """A new run published into the folder while the export reads it: the export would mix the two runs' files."""
-    from hf_transfer import export, staging
+    from hf_transfer.artifacts import staging
+    from hf_transfer.export import onnx as export
 
     run = tmp_path / "run"
     shutil.copytree(finished_run("text-classification", "full"), run)
@@ -206,7 +207,7 @@ def test_a_run_without_its_tokenizer_files_is_refused(finished_run, exported, ru
 def test_diff_refuses_runs_evaluated_on_other_rows_under_one_description(b_fraction, finished_run, run_cli, tmp_path):
     """Both say "a seeded 10% of t.jsonl": 6 rows against 7 (a traceback), or 6 other rows (compared row i with
     row i)."""
-    from hf_transfer.runs import RunFolder
+    from hf_transfer.artifacts.runs import RunFolder
 
     data = write_jsonl(tmp_path / "t.jsonl", sentiment_rows(60, seed=3))
     runs = []
@@ -227,7 +228,7 @@ def test_diff_refuses_runs_evaluated_on_other_rows_under_one_description(b_fract
 
 def test_tune_keeps_the_settings_given_on_the_command_line(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
     """`tune --num_train_epochs 1 --learning_rate 3e-4` trained trials at other epochs and rates without a word."""
-    from hf_transfer import train
+    from hf_transfer.run import train
 
     trained = []
 
@@ -328,8 +329,8 @@ def test_tune_trials_refused_alike_stop_the_study_with_the_reason(tiny_bert, sen
                                                                    monkeypatch):  # fmt: skip
     """Every trial refused (a budget too small for them, a selection split that cannot train): Optuna printed each
     one's traceback, and the study ran them all before saying only "no trial finished"."""
-    from hf_transfer import train
-    from hf_transfer.errors import UserError
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.run import train
 
     calls = []
 

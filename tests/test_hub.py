@@ -131,7 +131,7 @@ def test_push_lora_adapter_and_merged(runs, hub, run_cli, tmp_path, tiny_bert):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
 
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.models import load_run
 
     code, _, err = run_cli("push", runs["lora"], "--hub_model_id", "tiny-lora", "--private")
     assert code == 0, err

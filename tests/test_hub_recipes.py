@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hf_transfer.registry import packaged_recipes
+from hf_transfer.recipe.registry import packaged_recipes
 from hf_transfer.sources import HubData
 
 import hub_datasets
@@ -48,7 +48,7 @@ def point_libraries_at(monkeypatch, url: str | None) -> None:
     import datasets
     from huggingface_hub import constants
 
-    from hf_transfer import assets
+    from hf_transfer.sources import assets
 
     if url is None:
         return
@@ -67,7 +67,7 @@ def point_libraries_at(monkeypatch, url: str | None) -> None:
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
     """A FakeHub serving every recipe's dataset and model; this process talks to it as to the Hub."""
-    from hf_transfer import assets
+    from hf_transfer.sources import assets
 
     mp = pytest.MonkeyPatch()
     with FakeHub(TOKEN) as hub:
@@ -193,7 +193,7 @@ def test_unreachable_hub_is_one_message(run_cli, tmp_path, monkeypatch):
             run_cli, "sst2-distilbert", "full", tmp_path / "run", "--model_name_or_path", str(tmp_path)
         )
     finally:
-        from hf_transfer import assets
+        from hf_transfer.sources import assets
 
         assets.hub_reachable.cache_clear()
     assert code == 2

@@ -194,7 +194,7 @@ def other_hf_transfer(tmp_path, monkeypatch):
 
 
 def test_the_name_clash_is_said_at_start_and_in_doctor(other_hf_transfer, run_cli):
-    from hf_transfer.doctor import name_clash
+    from hf_transfer.commands.doctor import name_clash
 
     message = name_clash()
     assert "hf-transfer' 0.1.9" in message and "pip uninstall -y hf-transfer hf-transfer-toolkit" in message
@@ -205,7 +205,7 @@ def test_the_name_clash_is_said_at_start_and_in_doctor(other_hf_transfer, run_cl
 
 
 def test_no_clash_without_the_other_package():
-    from hf_transfer.doctor import name_clash
+    from hf_transfer.commands.doctor import name_clash
 
     assert name_clash() is None
 
@@ -241,8 +241,8 @@ def test_doctor_is_fast_it_imports_neither_torch_nor_models():
 
 
 def test_doctor_reads_the_same_precision_as_the_defaults():
-    from hf_transfer.doctor import _device
-    from hf_transfer.hardware import device_defaults
+    from hf_transfer.base.hardware import device_defaults
+    from hf_transfer.commands.doctor import _device
 
     device, defaults = _device(), device_defaults()
     assert (device["precision"] in ("bf16", "bf16 autocast")) == bool(defaults.get("bf16"))
@@ -250,8 +250,8 @@ def test_doctor_reads_the_same_precision_as_the_defaults():
 
 @pytest.mark.parametrize("forced", ["1", "0"])
 def test_doctor_and_the_defaults_both_follow_the_forced_cpu_precision(forced, monkeypatch):
-    from hf_transfer.doctor import _device
-    from hf_transfer.hardware import device_defaults
+    from hf_transfer.base.hardware import device_defaults
+    from hf_transfer.commands.doctor import _device
 
     monkeypatch.setenv("HF_TRANSFER_CPU_BF16", forced)
     device, defaults = _device(), device_defaults()
@@ -300,7 +300,7 @@ def test_cache_lists_and_clears_what_runs_wrote(tiny_bert, sentiment_files, run_
 
 
 def test_cache_lists_and_clears_dequantized_checkpoints(run_cli, tmp_path, monkeypatch):
-    from hf_transfer.cache import dequantized_dir
+    from hf_transfer.data.cache import dequantized_dir
 
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     converted = dequantized_dir() / "Tiny.Q4_1-0123456789abcdef"
@@ -320,9 +320,9 @@ def test_cache_lists_and_clears_dequantized_checkpoints(run_cli, tmp_path, monke
 
 
 def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path, monkeypatch):
-    from hf_transfer import models
-    from hf_transfer.assets import ResolvedCheckpoint
-    from hf_transfer.cache import dequantized_dir
+    from hf_transfer.artifacts import models
+    from hf_transfer.data.cache import dequantized_dir
+    from hf_transfer.sources.assets import ResolvedCheckpoint
 
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     (tmp_path / "m.gguf").write_bytes(b"GGUF")
@@ -362,7 +362,7 @@ def test_an_interrupted_tokenization_leaves_nothing_a_later_run_loads(tiny_bert,
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
-    from hf_transfer.data import tokenize_splits
+    from hf_transfer.data.prepare import tokenize_splits
     from hf_transfer.tasks.classification import TextClassification
 
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hf_transfer import FileData, TextClassification, UserError
-from hf_transfer.data import load_splits
+from hf_transfer.data.prepare import load_splits
 
 from conftest import write_csv, write_jsonl
 

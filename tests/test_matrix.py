@@ -51,8 +51,8 @@ def logits_of(model, tokenizer, task: str):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("task", TASKS)
 def test_task_under_method(finished_run, task, method):
-    from hf_transfer.card import build_card
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.card import build_card
+    from hf_transfer.artifacts.models import load_run
 
     out = finished_run(task, method)
     names = {p.name for p in out.iterdir()}

@@ -159,8 +159,8 @@ def test_each_method_validates_its_own_settings_and_names_them(method):
 def test_an_explicit_learning_rate_wins_over_every_methods_own_rate(method):
     """--method M --set <settings>.learning_rate=0.5 --learning_rate 0.0123 trains at 0.0123, for every method
     in the registry (issue 23: ia3 trained at 0.5, its reset was listed by name)."""
-    from hf_transfer.arguments import training_arguments
-    from hf_transfer.overrides import resolve_run
+    from hf_transfer.run.arguments import training_arguments
+    from hf_transfer.run.options import resolve_run
 
     entry = methods.get(method)
     base = recipe("full", checkpoint="some/model")
@@ -184,7 +184,7 @@ def test_a_new_entry_is_found_everywhere_by_its_registration_alone():
     ``register``, the recipe validates it, the CLI offers it, the card describes it and the explicit rate rule
     covers it; a second entry of the same name is refused."""
     from hf_transfer.cli import build_parser
-    from hf_transfer.overrides import resolve_run
+    from hf_transfer.run.options import resolve_run
 
     entry = methods.Method(
         "lora-probe",

@@ -12,8 +12,8 @@ ONE_EPOCH = ["--num_train_epochs", "1"]
 
 def resolved(*argv):
     from hf_transfer.cli import build_parser
-    from hf_transfer.overrides import resolve_run
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.options import resolve_run
 
     args, rest = build_parser().parse_known_args(["run", "rotten-tomatoes-minilm", *map(str, argv)])
     return resolve_run(find_recipe(args.recipe)[0], vars(args), rest)[0]
@@ -50,7 +50,7 @@ def test_the_console_says_each_limit_that_cut_the_data_and_where_it_is_set(tiny_
 
 
 def test_copy_onto_the_users_file_leaves_the_demos_limit_and_docstring_behind(tmp_path, run_cli):
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.recipe.registry import find_recipe
 
     mine = write_csv(tmp_path / "mine.csv", sentiment_rows(20))
     code, out, err = run_cli("copy", "rotten-tomatoes-minilm", tmp_path / "my_sentiment.py", "--train_file", mine)
@@ -234,7 +234,7 @@ def test_a_classification_run_reports_each_class_and_its_confusion_matrix(tiny_b
                                                                            run_cli):  # fmt: skip
     import json
 
-    from hf_transfer.class_report import by_class
+    from hf_transfer.base.class_report import by_class
 
     out = tmp_path / "run"
     code, stdout, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, *ONE_EPOCH))
@@ -285,7 +285,7 @@ def test_the_readme_export_tables_name_the_cpu_they_were_measured_on():
 
 
 def test_every_using_it_example_that_needs_the_hub_has_an_offline_twin():
-    from hf_transfer.registry import packaged_recipes
+    from hf_transfer.recipe.registry import packaged_recipes
     from hf_transfer.sources import PackagedData
 
     blocks = readme_section("Using it").split("```bash\n")[1:3]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hf_transfer import UserError, load_recipe
-from hf_transfer.overrides import RunOptions, resolve_run
+from hf_transfer.run.options import RunOptions, resolve_run
 
 
 def resolve(flags: dict, extra=(), source=None):

@@ -194,9 +194,9 @@ def test_lora_sft_on_the_packaged_smollm2_gguf(tmp_path, run_cli):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hf_transfer.assets import resolve_checkpoint
-    from hf_transfer.cache import dequantized_entries
-    from hf_transfer.models import plain_checkpoint
+    from hf_transfer.artifacts.models import plain_checkpoint
+    from hf_transfer.data.cache import dequantized_entries
+    from hf_transfer.sources.assets import resolve_checkpoint
 
     gguf = resolve_checkpoint("HuggingFaceTB/SmolLM2-135M-Instruct")
     plain = plain_checkpoint(gguf)

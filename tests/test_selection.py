@@ -11,7 +11,7 @@ from conftest import qa_rows, tiny_run_args, write_csv
 
 
 def test_stratified_carving_keeps_each_labels_share(tmp_path):
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
     from hf_transfer.sources import FileData
     from hf_transfer.tasks.classification import TextClassification
 
@@ -33,7 +33,7 @@ def test_stratified_carving_keeps_each_labels_share(tmp_path):
 
 
 def test_qa_splits_keep_a_context_on_one_side(tmp_path):
-    from hf_transfer.data import load_splits
+    from hf_transfer.data.prepare import load_splits
     from hf_transfer.sources import FileData
     from hf_transfer.tasks.question_answering import QuestionAnswering
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hf_transfer import FileData, TokenClassification, UserError
-from hf_transfer.data import load_splits
+from hf_transfer.data.prepare import load_splits
 from hf_transfer.tasks import IGNORE_INDEX as IGNORE
 from hf_transfer.tasks.token_classification import align_labels, entity_spans, first_subtoken_positions
 
@@ -159,7 +159,7 @@ def test_ner_predict_prints_spans_with_offsets(ner_runs, run_cli):
 def test_ner_lora_reload_keeps_outputs(ner_runs):
     import torch
 
-    from hf_transfer.models import load_run
+    from hf_transfer.artifacts.models import load_run
 
     _, a, tokenizer = load_run(ner_runs["lora"])
     _, b, _ = load_run(ner_runs["lora"])

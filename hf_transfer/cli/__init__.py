@@ -13,7 +13,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from ..errors import UserError
+from hf_transfer.base.errors import UserError
 
 PROG = "hf-transfer"
 
@@ -52,7 +52,7 @@ def command_module(command: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..assets import installed_version
+    from hf_transfer.sources.assets import installed_version
 
     parser = Parser(
         prog=PROG,
@@ -77,14 +77,14 @@ def fail(exc: UserError) -> None:
 def main(recipe=None, argv: list[str] | None = None) -> None:
     """Entry point of ``hf-transfer``; a recipe module calls ``main(RECIPE)`` to run itself."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from ..doctor import name_clash
+    from hf_transfer.commands.doctor import name_clash
 
     clash = name_clash()
     if clash:
         print(f"{PROG}: warning: {clash}", file=sys.stderr)
     try:
         if recipe is not None:
-            from . import run
+            from hf_transfer.cli import run
 
             run.run_recipe_script(recipe, argv)
             return

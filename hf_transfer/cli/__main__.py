@@ -1,5 +1,5 @@
 """``python -m hf_transfer.cli`` is ``hf-transfer``."""
 
-from . import main
+from hf_transfer.cli import main
 
 main()

@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra, argv) -> None:
-    from ..cache import (
+    from hf_transfer.base.tables import format_table
+    from hf_transfer.data.cache import (
         check_age,
         clear,
         clear_dequantized,
@@ -29,7 +30,6 @@ def run(args, extra, argv) -> None:
         tokenization_cache_dir,
         total_bytes,
     )
-    from ..tables import format_table
 
     folder = tokenization_cache_dir(create=False)
     if args.action == "clear":

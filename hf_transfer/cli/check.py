@@ -40,15 +40,15 @@ def run(args, extra, argv) -> None:
     import json
     from pathlib import Path
 
-    from ..datacheck import check_threshold, strict_failures
-    from ..errors import UserError
-    from ..files import check_output_file, write_atomically
-    from ..overrides import resolve_run
-    from ..registry import find_recipe
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.base.files import check_output_file, write_atomically
+    from hf_transfer.datacheck import check_threshold, strict_failures
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.options import resolve_run
 
     check_threshold(args.near_duplicate_threshold)
     if args.label_issues:
-        from ..assets import installed_version
+        from hf_transfer.sources.assets import installed_version
 
         if not installed_version("cleanlab"):
             raise UserError("--label_issues needs cleanlab: pip install 'hf-transfer-toolkit[check]'.")
@@ -63,7 +63,7 @@ def run(args, extra, argv) -> None:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        from ..datacheck.report import full_report
+        from hf_transfer.datacheck.report import full_report
 
         print(full_report(report, recipe.name, recipe.data.describe()))
         print(f"\nThe whole report: {args.output_file}")
@@ -79,17 +79,17 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None, label_i
     """The data check of a resolved recipe: its data loaded as a run loads it (rows without text kept, to report),
     ``test_file`` as its test split, and lengths measured with its tokenizer where one loads; with
     ``label_issue_folds``, likely label errors too (``datacheck.label_issues``)."""
-    from ..data import load_evaluation_file, load_splits
-    from ..datacheck import check_splits
-    from ..errors import UserError
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.data.prepare import load_evaluation_file, load_splits
+    from hf_transfer.datacheck import check_splits
 
     splits, task = load_splits(recipe.data, recipe.task, require_text=False)
     if test_file:
         splits["test"] = load_evaluation_file(test_file, recipe.data, task)[0]["validation"]
     tokenizer, skipped, checkpoint = None, None, None
     try:
-        from ..assets import resolve_checkpoint
-        from ..models import load_tokenizer, plain_checkpoint
+        from hf_transfer.artifacts.models import load_tokenizer, plain_checkpoint
+        from hf_transfer.sources.assets import resolve_checkpoint
 
         checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint))
         tokenizer = load_tokenizer(checkpoint, recipe.with_task(task))
@@ -101,8 +101,8 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None, label_i
     if skipped:
         report["lengths_skipped"] = skipped
     if label_issue_folds:
-        from ..datacheck.label_issues import label_issues
-        from ..models import load_base_model
+        from hf_transfer.artifacts.models import load_base_model
+        from hf_transfer.datacheck.label_issues import label_issues
 
         model = load_base_model(recipe.with_task(task), checkpoint).eval()
         report["label_issues"] = label_issues(splits, task, model, tokenizer, label_issue_folds)

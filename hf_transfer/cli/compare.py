@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flags import add_run_flags
+from hf_transfer.cli.flags import add_run_flags
 
 ACCEPTS_EXTRA = True
 
@@ -23,14 +23,14 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..budget import Budget
-    from ..compare import compare, parse_fractions, parse_methods
-    from ..comparison import report_table, summary_lines
-    from ..errors import UserError
-    from ..overrides import command_line, resolve_run
-    from ..plan import check_run_count
-    from ..registry import find_recipe
-    from ..tables import format_table
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.base.tables import format_table
+    from hf_transfer.commands.compare import compare, parse_fractions, parse_methods
+    from hf_transfer.commands.comparison import report_table, summary_lines
+    from hf_transfer.commands.plan import check_run_count
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.budget import Budget
+    from hf_transfer.run.options import command_line, resolve_run
 
     if args.method or args.merge_adapter or args.test_file:
         raise UserError(

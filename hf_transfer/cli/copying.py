@@ -18,9 +18,9 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra, argv) -> None:
-    from ..errors import UserError
-    from ..registry import copy_recipe
-    from . import PROG
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.cli import PROG
+    from hf_transfer.recipe.registry import copy_recipe
 
     dest = args.dest
     if dest is None and len(extra) == 1 and not extra[0].startswith("-"):

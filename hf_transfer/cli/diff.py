@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flags import add_trust_flag
+from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..diff import diff, report_lines
+    from hf_transfer.commands.diff import diff, report_lines
 
     result = diff(
         Path(args.run_a),

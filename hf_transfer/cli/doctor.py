@@ -9,6 +9,6 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra, argv) -> None:
-    from ..doctor import main as doctor
+    from hf_transfer.commands.doctor import main as doctor
 
     doctor(as_json=args.json)

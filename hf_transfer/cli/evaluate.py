@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flags import add_trust_flag
+from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
@@ -18,8 +18,8 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..evaluation import evaluate_run
-    from ..tables import eval_table
+    from hf_transfer.base.tables import eval_table
+    from hf_transfer.run.evaluation import evaluate_run
 
     result = evaluate_run(
         Path(args.run_dir),

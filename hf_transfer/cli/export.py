@@ -3,7 +3,7 @@ ONNX model (``export.py``)."""
 
 from __future__ import annotations
 
-from .flags import add_trust_flag
+from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
@@ -25,8 +25,8 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..errors import UserError
-    from ..export import export_run
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.export.onnx import export_run
 
     if args.max_eval_samples is not None and args.max_eval_samples < 1:
         raise UserError(f"--max_eval_samples must be 1 or more, got {args.max_eval_samples}.")
@@ -42,7 +42,7 @@ def run(args, extra, argv) -> None:
         trust_remote_code=args.trust_remote_code,
     )
     if record["format"] == "gguf":
-        from ..gguf_export import summary
+        from hf_transfer.export.gguf import summary
 
         print("\n".join(summary(record)))
         return

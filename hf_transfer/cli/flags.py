@@ -16,7 +16,7 @@ Any transformers TrainingArguments flag is accepted too, spelled as in the trans
 
 
 def training_epilog() -> str:
-    from ..arguments import common_flags_help
+    from hf_transfer.run.arguments import common_flags_help
 
     return TRAINING_FLAGS_HELP.format(common=common_flags_help())
 
@@ -28,7 +28,7 @@ RUN_ONLY_FLAGS = ("output_dir", "overwrite_output_dir", "resume", "merge_adapter
 def add_run_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = ()) -> None:
     """The flags of ``hf-transfer run``; ``leave_out``: the ones a command does not read (its --help lists only what
     it reads)."""
-    from ..methods import names as method_names
+    from hf_transfer.methods import names as method_names
 
     def add(*names, **kwargs) -> None:
         if names[0].lstrip("-") not in leave_out:

@@ -8,8 +8,8 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra, argv) -> None:
-    from ..registry import packaged_recipes
-    from ..tables import format_table
+    from hf_transfer.base.tables import format_table
+    from hf_transfer.recipe.registry import packaged_recipes
 
     rows = [
         [name, recipe.task.kind + _problem(recipe), recipe.checkpoint, recipe.data.describe(), recipe.method]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flags import add_trust_flag
+from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..models import merge_run
+    from hf_transfer.artifacts.models import merge_run
 
     output_dir = Path(args.output_dir) if args.output_dir else None
     merged = merge_run(

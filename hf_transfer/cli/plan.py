@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .flags import RUN_ONLY_FLAGS, add_run_flags, training_epilog
+from hf_transfer.cli.flags import RUN_ONLY_FLAGS, add_run_flags, training_epilog
 
 ACCEPTS_EXTRA = True
 
@@ -27,17 +27,17 @@ def run(args, extra, argv) -> None:
     import json
     import sys
 
-    from ..compare import parse_methods
-    from ..console import Console
-    from ..overrides import command_line, resolve_run
-    from ..plan import budget_choice, phase_lines, plan, plan_table
-    from ..registry import find_recipe
-    from ..tables import format_table
+    from hf_transfer.base.console import Console
+    from hf_transfer.base.tables import format_table
+    from hf_transfer.commands.compare import parse_methods
+    from hf_transfer.commands.plan import budget_choice, phase_lines, plan, plan_table
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.options import command_line, resolve_run
 
     recipe, source = find_recipe(args.recipe)
     recipe, options = resolve_run(recipe, {**vars(args), "command": command_line(argv)}, extra, source)
     names = parse_methods(args.methods) if args.methods else [recipe.method]
-    from ..forecast import process_seconds
+    from hf_transfer.run.forecast import process_seconds
 
     startup = process_seconds()
     # with --json, stdout holds the JSON only: every line said on the way (probes, warnings) goes to stderr

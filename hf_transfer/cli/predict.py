@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flags import add_trust_flag
+from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
@@ -23,10 +23,10 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..console import quiet
-    from ..errors import UserError
-    from ..predict import predict_file, predict_texts
-    from ..tasks import PAIR_SEPARATOR
+    from hf_transfer.base.console import quiet
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.commands.predict import predict_file, predict_texts
+    from hf_transfer.tasks import PAIR_SEPARATOR
 
     texts = list(args.texts)
     asked = args.question is not None or args.context is not None
@@ -68,8 +68,8 @@ def run(args, extra, argv) -> None:
 
 
 def parse_columns(assignments: list[str] | None) -> dict[str, str]:
-    from ..errors import UserError
-    from ..plain import parse_value
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.base.plain import parse_value
 
     columns = {}
     for assignment in assignments or []:

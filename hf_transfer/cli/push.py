@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flags import add_trust_flag
+from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..hub import push
+    from hf_transfer.commands.hub import push
 
     url = push(
         Path(args.run_dir),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .flags import add_run_flags, training_epilog
+from hf_transfer.cli.flags import add_run_flags, training_epilog
 
 ACCEPTS_EXTRA = True
 """TrainingArguments flags (``--learning_rate 3e-5``) come as extra arguments."""
@@ -29,11 +29,11 @@ def add_seeds_flag(parser) -> None:
 
 
 def run(args, extra, argv, recipe=None) -> None:
-    from ..console import Console
-    from ..hardware import is_main_process, silent
-    from ..launch import run as launch
-    from ..overrides import command_line, resolve_run
-    from ..registry import find_recipe
+    from hf_transfer.base.console import Console
+    from hf_transfer.base.hardware import is_main_process, silent
+    from hf_transfer.commands.launch import run as launch
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.options import command_line, resolve_run
 
     source = None
     if recipe is None:
@@ -52,11 +52,11 @@ def run(args, extra, argv, recipe=None) -> None:
 
 def run_seeds(recipe, options, seeds: int) -> None:
     """``run --seeds K``: the recipe's method K times into one folder, with the interval over seeds."""
-    from ..budget import Budget
-    from ..compare import compare
-    from ..comparison import summary_lines
-    from ..errors import UserError
-    from ..plan import check_run_count
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.commands.compare import compare
+    from hf_transfer.commands.comparison import summary_lines
+    from hf_transfer.commands.plan import check_run_count
+    from hf_transfer.run.budget import Budget
 
     if options.test_file or options.merge_adapter or options.push_to_hub:
         raise UserError(
@@ -73,7 +73,7 @@ def run_seeds(recipe, options, seeds: int) -> None:
 
 def run_recipe_script(recipe, argv: list[str]) -> None:
     """A recipe module run as a script (``main(RECIPE)``): the run flags, on that recipe."""
-    from . import script_parser
+    from hf_transfer.cli import script_parser
 
     parser = script_parser(recipe)
     add_run_flags(parser)

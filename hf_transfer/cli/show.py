@@ -13,16 +13,16 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra, argv) -> None:
-    from ..registry import find_recipe
-    from . import PROG
+    from hf_transfer.cli import PROG
+    from hf_transfer.recipe.registry import find_recipe
 
     recipe, _ = find_recipe(args.recipe)
     recipe = recipe.with_overrides(args.set or []).validate()
     if args.training:
         import yaml
 
-        from ..arguments import training_arguments
-        from ..console import quiet
+        from hf_transfer.base.console import quiet
+        from hf_transfer.run.arguments import training_arguments
 
         with quiet():  # importing TrainingArguments imports bitsandbytes, which speaks of kernels it cannot fetch
             values = training_arguments(recipe)

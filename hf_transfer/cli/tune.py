@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .flags import add_run_flags, training_epilog
+from hf_transfer.cli.flags import add_run_flags, training_epilog
 
 ACCEPTS_EXTRA = True
 
@@ -39,13 +39,13 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from ..budget import Budget
-    from ..compare import parse_methods
-    from ..console import Console
-    from ..errors import UserError
-    from ..overrides import command_line, parse_training_flags, resolve_run
-    from ..registry import find_recipe
-    from ..tune import tune
+    from hf_transfer.base.console import Console
+    from hf_transfer.base.errors import UserError
+    from hf_transfer.commands.compare import parse_methods
+    from hf_transfer.commands.tune import tune
+    from hf_transfer.recipe.registry import find_recipe
+    from hf_transfer.run.budget import Budget
+    from hf_transfer.run.options import command_line, parse_training_flags, resolve_run
 
     if args.test_file or args.merge_adapter:
         raise UserError("--test_file and --merge_adapter apply to run; tune writes the winner as a recipe to run.")

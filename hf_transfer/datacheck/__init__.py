@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from ..errors import UserError
-from .overlap import (
+from hf_transfer.base.errors import UserError
+from hf_transfer.datacheck.overlap import (
     TrainingIndex,
     duplicates_and_conflicts,
     extra_rows,
@@ -21,7 +21,7 @@ from .overlap import (
     rows_to_drop,
     training_groups,
 )
-from .profile import fits_99, label_counts, length_summary, non_text, token_lengths
+from hf_transfer.datacheck.profile import fits_99, label_counts, length_summary, non_text, token_lengths
 
 DEFAULT_THRESHOLD = 0.8
 PREFLIGHT_NEAR_ROWS = 200_000
@@ -167,7 +167,7 @@ def cut_by_limit(tokenized, task, log) -> dict[str, float]:
 def preflight(splits, task, data, log):
     """The cheap checks before a run: one console line per finding; the rows ``data.drop_leaked`` /
     ``data.drop_duplicates`` ask to drop are dropped and counted. Returns (splits, the summary a run records)."""
-    from .report import finding_lines
+    from hf_transfer.datacheck.report import finding_lines
 
     near = len(splits["train"]) <= PREFLIGHT_NEAR_ROWS
     report = check_splits(splits, task, contained=False, near=near)

@@ -9,7 +9,7 @@ the predictions doubt most. The task says what it labels (``Task.label_issue_uni
 
 from __future__ import annotations
 
-from ..errors import UserError
+from hf_transfer.base.errors import UserError
 
 BATCH = 32
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..tables import format_table
+from hf_transfer.base.tables import format_table
 
 QUOTE = 100
 """Characters of a text quoted in the report."""

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
+from hf_transfer.base.errors import UserError
 
 
 class MethodSettings:
@@ -135,7 +135,7 @@ def learning_rate(recipe) -> float | None:
 def check_available(name: str) -> None:
     """Fail before anything is loaded when the method cannot run here."""
     if get(name).quantized:
-        from .qlora import check_quantization
+        from hf_transfer.methods.qlora import check_quantization
 
         check_quantization(name)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UserError
-from . import Method, MethodSettings, head, register
+from hf_transfer.base.errors import UserError
+from hf_transfer.methods import Method, MethodSettings, head, register
 
 
 @dataclass

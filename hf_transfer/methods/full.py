@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import UserError
-from . import Method, head, register
+from hf_transfer.base.errors import UserError
+from hf_transfer.methods import Method, head, register
 
 
 def as_is(model, recipe, task):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UserError
-from . import Method, MethodSettings, register
-from .lora import check_targets, peft_model
+from hf_transfer.base.errors import UserError
+from hf_transfer.methods import Method, MethodSettings, register
+from hf_transfer.methods.lora import check_targets, peft_model
 
 EXTRA_IA3_TARGETS = {
     "distilbert": (["k_lin", "v_lin", "lin2"], ["lin2"]),

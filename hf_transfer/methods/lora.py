@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UserError
-from . import Method, MethodSettings, head, register
+from hf_transfer.base.errors import UserError
+from hf_transfer.methods import Method, MethodSettings, head, register
 
 EXTRA_LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"], "mpnet": ["q", "v"], "electra": ["query", "value"]}
 """Architectures peft has no default for: attention projections by their usual names."""

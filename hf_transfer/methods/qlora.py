@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UserError
-from . import Method, register
-from .lora import LoraSettings, lora
+from hf_transfer.base.errors import UserError
+from hf_transfer.methods import Method, register
+from hf_transfer.methods.lora import LoraSettings, lora
 
 CPU_VERSION = (0, 50)
 """The first bitsandbytes release measured to quantize and train 4-bit and 8-bit layers on a CPU (0.50.2)."""
@@ -52,8 +52,8 @@ def compute_dtype(recipe):
     """The run's own precision (``--bf16 false``: fp32 on a CPU), else what the device computes natively."""
     import torch
 
-    from ..hardware import cpu_computes_bf16
-    from ..plain import as_bool
+    from hf_transfer.base.hardware import cpu_computes_bf16
+    from hf_transfer.base.plain import as_bool
 
     asked = as_bool(recipe.training.get("bf16")) if "bf16" in recipe.training else None
     if torch.cuda.is_available():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import Method, register
-from .full import as_is
+from hf_transfer.methods import Method, register
+from hf_transfer.methods.full import as_is
 
 register(
     Method(

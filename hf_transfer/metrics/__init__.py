@@ -17,7 +17,7 @@ def load_metric(name: str, config_name: str | None = None):
     """Load a local evaluate module by name (``accuracy``, ``f1``, ...)."""
     import evaluate
 
-    from ..errors import UserError
+    from hf_transfer.base.errors import UserError
 
     if name not in available_metrics():
         raise UserError(f"Unknown metric {name!r}; the package has: {', '.join(available_metrics())}.")

@@ -95,8 +95,8 @@ class DataSource:
                 "the evaluation data did not choose")  # fmt: skip
 
 
-from .hub import HubData  # noqa: E402, I001  (each module registers its kind, in this order)
-from .files import FileData  # noqa: E402
-from .packaged import PackagedData  # noqa: E402
+from hf_transfer.sources.hub import HubData  # noqa: E402, I001  (each module registers its kind, in this order)
+from hf_transfer.sources.files import FileData  # noqa: E402
+from hf_transfer.sources.packaged import PackagedData  # noqa: E402
 
 __all__ = ["DATA_SOURCES", "DataSource", "FileData", "HubData", "PackagedData", "register"]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ..errors import UserError, first_line
-from . import DataSource, register
+from hf_transfer.base.errors import UserError, first_line
+from hf_transfer.sources import DataSource, register
 
 CAPS = ("max_train_samples", "max_eval_samples")
 """Sample limits: they belong to the data they were written for, and do not follow the user's own file."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import UserError, first_line
-from . import DataSource, register
+from hf_transfer.base.errors import UserError, first_line
+from hf_transfer.sources import DataSource, register
 
 
 @register
@@ -33,7 +33,7 @@ class HubData(DataSource):
         return self.path
 
     def license(self, online: bool) -> str:
-        from ..assets import hub_license
+        from hf_transfer.sources.assets import hub_license
 
         return (hub_license("dataset", self.path, self.revision) if online else None) or "unknown"
 
@@ -56,7 +56,7 @@ def _hub_where(source: HubData) -> str:
 def load_hub(source: HubData):
     from datasets import DatasetDict, load_dataset
 
-    from ..assets import hub_offline, hub_reachable
+    from hf_transfer.sources.assets import hub_offline, hub_reachable
 
     where = _hub_where(source)
     if not hub_offline() and not hub_reachable():
@@ -93,7 +93,7 @@ def load_hub(source: HubData):
 
 def _hub_error(exc: Exception, source: HubData, where: str) -> UserError:
     """One short message for what went wrong loading a Hub dataset, naming it and what to do."""
-    from ..assets import hub_offline
+    from hf_transfer.sources.assets import hub_offline
 
     text = str(exc)
     if hub_offline() and (isinstance(exc, ConnectionError) or "OfflineModeIsEnabled" in text or "offline" in text):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from . import IGNORE_INDEX
+from hf_transfer.tasks import IGNORE_INDEX
 
 
 @functools.cache

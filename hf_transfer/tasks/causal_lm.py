@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
-from . import (
+from hf_transfer.base.errors import UserError
+from hf_transfer.tasks import (
     GENERATED_NOT_EXPORTED,
     IGNORE_INDEX,
     PAD_MULTIPLE,
@@ -23,7 +23,7 @@ from . import (
     head_names_present,
     register,
 )
-from ._response_loss import response_loss_trainer
+from hf_transfer.tasks._response_loss import response_loss_trainer
 
 GENERATION_BATCH = 8
 """Prompts generated together (sorted by length, padded on the left). Measured on the packaged SmolLM2-135M, 24 Alpaca
@@ -262,7 +262,7 @@ class InstructionTuning(Task):
             return {}
         import random
 
-        from ..metrics import load_metric
+        from hf_transfer.metrics import load_metric
 
         picked = sorted(random.Random(42).sample(range(len(examples)), min(self.generation_samples, len(examples))))
         use_template = self._uses_template(tokenizer)

@@ -9,8 +9,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import UserError
-from . import PAD_MULTIPLE, PAIR_SEPARATOR, CheckedRow, Task, class_counts, counts_f1, head_names_present, register
+from hf_transfer.base.errors import UserError
+from hf_transfer.tasks import (
+    PAD_MULTIPLE,
+    PAIR_SEPARATOR,
+    CheckedRow,
+    Task,
+    class_counts,
+    counts_f1,
+    head_names_present,
+    register,
+)
 
 PROBLEM_TYPES = {
     "single_label": "single_label_classification",
@@ -264,7 +273,7 @@ class TextClassification(Task):
     def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
         import numpy as np
 
-        from ..metrics import load_metric
+        from hf_transfer.metrics import load_metric
 
         config = {"single_label": "default", "multi_label": "multilabel", "regression": "regression"}[self.problem_type]
         modules = [load_metric(name, config) for name in metric_names]

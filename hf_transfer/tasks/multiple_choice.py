@@ -7,8 +7,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UserError
-from . import PAD_MULTIPLE, PAIR_SEPARATOR, CheckedRow, MissingInput, Task, head_names_present, register
+from hf_transfer.base.errors import UserError
+from hf_transfer.tasks import (
+    PAD_MULTIPLE,
+    PAIR_SEPARATOR,
+    CheckedRow,
+    MissingInput,
+    Task,
+    head_names_present,
+    register,
+)
 
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "pooler")
 
@@ -124,7 +132,7 @@ class MultipleChoice(Task):
     # ---- evaluation -----------------------------------------------------------------------
 
     def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
-        from ..metrics import load_metric
+        from hf_transfer.metrics import load_metric
 
         modules = [load_metric(name) for name in metric_names]
 

@@ -10,8 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UserError
-from . import PAD_MULTIPLE, PAIR_SEPARATOR, CheckedRow, MissingInput, Task, head_names_present, register
+from hf_transfer.base.errors import UserError
+from hf_transfer.tasks import (
+    PAD_MULTIPLE,
+    PAIR_SEPARATOR,
+    CheckedRow,
+    MissingInput,
+    Task,
+    head_names_present,
+    register,
+)
 
 NO_OFFSET = [-1, -1]
 """Offset stored for tokens outside the context (question, special tokens)."""
@@ -234,7 +242,7 @@ class QuestionAnswering(Task):
         return text, start, answer_probability, no_answer_probability
 
     def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
-        from ..metrics import load_metric
+        from hf_transfer.metrics import load_metric
 
         modules = [load_metric(name) for name in metric_names]
         contexts = dict(zip(examples["id"], examples["context"], strict=True))
@@ -261,7 +269,7 @@ class QuestionAnswering(Task):
         return compute
 
     def example_records(self, examples=None, features=None, tokenizer=None):
-        from ..metrics.common import best_over_golds, exact_match, token_f1
+        from hf_transfer.metrics.common import best_over_golds, exact_match, token_f1
 
         contexts = dict(zip(examples["id"], examples["context"], strict=True))
         golds = dict(zip(examples["id"], examples["answers"], strict=True))

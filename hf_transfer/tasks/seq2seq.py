@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import UserError
-from . import (
+from hf_transfer.base.errors import UserError
+from hf_transfer.tasks import (
     GENERATED_NOT_EXPORTED,
     IGNORE_INDEX,
     PAD_MULTIPLE,
@@ -130,7 +130,7 @@ class Seq2SeqGeneration(Task):
     def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
         import numpy as np
 
-        from ..metrics import load_metric
+        from hf_transfer.metrics import load_metric
 
         modules = {name: load_metric(name) for name in metric_names}
 

@@ -6,8 +6,17 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import UserError
-from . import IGNORE_INDEX, PAD_MULTIPLE, CheckedRow, Task, class_counts, counts_f1, head_names_present, register
+from hf_transfer.base.errors import UserError
+from hf_transfer.tasks import (
+    IGNORE_INDEX,
+    PAD_MULTIPLE,
+    CheckedRow,
+    Task,
+    class_counts,
+    counts_f1,
+    head_names_present,
+    register,
+)
 
 NEEDS_PREFIX_SPACE = {"roberta", "gpt2", "bart", "longformer", "deberta", "mvp", "led"}
 """Byte-level BPE tokenizers that need add_prefix_space=True for pre-split words."""
@@ -202,7 +211,7 @@ class TokenClassification(Task):
     def metrics_function(self, metric_names: list[str], examples=None, features=None, tokenizer=None):
         import numpy as np
 
-        from ..metrics import load_metric
+        from hf_transfer.metrics import load_metric
 
         modules = [load_metric(name) for name in metric_names]
         names = self.label_names

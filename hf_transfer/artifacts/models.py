@@ -1,0 +1,371 @@
+"""Loading what a run starts from and what it leaves: checkpoints (safetensors only unless allowed; GGUF
+files dequantized), fast tokenizers, finished run folders (full models and adapters), and merging an
+adapter into its base model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+from hf_transfer import methods
+from hf_transfer.artifacts.card import write_card
+from hf_transfer.artifacts.runs import ADAPTER_CONFIG, CURVES_FILE, SAMPLES_FILE, TRAINER_STATE, RunFolder
+from hf_transfer.artifacts.staging import check_output_dir, check_replaces_only, publish
+from hf_transfer.base.console import Console, quiet
+from hf_transfer.base.errors import UserError, first_line
+from hf_transfer.recipe.recipe import Recipe
+from hf_transfer.sources.assets import ResolvedCheckpoint, resolve_checkpoint
+
+
+def _unmark_gguf(model):
+    """transformers dequantizes GGUF weights to ordinary float tensors but still marks the model as
+    GGUF-quantized, which the Trainer refuses to train. The weights are plain floats: drop the mark."""
+    if not all(p.is_floating_point() for p in model.parameters()):
+        raise UserError("The GGUF checkpoint did not dequantize to floating-point weights; it cannot be fine-tuned.")
+    model.is_quantized = False
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
+
+
+def plain_checkpoint(checkpoint: ResolvedCheckpoint, console: Console | None = None) -> ResolvedCheckpoint:
+    """A GGUF checkpoint, dequantized once into a safetensors folder of hf_transfer's cache and read from there
+    afterwards; any other checkpoint as it is.
+
+    transformers parses the whole GGUF file for every config, tokenizer and model it reads from it (about 4 s
+    each for SmolLM2-135M, and a run with its reload check reads it 7 times). The folder holds the same
+    dequantized weights, config and tokenizer, and loads in a fraction of a second. It is keyed by the file
+    (path, size, modification time) and the transformers and gguf versions that dequantize it, and written
+    under a temporary name, checked, then renamed: a folder of that name is complete. A checkpoint that cannot be
+    converted (an architecture transformers reads from GGUF but not as a causal LM) is read from GGUF as before."""
+    if not checkpoint.gguf_file:
+        return checkpoint
+    import hashlib
+    import os
+    import tempfile
+
+    import transformers
+
+    from hf_transfer.data.cache import dequantized_dir
+    from hf_transfer.sources.assets import installed_version
+
+    source = Path(checkpoint.path) / checkpoint.gguf_file
+    stat = source.stat()
+    versions = f"{transformers.__version__}|{installed_version('gguf')}|{DEQUANTIZED_LAYOUT}"
+    about = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{versions}"
+    folder = dequantized_dir() / f"{source.stem}-{hashlib.sha256(about.encode()).hexdigest()[:16]}"
+    if folder.is_dir():
+        if not _complete(folder):  # not written by plain_checkpoint: never loaded
+            return checkpoint
+        os.utime(folder)  # last used: what `hf-transfer cache clear --older-than` goes by
+    else:
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+        except OSError:  # a cache that cannot be written (read-only, full): read the GGUF file as before
+            return checkpoint
+        try:
+            try:
+                with quiet(console):  # the conversion's own bars and notes go to the run's log only
+                    _dequantize(checkpoint, scratch)
+            except (OSError, ValueError, KeyError, RuntimeError, UserError):
+                return checkpoint  # loading it from GGUF says what is wrong, where it is loaded
+            if not _complete(scratch):  # e.g. `hf-transfer cache clear` removed it while it was written
+                return checkpoint
+            try:
+                os.rename(scratch, folder)
+            except OSError:
+                if not folder.is_dir():  # not another process finishing the same folder first
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    note = f"{checkpoint.note} (once; kept as safetensors in {folder})" if checkpoint.note else None
+    return dataclasses.replace(checkpoint, path=str(folder), gguf_file=None, note=note)
+
+
+DEQUANTIZED_LAYOUT = 1
+"""Part of a dequantized folder's key: raised when what ``_dequantize`` writes changes."""
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in ("config.json", "tokenizer_config.json")) and any(
+        folder.glob("*.safetensors")
+    )
+
+
+def _dequantize(checkpoint: ResolvedCheckpoint, folder: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint.path, **checkpoint.load_kwargs())
+    model = AutoModelForCausalLM.from_pretrained(
+        checkpoint.path,
+        quantization_config=GgufConfig(dequantize=True),  # plain float weights, even where a kernel could run
+        **checkpoint.load_kwargs(),
+    )
+    model = _unmark_gguf(model)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+
+
+def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
+    """The recipe's checkpoint with its task head. ``new_weights``, when given, receives the names of the
+    weights the checkpoint did not have (a new task head: they start random and this run trains them)."""
+    model = _from_pretrained(recipe, checkpoint, new_weights)
+    return _unmark_gguf(model) if checkpoint.gguf_file else model
+
+
+def _weights_kwargs(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> dict:
+    """safetensors only, unless the recipe allows pickle weights; a local pickle-only folder is refused by name."""
+    if checkpoint.gguf_file or recipe.allow_pickle_weights:
+        return {}
+    folder = Path(checkpoint.path)
+    pickled = any(folder.glob("*.bin")) or any(folder.glob("*.pt"))
+    if folder.is_dir() and pickled and not any(folder.glob("*.safetensors*")):
+        raise UserError(
+            f"{checkpoint.path} holds its weights only as pickle files (.bin / .pt), which can run code when loaded. "
+            "Convert them to safetensors, or pass --allow_pickle_weights if you trust the source."
+        )
+    return {"use_safetensors": True}
+
+
+def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
+    task = recipe.task
+    if not methods.get(recipe.method).pretrained:  # the checkpoint's architecture and tokenizer, random weights
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(
+                checkpoint.path,
+                trust_remote_code=recipe.trust_remote_code,
+                **checkpoint.load_kwargs(),
+                **task.model_kwargs(),
+            )
+        except (OSError, ValueError) as exc:
+            raise UserError(f"Checkpoint {recipe.checkpoint!r} has no loadable config: {first_line(exc)}") from None
+        return task.auto_model_class().from_config(config, trust_remote_code=recipe.trust_remote_code)
+    try:
+        model, info = task.auto_model_class().from_pretrained(
+            checkpoint.path,
+            trust_remote_code=recipe.trust_remote_code,
+            output_loading_info=True,
+            **_weights_kwargs(recipe, checkpoint),
+            **checkpoint.load_kwargs(),
+            **task.model_kwargs(),
+            **methods.get(recipe.method).load_kwargs(recipe, checkpoint),
+        )
+        if new_weights is not None:
+            new_weights.extend(sorted(info.get("missing_keys") or []))
+        return model
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+        pickle.UnpicklingError,
+    ) as exc:  # missing files, bad config, weights that do not fit
+        raise UserError(f"Checkpoint {recipe.checkpoint!r} could not be loaded: {first_line(exc)}") from None
+
+
+def new_weights_line(names: list[str], task) -> str:
+    """transformers' loading report of a new task head, in one line: which modules start random."""
+    modules = sorted({name.rsplit(".", 1)[0] for name in names})
+    labels = getattr(task, "label_names", None)
+    what = f"new head: {', '.join(modules)}" if len(modules) <= 4 else f"{len(names)} weights not in the checkpoint"
+    return what + (f" ({len(labels)} labels)" if labels else "") + ", initialised at random and trained by this run"
+
+
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text"}
+"""Models whose position table starts after the padding index: two positions fewer are usable."""
+
+
+def check_lengths(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> None:
+    """The task's lengths fit the model's position embeddings: checked before training, not found by an
+    index error in the first batch that is long enough."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(
+            checkpoint.path, trust_remote_code=recipe.trust_remote_code, **checkpoint.load_kwargs()
+        )
+    except (OSError, ValueError):
+        return  # loading the checkpoint says what is wrong
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return  # relative positions (T5): no fixed limit
+    usable = positions - 2 if config.model_type in OFFSET_POSITIONS else positions
+    for name in ("max_length", "max_source_length", "max_target_length"):
+        length = getattr(recipe.task, name, None)
+        if isinstance(length, int) and length > usable:
+            raise UserError(
+                f"task.{name}={length} is longer than {recipe.checkpoint} can read: its position embeddings cover "
+                f"{usable} tokens. Set --set task.{name}={usable} (or less)."
+            )
+
+
+def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):
+    from transformers import AutoConfig, AutoTokenizer
+
+    path, extra = checkpoint.path, checkpoint.load_kwargs()
+    try:  # an adapter run folder has no model config; its saved tokenizer already holds these settings
+        model_type = AutoConfig.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra).model_type
+    except (OSError, ValueError):
+        model_type = ""
+    try:
+        extra = {**extra, **recipe.task.tokenizer_kwargs(model_type)}
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=recipe.trust_remote_code, **extra)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"No tokenizer could be loaded from {path}: {first_line(exc)}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(
+            f"The tokenizer of {recipe.checkpoint} is not a fast (Rust) tokenizer, which hf_transfer needs."
+        )
+    return tokenizer
+
+
+def load_run(
+    run_dir: Path, full_precision_base: bool = False, trust_remote_code: bool = False, console: Console | None = None
+):
+    """A finished (or staged) run folder -> (recipe, model, tokenizer), for full and adapter runs alike.
+
+    ``full_precision_base``: load a QLoRA run's base model unquantized (to merge the adapter into it).
+    ``trust_remote_code``: a run whose model needs Python code of its own (trained with --trust_remote_code, or
+    a config naming code files) loads only when this is given; otherwise it is refused, naming the flag.
+    The libraries' loading reports stay quiet (an adapter run's base model lacks the head loaded next): they go
+    to ``console`` (a run's train.log) when one is given."""
+    with quiet(console):
+        return _load_run(run_dir, full_precision_base, trust_remote_code)
+
+
+def remote_code(folder: RunFolder, recipe: Recipe) -> str | None:
+    """Why loading this run would run Python code that came with it, or None when it would not."""
+    if recipe.trust_remote_code:
+        return f"it was trained with --trust_remote_code (code shipped with {recipe.checkpoint})"
+    config = folder / "config.json"
+    try:
+        auto_map = json.loads(config.read_text()).get("auto_map") if config.is_file() else None
+    except ValueError:
+        auto_map = None
+    if auto_map:
+        return f"its config.json names code of its own (auto_map: {', '.join(sorted(auto_map))})"
+    return None
+
+
+def check_weights(folder: Path) -> None:
+    """Every safetensors file of a run opens and holds what its header says: a damaged one (cut short by a full
+    disk or a copy that stopped) is named, instead of a deserializing error from deep inside the loader."""
+    from safetensors import SafetensorError, safe_open
+
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt"):  # it checks that the data covers what the header declares
+                pass
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise UserError(
+                f"The run's weights are damaged: {file} cannot be read ({first_line(exc)}). Train the run again, or "
+                "copy the folder again from where it was made."
+            ) from None
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def run_tokenizer(folder: RunFolder, here: ResolvedCheckpoint, recipe: Recipe):
+    """The tokenizer a run (or export) saved. Without its files the libraries build an empty vocabulary from the
+    config alone (every word [UNK], the model scoring nonsense without a word): that is refused, naming the files."""
+    missing = f"Train or export the run again, or copy {' and '.join(TOKENIZER_FILES)} from where it was made."
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(f"{folder.path} has no tokenizer ({' or '.join(TOKENIZER_FILES)} is missing). {missing}")
+    tokenizer = load_tokenizer(here, recipe)
+    special = set(tokenizer.all_special_tokens)
+    if not any(token not in special for token in tokenizer.get_vocab()):
+        raise UserError(f"The tokenizer in {folder.path} has no vocabulary beyond its special tokens: its files are "
+                        f"damaged or incomplete. {missing}")  # fmt: skip
+    return tokenizer
+
+
+def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool):
+    folder = RunFolder(run_dir)
+    recipe = folder.recipe()
+    needs_code = remote_code(folder, recipe)
+    if needs_code and not trust_remote_code:
+        raise UserError(
+            f"Loading {folder.path} would run Python code that came with it: {needs_code}. Pass --trust_remote_code "
+            "if you trust that code (it is off unless asked for)."
+        )
+    recipe = dataclasses.replace(recipe, trust_remote_code=bool(needs_code))
+    here = ResolvedCheckpoint(str(folder.path))
+    if folder.is_export:
+        from hf_transfer.artifacts.gguf_model import GgufModel, is_gguf_export
+        from hf_transfer.artifacts.onnx_model import OnnxModel, check_installed
+
+        if is_gguf_export(folder.path):  # generation and the eval loss in llama.cpp
+            context = getattr(recipe.task, "max_length", 512) + getattr(recipe.task, "max_new_tokens", 128)
+            return recipe, GgufModel(folder.path, n_ctx=context), load_tokenizer(here, recipe)
+
+        check_installed()
+        return recipe, OnnxModel(folder.path), run_tokenizer(folder, here, recipe)
+    check_weights(folder.path)
+    tokenizer = run_tokenizer(folder, here, recipe)
+    if folder.has_adapter:
+        from peft import PeftModel
+
+        base_recipe = recipe
+        if full_precision_base and methods.get(recipe.method).quantized:
+            base_recipe = dataclasses.replace(recipe, method="lora")
+        base = load_base_model(base_recipe, plain_checkpoint(resolve_checkpoint(recipe.checkpoint)))
+        model = PeftModel.from_pretrained(base, str(folder.path))
+    else:
+        model = load_base_model(dataclasses.replace(recipe, checkpoint=str(folder.path), method="full"), here)
+    model.eval()
+    return recipe, model, tokenizer
+
+
+def merge_run(
+    run_dir: Path, output_dir: Path | None = None, overwrite: bool = False, trust_remote_code: bool = False
+) -> Path:
+    """Merge an adapter run (LoRA, DoRA, QLoRA, IA3) into its base model and write a full run folder beside it."""
+    source = RunFolder(run_dir)
+    source.require_finished("nothing to merge yet.")
+    source.refuse_export("an export holds a merged model already; merge takes an adapter run")
+    if not source.has_adapter:
+        raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
+    target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))
+    if target.overlaps(source):
+        raise UserError(
+            f"--output_dir {target.path} is the adapter run {source.path} itself (or a folder around or inside it): "
+            "the merge would replace the run it is made from. Choose another --output_dir (default: "
+            f"{source.path.name}-merged beside it)."
+        )
+    check_output_dir(target.path, overwrite=overwrite)
+    check_replaces_only(target.path, "merge")
+    recipe, model, tokenizer = load_run(source.path, full_precision_base=True, trust_remote_code=trust_remote_code)
+    merged = model.merge_and_unload()
+    staging = RunFolder(target.staging)
+    if staging.path.exists():
+        shutil.rmtree(staging.path)
+    merged.save_pretrained(str(staging.path), safe_serialization=True)
+    tokenizer.save_pretrained(str(staging.path))
+    staging.write_recipe(recipe)
+    for name in (TRAINER_STATE, CURVES_FILE, SAMPLES_FILE):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, staging / name)
+    metrics = source.metrics()
+    metrics["merged_from"] = str(source.path)
+    staging.write_metrics(metrics)
+    write_card(staging.path)
+    publish(staging.path, target.path)
+    return target.path
+
+
+def point_adapter_at_hub_id(run_dir: Path, hub_id: str, checkpoint: ResolvedCheckpoint) -> None:
+    """An adapter saved from a packaged or cached copy names that local path as its base model;
+    name the Hub id instead, so the adapter loads anywhere (``AutoPeftModel...from_pretrained``)."""
+    folder = RunFolder(run_dir)
+    if not folder.has_adapter or checkpoint.note is None:
+        return
+    config = folder.adapter_config()
+    config["base_model_name_or_path"] = hub_id
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")

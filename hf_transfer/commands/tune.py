@@ -1,0 +1,403 @@
+"""``hf-transfer tune``: a hyperparameter search with Optuna (TPE sampler, median pruner on the evaluations
+during training), every trial a normal run folder, selection on a split carved from the training data.
+
+The study lives in SQLite inside the output folder unless ``--storage`` names another database (any URL
+Optuna's RDB storage takes): rerunning the same command continues it, and several ``tune`` processes on one
+storage share its trials. The winner is written as a recipe ``hf-transfer run`` takes as it is, and, with
+``refit``, trained again on all the training data and evaluated once on the evaluation data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from hf_transfer.artifacts.staging import check_collection_dir, make_dir
+from hf_transfer.base.errors import UserError, first_line, without_password
+from hf_transfer.commands.search_space import (
+    check_space,
+    default_space,
+    read_space,
+    suggest,
+    trial_params,
+    with_params,
+    without_given,
+)
+from hf_transfer.recipe.recipe import Recipe
+
+SELECTION_FRACTION = 0.1
+"""The share of the training rows carved out (seeded) for selection when ``--selection_fraction`` is not given."""
+
+
+def fingerprint(recipe: Recipe, methods: list[str], spaces: dict) -> str:
+    text = json.dumps({"recipe": recipe.to_dict(), "methods": methods, "spaces": spaces}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def reporter(trial, metric: str):
+    """A TrainerCallback that reports each evaluation to the trial and stops training when the pruner says so."""
+    import optuna
+    from transformers import TrainerCallback
+
+    class Report(TrainerCallback):
+        pruned = False
+        last = None
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and metric in metrics:
+                self.last = float(metrics[metric])
+                trial.report(self.last, state.global_step)
+                if trial.should_prune():  # stopped here: a pruned trial is not saved, checked or evaluated
+                    self.pruned = True
+                    raise optuna.TrialPruned(f"pruned at step {state.global_step} ({metric} {self.last:.4g})")
+            return control
+
+    return Report()
+
+
+def open_study(storage_url: str, name: str, direction: str, print_of: str, seed: int):
+    import random
+    import warnings
+
+    import optuna
+    from optuna.storages import RDBStorage
+
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    for attempt in range(8):  # two processes creating the same new database at once: one of them retries
+        try:
+            with warnings.catch_warnings():  # Optuna marks heartbeats experimental: not the user's business
+                warnings.simplefilter("ignore")
+                storage = RDBStorage(
+                    storage_url, heartbeat_interval=30, grace_period=90, engine_kwargs={"connect_args": {"timeout": 60}}
+                    if storage_url.startswith("sqlite") else {},
+                )  # fmt: skip
+            study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
+                                        pruner=pruner, load_if_exists=True)  # fmt: skip
+            break
+        except Exception as exc:  # sqlalchemy's IntegrityError / OperationalError while the other creates it
+            if attempt == 7 or "sqlalche" not in type(exc).__module__ + str(exc):
+                raise UserError(without_password(
+                    storage_url, f"The study storage {storage_url} could not be opened: {first_line(exc)}")) from None
+            time.sleep(0.5 + random.random())
+    # the sampler's stream starts where the study stands: a resumed study, or a second process on a shared storage,
+    # draws new points instead of repeating the first ones (a fixed seed alone would)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
+    made_for = study.user_attrs.get("fingerprint")
+    if made_for is None:
+        study.set_user_attr("fingerprint", print_of)
+    elif made_for != print_of:
+        raise UserError(
+            f"The study {name!r} in {without_password(storage_url)} was made for another recipe, methods or search "
+            "space; tune with the same ones to continue it, or give another --output_dir (or --storage)."
+        )
+    return study, storage
+
+
+def fail_orphans(study, storage) -> int:
+    """Trials this machine started in a process that no longer lives (a kill -9): failed now, so the study goes on
+    (trials of other machines are failed by Optuna's heartbeat once they stop beating)."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    failed = 0
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = frozen.user_attrs
+        if attrs.get("host") != host or not attrs.get("pid"):
+            continue
+        try:
+            os.kill(int(attrs["pid"]), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, frozen.number)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        failed += 1
+    return failed
+
+
+def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int, console, storage: str | None = None,
+         space_file: Path | None = None, selection_fraction: float = SELECTION_FRACTION, refit: bool = False,
+         keep: str = "all", budget=None, trust_remote_code: bool = False, seed: int = 42,
+         train_run=None, given: dict | None = None) -> dict:  # fmt: skip
+    """Run the search (see the module's docstring); returns the report written to ``output_dir/report.json``.
+    ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum). ``given``: the
+    settings the command line gave (fixed in every trial, taken out of the search)."""
+    try:
+        import optuna
+    except ImportError:
+        raise UserError("hf-transfer tune searches with Optuna: pip install 'hf-transfer-toolkit[tune]'.") from None
+    from optuna.trial import TrialState
+
+    from hf_transfer.run.train import run as train
+
+    run = train_run or train
+
+    if trials < 1:
+        raise UserError(f"--trials must be 1 or more, got {trials}.")
+    if not 0 < selection_fraction < 1:
+        raise UserError(
+            f"--selection_fraction must be between 0 and 1 (got {selection_fraction}): tune selects on rows carved "
+            "from the training data, never on the evaluation data"
+            + (", and --refit needs that split." if refit else ".")
+        )
+    if keep not in ("all", "best"):
+        raise UserError(f"--keep takes all or best, got {keep!r}.")
+    output_dir = Path(output_dir).expanduser().resolve()
+    selecting = dataclasses.replace(
+        recipe, data=dataclasses.replace(recipe.data, selection_fraction=selection_fraction)
+    )
+    spaces = {m: read_space(space_file) if space_file else default_space(m) for m in method_names}
+    for method, space in spaces.items():
+        check_space(space, dataclasses.replace(selecting, method=method))
+    searched = {name for space in spaces.values() for name in space}
+    spaces = without_given(spaces, given or {}, from_file=space_file is not None)
+    fixed = sorted(searched - {name for space in spaces.values() for name in space})
+    task = recipe.task
+    metric = f"eval_{task.main_metric()}"
+    direction = "maximize" if task.greater_is_better() else "minimize"
+    check_collection_dir(output_dir, "tune")
+    make_dir(output_dir)
+    url = storage or f"sqlite:///{output_dir / 'study.db'}"
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a refused trial is said in one line, not Optuna's traceback
+    study, rdb = open_study(url, recipe.name, direction, fingerprint(selecting, method_names, spaces), seed)
+    if fixed:
+        console.say(f"[hf-transfer] fixed by the command line, not searched: {', '.join(fixed)}")
+    failed = fail_orphans(study, rdb)
+    if failed:
+        console.say(f"[hf-transfer] {failed} trial(s) of an interrupted tune were marked failed; the study goes on")
+    durations: list[float] = []
+    trials_budget = budget
+
+    def objective(trial):
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("host", socket.gethostname())
+        method = trial.suggest_categorical("method", method_names) if len(method_names) > 1 else method_names[0]
+        params = suggest(trial, spaces[method], method if len(method_names) > 1 else None)
+        trial_recipe = with_params(selecting, method, params)
+        folder = output_dir / "trials" / f"trial-{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(folder))
+        report = reporter(trial, metric)
+        console.say(f"\n=== trial {trial.number}: {method} " + ", ".join(f"{k}={_short(v)}" for k, v in params.items()))
+        started = time.monotonic()
+        share = None
+        if trials_budget is not None:  # an equal share of what is left for each trial still to run
+            finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+            share = trials_budget.share(max(1, trials - finished))
+        try:
+            metrics = run(trial_recipe, folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
+                          console=console, callbacks=[report], time_budget=share,
+                          trust_remote_code=trust_remote_code)  # fmt: skip
+        except optuna.TrialPruned:
+            shutil.rmtree(folder.with_name(folder.name + ".partial"), ignore_errors=True)
+            trial.set_user_attr("pruned_value", report.last)
+            trial.set_user_attr("seconds", round(time.monotonic() - started, 2))
+            console.say(f"[hf-transfer] trial {trial.number} pruned: its {metric} {report.last:.4g} is below the "
+                        "median of earlier trials at the same step; not saved")  # fmt: skip
+            raise
+        except Exception as exc:  # this trial cannot run (a divergence, a budget spent, anything): recorded, go on
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500] if not isinstance(exc, UserError)
+                                else str(exc)[:500])  # fmt: skip
+            console.say(f"[hf-transfer] trial {trial.number} failed: {first_line(exc) or type(exc).__name__}")
+            raise
+        durations.append(time.monotonic() - started)
+        trial.set_user_attr("seconds", round(durations[-1], 2))
+        value = (metrics.get("selection") or {}).get("value")  # the selection split ranks trials, never the evaluation
+        trial.set_user_attr("evaluation_value", metrics["eval"].get(metric))
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise UserError(f"trial {trial.number}: the run reported no {metric}.")
+        return float(value)
+
+    def out_of_time(study, trial) -> None:
+        if trials_budget is not None and durations and trials_budget.left() < 0.5 * min(durations):
+            study.stop()
+        if same_failure(study.get_trials(deepcopy=False)):  # not these settings, the study itself: said now
+            study.stop()
+
+    stop = optuna.study.MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if done < trials and refit and budget is not None:  # the refit's time is not the trials' to spend
+        from hf_transfer.commands.plan import refit_reserve
+        from hf_transfer.run.budget import Budget
+
+        reserve = refit_reserve(recipe, method_names[0], budget, trials, console, trust_remote_code)
+        trials_budget = Budget(budget.seconds - reserve, budget.deadline - reserve)
+    if done < trials:
+        timeout = max(trials_budget.left(), 0.0) if trials_budget is not None else None
+        study.optimize(objective, n_trials=trials - done, timeout=timeout, callbacks=[stop, out_of_time],
+                       catch=(Exception,))  # fmt: skip
+    return finish(study, recipe, selecting, method_names, output_dir, metric, refit, keep, console, budget,
+                  trust_remote_code, selection_fraction)  # fmt: skip
+
+
+def same_failure(trials) -> bool:
+    """Whether the study's first two trials both failed with the same message (numbers aside) and none finished:
+    the cause is the study's data or settings, not the values a trial drew, and every further trial would fail too."""
+    from optuna.trial import TrialState
+
+    if any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials):
+        return False
+    errors = [_numberless(t.user_attrs["error"]) for t in trials if t.user_attrs.get("error")]
+    return len(errors) >= 2 and errors[0] == errors[1]
+
+
+def _numberless(message: str) -> str:
+    import re
+
+    return re.sub(r"[\d.]+", "#", message)
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str, refit: bool, keep: str, console,
+           budget, trust_remote_code: bool, selection_fraction: float = SELECTION_FRACTION) -> dict:  # fmt: skip
+    """The table of trials, the plots, the winner as a recipe file, the refit; ``report.json`` last."""
+    from optuna.trial import TrialState
+
+    from hf_transfer.artifacts.runs import RunFolder
+    from hf_transfer.base.files import write_atomically
+    from hf_transfer.base.tables import format_table
+
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state == TrialState.COMPLETE]
+    rows = []
+    for t in trials:
+        value = t.value if t.state == TrialState.COMPLETE else t.user_attrs.get("pruned_value")
+        rows.append({"trial": t.number, "state": t.state.name.lower(), "value": value,
+                     "evaluation_value": t.user_attrs.get("evaluation_value"),
+                     "seconds": t.user_attrs.get("seconds"), "params": t.params,
+                     "run_dir": t.user_attrs.get("run_dir"), "error": t.user_attrs.get("error")})  # fmt: skip
+    write_table(rows, output_dir, metric)
+    plots = write_plots(study, output_dir)
+    report: dict[str, Any] = {
+        "recipe": recipe.name,
+        "metric": metric,
+        "direction": study.direction.name.lower(),
+        "selected_on": selecting.data.describe_selection(selection_fraction),
+        "reported_on": selecting.data.describe_evaluation(),
+        "trials": rows,
+        "plots": plots,
+    }
+    if not finished:
+        write_atomically(output_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+        errors = list({_numberless(t.user_attrs["error"]): t.user_attrs["error"] for t in reversed(trials)
+                       if t.user_attrs.get("error")}.values())[::-1]  # fmt: skip one of each kind, the first
+        why = f" Every trial failed with: {errors[0]}" if len(errors) == 1 else (
+            f" The trials failed with: {' | '.join(errors[:3])}" if errors else "")  # fmt: skip
+        raise UserError(f"No trial of the study finished (see {output_dir / 'trials.md'}); nothing to choose from."
+                        + (" The first trials failed alike, so the study stopped." if same_failure(trials) else "")
+                        + why)  # fmt: skip
+    best = study.best_trial
+    params = trial_params(best.params)
+    method = best.params.get("method", method_names[0])
+    winner = dataclasses.replace(with_params(selecting, method, params), description=(
+        recipe.description + f" Tuned with hf-transfer tune: trial {best.number} of {len(trials)}, {metric} "
+        f"{best.value:.4f} on the selection split.").strip())  # fmt: skip
+    write_atomically(output_dir / "best_recipe.yaml", winner.to_yaml())
+    report["best"] = {"trial": best.number, "method": method, "params": params, "value": best.value,
+                      "recipe": str(output_dir / "best_recipe.yaml")}  # fmt: skip
+    if keep == "best":
+        for t in trials:
+            folder = Path(t.user_attrs.get("run_dir") or "")
+            if t.number != best.number and folder.is_dir():
+                kept = folder / "metrics.json"
+                metrics = kept.read_text() if kept.is_file() else None
+                shutil.rmtree(folder)
+                if metrics:
+                    folder.mkdir(parents=True)
+                    (folder / "metrics.json").write_text(metrics)
+    for t in trials:  # a killed trial's unfinished folder: nothing in it can be used
+        partial = Path(str(t.user_attrs.get("run_dir", "")) + ".partial")
+        if t.state == TrialState.FAIL and partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+    if refit:
+        from hf_transfer.run.train import run
+
+        console.say(f"\n=== refit: trial {best.number}'s settings on all the training data -> {output_dir / 'refit'}")
+        # every training row, the last model kept: nothing is left to choose on, and the evaluation split never does
+        everything = dataclasses.replace(winner, data=dataclasses.replace(winner.data, selection_fraction=0))
+        metrics = run(everything, output_dir / "refit", overwrite=True, command="hf-transfer tune --refit",
+                      console=console,
+                      time_budget=budget, trust_remote_code=trust_remote_code)  # fmt: skip
+        report["refit"] = {"run_dir": str(output_dir / "refit"), "eval": metrics["eval"],
+                           "evaluated_on": metrics.get("evaluated_on")}  # fmt: skip
+    elif RunFolder(best.user_attrs.get("run_dir", "")).is_finished:
+        report["best"]["run_dir"] = best.user_attrs["run_dir"]
+    console.say("")
+    console.say(format_table(["trial", "state", metric, "seconds", "params"],
+                             [[r["trial"], r["state"], _short(r["value"]) if r["value"] is not None else "",
+                               r["seconds"] or "", ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items())]
+                              for r in rows]))  # fmt: skip
+    write_atomically(output_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def write_table(rows: list[dict], output_dir: Path, metric: str) -> None:
+    import csv
+    import io
+
+    from hf_transfer.base.files import write_atomically
+
+    names = sorted({k for r in rows for k in r["params"]})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["trial", "state", metric, "seconds", *names])
+    for r in rows:
+        writer.writerow([r["trial"], r["state"], r["value"], r["seconds"], *(r["params"].get(n) for n in names)])
+    write_atomically(output_dir / "trials.csv", buffer.getvalue())
+    lines = [
+        "| trial | state | " + metric + " | seconds | " + " | ".join(names) + " |",
+        "|" + "---|" * (4 + len(names)),
+    ]
+    for r in rows:
+        cells = [r["trial"], r["state"], _short(r["value"]) if r["value"] is not None else "", r["seconds"] or ""]
+        lines.append("| " + " | ".join(str(c) for c in cells + [_short(r["params"].get(n, "")) for n in names]) + " |")
+    write_atomically(output_dir / "trials.md", "\n".join(lines) + "\n")
+
+
+IMPORTANCE_TRIALS = 8
+"""Finished trials below which the parameter importances (a random forest over the trials) are not drawn."""
+
+
+def write_plots(study, output_dir: Path) -> dict[str, str]:
+    """The optimisation history and the parameter importances (when there are enough finished trials)."""
+    import warnings
+
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as plots
+
+    from hf_transfer.artifacts.plots import pyplot
+
+    plt = pyplot()
+    written = {}
+    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    for name, draw in (("optimization_history", plots.plot_optimization_history),
+                       ("param_importances", plots.plot_param_importances)):  # fmt: skip
+        if name == "param_importances" and finished < IMPORTANCE_TRIALS:
+            written[name] = (f"not drawn: {finished} finished trial(s); the importances are estimated from "
+                             f"{IMPORTANCE_TRIALS} or more")  # fmt: skip
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                axes = draw(study)
+            figure = axes.figure if hasattr(axes, "figure") else axes[0].figure
+            figure.tight_layout()
+            figure.savefig(output_dir / f"{name}.png", dpi=100)
+            plt.close(figure)
+            written[name] = str(output_dir / f"{name}.png")
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as exc:  # too few trials for importances
+            written[name] = f"not drawn: {exc}"
+    return written

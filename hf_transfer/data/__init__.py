@@ -1,0 +1,1 @@
+"""A recipe's data made ready (``prepare``: roles, labels, splits, tokenization) and the tokenization cache."""

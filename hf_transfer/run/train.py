@@ -1,0 +1,433 @@
+"""From a Recipe to a finished run folder, through ``transformers.Trainer``, in named phases.
+
+``Run`` holds one run's state and goes through its phases in order: ``check`` (before anything is loaded),
+``load`` (checkpoint, data, tokenizer, tokenization), ``build`` (the method's model, the staging folder),
+``train``, ``save``, ``evaluate_saved`` (the saved model, reloaded from disk, must reproduce the metric
+recorded during training: the evaluation is paid once), ``guard`` (warnings), ``write_results``
+(metrics.json and the card) and ``publish`` (``runs.py``: staged in ``<output_dir>.partial`` and renamed
+into place only then). A crash at any point leaves ``.partial``, which ``--resume`` continues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from hf_transfer import methods
+from hf_transfer.artifacts import runs, staging
+from hf_transfer.artifacts.card import kept_text, write_card
+from hf_transfer.artifacts.models import load_base_model, new_weights_line, point_adapter_at_hub_id
+from hf_transfer.artifacts.plots import save_training_curves
+from hf_transfer.artifacts.runs import CHECKPOINTS, RunFolder
+from hf_transfer.artifacts.staging import FINISHED_STAGING
+from hf_transfer.base.class_report import class_report
+from hf_transfer.base.console import Console
+from hf_transfer.base.errors import UserError
+from hf_transfer.base.hardware import (
+    PeakMemory,
+    PhaseClock,
+    check_distributed,
+    is_main_process,
+    precision_text,
+    silent,
+    versions,
+)
+from hf_transfer.base.tables import report_lines
+from hf_transfer.recipe.recipe import Recipe
+from hf_transfer.run.arguments import make_training_args, training_arguments
+from hf_transfer.run.evaluation import evaluate_reloaded
+from hf_transfer.run.guards import divergence, run_warnings
+from hf_transfer.run.loading import load
+from hf_transfer.run.trainer import (
+    build_trainer,
+    check_early_stopping,
+    close_tracker_logs,
+    keep_tracker_logs,
+    kept_model,
+    one_evaluation_point,
+)
+
+PRECISION_KEYS = ("bf16", "fp16", "use_cpu")
+
+
+class Run:
+    """One run of a recipe into ``output_dir``, phase by phase (see the module's docstring)."""
+
+    def __init__(self, recipe: Recipe, output_dir: Path, console, overwrite=False, resume=False, full_size=False,
+                 command=None, budget=None, callbacks=()):  # fmt: skip
+        self.requested, self.output_dir, self.console = recipe, output_dir, console
+        self.budget, self.callbacks, self.budget_plan = budget, list(callbacks), None
+        self.overwrite, self.resume, self.full_size, self.command = overwrite, resume, full_size, command
+        self.log = console.say
+        self.clock = PhaseClock()
+        self.staging = RunFolder(output_dir).staging
+        self.main = is_main_process()
+        self.results: dict[str, Any] = {}
+        self.resume_from = None
+
+    def execute(self) -> dict:
+        self.check()
+        self.load()
+        self.build()
+        # train.log: what was said so far, and all from now on (rank 0 writes the folder)
+        with self.console.logging_to(self.staging / runs.TRAIN_LOG) if self.main else contextlib.nullcontext():
+            if self.resume_from == FINISHED_STAGING:
+                return self.publish()
+            if self.budget is not None:
+                self.fit_budget()
+            self.train()
+            self.save()
+            self.evaluate_saved()
+            self.guard()
+            self.write_results()
+            return self.publish()
+
+    # ---- check: nothing loaded yet
+    def check(self) -> None:
+        if self.main:  # an earlier run that a crash left aside after its replacement was in place
+            staging.remove_replaced(self.output_dir)
+        staging.check_output_dir(self.output_dir, self.overwrite)
+        if self.main:  # rank 0 alone looks, as it alone writes
+            staging.check_staging(self.staging, self.overwrite, self.resume)
+        self.training_kwargs = training_arguments(self.requested)
+        from accelerate import PartialState
+
+        # TrainingArguments set up the process group when launched by `accelerate launch` / `torchrun`;
+        # made first, they let every rank agree on who is rank 0 before anything is written.
+        self.args = make_training_args(self.staging / CHECKPOINTS, self.training_kwargs, self.requested.task)
+        check_early_stopping(self.requested, self.args)
+        if self.requested.early_stopping_patience and self.requested.data.selection_fraction == 0:
+            raise UserError(
+                "--early_stopping_patience chooses when to stop on a selection split carved from the training rows; "
+                "data.selection_fraction=0 leaves none. Leave data.selection_fraction unset (10%) or give a share."
+            )
+        self.state = PartialState()
+        check_distributed(self.state, self.output_dir)
+        self.clock.lap("setup")
+
+    # ---- load: checkpoint, data, tokenizer, tokenization (loading.py)
+    def load(self) -> None:
+        self.loaded = load(self.requested, self.state, self.console, chooses=self.chooses)
+        self.clock.lap("data_and_tokenization")
+
+    def chooses(self, train_rows: int) -> bool:
+        """Whether this run chooses among its evaluations (keeps the best one's model, stops early): then a
+        selection split is carved from the training rows for them to read."""
+        args = self.args
+        evaluates = str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no"
+        return bool(args.load_best_model_at_end) and evaluates and not one_evaluation_point(args, train_rows)
+
+    # ---- build: the model the method trains, the staging folder, the Trainer
+    def build_model(self):
+        """The checkpoint with its task head, prepared for the method (nothing is written yet)."""
+        from transformers import set_seed
+
+        loaded = self.loaded
+        set_seed(self.training_kwargs["seed"])
+        new_weights: list[str] = []
+        model = load_base_model(loaded.recipe, loaded.checkpoint, new_weights)
+        if new_weights:
+            self.log(f"[hf-transfer] {new_weights_line(new_weights, loaded.recipe.task)}")
+        return methods.prepare_model(model, loaded.recipe, loaded.recipe.task)
+
+    def build(self) -> None:
+        loaded, log = self.loaded, self.log
+        model = self.build_model()
+        # before anything is written: a checkpoint that does not load leaves no unfinished run behind
+        self.resume_from = (
+            staging.prepare_staging(self.staging, self.requested, self.overwrite, self.resume, log)
+            if self.main
+            else None
+        )
+        self.state.wait_for_everyone()
+        if self.resume_from == FINISHED_STAGING:
+            return
+        if not self.main and self.resume:
+            self.resume_from = staging.newest_complete_checkpoint(self.staging / CHECKPOINTS)
+        if one_evaluation_point(self.args, len(loaded.tokenized["train"])):
+            # the evaluation at the end of the only epoch would evaluate the weights the reload check evaluates
+            # next, and its checkpoint would hold the model saved next: both are left out (evaluated once)
+            self.args.eval_strategy = self.args.save_strategy = "no"
+            self.args.load_best_model_at_end = False
+            if self.requested.early_stopping_patience:
+                log("[hf-transfer] early stopping: this run evaluates once, at its end, so there is nothing to stop")
+        elif "selection" not in loaded.tokenized and self.args.load_best_model_at_end:
+            # data.selection_fraction=0: nothing to choose on (the evaluation split never chooses): the last model
+            self.args.eval_strategy = self.args.save_strategy = "no"
+            self.args.load_best_model_at_end = False
+            self.training_kwargs.update(eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
+        self.trainer = build_trainer(loaded.recipe, loaded.splits, loaded.tokenized, loaded.tokenizer, model, self.args,
+                                     self.console, self.callbacks)  # fmt: skip
+        keep_tracker_logs(self.trainer, self.staging)
+        self.parameters = methods.count_parameters(model)
+        self.clock.lap("model")
+        trainable, total = self.parameters
+        recipe = loaded.recipe
+        log(
+            f"[hf-transfer] {recipe.name}: {recipe.method} on {recipe.checkpoint}, {trainable:,} of {total:,} "
+            f"parameters trainable ({trainable / total:.1%}), {precision_text(self.training_kwargs)}"
+        )
+        chosen = ""
+        if "selection" in loaded.splits:
+            described = recipe.data.describe_selection(self.selection_share)
+            chosen = f"; choose on {loaded.counted('selection')} ({described})"
+        log(f"[hf-transfer] {loaded.data_line(self.command, chosen)}")
+
+    @property
+    def selection_share(self) -> float:
+        from hf_transfer.data.prepare import SELECTION_FRACTION
+
+        fraction = self.requested.data.selection_fraction
+        return SELECTION_FRACTION if fraction is None else fraction
+
+    # ---- a time budget: what fits, from a few probe steps (budget.py, forecast.py)
+    def fit_budget(self) -> None:
+        from hf_transfer.run.budget import apply, duration_text, fit, stop_callback
+        from hf_transfer.run.forecast import forecast_run, planned_evaluations, planned_steps
+
+        seconds = self.clock.seconds
+        forecast = forecast_run(self, self.trainer.model, seconds["setup"] + seconds["data_and_tokenization"],
+                                seconds["model"])  # fmt: skip
+        steps, per_epoch = planned_steps(self.args, len(self.loaded.tokenized["train"]))
+        try:
+            self.budget_plan = plan = fit(forecast, self.budget, planned_evaluations(self.args, steps, per_epoch))
+        except UserError:
+            if self.main and self.resume_from is None:  # the staging folder this run just made holds nothing yet
+                shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        apply(plan, self.args)
+        reserve = forecast.final_seconds + (forecast.evaluation_seconds if self.args.load_best_model_at_end else 0)
+        self.budget_stop = stop_callback(self.budget, reserve, self.args.load_best_model_at_end)
+        self.trainer.add_callback(self.budget_stop)
+        fits = f"{plan.steps:,} of {plan.planned_steps:,} steps fit" if plan.cut else "the whole run fits"
+        self.log(f"[hf-transfer] time budget {duration_text(self.budget.seconds)}: {fits} (forecast from "
+                 f"{forecast.probe['train_batches']} probe steps, {forecast.probe['seconds']:.1f} s)")  # fmt: skip
+        self.clock.lap("budget_probe")
+
+    # ---- train
+    def train(self) -> None:
+        started = time.perf_counter()
+        resume_from = self.resume_from
+        with PeakMemory() as self.memory:
+            output = self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        self.results["train"] = dict(output.metrics, global_step=output.global_step,
+                                     wall_seconds=round(time.perf_counter() - started, 2))  # fmt: skip
+        self.clock.lap("train")
+        if self.budget_plan is not None and self.budget_stop.stopped_at is not None:
+            self.log(f"[hf-transfer] the time budget stopped training at step {self.budget_stop.stopped_at:,} of "
+                     f"{self.budget_plan.steps:,} planned (steps ran slower than forecast); the time left goes to "
+                     "saving, checking and evaluating the model")  # fmt: skip
+        diverged = divergence(self.trainer.state.log_history, self.args.learning_rate, self.args.fp16)
+        if diverged:  # nothing the run could publish would be a model: the staging folder it made goes
+            if self.main:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            raise UserError(diverged)
+        task = self.loaded.recipe.task
+        self.kept = kept_model(self.trainer.state, self.args, f"eval_{task.main_metric()}",
+                               self.requested.early_stopping_patience)  # fmt: skip
+        if self.kept:
+            self.log(f"[hf-transfer] {kept_text(self.kept)}")
+
+    # ---- save, then evaluate what was saved
+    def save(self) -> None:
+        trainer, loaded = self.trainer, self.loaded
+        self.results["selection"] = self.evaluate_selection()
+        self.results["test"] = self.evaluate_test()
+        self.clock.lap("test_split")
+        trainer.save_model(str(self.staging))  # the Trainer saves from rank 0 only
+        if self.main:
+            folder = RunFolder(self.staging)
+            (self.staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; metrics.json records them
+            point_adapter_at_hub_id(self.staging, loaded.recipe.checkpoint, loaded.checkpoint)
+            trainer.state.save_to_json(str(self.staging / runs.TRAINER_STATE))
+            folder.write_learned(loaded.learned)
+            loaded.recipe.task.after_training(trainer.model, loaded.tokenizer, loaded.splits, self.staging)
+            folder.make_readable()
+        self.state.wait_for_everyone()
+        self.clock.lap("save")
+
+    def evaluate_selection(self) -> dict[str, Any]:
+        """What chose the model: the selection split's rows and the kept model's metric on it (the kept evaluation's,
+        or, when training evaluated nothing, one evaluation of the trained model: what a tuner compares), or why
+        nothing was carved."""
+        loaded, trainer = self.loaded, self.trainer
+        key = f"eval_{loaded.recipe.task.main_metric()}"
+        if "selection" not in loaded.tokenized:
+            why = ("data.selection_fraction=0: trained on every row, the last model kept"
+                   if self.requested.data.selection_fraction == 0 else "one evaluation: the last model is the model")
+            return {"rows": 0, "chose": why}  # fmt: skip
+        if self.kept:
+            value = self.kept["value"]
+        else:
+            value = trainer.evaluate(eval_dataset=loaded.tokenized["selection"]).get(key)
+        return {
+            "rows": len(loaded.splits["selection"]),
+            "fraction": self.selection_share,
+            "described": loaded.recipe.data.describe_selection(self.selection_share),
+            "metric": key,
+            "value": value,
+            "chose": "the kept checkpoint" + (" and early stopping" if self.requested.early_stopping_patience else "")
+            if self.kept else "nothing during training (one evaluation); its metric ranks tuner trials",
+        }
+
+    def evaluate_test(self) -> dict[str, float] | None:
+        """The test split, once, with the model chosen on the validation split."""
+        loaded, trainer = self.loaded, self.trainer
+        if "test" not in loaded.tokenized:
+            return None
+        recipe, task = loaded.recipe, loaded.recipe.task
+        chosen_on_validation = trainer.compute_metrics  # the test split maps predictions back to its own examples
+        trainer.compute_metrics = task.metrics_function(
+            recipe.metric_names, loaded.splits["test"], loaded.tokenized["test"], loaded.tokenizer
+        )
+        try:
+            return task.finish_metrics(
+                trainer.evaluate(eval_dataset=loaded.tokenized["test"], metric_key_prefix="test")
+            )
+        finally:
+            trainer.compute_metrics = chosen_on_validation
+
+    def evaluate_saved(self) -> None:
+        """The saved model, reloaded from disk and evaluated once: its metrics are the run's, and it must
+        reproduce what was recorded for the same weights during training (the reload check)."""
+        loaded, trainer = self.loaded, self.trainer
+        self.log(f"[hf-transfer] evaluating the saved model, reloaded from disk ({loaded.counted('validation')})")
+        precision = {k: self.training_kwargs[k] for k in PRECISION_KEYS if k in self.training_kwargs}
+        records: list = []
+        metrics, check = evaluate_reloaded(trainer, loaded, self.staging, precision, self.console, self.clock,
+                                           records)  # fmt: skip
+        metrics["epoch"] = trainer.state.epoch
+        self.results["eval"], self.results["reload_check"] = metrics, check
+        self.results["classes"] = class_report(records, getattr(loaded.recipe.task, "label_names", None))
+        self.clock.lap("evaluate")
+
+    # ---- guard: what the run and its card warn about
+    def guard(self) -> None:
+        loaded, state = self.loaded, self.trainer.state
+        task = loaded.recipe.task
+        self.results["baselines"] = task.baselines(loaded.tokenized["train"], loaded.tokenized["validation"])
+        self.results["warnings"] = loaded.warnings + run_warnings(
+            loaded.recipe, task, self.results["eval"], self.results["baselines"],
+            self.args.get_warmup_steps(state.max_steps), state.max_steps, self.full_size,
+        )  # fmt: skip
+
+    # ---- metrics.json and the card, into the staging folder
+    def write_results(self) -> None:
+        loaded, results = self.loaded, self.results
+        samples = {"train": len(loaded.splits["train"]), "eval": len(loaded.splits["validation"])}
+        if "selection" in loaded.splits:
+            samples["selection"] = len(loaded.splits["selection"])
+        if results["test"] is not None:
+            samples["test"] = len(loaded.splits["test"])
+        close_tracker_logs(self.trainer)
+        self.metrics = runs.build_metrics(
+            recipe=loaded.recipe,
+            checkpoint_source=loaded.checkpoint.note or loaded.checkpoint.path,
+            samples=samples,
+            features={"train": len(loaded.tokenized["train"]), "eval": len(loaded.tokenized["validation"])},
+            unit=loaded.recipe.task.unit,
+            dropped=loaded.dropped,
+            data_check=loaded.data_check,
+            train=results["train"],
+            eval=results["eval"],
+            test=results["test"],
+            baselines=results["baselines"],
+            parameters=self.parameters,
+            resources={**self.memory.report(), "saved_bytes": RunFolder(self.staging).saved_bytes()},
+            phases=self.clock.seconds,
+            training_arguments=self.training_kwargs,
+            world_size=self.args.world_size,
+            reload_check=results["reload_check"],
+            kept=self.kept,
+            licenses=loaded.licenses,
+            warnings=results["warnings"],
+            versions=versions(),
+            command=self.command,
+            selection=results["selection"],
+            **({"budget": self.budget_record()} if self.budget_plan else {}),
+        )
+        if results.get("classes"):
+            self.metrics["classes"] = results["classes"]
+        if self.main:
+            save_training_curves(self.trainer.state.log_history, results["reload_check"]["metric"],
+                                 self.staging / runs.CURVES_FILE)  # fmt: skip
+            RunFolder(self.staging).write_metrics(self.metrics)
+            write_card(self.staging)
+
+    def budget_record(self) -> dict:
+        from hf_transfer.run.budget import budget_record
+
+        record = budget_record(
+            self.budget, self.budget_plan, self.budget_stop.stopped_at, self.trainer.state.global_step
+        )
+        return dict(record, wall_seconds_before_publish=round(self.budget.seconds - self.budget.left(), 2))
+
+    # ---- publish: the staging folder renamed into place
+    def publish(self) -> dict:
+        if self.resume_from == FINISHED_STAGING:  # a crash after metrics.json: the card again, then the rename
+            self.metrics = RunFolder(self.staging).metrics()
+            write_card(self.staging)
+        if self.main:
+            shutil.rmtree(self.staging / CHECKPOINTS, ignore_errors=True)
+            staging.publish(self.staging, self.output_dir)
+        metrics = dict(self.metrics, output_dir=str(self.output_dir))
+        task = self.loaded.recipe.task
+        for line in report_lines(metrics, task.report_keys(self.loaded.recipe.metric_names), task.unit):
+            self.log(line)
+        return metrics
+
+
+def run(
+    recipe: Recipe,
+    output_dir: str | Path,
+    overwrite: bool = False,
+    command: str | None = None,
+    log=print,
+    resume: bool = False,
+    full_size: bool = False,
+    verbose: bool = False,
+    trust_remote_code: bool = False,
+    console: Console | None = None,
+    time_budget=None,
+    callbacks=(),
+) -> dict:
+    """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
+
+    ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint.
+    ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply.
+    ``trust_remote_code``: allow a recipe that asks for it to run its checkpoint's own code (a recipe alone
+    cannot switch that on). ``console``: the command's console (several runs may share one); without one, a
+    console of the run's own prints through ``log`` (``verbose``: also everything the libraries print).
+    ``time_budget``: seconds, or a ``budget.Budget``, the whole run must fit in. ``callbacks``: extra
+    TrainerCallbacks (a tuner's reports)."""
+    recipe.validate()
+    if recipe.trust_remote_code and not trust_remote_code:
+        raise UserError(
+            f"The recipe asks to run Python code shipped with {recipe.checkpoint} (trust_remote_code): a recipe "
+            "cannot switch that on by itself. Pass --trust_remote_code (or run(..., trust_remote_code=True))."
+        )
+    methods.check_available(recipe.method)
+    output_dir = Path(output_dir).expanduser().resolve()
+    if time_budget is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError(
+            "--time_budget plans and stops one process's training; launched as several processes "
+            f"(WORLD_SIZE={os.environ['WORLD_SIZE']}), each would plan and stop on its own clock and the others would "
+            "wait for it forever. Leave out --time_budget, or run one process."
+        )
+    if isinstance(time_budget, (int, float)):
+        from hf_transfer.run.budget import Budget
+
+        time_budget = Budget.starting_now(float(time_budget))
+    if console is None:
+        with Console(log=log if is_main_process() else silent, verbose=verbose) as own:
+            return run(recipe, output_dir, overwrite, command, log, resume, full_size, verbose, trust_remote_code, own,
+                       time_budget, callbacks)  # fmt: skip
+    settings = {"overwrite": overwrite, "resume": resume, "full_size": full_size, "command": command,
+                "budget": time_budget, "callbacks": callbacks}  # fmt: skip
+    # rank 0 writes the folder, and holds it for the whole run
+    with staging.locked(output_dir) if is_main_process() else contextlib.nullcontext():
+        return Run(recipe, output_dir, console, **settings).execute()
