@@ -67,7 +67,7 @@ def _exists(dotted: str) -> bool:
 
 
 def test_every_module_is_on_the_map():
-    listed = {folder: modules for folder, modules in FOLDERS}
+    listed = dict(FOLDERS)
     unlisted = []
     for path in PACKAGE.rglob("*.py"):
         folder, module = location(path)
@@ -96,9 +96,9 @@ def test_imports_go_down_the_folders_only():
                     target_folder in ROOT_MODULES)
             elif rank[target_folder] < rank[folder]:
                 wrong.append(f"{path.relative_to(PACKAGE)} imports {target_folder}/ (a folder above it)")
-            elif target_folder == folder and folder in order and module and target_module:
-                if order[folder][target_module] <= order[folder][module]:
-                    wrong.append(f"{path.relative_to(PACKAGE)} imports {target_module} (listed above it)")
+            elif (target_folder == folder and folder in order and module and target_module
+                  and order[folder][target_module] <= order[folder][module]):
+                wrong.append(f"{path.relative_to(PACKAGE)} imports {target_module} (listed above it)")
     assert wrong == []
 
 
