@@ -229,3 +229,13 @@ def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentime
     assert f"Run folder: {tmp_path / 'first'}" in logs["first"] and str(tmp_path / "second") not in logs["first"]
     assert f"Run folder: {tmp_path / 'second'}" in logs["second"] and str(tmp_path / "first") not in logs["second"]
     assert sum(line.startswith("Run folder:") for line in shown) == 2
+
+
+def test_the_program_name_is_written_one_way():
+    """Issue 36: the parser, its messages and the command line a run records name the program from one place."""
+    from hf_transfer.base.console import PROG
+    from hf_transfer.cli import build_parser
+    from hf_transfer.run.options import command_line
+
+    assert build_parser().prog == PROG
+    assert command_line(["run", "my recipe"]) == f"{PROG} run 'my recipe'"

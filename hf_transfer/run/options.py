@@ -17,14 +17,13 @@ from typing import Any
 
 from hf_transfer import methods
 from hf_transfer.artifacts.runs import default_output_dir
+from hf_transfer.base.console import PROG
 from hf_transfer.base.errors import UserError
 from hf_transfer.base.plain import as_bool, parse_value
 from hf_transfer.recipe.recipe import Recipe
 from hf_transfer.run.budget import parse_duration
 from hf_transfer.sources import FileData
 from hf_transfer.sources.files import CAPS
-
-PROG = "hf-transfer"
 
 PUSH_FLAGS = ("push_to_hub", "hub_model_id", "hub_private_repo")
 """TrainingArguments names for pushing; hf-transfer pushes the finished run folder itself, after the run."""
