@@ -280,24 +280,22 @@ TINY_TRAINING = [
 ]
 
 
-def tiny_run_args(tiny_bert, files, out, *extra) -> list:
-    """``hf-transfer run`` of the demo recipe on the tiny BERT and the sentiment files (160 train / 40 validation)."""
-    return [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        files["train"],
-        "--validation_file",
-        files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        *extra,
-    ]
+def tiny_run_args(tiny_bert, files, out, *extra, command="run", training=TINY_TRAINING, text_column="sentence"):
+    """``hf-transfer run`` of the demo recipe on the tiny BERT and the sentiment files (160 train / 40 validation),
+    with the tiny training settings: the argument list the tests share.
+
+    ``files``: ``{"train": ...}`` and, where given, ``"validation"``; ``out``: the run folder (``None``: no
+    ``--output_dir``); ``extra`` comes last (a training flag there wins over ``training``'s); ``command``: another
+    command that reads these flags (``compare``, ``check``, ``plan``); ``text_column``: the files' text column
+    (``None``: the recipe's own role name)."""
+    args = [command, "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", files["train"]]
+    if files.get("validation") is not None:
+        args += ["--validation_file", files["validation"]]
+    if text_column is not None:
+        args += ["--set", f"data.columns.text={text_column}"]
+    if out is not None:
+        args += ["--output_dir", out]
+    return [*args, *training, *extra]
 
 
 @pytest.fixture
