@@ -23,6 +23,19 @@ _FEATURES = {
 }
 
 
+def text_features(several_references: bool = False) -> datasets.Features:
+    """A text metric's columns: a string per prediction; a string, or a list of strings, per reference."""
+    text = datasets.Value("string")
+    references = datasets.Sequence(text) if several_references else text
+    return datasets.Features({"predictions": text, "references": references})
+
+
+def module_info(doc: str, citation: str, features) -> evaluate.MetricInfo:
+    """A metric module's info: its docstring describes it, and the docstring's second paragraph its inputs."""
+    return evaluate.MetricInfo(description=doc, citation=citation, inputs_description=doc.split("\n\n")[1],
+                               features=features)  # fmt: skip
+
+
 class LocalMetric(evaluate.Metric):
     """A metric over ``predictions`` / ``references`` columns; the config picks their type."""
 
