@@ -1,7 +1,6 @@
-"""Shared fixtures: a tiny BERT with its own tokenizer, and small labelled data files.
-
-Everything is built here, offline: a WordPiece tokenizer trained with ``tokenizers`` and a 2-layer,
-hidden-32 BERT (with its pooler, like real BERT checkpoints) saved as a local checkpoint.
+"""Shared fixtures: the tiny checkpoints (built offline by ``tiny_models.build``: ``tiny_bert``, a 2-layer,
+hidden-32 BERT with its pooler and a WordPiece tokenizer of the test vocabulary, and the T5, Llama and SmolLM2-shaped
+ones), small labelled data files made of that vocabulary, and a tiny run's argument list (``tiny_run_args``).
 """
 
 from __future__ import annotations
@@ -22,18 +21,8 @@ os.environ.pop("HF_TOKEN", None)
 
 import pytest  # noqa: E402
 
-POSITIVE = ["good", "great", "superb", "lovely", "brilliant", "moving", "charming", "fresh"]
-NEGATIVE = ["bad", "awful", "dull", "boring", "terrible", "clumsy", "tedious", "stale"]
-PEOPLE = ["anna", "boris", "chen", "dara", "emil", "farah"]
-CITIES = ["paris", "lima", "oslo", "cairo", "delhi", "quito"]
-JOBS = ["baker", "pilot", "nurse", "judge"]
-FILLER = ["the", "film", "movie", "story", "was", "a", "really", "plot", "acting", "and", "very", "quite"]
-
-
-def sentence(rng: random.Random, words: list[str]) -> str:
-    picked = [rng.choice(FILLER) for _ in range(rng.randint(2, 6))] + [rng.choice(words) for _ in range(2)]
-    rng.shuffle(picked)
-    return " ".join(picked)
+import tiny_models  # noqa: E402
+from tiny_models import CITIES, JOBS, NEGATIVE, PEOPLE, POSITIVE, sentence  # noqa: E402  (the test vocabulary)
 
 
 def sentiment_rows(n: int, seed: int = 0) -> list[dict]:
@@ -64,51 +53,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
-    """A local checkpoint folder: tiny BertModel (with pooler) + fast WordPiece tokenizer."""
+    """A local checkpoint folder: tiny BertModel (with pooler) + fast WordPiece tokenizer of the test vocabulary."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     torch.set_num_threads(1)
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    rng = random.Random(1)
-    corpus = [sentence(rng, POSITIVE + NEGATIVE) for _ in range(400)] + [" ".join(POSITIVE + NEGATIVE + FILLER)]
-    corpus += ["emotion joy anger fear surprise first second pair text one two three"]
-    corpus += [" ".join(PEOPLE + CITIES + JOBS) + " visited met in lives works as where does what is the job of"] * 3
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=128,
-    )
-    fast.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=tok.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        pad_token_id=tok.token_to_id("[PAD]"),
-    )
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=True).save_pretrained(folder)
-    return folder
+    return tiny_models.build("test-bert", tmp_path_factory.mktemp("tiny-bert"))
 
 
 def ner_sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
@@ -179,39 +128,10 @@ def write_squad(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _tokenizer_copy(tiny_bert: Path, folder: Path, **changes):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    for key, value in changes.items():
-        setattr(tokenizer, key, value)
-    tokenizer.save_pretrained(folder)
-    return tokenizer
-
-
 @pytest.fixture(scope="session")
 def tiny_t5(tiny_bert, tmp_path_factory) -> Path:
     """A tiny T5 (2+2 layers, d_model 32) sharing the test tokenizer; [SEP] ends sequences."""
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    tokenizer = _tokenizer_copy(tiny_bert, folder, eos_token="[SEP]")
-    config = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        d_ff=64,
-        d_kv=16,
-        num_layers=2,
-        num_decoder_layers=2,
-        num_heads=2,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
-        decoder_start_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    return folder
+    return tiny_models.build("test-t5", tmp_path_factory.mktemp("tiny-t5"), tokenizer_from=tiny_bert)
 
 
 CHAT_TEMPLATE = (
@@ -223,27 +143,7 @@ CHAT_TEMPLATE = (
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_bert, tmp_path_factory) -> Path:
     """A tiny Llama (2 layers, hidden 32) sharing the test tokenizer, without a chat template."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = _tokenizer_copy(tiny_bert, folder, eos_token="[SEP]")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
-        bos_token_id=tokenizer.convert_tokens_to_ids("[CLS]"),
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+    return tiny_models.build("test-llama", tmp_path_factory.mktemp("tiny-llama"), tokenizer_from=tiny_bert)
 
 
 def instruction_rows(n: int, seed: int = 0) -> list[dict]:
@@ -280,24 +180,22 @@ TINY_TRAINING = [
 ]
 
 
-def tiny_run_args(tiny_bert, files, out, *extra) -> list:
-    """``hf-transfer run`` of the demo recipe on the tiny BERT and the sentiment files (160 train / 40 validation)."""
-    return [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        files["train"],
-        "--validation_file",
-        files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        *extra,
-    ]
+def tiny_run_args(tiny_bert, files, out, *extra, command="run", training=TINY_TRAINING, text_column="sentence"):
+    """``hf-transfer run`` of the demo recipe on the tiny BERT and the sentiment files (160 train / 40 validation),
+    with the tiny training settings: the argument list the tests share.
+
+    ``files``: ``{"train": ...}`` and, where given, ``"validation"``; ``out``: the run folder (``None``: no
+    ``--output_dir``); ``extra`` comes last (a training flag there wins over ``training``'s); ``command``: another
+    command that reads these flags (``compare``, ``check``, ``plan``); ``text_column``: the files' text column
+    (``None``: the recipe's own role name)."""
+    args = [command, "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", files["train"]]
+    if files.get("validation") is not None:
+        args += ["--validation_file", files["validation"]]
+    if text_column is not None:
+        args += ["--set", f"data.columns.text={text_column}"]
+    if out is not None:
+        args += ["--output_dir", out]
+    return [*args, *training, *extra]
 
 
 @pytest.fixture
@@ -320,8 +218,6 @@ def run_cli(capsys):
 @pytest.fixture(scope="session")
 def tiny_smollm2(tmp_path_factory) -> Path:
     """A tiny Llama shaped like SmolLM2-135M-Instruct, with its kind of tokenizer and chat template (tiny_models.py)."""
-    import tiny_models
-
     return tiny_models.build("smollm2", tmp_path_factory.mktemp("tiny-smollm2"))
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import write_csv, write_jsonl
+from conftest import tiny_run_args, write_csv, write_jsonl
 
 
 @pytest.fixture
@@ -216,20 +216,7 @@ OTHER_CASES = (
 
 
 def base_args(tiny_bert, bad_files, out):
-    return [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        bad_files["ok"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        "--num_train_epochs",
-        "1",
-    ]
+    return tiny_run_args(tiny_bert, {"train": bad_files["ok"]}, out, "--num_train_epochs", "1", training=())
 
 
 def test_tracker_that_is_not_installed(tiny_bert, bad_files, tmp_path, run_cli, monkeypatch):
@@ -353,20 +340,8 @@ def test_qlora_without_bitsandbytes_is_refused_before_loading(tiny_bert, bad_fil
     import sys
 
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # not installed
-    code, _, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--method",
-        "qlora",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        bad_files["ok"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        tmp_path / "q",
-    )
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, {"train": bad_files["ok"]}, tmp_path / "q", "--method", "qlora",
+                                          training=()))  # fmt: skip
     assert code == 2 and "which is not installed: pip install 'hf-transfer-toolkit[qlora]'" in err
     assert not (tmp_path / "q").exists() and not (tmp_path / "q.partial").exists()
 
@@ -394,18 +369,7 @@ def test_real_process_exit_code_and_stderr(tmp_path):
 def test_trust_remote_code_is_off_unless_asked_and_then_said(bad_files, tiny_bert, tmp_path, run_cli):
     import yaml
 
-    base = [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        bad_files["ok"],
-        "--set",
-        "data.columns.text=sentence",
-        "--num_train_epochs",
-        "1",
-    ]
+    base = tiny_run_args(tiny_bert, {"train": bad_files["ok"]}, None, "--num_train_epochs", "1", training=())
     code, out, err = run_cli(*base, "--output_dir", tmp_path / "off")
     assert code == 0, err
     assert "trust_remote_code is on" not in out
@@ -417,18 +381,7 @@ def test_trust_remote_code_is_off_unless_asked_and_then_said(bad_files, tiny_ber
 
 
 def test_pickle_weights_load_only_with_the_flag(bad_files, tmp_path, run_cli):
-    base = [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        bad_files["pickled"],
-        "--train_file",
-        bad_files["ok"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        tmp_path / "p",
-    ]
+    base = tiny_run_args(bad_files["pickled"], {"train": bad_files["ok"]}, tmp_path / "p", training=())
     code, _, err = run_cli(*base)
     assert code == 2 and "--allow_pickle_weights" in err
     code, _, err = run_cli(*base, "--allow_pickle_weights")

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING
+from conftest import tiny_run_args
 
 
 def payloads(marker) -> list[str]:
@@ -31,27 +31,8 @@ def finished_run(tiny_bert, sentiment_files, tmp_path_factory):
     from hf_transfer.cli import main
 
     out = tmp_path_factory.mktemp("card-safety") / "run"
-    main(
-        argv=[
-            "run",
-            "rotten-tomatoes-minilm",
-            "--method",
-            "full",
-            "--model_name_or_path",
-            str(tiny_bert),
-            "--train_file",
-            str(sentiment_files["train"]),
-            "--validation_file",
-            str(sentiment_files["validation"]),
-            "--set",
-            "data.columns.text=sentence",
-            "--output_dir",
-            str(out),
-            TINY_TRAINING[0],
-            "1",
-            *TINY_TRAINING[2:],
-        ]
-    )
+    main(argv=[str(a) for a in tiny_run_args(tiny_bert, sentiment_files, out, "--method", "full", "--num_train_epochs",
+                                             "1")])  # fmt: skip
     return out
 
 
@@ -91,28 +72,9 @@ def test_description_with_template_syntax_does_not_stop_publishing(tiny_bert, se
     marker = tmp_path / "pwned"
     description = "Score {{ 7*7 }} {% if %} " + payloads(marker)[0]
     out = tmp_path / "run"
-    code, stdout, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--method",
-        "full",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--validation_file",
-        sentiment_files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--set",
-        f"description={description}",
-        "--output_dir",
-        out,
-        "--num_train_epochs",
-        "1",
-        "--per_device_train_batch_size",
-        "32",
-    )
+    code, stdout, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, "--method", "full", "--set",
+                                               f"description={description}", "--num_train_epochs", "1",
+                                               "--per_device_train_batch_size", "32", training=()))  # fmt: skip
     assert code == 0, err
     assert (out / "metrics.json").is_file(), "the run was published"
     card = (out / "README.md").read_text()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import TINY_TRAINING
+from conftest import tiny_run_args
 
 
 @pytest.fixture(scope="module")
@@ -14,21 +14,7 @@ def comparison(tiny_bert, sentiment_files, tmp_path_factory):
     from hf_transfer.cli import main
 
     out = tmp_path_factory.mktemp("compare") / "report"
-    args = [
-        "compare",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        str(tiny_bert),
-        "--train_file",
-        str(sentiment_files["train"]),
-        "--validation_file",
-        str(sentiment_files["validation"]),
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        str(out),
-        *TINY_TRAINING,
-    ]
+    args = [str(a) for a in tiny_run_args(tiny_bert, sentiment_files, out, command="compare")]
     main(argv=args)
     return out, args
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING, tiny_run_args
+from conftest import tiny_run_args
 
 
 def cli_run(tiny_bert, files, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -217,9 +217,8 @@ def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentime
     from hf_transfer.run.train import run
 
     template, _ = find_recipe("rotten-tomatoes-minilm")
-    flags = ["--model_name_or_path", str(tiny_bert), "--train_file", str(sentiment_files["train"]),
-             "--set", "data.columns.text=sentence", *TINY_TRAINING, "--num_train_epochs", "1"]  # fmt: skip
-    args, extra = build_parser().parse_known_args(["run", "rotten-tomatoes-minilm", *flags])
+    flags = tiny_run_args(tiny_bert, {"train": sentiment_files["train"]}, None, "--num_train_epochs", "1")
+    args, extra = build_parser().parse_known_args([str(a) for a in flags])
     recipe, _ = resolve_run(template, vars(args), extra)
     shown = []
     with Console(log=shown.append) as console:  # a notebook or a script: one console, several runs
@@ -229,3 +228,13 @@ def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentime
     assert f"Run folder: {tmp_path / 'first'}" in logs["first"] and str(tmp_path / "second") not in logs["first"]
     assert f"Run folder: {tmp_path / 'second'}" in logs["second"] and str(tmp_path / "first") not in logs["second"]
     assert sum(line.startswith("Run folder:") for line in shown) == 2
+
+
+def test_the_program_name_is_written_one_way():
+    """Issue 36: the parser, its messages and the command line a run records name the program from one place."""
+    from hf_transfer.base.console import PROG
+    from hf_transfer.cli import build_parser
+    from hf_transfer.run.options import command_line
+
+    assert build_parser().prog == PROG
+    assert command_line(["run", "my recipe"]) == f"{PROG} run 'my recipe'"

@@ -218,3 +218,23 @@ def test_hub_dataset_without_network_fails_fast_and_clearly(monkeypatch):
             load_splits(HubData("nyu-mll/glue", "sst2", eval_split="validation"), TextClassification())
     finally:
         assets.hub_reachable.cache_clear()
+
+
+def test_the_users_files_take_every_usage_setting_of_the_recipes_data_from_the_source_class(tmp_path):
+    """Issue 36: which settings follow --train_file is read from DataSource's fields, not a second list: every one
+    but the source's own split and the sample limits sized for its rows."""
+    import dataclasses
+
+    from hf_transfer.sources import CAPS, DataSource, FileData, HubData
+
+    recipe_data = HubData(path="some/dataset", columns={"text": "sentence"}, eval_split="test", eval_fraction=0.2,
+                          split_seed=7, max_train_samples=5, max_eval_samples=3, train_fraction=0.5,
+                          selection_fraction=0.25, drop_leaked=True, drop_duplicates=True)  # fmt: skip
+    defaults = FileData(train_file="x")
+    base = [f.name for f in dataclasses.fields(DataSource)]
+    assert all(getattr(recipe_data, k) != getattr(defaults, k) for k in base), "each setting differs from its default"
+    files = FileData.in_place_of(recipe_data, recipe_data, str(tmp_path / "train.csv"))
+    followed = {k for k in base if getattr(files, k) == getattr(recipe_data, k)}
+    assert followed == set(base) - {"eval_split", *CAPS} == set(DataSource.usage_fields())
+    with_limit = dataclasses.replace(recipe_data, max_train_samples=9)  # a limit this command set does follow
+    assert FileData.in_place_of(with_limit, recipe_data, str(tmp_path / "train.csv")).max_train_samples == 9

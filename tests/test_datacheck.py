@@ -192,9 +192,7 @@ def planted_files(tmp_path, planted=True):
 
 
 def check_args(tiny_bert, files, out, *extra):
-    return ["check", "rotten-tomatoes-minilm", "--model_name_or_path", tiny_bert, "--train_file", files["train"],
-            "--validation_file", files["validation"], "--set", "data.columns.text=sentence", "--output_file", out,
-            *extra]  # fmt: skip
+    return tiny_run_args(tiny_bert, files, None, "--output_file", out, *extra, command="check", training=())
 
 
 def test_check_command_writes_the_report_and_strict_fails_on_leakage(tmp_path, tiny_bert, run_cli):

@@ -9,6 +9,8 @@ import pytest
 from hf_transfer.artifacts.card import license_warning
 from hf_transfer.run.guards import EXPECTED_TOLERANCE, baseline_warning, expected_warning, warmup_warning
 
+from conftest import tiny_run_args
+
 
 def test_warmup_covering_half_the_steps_or_more_is_named():
     assert warmup_warning(49, 100) is None
@@ -50,26 +52,9 @@ def test_license_warnings(license_id, warned):
 
 def test_a_short_run_with_a_long_warmup_warns_everywhere(tiny_bert, sentiment_files, run_cli, tmp_path):
     out = tmp_path / "run"
-    code, stdout, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--validation_file",
-        sentiment_files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        "--num_train_epochs",
-        "1",
-        "--per_device_train_batch_size",
-        "16",
-        "--warmup_steps",
-        "500",
-    )
+    code, stdout, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs", "1",
+                                               "--per_device_train_batch_size", "16", "--warmup_steps", "500",
+                                               training=()))  # fmt: skip
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     warmup = [w for w in metrics["warnings"] if w.startswith("Warmup takes 500 of the 10 optimizer steps")]

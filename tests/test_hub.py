@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING
+from conftest import tiny_run_args
 from hub_server import FakeHub, check_metadata
 
 TOKEN = "hf_fake_test_token_1234567890"
@@ -211,19 +211,7 @@ def test_unfinished_run_is_refused_before_any_request(runs, hub, run_cli, tmp_pa
 def test_push_at_the_end_of_a_run_and_no_token_anywhere(tiny_bert, sentiment_files, hub, run_cli, tmp_path):
     out = tmp_path / "pushed-run"
     code, stdout, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        "--num_train_epochs",
-        "1",
+        *tiny_run_args(tiny_bert, {"train": sentiment_files["train"]}, out, "--num_train_epochs", "1"),
         "--push_to_hub",
         "--hub_model_id",
         "tester/from-run",
@@ -242,19 +230,7 @@ def test_push_at_the_end_of_a_run_and_no_token_anywhere(tiny_bert, sentiment_fil
 
 
 def test_hub_token_flag_is_refused(tiny_bert, sentiment_files, run_cli, tmp_path):
-    code, out, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        tmp_path / "x",
-        "--hub_token",
-        "hf_secret_value",
-    )
+    code, out, err = run_cli(*tiny_run_args(tiny_bert, {"train": sentiment_files["train"]}, tmp_path / "x",
+                                            "--hub_token", "hf_secret_value", training=()))  # fmt: skip
     assert code == 2 and "--hub_token is not accepted" in err
     assert "hf_secret_value" not in out + err and not (tmp_path / "x").exists()

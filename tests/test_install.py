@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import tiny_run_args
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "notebooks"))
 import _install  # noqa: E402
@@ -265,22 +267,8 @@ def test_doctor_and_the_defaults_both_follow_the_forced_cpu_precision(forced, mo
 
 def test_cache_lists_and_clears_what_runs_wrote(tiny_bert, sentiment_files, run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
-    code, out, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        sentiment_files["train"],
-        "--validation_file",
-        sentiment_files["validation"],
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        tmp_path / "run",
-        "--max_steps",
-        "1",
-    )
+    code, out, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, tmp_path / "run", "--max_steps", "1",
+                                            training=()))  # fmt: skip
     assert code == 0, err
     folder = tmp_path / "cache" / "tokenized"
     assert len(list(folder.glob("*.arrow"))) == 2

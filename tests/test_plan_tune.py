@@ -42,6 +42,20 @@ def test_bad_durations_are_refused(text):
         parse_duration(text)
 
 
+@pytest.mark.parametrize(("seconds", "text"), [(45, "45s"), (125, "2m05s"), (3599.6, "1h00m"), (3900, "1h05m")])
+def test_a_duration_is_written_one_way_and_reads_back(seconds, text):
+    """Issue 36: one duration format for the whole console (the budget's lines and the progress lines), in the
+    form --time_budget reads back."""
+    from hf_transfer.base import progress
+    from hf_transfer.base.tables import duration_text
+    from hf_transfer.run import budget
+    from hf_transfer.run.budget import parse_duration
+
+    assert duration_text(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds, abs=60 if seconds >= 3600 else 0.5)
+    assert budget.duration_text is progress.duration_text is duration_text
+
+
 # ---- plan
 
 
@@ -83,7 +97,7 @@ def test_plan_prints_a_table_per_method(tiny_bert, sentiment_files, run_cli):
     assert rows == ["full", "lora"] and "peak RSS" in out and "probe" in out
     assert " ± " in out, "the forecast's uncertainty, from the probe steps' scatter"
     assert "Where the time goes:" in out and "full: setup and data" in out and "training" in out
-    assert "For a 10 min 00 s budget: full, the first method asked for that fits whole" in out
+    assert "For a 10m00s budget: full, the first method asked for that fits whole" in out
     code, _, err = run_cli("plan", *plan_args(tiny_bert, sentiment_files), "--output_dir", "x")
     assert code == 2 and "output_dir" in err, "plan writes no run folder: it does not take --output_dir"
     code, text, _ = run_cli("plan", "--help")
@@ -99,7 +113,7 @@ def test_the_budget_choice_says_what_fits_and_why():
         return SimpleNamespace(method=method, total_seconds=total, seconds={"train": train, "evaluations": 0})
 
     full, lora = forecast("full", 80, 100), forecast("lora", 40, 60)
-    assert budget_choice([full, lora], 70).startswith("For a 70 s budget: lora, the first method asked for that fits")
+    assert budget_choice([full, lora], 70).startswith("For a 1m10s budget: lora, the first method asked for that fits")
     text = budget_choice([full, lora], 40)
     assert "no method fits whole" in text and "lora trains the largest share" in text
 
@@ -123,7 +137,7 @@ def test_a_budget_that_cannot_hold_the_run_plans_fewer_steps_and_finishes_a_vali
     assert 0 < budget["stopped_at_step"] <= budget["steps"] < 4000
     assert metrics["reload_check"]["match"]
     card = (out / "README.md").read_text()
-    assert f"stopped by the time budget (15 s) at step {budget['stopped_at_step']:,} of 4,000" in card
+    assert f"stopped by the time budget (15s) at step {budget['stopped_at_step']:,} of 4,000" in card
     state = json.loads((out / "trainer_state.json").read_text())
     rates = [h["learning_rate"] for h in state["log_history"] if "learning_rate" in h]
     assert state["max_steps"] == budget["steps"], "the schedule is set for the steps that fit"
@@ -264,7 +278,7 @@ def test_a_study_made_for_another_recipe_is_refused(tiny_bert, sentiment_files, 
 
 KILL_DURING_TRIAL = textwrap.dedent("""
     import os, signal, sys
-    from hf_transfer import trainer
+    from hf_transfer.run import trainer
     from hf_transfer.cli import main
     from transformers import TrainerCallback
 

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from conftest import TINY_TRAINING
+from conftest import tiny_run_args
 
 KILL_AT_STEP = 13
 SCHEDULE = [
@@ -34,7 +34,7 @@ SCHEDULE = [
 KILLER = textwrap.dedent(f"""
     import os, signal, sys
     from transformers import TrainerCallback
-    from hf_transfer import trainer
+    from hf_transfer.run import trainer
     from hf_transfer.cli import main
 
     original = trainer.trainer_class
@@ -60,24 +60,7 @@ KILLER = textwrap.dedent(f"""
 
 
 def base_args(tiny_bert, files, out, method):
-    return [
-        "run",
-        "rotten-tomatoes-minilm",
-        "--method",
-        method,
-        "--model_name_or_path",
-        str(tiny_bert),
-        "--train_file",
-        str(files["train"]),
-        "--validation_file",
-        str(files["validation"]),
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        str(out),
-        *TINY_TRAINING,
-        *SCHEDULE,
-    ]
+    return [str(a) for a in tiny_run_args(tiny_bert, files, out, "--method", method, *SCHEDULE)]
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])

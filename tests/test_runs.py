@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING, tiny_run_args, write_jsonl
+from conftest import tiny_run_args, write_jsonl
 
 
 def run_args(tiny_bert, files, out, method, *extra):
@@ -180,27 +180,10 @@ def test_multi_label_run(tiny_bert, tmp_path, run_cli):
         rows.append({"text": " ".join(words[label] for label in labels) + " the film", "labels": labels})
     train, valid = write_jsonl(tmp_path / "train.jsonl", rows[:90]), write_jsonl(tmp_path / "valid.jsonl", rows[90:])
     out = tmp_path / "ml"
-    code, stdout, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        train,
-        "--validation_file",
-        valid,
-        "--set",
-        "task.problem_type=multi_label",
-        "--set",
-        "data.columns.label=labels",
-        "--set",
-        "metrics=[f1, accuracy]",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        "--num_train_epochs",
-        "10",
-    )
+    code, stdout, err = run_cli(*tiny_run_args(
+        tiny_bert, {"train": train, "validation": valid}, out, "--set", "task.problem_type=multi_label", "--set",
+        "data.columns.label=labels", "--set", "metrics=[f1, accuracy]", "--num_train_epochs", "10", text_column=None,
+    ))  # fmt: skip
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reload_check"]["metric"] == "eval_f1" and metrics["reload_check"]["match"]
@@ -222,27 +205,11 @@ def test_regression_run_with_pairs(tiny_bert, tmp_path, run_cli):
         rows.append({"s1": "great " * score + "film", "s2": "the story", "score": float(score)})
     train, valid = write_jsonl(tmp_path / "train.jsonl", rows[:80]), write_jsonl(tmp_path / "valid.jsonl", rows[80:])
     out = tmp_path / "reg"
-    code, stdout, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        train,
-        "--validation_file",
-        valid,
-        "--set",
-        "task.problem_type=regression",
-        "--set",
-        "data.columns={text: s1, text_pair: s2, label: score}",
-        "--set",
-        "metrics=[pearsonr, spearmanr]",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        "--num_train_epochs",
-        "10",
-    )
+    code, stdout, err = run_cli(*tiny_run_args(
+        tiny_bert, {"train": train, "validation": valid}, out, "--set", "task.problem_type=regression", "--set",
+        "data.columns={text: s1, text_pair: s2, label: score}", "--set", "metrics=[pearsonr, spearmanr]",
+        "--num_train_epochs", "10", text_column=None,
+    ))  # fmt: skip
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reload_check"]["metric"] == "eval_pearsonr" and metrics["reload_check"]["match"]
@@ -259,23 +226,8 @@ def test_class_weights_balanced_run(tiny_bert, tmp_path, run_cli):
     ][:10]
     train = write_csv(tmp_path / "train.csv", rows)
     out = tmp_path / "cw"
-    code, _, err = run_cli(
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        tiny_bert,
-        "--train_file",
-        train,
-        "--set",
-        "data.columns.text=sentence",
-        "--set",
-        "task.class_weights=balanced",
-        "--output_dir",
-        out,
-        *TINY_TRAINING,
-        "--num_train_epochs",
-        "1",
-    )
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, {"train": train}, out, "--set", "task.class_weights=balanced",
+                                          "--num_train_epochs", "1"))  # fmt: skip
     assert code == 0, err
     assert yaml.safe_load((out / "recipe.yaml").read_text())["task"]["class_weights"] == "balanced"
 

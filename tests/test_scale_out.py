@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY_TRAINING, tiny_run_args
+from conftest import tiny_run_args
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs" / "accelerate").glob("*.yaml"))
@@ -57,27 +57,7 @@ LAUNCHERS = {
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
 def test_two_cpu_processes(launcher, tiny_bert, sentiment_files, tmp_path):
     out = tmp_path / "run"
-    command = LAUNCHERS[launcher] + [
-        "-m",
-        "hf_transfer.cli",
-        "run",
-        "rotten-tomatoes-minilm",
-        "--model_name_or_path",
-        str(tiny_bert),
-        "--train_file",
-        str(sentiment_files["train"]),
-        "--validation_file",
-        str(sentiment_files["validation"]),
-        "--set",
-        "data.columns.text=sentence",
-        "--output_dir",
-        str(out),
-        *TINY_TRAINING,
-        "--num_train_epochs",
-        "1",
-        "--per_device_train_batch_size",
-        "8",
-    ]
+    command = LAUNCHERS[launcher] + tiny_command(tiny_bert, sentiment_files, out)
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_TOKEN="hf_scaleout_secret_123")
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -102,10 +82,8 @@ def test_two_cpu_processes(launcher, tiny_bert, sentiment_files, tmp_path):
 
 
 def tiny_command(tiny_bert, sentiment_files, out) -> list[str]:
-    return ["-m", "hf_transfer.cli", "run", "rotten-tomatoes-minilm", "--model_name_or_path", str(tiny_bert),
-            "--train_file", str(sentiment_files["train"]), "--validation_file", str(sentiment_files["validation"]),
-            "--set", "data.columns.text=sentence", "--output_dir", str(out), *TINY_TRAINING, "--num_train_epochs", "1",
-            "--per_device_train_batch_size", "8"]  # fmt: skip
+    return ["-m", "hf_transfer.cli", *map(str, tiny_run_args(tiny_bert, sentiment_files, out, "--num_train_epochs",
+                                                             "1", "--per_device_train_batch_size", "8"))]  # fmt: skip
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
-"""Tiny random checkpoints of real architecture families, for the test Hub server to serve under real ids.
+"""The tests' tiny random checkpoints, one factory: ``build(family, folder)``. The real architecture families stand
+in for Hub checkpoints (the test Hub server serves them under real ids); the test families (``TEST_FAMILIES``, at the
+end) are the ``tiny_bert`` / ``tiny_t5`` / ``tiny_llama`` fixtures, built on the tests' own vocabulary.
 
 ``build(family, folder)`` writes a complete checkpoint folder: ``config.json`` (+ ``generation_config.json`` for
 the generative ones), ``model.safetensors``, ``tokenizer.json`` and ``tokenizer_config.json``, as
@@ -629,6 +631,130 @@ def _qwen2(folder: Path) -> None:
     )
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# The test vocabulary: the words the tests' own data is made of (conftest.py writes its rows from them), a
+# WordPiece tokenizer trained on them (model_max_length 128), and the checkpoints that share it: test-bert
+# (the ``tiny_bert`` fixture), test-t5 and test-llama ([SEP] ends sequences).
+# --------------------------------------------------------------------------------------------------------------------
+
+POSITIVE = ["good", "great", "superb", "lovely", "brilliant", "moving", "charming", "fresh"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "terrible", "clumsy", "tedious", "stale"]
+PEOPLE = ["anna", "boris", "chen", "dara", "emil", "farah"]
+CITIES = ["paris", "lima", "oslo", "cairo", "delhi", "quito"]
+JOBS = ["baker", "pilot", "nurse", "judge"]
+FILLER = ["the", "film", "movie", "story", "was", "a", "really", "plot", "acting", "and", "very", "quite"]
+
+
+def sentence(rng: random.Random, words: list[str]) -> str:
+    picked = [rng.choice(FILLER) for _ in range(rng.randint(2, 6))] + [rng.choice(words) for _ in range(2)]
+    rng.shuffle(picked)
+    return " ".join(picked)
+
+
+def _test_tokenizer(folder: Path):
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    rng = random.Random(1)
+    corpus = [sentence(rng, POSITIVE + NEGATIVE) for _ in range(400)] + [" ".join(POSITIVE + NEGATIVE + FILLER)]
+    corpus += ["emotion joy anger fear surprise first second pair text one two three"]
+    corpus += [" ".join(PEOPLE + CITIES + JOBS) + " visited met in lives works as where does what is the job of"] * 3
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    fast.save_pretrained(folder)
+    return tok
+
+
+def _test_tokenizer_copy(source: Path, folder: Path, **changes):
+    """The test tokenizer of ``source`` (a test-bert folder), with ``changes``, saved into ``folder``: the same
+    vocabulary, however the trainer broke its ties in that process."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    for key, value in changes.items():
+        setattr(tokenizer, key, value)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def _test_bert(folder: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    tok = _test_tokenizer(folder)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=tok.token_to_id("[PAD]"),
+    )
+    _save(BertModel(config, add_pooling_layer=True), folder)
+
+
+def _test_t5(folder: Path, tokenizer_from: Path) -> None:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tokenizer = _test_tokenizer_copy(tokenizer_from, folder, eos_token="[SEP]")
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        d_kv=16,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    _save(T5ForConditionalGeneration(config), folder)
+
+
+def _test_llama(folder: Path, tokenizer_from: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _test_tokenizer_copy(tokenizer_from, folder, eos_token="[SEP]")
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("[SEP]"),
+        bos_token_id=tokenizer.convert_tokens_to_ids("[CLS]"),
+        tie_word_embeddings=False,
+    )
+    _save(LlamaForCausalLM(config), folder)
+
+
+TEST_FAMILIES: tuple[str, ...] = ("test-bert", "test-t5", "test-llama")
+"""The test vocabulary's checkpoints; test-t5 and test-llama copy the tokenizer of a test-bert (``tokenizer_from``)."""
+
+
 _BUILDERS = {
     "bert-uncased": lambda folder: _bert(folder, lowercase=True),
     "bert-cased": lambda folder: _bert(folder, lowercase=False),
@@ -639,18 +765,26 @@ _BUILDERS = {
     "bart": _bart,
     "smollm2": _smollm2,
     "qwen2": _qwen2,
+    "test-bert": _test_bert,
+    "test-t5": _test_t5,
+    "test-llama": _test_llama,
 }
-assert tuple(_BUILDERS) == FAMILIES
+assert tuple(_BUILDERS) == FAMILIES + TEST_FAMILIES
 
 
-def build(family: str, folder: Path) -> Path:
-    """Write a tiny random checkpoint of ``family`` (config, safetensors weights, tokenizer) into ``folder``."""
+def build(family: str, folder: Path, tokenizer_from: Path | None = None) -> Path:
+    """Write a tiny random checkpoint of ``family`` (config, safetensors weights, tokenizer) into ``folder``; the
+    one factory of the tests' checkpoints. ``tokenizer_from``: the test-bert folder whose tokenizer test-t5 and
+    test-llama share."""
     import torch
 
     if family not in _BUILDERS:
-        raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILIES + TEST_FAMILIES)}")
+    shares = family in TEST_FAMILIES[1:]
+    if shares != (tokenizer_from is not None):
+        raise ValueError(f"tokenizer_from is {'needed' if shares else 'not taken'} by {family}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)  # the only random draws are the weights' (tokenizer training is deterministic)
-    _BUILDERS[family](folder)
+    _BUILDERS[family](folder, *([Path(tokenizer_from)] if shares else []))
     return folder

@@ -16,6 +16,9 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+PROG = "hf-transfer"
+"""The command's name, as its messages and a run's recorded command line write it."""
+
 EXPECTED = (
     # (what the message holds, why it is expected): kept in train.log, not shown
     ("LOAD REPORT", "transformers lists the weights a new task head starts without; the run says it in one line"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 
-from hf_transfer.base.tables import is_timing
+from hf_transfer.base.tables import duration_text, is_timing
 
 
 def _nothing(*args, **kwargs) -> None:
@@ -16,15 +16,6 @@ def _nothing(*args, **kwargs) -> None:
 
 SHOWN_LIMIT = 6
 """At most this many metrics on an evaluation line (all of them are in train.log and metrics.json)."""
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def evaluation_line(metrics: dict, epoch: float | None) -> str:
@@ -106,7 +97,7 @@ class Progress(Keep):
             loss = f", loss {self.loss:.4f}" if self.loss is not None else ""
             self.console.say(
                 f"  step {state.global_step:,}/{state.max_steps:,} ({100 * done:.0f}%){loss}, "
-                f"{_duration(elapsed)} elapsed, ~{_duration(left)} left"
+                f"{duration_text(elapsed)} elapsed, ~{duration_text(left)} left"
             )
 
     def on_log(self, args, state, control, logs=None, **kwargs):

@@ -1,4 +1,5 @@
-"""Tables for the console and reports: plain aligned columns, a run's results, an evaluation's metrics."""
+"""Tables for the console and reports: plain aligned columns, a run's results, an evaluation's metrics; durations
+as the console writes them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ def format_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as the console writes it, in the form ``--time_budget`` reads: ``45s``, ``2m05s``, ``1h05m``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _millions(n: int) -> str:

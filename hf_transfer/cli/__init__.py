@@ -13,9 +13,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from hf_transfer.base.console import PROG
 from hf_transfer.base.errors import UserError
-
-PROG = "hf-transfer"
 
 COMMANDS = {
     "list": "listing",

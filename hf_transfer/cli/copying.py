@@ -21,6 +21,7 @@ def run(args, extra, argv) -> None:
     from hf_transfer.base.errors import UserError
     from hf_transfer.cli import PROG
     from hf_transfer.recipe.registry import copy_recipe
+    from hf_transfer.sources import CAPS
 
     dest = args.dest
     if dest is None and len(extra) == 1 and not extra[0].startswith("-"):
@@ -30,8 +31,7 @@ def run(args, extra, argv) -> None:
     template, copied, written = copy_recipe(args.recipe, dest, name=args.name, description=args.description,
                                             train_file=args.train_file, validation_file=args.validation_file)
     if args.train_file:
-        limits = [f"{k}={getattr(template.data, k)}" for k in ("max_train_samples", "max_eval_samples")
-                  if getattr(template.data, k) is not None]  # fmt: skip
+        limits = [f"{k}={getattr(template.data, k)}" for k in CAPS if getattr(template.data, k) is not None]
         left = f" (the template's {', '.join(limits)} left out: sized for its own data)" if limits else ""
         print(f"The copy trains on {copied.data.describe()}{left}.")
     print(

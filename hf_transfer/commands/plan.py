@@ -50,7 +50,7 @@ def plan(recipe, method_names: list[str], console, trust_remote_code: bool = Fal
 
 
 def plan_table(forecasts: list) -> tuple[list[str], list[list[str]]]:
-    from hf_transfer.run.budget import duration_text
+    from hf_transfer.base.tables import duration_text
 
     header = ["method", "trainable params", "steps", "evaluations", "wall time", "peak RSS", "saved", "precision",
               "probe"]  # fmt: skip
@@ -104,7 +104,7 @@ def check_run_count(recipe, methods: list[str], seeds: int, fractions, trust_rem
 
 
 def _span(seconds: float) -> str:
-    from hf_transfer.run.budget import duration_text
+    from hf_transfer.base.tables import duration_text
 
     if seconds >= 2 * 365.25 * 86400:
         return f"{seconds / (365.25 * 86400):,.0f} years"
@@ -120,7 +120,8 @@ def refit_reserve(recipe, method: str, budget, trials: int, console, trust_remot
     import math
 
     from hf_transfer.base.errors import UserError
-    from hf_transfer.run.budget import MARGIN, duration_text
+    from hf_transfer.base.tables import duration_text
+    from hf_transfer.run.budget import MARGIN
 
     console.say("[hf-transfer] forecasting the refit, to keep its time out of the trials' budget")
     forecast = plan(recipe, [method], console, trust_remote_code)[0]
@@ -143,7 +144,7 @@ PHASES = {"setup_and_data": "setup and data", "model": "model", "train": "traini
 
 def phase_lines(forecasts: list) -> list[str]:
     """Where each method's time goes, phase by phase."""
-    from hf_transfer.run.budget import duration_text
+    from hf_transfer.base.tables import duration_text
 
     return [f"{f.method}: " + ", ".join(f"{label} {duration_text(f.seconds[key])}" for key, label in PHASES.items()
                                         if f.seconds.get(key)) for f in forecasts]  # fmt: skip
@@ -152,7 +153,8 @@ def phase_lines(forecasts: list) -> list[str]:
 def budget_choice(forecasts: list, seconds: float) -> str:
     """Which of the forecast methods a run under a ``seconds`` budget would best be, and why: the first asked for
     that fits whole; else the one that would train the largest share of its steps."""
-    from hf_transfer.run.budget import MARGIN, duration_text
+    from hf_transfer.base.tables import duration_text
+    from hf_transfer.run.budget import MARGIN
 
     room = seconds * (1 - MARGIN)
     fits = [f for f in forecasts if f.total_seconds <= room]

@@ -23,6 +23,19 @@ _FEATURES = {
 }
 
 
+def text_features(several_references: bool = False) -> datasets.Features:
+    """A text metric's columns: a string per prediction; a string, or a list of strings, per reference."""
+    text = datasets.Value("string")
+    references = datasets.Sequence(text) if several_references else text
+    return datasets.Features({"predictions": text, "references": references})
+
+
+def module_info(doc: str, citation: str, features) -> evaluate.MetricInfo:
+    """A metric module's info: its docstring describes it, and the docstring's second paragraph its inputs."""
+    return evaluate.MetricInfo(description=doc, citation=citation, inputs_description=doc.split("\n\n")[1],
+                               features=features)  # fmt: skip
+
+
 class LocalMetric(evaluate.Metric):
     """A metric over ``predictions`` / ``references`` columns; the config picks their type."""
 
@@ -51,9 +64,7 @@ class AveragedScore(LocalMetric):
         raise NotImplementedError
 
     def _compute(self, predictions, references, average=None, labels=None, pos_label=1, zero_division=0):
-        check_class_ids(predictions, self.key)
-        check_class_ids(references, self.key)
-        predictions, references = as_ints(predictions), as_ints(references)
+        predictions, references = class_ids(predictions, references, self.key)
         if average is None:
             average = "micro" if self.config_name == "multilabel" else "binary"
         value = self.score(
@@ -116,6 +127,13 @@ def predictions_by_id(predictions, references) -> dict:
 
 
 # ---- features ----------------------------------------------------------------------------------
+
+
+def class_ids(predictions, references, name: str):
+    """Both columns checked to hold class ids (``check_class_ids``), then as ints."""
+    check_class_ids(predictions, name)
+    check_class_ids(references, name)
+    return as_ints(predictions), as_ints(references)
 
 
 def check_class_ids(values, name: str) -> None:

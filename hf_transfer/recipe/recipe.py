@@ -20,7 +20,7 @@ import yaml
 from hf_transfer import methods
 from hf_transfer.base.errors import UserError
 from hf_transfer.base.plain import as_bool, build, parse_value, set_dotted, to_plain  # noqa: F401  (as_bool: the public spelling)
-from hf_transfer.sources import DATA_SOURCES, DataSource, FileData, HubData, PackagedData  # noqa: F401  (their public home)
+from hf_transfer.sources import CAPS, DATA_SOURCES, DataSource, FileData, HubData, PackagedData  # noqa: F401  (their public home)
 from hf_transfer.tasks import TASKS, Task
 
 
@@ -110,7 +110,7 @@ class Recipe:
         d = self.data
         if not 0.0 < d.eval_fraction < 1.0:
             problems.append("data.eval_fraction must be between 0 and 1")
-        for key in ("max_train_samples", "max_eval_samples"):
+        for key in CAPS:
             value = getattr(d, key)
             if value is not None and value <= 0:
                 problems.append(f"data.{key} must be a positive number")

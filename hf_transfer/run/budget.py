@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from hf_transfer.base.errors import UserError
+from hf_transfer.base.tables import duration_text
 
 MARGIN = 0.02
 """The share of the budget kept free of planned work, for what a forecast cannot see."""
@@ -31,15 +32,6 @@ def parse_duration(text) -> float | None:
     if not math.isfinite(total) or total <= 0:
         raise UserError(f"--time_budget {text!r} must be more than 0 seconds.")
     return total
-
-
-def duration_text(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,12 @@ from typing import Any
 
 from hf_transfer import methods
 from hf_transfer.artifacts.runs import default_output_dir
+from hf_transfer.base.console import PROG
 from hf_transfer.base.errors import UserError
 from hf_transfer.base.plain import as_bool, parse_value
 from hf_transfer.recipe.recipe import Recipe
 from hf_transfer.run.budget import parse_duration
-from hf_transfer.sources import FileData
-from hf_transfer.sources.files import CAPS
-
-PROG = "hf-transfer"
+from hf_transfer.sources import CAPS, FileData
 
 PUSH_FLAGS = ("push_to_hub", "hub_model_id", "hub_private_repo")
 """TrainingArguments names for pushing; hf-transfer pushes the finished run folder itself, after the run."""
@@ -214,8 +212,7 @@ def runs_as_written(original: Recipe, resolved: Recipe) -> bool:
     keys = ("num_train_epochs", "max_steps")
     return (
         not original.differences(resolved)  # its own checkpoint and data
-        and (original.data.max_train_samples, original.data.max_eval_samples)
-        == (resolved.data.max_train_samples, resolved.data.max_eval_samples)
+        and all(getattr(original.data, k) == getattr(resolved.data, k) for k in CAPS)
         and all(original.training.get(k) == resolved.training.get(k) for k in keys)
     )
 

@@ -186,7 +186,8 @@ class Run:
 
     # ---- a time budget: what fits, from a few probe steps (budget.py, forecast.py)
     def fit_budget(self) -> None:
-        from hf_transfer.run.budget import apply, duration_text, fit, stop_callback
+        from hf_transfer.base.tables import duration_text
+        from hf_transfer.run.budget import apply, fit, stop_callback
         from hf_transfer.run.forecast import forecast_run, planned_evaluations, planned_steps
 
         seconds = self.clock.seconds

@@ -5,10 +5,14 @@ knows its license; ``recipe.py`` builds them from YAML by ``type``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 DATA_SOURCES: dict[str, type[DataSource]] = {}
+
+CAPS = ("max_train_samples", "max_eval_samples")
+"""Sample limits: they belong to the data they were written for, and do not follow the user's own file."""
 
 
 def register(cls: type[DataSource]) -> type[DataSource]:
@@ -44,6 +48,13 @@ class DataSource:
     """Drop the evaluation (and test) rows that the data check finds in the training data; the run records how many."""
     drop_duplicates: bool = False
     """Drop training rows that repeat an earlier row's text and label; the run records how many."""
+
+    @staticmethod
+    def usage_fields() -> tuple[str, ...]:
+        """The fields every source has that say how its rows are used, not which rows: they follow the user's own
+        files in place of a recipe's data; ``eval_split`` (a split of this source) and the sample limits
+        (``CAPS``) do not."""
+        return tuple(f.name for f in dataclasses.fields(DataSource) if f.name not in ("eval_split", *CAPS))
 
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError

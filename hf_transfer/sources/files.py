@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from hf_transfer.base.errors import UserError, first_line
-from hf_transfer.sources import DataSource, register
-
-CAPS = ("max_train_samples", "max_eval_samples")
-"""Sample limits: they belong to the data they were written for, and do not follow the user's own file."""
+from hf_transfer.sources import CAPS, DataSource, register
 
 
 @register
@@ -36,9 +33,7 @@ class FileData(DataSource):
         """The user's files in place of a recipe's ``data`` (``--train_file``, ``copy --train_file``): its column
         mapping, held-out split and data checks kept; its sample limits (``CAPS``) only where they differ from the
         ``template``'s own (set by this command), as the recipe's were sized for its own data."""
-        kept = ("columns", "eval_fraction", "split_seed", "train_fraction", "selection_fraction", "drop_leaked",
-                "drop_duplicates")  # fmt: skip
-        shared = {k: getattr(data, k) for k in kept if hasattr(data, k)}
+        shared = {k: getattr(data, k) for k in DataSource.usage_fields()}
         shared.update({k: getattr(data, k) for k in CAPS if getattr(data, k) != getattr(template, k)})
         return cls(
             train_file=str(Path(train_file).expanduser().resolve()),

@@ -9,7 +9,5 @@ class Accuracy(common.LocalMetric):
     summary = __doc__
 
     def _compute(self, predictions, references, sample_weight=None):
-        common.check_class_ids(predictions, "accuracy")
-        common.check_class_ids(references, "accuracy")
-        predictions, references = common.as_ints(predictions), common.as_ints(references)
+        predictions, references = common.class_ids(predictions, references, "accuracy")
         return {"accuracy": float(accuracy_score(references, predictions, sample_weight=sample_weight))}

@@ -4,7 +4,6 @@
 predictions and references: one string per example.
 """
 
-import datasets
 import evaluate
 
 from hf_transfer.metrics import common
@@ -12,13 +11,10 @@ from hf_transfer.metrics import common
 
 class ExactMatch(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="SQuAD: 100,000+ Questions for Machine Comprehension of Text (Rajpurkar et al., 2016)",
-            inputs_description=__doc__.split("\n\n")[1],
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
+        return common.module_info(
+            __doc__,
+            "SQuAD: 100,000+ Questions for Machine Comprehension of Text (Rajpurkar et al., 2016)",
+            common.text_features(),
         )
 
     def _compute(self, predictions, references):

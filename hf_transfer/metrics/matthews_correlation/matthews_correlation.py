@@ -9,7 +9,5 @@ class MatthewsCorrelation(common.LocalMetric):
     summary = __doc__
 
     def _compute(self, predictions, references, sample_weight=None):
-        common.check_class_ids(predictions, "matthews_correlation")
-        common.check_class_ids(references, "matthews_correlation")
-        predictions, references = common.as_ints(predictions), common.as_ints(references)
+        predictions, references = common.class_ids(predictions, references, "matthews_correlation")
         return {"matthews_correlation": float(matthews_corrcoef(references, predictions, sample_weight=sample_weight))}

@@ -4,22 +4,20 @@ stemming on by default. ROUGE-Lsum splits summaries into sentences at newlines.
 predictions and references: one string per example.
 """
 
-import datasets
 import evaluate
 from rouge_score import rouge_scorer
+
+from hf_transfer.metrics import common
 
 KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
 
 class Rouge(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="ROUGE: A Package for Automatic Evaluation of Summaries (Lin, 2004)",
-            inputs_description=__doc__.split("\n\n")[1],
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
+        return common.module_info(
+            __doc__,
+            "ROUGE: A Package for Automatic Evaluation of Summaries (Lin, 2004)",
+            common.text_features(),
         )
 
     def _compute(self, predictions, references, use_stemmer=True):

@@ -4,20 +4,18 @@ predictions: one string per example; references: a list of reference strings per
 (every example needs the same number of references).
 """
 
-import datasets
 import evaluate
 import sacrebleu
+
+from hf_transfer.metrics import common
 
 
 class SacreBleu(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="A Call for Clarity in Reporting BLEU Scores (Post, 2018)",
-            inputs_description=__doc__.split("\n\n")[1],
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string"))}
-            ),
+        return common.module_info(
+            __doc__,
+            "A Call for Clarity in Reporting BLEU Scores (Post, 2018)",
+            common.text_features(several_references=True),
         )
 
     def _compute(self, predictions, references):

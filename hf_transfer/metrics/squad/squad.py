@@ -11,11 +11,10 @@ from hf_transfer.metrics import common
 
 class Squad(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="SQuAD: 100,000+ Questions for Machine Comprehension of Text (Rajpurkar et al., 2016)",
-            inputs_description=__doc__.split("\n\n")[1],
-            features=common.squad_features(with_no_answer_probability=False),
+        return common.module_info(
+            __doc__,
+            "SQuAD: 100,000+ Questions for Machine Comprehension of Text (Rajpurkar et al., 2016)",
+            common.squad_features(with_no_answer_probability=False),
         )
 
     def _compute(self, predictions, references):

@@ -13,11 +13,10 @@ from hf_transfer.metrics import common
 
 class SquadV2(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="Know What You Don't Know: Unanswerable Questions for SQuAD (Rajpurkar et al., 2018)",
-            inputs_description=__doc__.split("\n\n")[1],
-            features=common.squad_features(with_no_answer_probability=True),
+        return common.module_info(
+            __doc__,
+            "Know What You Don't Know: Unanswerable Questions for SQuAD (Rajpurkar et al., 2018)",
+            common.squad_features(with_no_answer_probability=True),
         )
 
     def _compute(self, predictions, references, no_answer_threshold: float = 1.0):
