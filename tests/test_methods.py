@@ -6,7 +6,16 @@ import dataclasses
 
 import pytest
 
-from hf_transfer import FreezeSettings, LoraSettings, PackagedData, Recipe, TextClassification, UserError, methods
+from hf_transfer import (
+    FreezeSettings,
+    FullSettings,
+    LoraSettings,
+    PackagedData,
+    Recipe,
+    TextClassification,
+    UserError,
+    methods,
+)
 
 
 def recipe(method: str, **changes) -> Recipe:
@@ -91,7 +100,8 @@ def test_lora_save_and_reload_give_identical_logits(tiny_bert, tmp_path):
 
 
 def test_full_with_frozen_word_embeddings_trains_everything_else(tiny_bert):
-    model = methods.prepare_model(load(tiny_bert), recipe("full", freeze_word_embeddings=True), TextClassification())
+    kept = recipe("full", full=FullSettings(freeze_word_embeddings=True))
+    model = methods.prepare_model(load(tiny_bert), kept, TextClassification())
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen == {"bert.embeddings.word_embeddings.weight"}
     everything = methods.prepare_model(load(tiny_bert), recipe("full"), TextClassification())
@@ -105,8 +115,9 @@ def test_frozen_word_embeddings_are_refused_when_the_output_layer_shares_them(ti
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)
     model.get_output_embeddings().weight = model.get_input_embeddings().weight  # tied, as SmolLM2's are
+    kept = recipe("full", full=FullSettings(freeze_word_embeddings=True))
     with pytest.raises(UserError, match="shares its weights with the input embeddings"):
-        methods.prepare_model(model, recipe("full", freeze_word_embeddings=True), InstructionTuning())
+        methods.prepare_model(model, kept, InstructionTuning())
 
 
 def test_count_parameters(tiny_bert):

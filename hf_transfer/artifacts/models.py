@@ -326,12 +326,14 @@ def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool)
 def merge_run(
     run_dir: Path, output_dir: Path | None = None, overwrite: bool = False, trust_remote_code: bool = False
 ) -> Path:
-    """Merge an adapter run (LoRA, DoRA, QLoRA, IA3) into its base model and write a full run folder beside it."""
+    """Merge an adapter run (of a method whose entry says it merges) into its base model and write a full run folder
+    beside it."""
     source = RunFolder(run_dir)
     source.require_finished("nothing to merge yet.")
     source.refuse_export("an export holds a merged model already; merge takes an adapter run")
     if not source.has_adapter:
         raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
+    methods.check_mergeable(source.recipe().method, str(source.path))
     target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))
     if target.overlaps(source):
         raise UserError(

@@ -6,7 +6,9 @@ from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
-    merge = sub.add_parser("merge", help="merge a LoRA run's adapter into its base model")
+    from hf_transfer.methods import mergeable_names
+
+    merge = sub.add_parser("merge", help=f"merge an adapter run ({', '.join(mergeable_names())}) into its base model")
     merge.add_argument("run_dir")
     merge.add_argument("--output_dir", help="default: <run_dir>-merged")
     merge.add_argument(
