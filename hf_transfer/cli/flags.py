@@ -90,6 +90,13 @@ def _add_run_flags(add, method_names) -> None:
     )
 
 
+def methods_help(what: str) -> str:
+    """``--methods``' help: what the command does with them, and the methods the registry holds."""
+    from hf_transfer.methods import names
+
+    return f"{what}; comma-separated, from: {', '.join(names())}"
+
+
 def add_trust_flag(parser: argparse.ArgumentParser) -> None:
     """For commands that load a finished run: its model may need code of its own."""
     parser.add_argument(
