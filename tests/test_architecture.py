@@ -14,7 +14,7 @@ FOLDERS: list[tuple[str, list[str] | None]] = [
                   "doctor", "predict"]),
     ("export", ["onnx", "onnx_graph", "onnx_card", "gguf", "gguf_card"]),
     ("run", ["options", "train", "forecast", "budget", "loading", "evaluation", "trainer", "arguments", "guards"]),
-    ("artifacts", ["models", "card", "gguf_model", "onnx_model", "gguf_verify", "plots", "staging", "runs"]),
+    ("artifacts", ["merging", "models", "card", "gguf_model", "onnx_model", "gguf_verify", "plots", "staging", "runs"]),
     ("datacheck", ["report", "label_issues", "profile", "overlap"]),
     ("data", ["prepare", "cache"]),
     ("recipe", ["registry", "recipe"]),

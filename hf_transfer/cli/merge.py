@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from hf_transfer.artifacts.models import merge_run
+    from hf_transfer.artifacts.merging import merge_run
 
     output_dir = Path(args.output_dir) if args.output_dir else None
     merged = merge_run(

@@ -122,7 +122,7 @@ def push(
     export under ``onnx/``. Returns the repository URL."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
-    from hf_transfer.artifacts.models import merge_run
+    from hf_transfer.artifacts.merging import merge_run
 
     run_dir = Path(run_dir).expanduser().resolve()
     check_repo_id(repo_id)
