@@ -6,6 +6,7 @@ Training lives in ``hf_transfer.run.train``; the command line in ``hf_transfer.c
 
 from hf_transfer.base.errors import UserError
 from hf_transfer.methods.freeze import FreezeSettings
+from hf_transfer.methods.full import FullSettings
 from hf_transfer.methods.ia3 import IA3Settings
 from hf_transfer.methods.lora import LoraSettings
 from hf_transfer.recipe.recipe import Recipe
@@ -31,6 +32,7 @@ __all__ = [
     "DataSource",
     "FileData",
     "FreezeSettings",
+    "FullSettings",
     "HubData",
     "IA3Settings",
     "InstructionTuning",

@@ -10,11 +10,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hf_transfer"
 MAP = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 FOLDERS: list[tuple[str, list[str] | None]] = [
     ("cli", None),  # one module per command, lazily imported by cli/__init__.py
-    ("commands", ["launch", "diff", "tune", "search_space", "plan", "compare", "comparison", "hub", "doctor",
-                  "predict"]),
-    ("export", ["onnx", "gguf", "gguf_card"]),
+    ("commands", ["launch", "diff", "tune", "search_space", "study", "plan", "compare", "comparison", "hub",
+                  "doctor", "predict"]),
+    ("export", ["onnx", "onnx_graph", "onnx_card", "gguf", "gguf_card"]),
     ("run", ["options", "train", "forecast", "budget", "loading", "evaluation", "trainer", "arguments", "guards"]),
-    ("artifacts", ["models", "card", "gguf_model", "onnx_model", "gguf_verify", "plots", "staging", "runs"]),
+    ("artifacts", ["merging", "models", "card", "gguf_model", "onnx_model", "gguf_verify", "plots", "staging", "runs"]),
     ("datacheck", ["report", "label_issues", "profile", "overlap"]),
     ("data", ["prepare", "cache"]),
     ("recipe", ["registry", "recipe"]),

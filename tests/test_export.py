@@ -225,7 +225,7 @@ def test_an_export_that_drifts_is_refused_and_nothing_is_kept(finished_run, run_
 def test_an_exporter_failure_names_the_model_and_what_failed(finished_run, run_cli, tmp_path, monkeypatch):
     import torch
 
-    from hf_transfer.export import onnx as export
+    from hf_transfer.export import onnx_graph as export
 
     class DataDependent(export._Graph):
         def forward(self, *tensors):
@@ -319,8 +319,8 @@ def test_what_a_killed_export_left_is_started_over(finished_run, run_cli, tmp_pa
 def test_the_cards_code_is_valid_python_whatever_the_folder_name(exported):
     import re
 
-    from hf_transfer.artifacts.card import export_card
     from hf_transfer.artifacts.runs import RunFolder
+    from hf_transfer.export.onnx_card import export_card
 
     run, out = exported
     record = json.loads((out / "export.json").read_text())

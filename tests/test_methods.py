@@ -6,7 +6,16 @@ import dataclasses
 
 import pytest
 
-from hf_transfer import FreezeSettings, LoraSettings, PackagedData, Recipe, TextClassification, UserError, methods
+from hf_transfer import (
+    FreezeSettings,
+    FullSettings,
+    LoraSettings,
+    PackagedData,
+    Recipe,
+    TextClassification,
+    UserError,
+    methods,
+)
 
 
 def recipe(method: str, **changes) -> Recipe:
@@ -91,7 +100,8 @@ def test_lora_save_and_reload_give_identical_logits(tiny_bert, tmp_path):
 
 
 def test_full_with_frozen_word_embeddings_trains_everything_else(tiny_bert):
-    model = methods.prepare_model(load(tiny_bert), recipe("full", freeze_word_embeddings=True), TextClassification())
+    kept = recipe("full", full=FullSettings(freeze_word_embeddings=True))
+    model = methods.prepare_model(load(tiny_bert), kept, TextClassification())
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen == {"bert.embeddings.word_embeddings.weight"}
     everything = methods.prepare_model(load(tiny_bert), recipe("full"), TextClassification())
@@ -105,8 +115,9 @@ def test_frozen_word_embeddings_are_refused_when_the_output_layer_shares_them(ti
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)
     model.get_output_embeddings().weight = model.get_input_embeddings().weight  # tied, as SmolLM2's are
+    kept = recipe("full", full=FullSettings(freeze_word_embeddings=True))
     with pytest.raises(UserError, match="shares its weights with the input embeddings"):
-        methods.prepare_model(model, recipe("full", freeze_word_embeddings=True), InstructionTuning())
+        methods.prepare_model(model, kept, InstructionTuning())
 
 
 def test_count_parameters(tiny_bert):
@@ -215,3 +226,38 @@ def test_a_settings_class_cannot_be_claimed_by_two_groups():
             methods.Method("other", "x.", lambda m, r, t: m, settings="lora", settings_class=FreezeSettings)
         )
     assert "other" not in methods.METHODS
+
+
+def test_every_shipped_method_has_its_search_space_in_its_entry():
+    """tune's default space is the entry's (issue 35: qlora8 had none and fell back to a generic one)."""
+    for entry in methods.METHODS.values():
+        assert entry.space and "learning_rate" in entry.space, entry.name
+    assert methods.space("qlora8") == methods.space("qlora") == methods.space("lora")
+    assert methods.space("freeze")["freeze.train_top_layers"] == {"low": 0, "high": 3}
+    assert methods.space("full")["learning_rate"] != methods.space("scratch")["learning_rate"]
+
+
+def test_the_old_top_level_freeze_word_embeddings_is_read_into_fulls_settings(capsys):
+    from hf_transfer.recipe import recipe as recipe_module
+
+    recipe_module._NOTED.clear()
+    template = recipe("full").to_dict()
+    del template["full"]
+    old = Recipe.from_dict({**template, "freeze_word_embeddings": True})
+    assert old.full.freeze_word_embeddings is True and "freeze_word_embeddings" not in old.to_dict()
+    assert "the recipe key freeze_word_embeddings is now full.freeze_word_embeddings" in capsys.readouterr().err
+    assert recipe("full").with_overrides(["freeze_word_embeddings=true"]).full.freeze_word_embeddings is True
+    new = recipe("full").with_overrides(["full.freeze_word_embeddings=true"])
+    assert new.full.freeze_word_embeddings is True
+    with pytest.raises(UserError, match="are both given, and differ"):
+        Recipe.from_dict({**template, "freeze_word_embeddings": True, "full": {"freeze_word_embeddings": False}})
+
+
+def test_fulls_card_sentence_reads_its_own_settings():
+    kept = methods.get("full").card_sentence(recipe("full", full=FullSettings(freeze_word_embeddings=True)), None, "")
+    assert "input word embeddings were kept as pretrained (`full.freeze_word_embeddings`)" in kept
+    assert "embeddings" not in methods.get("full").card_sentence(recipe("full"), None, "")
+    # an adapter's sentence names its own settings' targets when the saved adapter names none
+    ia3 = recipe("ia3", lora=LoraSettings(target_modules=["lora_only"]))
+    ia3 = dataclasses.replace(ia3, ia3=dataclasses.replace(ia3.ia3, target_modules=["key", "value"]))
+    assert "`key`, `value`" in methods.get("ia3").card_sentence(ia3, None, "")

@@ -11,9 +11,7 @@ import shutil
 from pathlib import Path
 
 from hf_transfer import methods
-from hf_transfer.artifacts.card import write_card
-from hf_transfer.artifacts.runs import ADAPTER_CONFIG, CURVES_FILE, SAMPLES_FILE, TRAINER_STATE, RunFolder
-from hf_transfer.artifacts.staging import check_output_dir, check_replaces_only, publish
+from hf_transfer.artifacts.runs import ADAPTER_CONFIG, RunFolder
 from hf_transfer.base.console import Console, quiet
 from hf_transfer.base.errors import UserError, first_line
 from hf_transfer.recipe.recipe import Recipe
@@ -321,43 +319,6 @@ def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool)
         model = load_base_model(dataclasses.replace(recipe, checkpoint=str(folder.path), method="full"), here)
     model.eval()
     return recipe, model, tokenizer
-
-
-def merge_run(
-    run_dir: Path, output_dir: Path | None = None, overwrite: bool = False, trust_remote_code: bool = False
-) -> Path:
-    """Merge an adapter run (LoRA, DoRA, QLoRA, IA3) into its base model and write a full run folder beside it."""
-    source = RunFolder(run_dir)
-    source.require_finished("nothing to merge yet.")
-    source.refuse_export("an export holds a merged model already; merge takes an adapter run")
-    if not source.has_adapter:
-        raise UserError(f"{source.path} holds a full model, not an adapter: there is nothing to merge.")
-    target = RunFolder(output_dir or source.path.with_name(source.path.name + "-merged"))
-    if target.overlaps(source):
-        raise UserError(
-            f"--output_dir {target.path} is the adapter run {source.path} itself (or a folder around or inside it): "
-            "the merge would replace the run it is made from. Choose another --output_dir (default: "
-            f"{source.path.name}-merged beside it)."
-        )
-    check_output_dir(target.path, overwrite=overwrite)
-    check_replaces_only(target.path, "merge")
-    recipe, model, tokenizer = load_run(source.path, full_precision_base=True, trust_remote_code=trust_remote_code)
-    merged = model.merge_and_unload()
-    staging = RunFolder(target.staging)
-    if staging.path.exists():
-        shutil.rmtree(staging.path)
-    merged.save_pretrained(str(staging.path), safe_serialization=True)
-    tokenizer.save_pretrained(str(staging.path))
-    staging.write_recipe(recipe)
-    for name in (TRAINER_STATE, CURVES_FILE, SAMPLES_FILE):
-        if (source / name).is_file():
-            shutil.copyfile(source / name, staging / name)
-    metrics = source.metrics()
-    metrics["merged_from"] = str(source.path)
-    staging.write_metrics(metrics)
-    write_card(staging.path)
-    publish(staging.path, target.path)
-    return target.path
 
 
 def point_adapter_at_hub_id(run_dir: Path, hub_id: str, checkpoint: ResolvedCheckpoint) -> None:

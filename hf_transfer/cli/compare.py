@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hf_transfer.cli.flags import add_run_flags
+from hf_transfer.cli.flags import add_run_flags, methods_help
 
 ACCEPTS_EXTRA = True
 
@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
         "compare", help="run a recipe once per method (scratch, freeze, lora, full) and report side by side"
     )
     cmp.add_argument("recipe")
-    cmp.add_argument("--methods", default="scratch,freeze,lora,full")
+    cmp.add_argument("--methods", default="scratch,freeze,lora,full",
+                     help=methods_help("the methods to run (default: scratch,freeze,lora,full)"))  # fmt: skip
     cmp.add_argument("--seeds", type=int, default=1, help="runs per method with different seeds (intervals over seeds)")
     cmp.add_argument(
         "--fractions", help="training-data shares for learning curves, e.g. 0.1,0.25,0.5,1 (nested seeded subsets)"

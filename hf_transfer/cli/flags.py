@@ -38,6 +38,7 @@ def add_run_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = 
 
 
 def _add_run_flags(add, method_names) -> None:
+    from hf_transfer.methods import mergeable_names
 
     add("--method", choices=method_names(), help="fine-tuning method (default: the recipe's)")
     add("--model_name_or_path", help="checkpoint to start from instead of the recipe's")
@@ -84,8 +85,16 @@ def _add_run_flags(add, method_names) -> None:
     add(
         "--merge_adapter",
         action="store_true",
-        help="after an adapter run (lora, dora, ia3, qlora), also write the merged model to <output_dir>-merged",
+        help=f"after an adapter run ({', '.join(mergeable_names())}), also write the merged model to "
+        "<output_dir>-merged",
     )
+
+
+def methods_help(what: str) -> str:
+    """``--methods``' help: what the command does with them, and the methods the registry holds."""
+    from hf_transfer.methods import names
+
+    return f"{what}; comma-separated, from: {', '.join(names())}"
 
 
 def add_trust_flag(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,9 @@ from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
-    merge = sub.add_parser("merge", help="merge a LoRA run's adapter into its base model")
+    from hf_transfer.methods import mergeable_names
+
+    merge = sub.add_parser("merge", help=f"merge an adapter run ({', '.join(mergeable_names())}) into its base model")
     merge.add_argument("run_dir")
     merge.add_argument("--output_dir", help="default: <run_dir>-merged")
     merge.add_argument(
@@ -20,7 +22,7 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from hf_transfer.artifacts.models import merge_run
+    from hf_transfer.artifacts.merging import merge_run
 
     output_dir = Path(args.output_dir) if args.output_dir else None
     merged = merge_run(

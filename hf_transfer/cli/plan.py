@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hf_transfer.cli.flags import RUN_ONLY_FLAGS, add_run_flags, training_epilog
+from hf_transfer.cli.flags import RUN_ONLY_FLAGS, add_run_flags, methods_help, training_epilog
 
 ACCEPTS_EXTRA = True
 
@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
         epilog=training_epilog(),
     )
     plan.add_argument("recipe")
-    plan.add_argument("--methods", help="methods to forecast (default: the recipe's, or --method)")
+    plan.add_argument("--methods", help=methods_help("methods to forecast (default: the recipe's, or --method)"))
     plan.add_argument("--json", action="store_true", help="the forecasts as JSON")
     add_run_flags(plan, leave_out=RUN_ONLY_FLAGS)  # plan trains nothing and writes no run folder
 

@@ -6,13 +6,16 @@ from hf_transfer.cli.flags import add_trust_flag
 
 
 def add_parser(sub) -> None:
+    from hf_transfer.methods import mergeable_names
+
     ps = sub.add_parser(
         "push", help="upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)"
     )
     ps.add_argument("run_dir")
     ps.add_argument("--hub_model_id", required=True, help="name or namespace/name")
     ps.add_argument("--private", action="store_true")
-    ps.add_argument("--merge", action="store_true", help="LoRA runs: push the merged model instead of the adapter")
+    ps.add_argument("--merge", action="store_true", help=f"adapter runs ({', '.join(mergeable_names())}): push the "
+                    "merged model instead of the adapter")  # fmt: skip
     ps.add_argument(
         "--export", metavar="EXPORT_DIR", help="also upload the run's export (hf-transfer export), in onnx/ or gguf/"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hf_transfer.cli.flags import add_run_flags, training_epilog
+from hf_transfer.cli.flags import add_run_flags, methods_help, training_epilog
 
 ACCEPTS_EXTRA = True
 
@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     )
     tune.add_argument("recipe")
     tune.add_argument("--trials", type=int, required=True, help="trials in the study (finished or pruned)")
-    tune.add_argument("--methods", help="methods to search over (default: the recipe's, or --method)")
+    tune.add_argument("--methods", help=methods_help("methods to search over (default: the recipe's, or --method)"))
     tune.add_argument("--space", help="a YAML search space: name: {low, high, log} or {choices: [...]}")
     tune.add_argument(
         "--storage", help="an Optuna RDB storage URL shared by several tune processes (default: SQLite in the folder)"

@@ -17,7 +17,6 @@ from hf_transfer.base.errors import UserError
 from hf_transfer.methods import names as method_names
 from hf_transfer.recipe.recipe import Recipe
 
-DEFAULT_METHODS = ("scratch", "freeze", "lora", "full")
 EVALS_PER_RUN = 5
 """Evaluations spread over each run, so the learning curves have points to draw."""
 

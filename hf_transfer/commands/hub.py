@@ -13,6 +13,7 @@ from pathlib import Path
 from hf_transfer.artifacts.card import build_card
 from hf_transfer.artifacts.runs import CARD_FILE, TRAIN_LOG, RunFolder
 from hf_transfer.base.errors import UserError, first_line
+from hf_transfer.methods import check_mergeable, mergeable_names
 
 
 def local_only(name: str) -> bool:
@@ -121,7 +122,7 @@ def push(
     export under ``onnx/``. Returns the repository URL."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
-    from hf_transfer.artifacts.models import merge_run
+    from hf_transfer.artifacts.merging import merge_run
 
     run_dir = Path(run_dir).expanduser().resolve()
     check_repo_id(repo_id)
@@ -132,8 +133,10 @@ def push(
     )
     if merge and not RunFolder(run_dir).has_adapter:
         raise UserError(
-            "--merge applies to adapter runs (LoRA, DoRA, IA3, QLoRA); this run holds a full model already."
+            f"--merge applies to adapter runs ({', '.join(mergeable_names())}); this run holds a full model already."
         )
+    if merge:
+        check_mergeable(RunFolder(run_dir).recipe().method, str(run_dir))
     if export_dir is not None:
         export_dir = check_export(Path(export_dir).expanduser(), run_dir)
     api = HfApi()

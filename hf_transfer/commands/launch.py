@@ -44,7 +44,7 @@ def run(recipe: Recipe, options: RunOptions, console) -> dict:
         summary = predict_file(folder, options.test_file, None, log=say, trust_remote_code=options.trust_remote_code)
         say(f"Predictions for {options.test_file.name} ({summary['predicted']:,} rows): {summary['output_file']}")
     if options.merge_adapter:
-        from hf_transfer.artifacts.models import merge_run
+        from hf_transfer.artifacts.merging import merge_run
 
         say(f"Merged model: {merge_run(folder, trust_remote_code=options.trust_remote_code)}")
     if options.push_to_hub:

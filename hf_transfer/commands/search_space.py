@@ -1,5 +1,6 @@
-"""``hf-transfer tune``'s search spaces: the default space of each method, a user's space read from YAML and
-checked against the recipe, a trial's values drawn from it, and the recipe a trial trains."""
+"""``hf-transfer tune``'s search spaces: a user's space read from YAML and checked against the recipe (each method's
+default space is its registry entry's, ``methods.space``), a trial's values drawn from it, and the recipe a trial
+trains."""
 
 from __future__ import annotations
 
@@ -12,41 +13,6 @@ import yaml
 
 from hf_transfer.base.errors import UserError
 from hf_transfer.recipe.recipe import Recipe
-
-LEARNING_RATES = {
-    "full": (1e-5, 3e-4),
-    "scratch": (1e-5, 1e-3),
-    "freeze": (1e-4, 1e-2),
-    "lora": (1e-4, 5e-3),
-    "dora": (1e-4, 5e-3),
-    "qlora": (1e-4, 5e-3),
-    "ia3": (1e-3, 3e-2),
-}
-"""Learning-rate ranges (searched on a log scale) by method: adapters and heads want far higher rates."""
-
-
-def default_space(method: str) -> dict[str, dict]:
-    """The search space of one method, written down in one place: name -> {low, high, log} or {choices}.
-    Names are TrainingArguments (``learning_rate``) or recipe fields (``lora.r``)."""
-    low, high = LEARNING_RATES.get(method, (1e-5, 1e-3))
-    space: dict[str, dict] = {
-        "learning_rate": {"low": low, "high": high, "log": True},
-        "num_train_epochs": {"low": 1, "high": 4},
-        "warmup_ratio": {"low": 0.0, "high": 0.2},
-        "weight_decay": {"low": 0.0, "high": 0.1},
-    }
-    if method in ("lora", "dora", "qlora"):
-        space.update(
-            {
-                "lora.r": {"choices": [4, 8, 16, 32]},
-                "lora.alpha": {"choices": [8, 16, 32, 64]},
-                "lora.dropout": {"low": 0.0, "high": 0.2},
-                "lora.target_modules": {"choices": [None, "all-linear"]},
-            }
-        )
-    if method == "freeze":
-        space["freeze.train_top_layers"] = {"low": 0, "high": 3}
-    return space
 
 
 def read_space(path: Path) -> dict[str, dict]:

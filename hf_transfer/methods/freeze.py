@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.methods import Method, MethodSettings, head, register
+from hf_transfer.methods import Method, MethodSettings, head, register, search_space
 
 
 @dataclass
@@ -38,7 +38,7 @@ def encoder_layers(model):
 
 
 def freeze(model, recipe, task):
-    names = head(model, recipe, task)
+    names = head(model, recipe, task, required=True)  # the head is all it trains
     for param in model.parameters():
         param.requires_grad = False
     # by module, not by parameter name: a head tied to the input embeddings (SmolLM2's lm_head) owns no
@@ -65,7 +65,9 @@ register(
         "freeze",
         "Freeze: the pretrained body stayed fixed; only the task head{top} was trained.",
         freeze,
+        space=search_space((1e-4, 1e-2), **{"freeze.train_top_layers": {"low": 0, "high": 3}}),
         settings="freeze",
         settings_class=FreezeSettings,
+        order=10,
     )
 )

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hf_transfer.base.errors import UserError
-from hf_transfer.methods import Method, head, register
+from hf_transfer.methods import Method, MethodSettings, head, register, search_space
+
+
+@dataclass
+class FullSettings(MethodSettings):
+    freeze_word_embeddings: bool = False
+    """Full fine-tuning with the input word embeddings kept as pretrained (fewer parameters to update)."""
+    learning_rate: float | None = None
+    """``None``: ``training.learning_rate``."""
+
+    def card_values(self) -> dict:
+        kept = " The input word embeddings were kept as pretrained (`full.freeze_word_embeddings`)."
+        return {"embeddings": kept if self.freeze_word_embeddings else ""}
 
 
 def as_is(model, recipe, task):
     head(model, recipe, task)
-    if recipe.freeze_word_embeddings:
+    if recipe.full.freeze_word_embeddings:
         freeze_word_embeddings(model)
     return model
 
@@ -26,4 +40,14 @@ def freeze_word_embeddings(model) -> None:
     embeddings.weight.requires_grad = False
 
 
-register(Method("full", "Full fine-tuning: every parameter of the pretrained model was trained.{embeddings}", as_is))
+register(
+    Method(
+        "full",
+        "Full fine-tuning: every parameter of the pretrained model was trained.{embeddings}",
+        as_is,
+        space=search_space((1e-5, 3e-4)),
+        settings="full",
+        settings_class=FullSettings,
+        order=0,
+    )
+)

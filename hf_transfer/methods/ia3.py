@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.methods import Method, MethodSettings, register
+from hf_transfer.methods import Method, MethodSettings, register, search_space
 from hf_transfer.methods.lora import check_targets, peft_model
 
 EXTRA_IA3_TARGETS = {
@@ -54,9 +54,11 @@ register(
         "ia3",
         "IA3 (peft): learned scaling vectors on {targets}, with the pretrained weights frozen{head}.",
         ia3,
+        space=search_space((1e-3, 3e-2)),
         settings="ia3",
         settings_class=IA3Settings,
         adapter=True,
         mergeable=True,
+        order=30,
     )
 )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.methods import Method, MethodSettings, head, register
+from hf_transfer.methods import Method, MethodSettings, head, register, search_space
 
 EXTRA_LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"], "mpnet": ["q", "v"], "electra": ["query", "value"]}
 """Architectures peft has no default for: attention projections by their usual names."""
@@ -30,6 +30,18 @@ class LoraSettings(MethodSettings):
         if not 0.0 <= self.dropout < 1.0:
             out.append(f"{key}.dropout must be in [0, 1)")
         return out
+
+
+LORA_SPACE = search_space(
+    (1e-4, 5e-3),
+    **{
+        "lora.r": {"choices": [4, 8, 16, 32]},
+        "lora.alpha": {"choices": [8, 16, 32, 64]},
+        "lora.dropout": {"low": 0.0, "high": 0.2},
+        "lora.target_modules": {"choices": [None, "all-linear"]},
+    },
+)
+"""The search space of the methods that train LoRA adapters (lora, dora, qlora, qlora8)."""
 
 
 def lora_targets(model, requested: list[str] | None) -> list[str] | str:
@@ -92,10 +104,12 @@ register(
         "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, "
         "with the pretrained weights frozen{head}.",
         lora,
+        space=LORA_SPACE,
         settings="lora",
         settings_class=LoraSettings,
         adapter=True,
         mergeable=True,
+        order=20,
     )
 )
 register(
@@ -105,9 +119,11 @@ register(
         "dropout={dropout}) on {targets} plus a learned magnitude per output, with the pretrained weights "
         "frozen{head}.",
         dora,
+        space=LORA_SPACE,
         settings="lora",
         settings_class=LoraSettings,
         adapter=True,
         mergeable=True,
+        order=20,
     )
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from hf_transfer.base.errors import UserError
 from hf_transfer.methods import Method, register
-from hf_transfer.methods.lora import LoraSettings, lora
+from hf_transfer.methods.lora import LORA_SPACE, LoraSettings, lora
 
 CPU_VERSION = (0, 50)
 """The first bitsandbytes release measured to quantize and train 4-bit and 8-bit layers on a CPU (0.50.2)."""
@@ -129,12 +129,15 @@ register(
         "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}."
         + CHECKED.format(bits="4-bit NF4"),
         qlora,
+        space=LORA_SPACE,
         settings="lora",
         settings_class=LoraSettings,
         adapter=True,
         mergeable=True,
         quantized=True,
         load_kwargs=quantized_load_kwargs(4),
+        check=check_quantization,
+        order=40,
     )
 )
 register(
@@ -143,11 +146,14 @@ register(
         "LoRA (peft) on an 8-bit quantized base model (bitsandbytes LLM.int8): adapters (r={r}, alpha={alpha}) on "
         "{targets}{head}." + CHECKED.format(bits="8-bit"),
         qlora,
+        space=LORA_SPACE,
         settings="lora",
         settings_class=LoraSettings,
         adapter=True,
         mergeable=True,
         quantized=True,
         load_kwargs=quantized_load_kwargs(8),
+        check=check_quantization,
+        order=40,
     )
 )

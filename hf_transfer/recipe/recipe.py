@@ -77,8 +77,6 @@ class Recipe:
     """Run code that a checkpoint's repository ships (off unless asked for; the run says when it is on)."""
     allow_pickle_weights: bool = False
     """Load checkpoints whose weights exist only as pickle files (``*.bin``); otherwise safetensors only."""
-    freeze_word_embeddings: bool = False
-    """Full fine-tuning with the input word embeddings kept as pretrained (fewer parameters to update)."""
     early_stopping_patience: int | None = None
     """Stop training after this many evaluations in a row without a better main metric (None: train on)."""
 
@@ -162,7 +160,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        return build(cls, data, "recipe", {DataSource: DATA_SOURCES, Task: TASKS})
+        return build(cls, moved_keys(data), "recipe", {DataSource: DATA_SOURCES, Task: TASKS})
 
     @classmethod
     def from_yaml(cls, text: str) -> Recipe:
@@ -184,11 +182,46 @@ class Recipe:
             key = key.strip()
             if not sep or not key:
                 raise UserError(f"--set {assignment!r}: expected dotted.key=value, e.g. --set lora.r=16")
+            if key in MOVED:
+                key = _moved(key)
             set_dotted(data, key, parse_value(raw))
         try:
             return Recipe.from_dict(data)
         except UserError as exc:
             raise UserError(f"--set {', '.join(assignments)}: {exc}") from None
+
+
+MOVED = {"freeze_word_embeddings": "full.freeze_word_embeddings"}
+"""Recipe keys that moved (old -> new dotted place): a recipe, a run's recipe.yaml or ``--set`` with the old key is
+read into the new place, with a note."""
+_NOTED: set[str] = set()
+
+
+def _moved(key: str) -> str:
+    import sys
+
+    if key not in _NOTED:  # once per process: a comparison reads many recipes
+        _NOTED.add(key)
+        print(f"note: the recipe key {key} is now {MOVED[key]}; read there (write it there from now on).",
+              file=sys.stderr)  # fmt: skip
+    return MOVED[key]
+
+
+def moved_keys(data: Any) -> Any:
+    """``data`` (a recipe as plain data) with every moved key in its new place; a key given in both is refused."""
+    if not isinstance(data, dict) or not MOVED.keys() & data.keys():
+        return data
+    data = dict(data)
+    for old in MOVED.keys() & data.keys():
+        group, _, leaf = _moved(old).partition(".")
+        settings = data.get(group) or {}
+        if not isinstance(settings, dict):
+            continue  # recipe.<group> must be a mapping: build says so
+        if leaf in settings and settings[leaf] != data[old]:
+            raise UserError(f"recipe: {old} (its old place) and {MOVED[old]} are both given, and differ: "
+                            f"keep {MOVED[old]} only.")  # fmt: skip
+        data[group] = {**settings, leaf: data.pop(old)}
+    return data
 
 
 TRAINING_ALIASES = {"warmup_ratio"}
