@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hf_transfer"
 MAP = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 FOLDERS: list[tuple[str, list[str] | None]] = [
     ("cli", None),  # one module per command, lazily imported by cli/__init__.py
-    ("commands", ["launch", "diff", "tune", "search_space", "study", "plan", "compare", "comparison", "hub",
+    ("commands", ["launch", "diff", "tune", "search_space", "study", "plan", "compare", "comparison",
+                  "comparison_plots", "hub",
                   "doctor", "predict"]),
     ("export", ["onnx", "onnx_graph", "onnx_card", "gguf", "gguf_card"]),
     ("run", ["options", "train", "forecast", "budget", "loading", "evaluation", "trainer", "arguments", "guards"]),

@@ -225,6 +225,15 @@ def test_compare_seeds_and_fractions(tiny_bert, sentiment_files, tmp_path, run_c
         for k in (0, 1)
     }
     assert seeds == {42, 43}
+    # the learning curve shows what the table shows: the mean over both seeds at each step, with their band
+    from hf_transfer.commands.comparison import _curve
+
+    full = next(r for r in report["rows"] if r["method"] == "full")
+    per_seed = [dict(_curve(out / f"full-frac1-seed{k}", "eval_accuracy")) for k in (0, 1)]
+    for (step, mean), (_, low, high, n) in zip(full["learning_curve"], full["learning_curve_spread"], strict=True):
+        values = [curve[step] for curve in per_seed if step in curve]
+        assert n == len(values) and mean == pytest.approx(sum(values) / n)
+        assert (low, high) == (min(values), max(values))
     sizes = [
         json.loads((out / f"full-frac{f}-seed0" / "metrics.json").read_text())["samples"]["train"]
         for f in ("0.25", "0.5", "1")

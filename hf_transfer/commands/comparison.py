@@ -22,8 +22,23 @@ from hf_transfer.base.stats import (
 )
 
 
-def _row(method: str, m: dict, folder: Path, keys: list[str], main: str) -> dict:
+def _curve(folder: Path, main: str) -> list[tuple[int, float]]:
+    """(step, main metric on the selection split) of each evaluation during a run's training."""
     state = RunFolder(folder).trainer_state()
+    return [(h["step"], h[main]) for h in during_training(state["log_history"]) if main in h]
+
+
+def mean_curve(curves: list[list[tuple[int, float]]]) -> list[tuple[int, float, float, float, int]]:
+    """Per step: (step, mean, lowest, highest, seeds evaluated there) over several seeds' curves. Seeds that
+    stopped early are missing from later steps; the count says so."""
+    by_step: dict[int, list[float]] = {}
+    for curve in curves:
+        for step, value in curve:
+            by_step.setdefault(step, []).append(value)
+    return [(s, statistics.mean(v), min(v), max(v), len(v)) for s, v in sorted(by_step.items())]
+
+
+def _row(method: str, m: dict, folder: Path, keys: list[str], main: str) -> dict:
     return {
         "method": method,
         "metrics": {k: m["eval"].get(f"eval_{k}") for k in keys},
@@ -34,7 +49,7 @@ def _row(method: str, m: dict, folder: Path, keys: list[str], main: str) -> dict
         "train_samples_per_second": m["train"]["train_samples_per_second"],
         "peak_rss_bytes": m.get("resources", {}).get("peak_rss_bytes"),
         "saved_bytes": m.get("resources", {}).get("saved_bytes"),
-        "learning_curve": [(h["step"], h[main]) for h in during_training(state["log_history"]) if main in h],
+        "learning_curve": _curve(folder, main),
         "run_dir": str(folder),
     }
 
@@ -62,6 +77,9 @@ def build_report(recipe, results: dict, output_dir: Path, seeds: int, fractions,
                                 ("peak_rss_bytes", lambda m: (m.get("resources") or {}).get("peak_rss_bytes"))):
                 seen = [read(m) for _, m in runs if read(m) is not None]
                 row[field] = statistics.mean(seen) if seen else None  # fmt: skip
+            curve = mean_curve([_curve(output_dir / n, main) for n, _ in runs])  # the plot shows what the table does
+            row["learning_curve"] = [(step, mean) for step, mean, *_ in curve]
+            row["learning_curve_spread"] = [(step, low, high, n) for step, _, low, high, n in curve]
         row["seeds"] = len(runs)
         rows.append(row)
     values = {method: [m["eval"][main] for _, m in runs] for method, runs in by_method.items()}
@@ -272,6 +290,8 @@ def write_report(report: dict, output_dir: Path) -> None:
 
     write_atomically(output_dir / "report.json", json.dumps(report, indent=2) + "\n")
     write_atomically(output_dir / "report.md", report_markdown(report))
+    from hf_transfer.commands.comparison_plots import plot_report
+
     plot_report(report, output_dir)
     lines = summary_lines(report)
     for row in report["rows"]:
@@ -282,63 +302,3 @@ def write_report(report: dict, output_dir: Path) -> None:
         own = [f"{row['method']}: {report['main_metric']} {value:.4f}{shown}"]
         folder.write_comparison({"report": str(output_dir / "report.md"), "lines": own + lines})
         write_card(folder.path)
-
-
-def plot_report(report: dict, output_dir: Path) -> None:
-    from hf_transfer.artifacts.plots import pyplot
-
-    plt = pyplot()
-    main = report["main_metric"]
-    methods = [r["method"] for r in report["rows"]]
-    values = [r["metrics"].get(main) or 0.0 for r in report["rows"]]
-    intervals = [report.get("intervals", {}).get(m) for m in methods]
-    below = [max(0.0, v - i["low"]) if i else 0.0 for v, i in zip(values, intervals, strict=True)]
-    errors = [max(0.0, i["high"] - v) if i else 0.0 for v, i in zip(values, intervals, strict=True)]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(methods, values, yerr=[below, errors], capsize=4, color="tab:blue")  # the interval's own ends
-    for bar, value, error in zip(bars, values, errors, strict=True):  # the label above the error bar, not on it
-        ax.text(bar.get_x() + bar.get_width() / 2, value + error, f"{value:.3f}", ha="center", va="bottom")
-    for name, value in report["baselines"].items():
-        ax.axhline(value, color="tab:gray", linestyle="--", label=name.replace("_", " "))
-    if report["baselines"]:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small", frameon=False)
-    ax.margins(y=0.15)
-    ax.set_ylabel(main)
-    seeds = report.get("seeds", 1)
-    ax.set_title(f"{main} by method" + (f" (mean of {seeds} seeds, 95% intervals)" if seeds > 1 else
-                                        " (95% intervals)"), fontsize="medium")  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(output_dir / "metric_by_method.png", dpi=100)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for r in report["rows"]:
-        if r["learning_curve"]:
-            ax.plot(*zip(*r["learning_curve"], strict=True), marker="o", label=r["method"])
-    ax.set_xlabel("training step")
-    ax.set_ylabel(f"{main} (selection split)")
-    ax.set_title("Learning curves" + (" (seed 0 of each method)" if report.get("seeds", 1) > 1 else ""),
-                 fontsize="medium")  # fmt: skip
-    ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(output_dir / "learning_curves.png", dpi=100)
-    plt.close(fig)
-
-    if report.get("curves"):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        top = 1.0 if report["scale"] == 100.0 else 100.0
-        for method, curve in report["curves"].items():
-            line = ax.plot(curve["examples"], curve["metric"], marker="o", label=method)[0]
-            if isinstance(curve.get("fit"), dict):
-                ns = [curve["examples"][0] * (2 * curve["examples"][-1] / curve["examples"][0]) ** (i / 40)
-                      for i in range(41)]  # fmt: skip
-                a, b = curve["fit"]["a"], curve["fit"]["b"]
-                ax.plot(ns, [top - a * n ** (-b) for n in ns], linestyle="--", color=line.get_color())
-        ax.set_xscale("log")
-        ax.set_xlabel("training examples")
-        ax.set_ylabel(main)
-        ax.set_title("By training examples (dashed: power-law fit to 2x)", fontsize="medium")
-        ax.legend(loc="best", fontsize="small")
-        fig.tight_layout()
-        fig.savefig(output_dir / "data_curves.png", dpi=100)
-        plt.close(fig)
