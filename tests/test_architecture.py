@@ -16,7 +16,7 @@ FOLDERS: list[tuple[str, list[str] | None]] = [
     ("export", ["onnx", "onnx_graph", "onnx_card", "gguf", "gguf_card"]),
     ("run", ["options", "train", "forecast", "budget", "loading", "evaluation", "trainer", "arguments", "guards"]),
     ("artifacts", ["merging", "models", "card", "gguf_model", "onnx_model", "gguf_verify", "plots", "staging", "runs"]),
-    ("datacheck", ["report", "label_issues", "profile", "overlap"]),
+    ("datacheck", ["report", "lora_folds", "label_issues", "profile", "overlap"]),
     ("data", ["prepare", "cache"]),
     ("recipe", ["registry", "recipe"]),
     ("sources", ["packaged", "hub", "files", "assets"]),

@@ -261,11 +261,20 @@ def test_tag_sequences_of_other_lengths_are_not_conflicts():
     assert [g.rows for g in conflicts] == [[2, 3]]
 
 
-def test_label_issues_find_flipped_labels(tmp_path, tiny_bert, run_cli):
-    """Classification: rows whose label was flipped are among the rows cleanlab doubts; NER: flipped tags are."""
+LABEL_ISSUE_METHODS = {
+    "freeze": [],
+    "lora": ["--label_issue_method", "lora", "--label_issue_epochs", "8", "--set", "lora.learning_rate=3e-3"],
+}
+
+
+@pytest.mark.parametrize("method", LABEL_ISSUE_METHODS)
+def test_label_issues_find_flipped_labels(tmp_path, tiny_bert, run_cli, method):
+    """Classification: rows whose label was flipped are among the rows cleanlab doubts; NER: flipped tags are.
+    Both cheap methods: frozen features under a linear head, and short LoRA runs per fold."""
     pytest.importorskip("cleanlab")
     from conftest import NEGATIVE, POSITIVE, ner_sentences, write_conll
 
+    how = LABEL_ISSUE_METHODS[method]
     rng = random.Random(3)
     rows = [{"sentence": " ".join(rng.choices([NEGATIVE, POSITIVE][i % 2], k=4)), "label": ["neg", "pos"][i % 2]}
             for i in range(140)]  # fmt: skip
@@ -275,11 +284,12 @@ def test_label_issues_find_flipped_labels(tmp_path, tiny_bert, run_cli):
     files = {"train": write_csv(tmp_path / "train.csv", rows[:120]),
              "validation": write_csv(tmp_path / "valid.csv", rows[120:])}  # fmt: skip
     out = tmp_path / "check.json"
-    code, stdout, err = run_cli(*check_args(tiny_bert, files, out, "--label_issues"))
+    code, stdout, err = run_cli(*check_args(tiny_bert, files, out, "--label_issues", *how))
     assert code == 0, err
     assert "Likely label errors" in stdout
-    ranked = json.loads(out.read_text())["label_issues"]["ranked_rows"]
-    assert set(flipped) <= set(ranked[:10])
+    found = json.loads(out.read_text())["label_issues"]
+    assert found["method"].startswith({"freeze": "frozen features", "lora": "short LoRA runs (8 epochs each)"}[method])
+    assert set(flipped) <= set(found["ranked_rows"][:10])
 
     sentences = ner_sentences(120, seed=5)
     planted = []
@@ -291,7 +301,7 @@ def test_label_issues_find_flipped_labels(tmp_path, tiny_bert, run_cli):
     train = write_conll(tmp_path / "train.txt", sentences)
     valid = write_conll(tmp_path / "valid.txt", ner_sentences(20, seed=6))
     code, _, err = run_cli("check", "conll2003-bert", "--model_name_or_path", tiny_bert, "--train_file", train,
-                           "--validation_file", valid, "--output_file", out, "--label_issues")  # fmt: skip
+                           "--validation_file", valid, "--output_file", out, "--label_issues", *how)  # fmt: skip
     assert code == 0, err
     ranked = json.loads(out.read_text())["label_issues"]["ranked"]
     assert all(p in ranked[:10] for p in planted)

@@ -29,9 +29,16 @@ def add_parser(sub) -> None:
     check.add_argument(
         "--label_issues", action="store_true",
         help="also list likely label errors in the training data (classification, NER): out-of-fold probabilities of "
-        "a linear head on the frozen checkpoint's features, ranked by cleanlab (the [check] extra)",
+        "a cheap method (--label_issue_method), ranked by cleanlab (the [check] extra)",
     )  # fmt: skip
     check.add_argument("--label_issue_folds", type=int, default=5, metavar="K", help="folds for --label_issues")
+    check.add_argument(
+        "--label_issue_method", choices=("freeze", "lora"), default="freeze",
+        help="freeze: a linear head on the frozen checkpoint's features (seconds); lora: a short LoRA run per fold "
+        "with the recipe's LoRA settings (slower, sees more) (default: %(default)s)",
+    )  # fmt: skip
+    check.add_argument("--label_issue_epochs", type=int, default=1, metavar="N",
+                       help="passes over the other folds of each LoRA run (--label_issue_method lora; default 1)")
     check.add_argument("--output_file", default="data_check.json", help="where the report goes (default: %(default)s)")
     check.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
 
@@ -58,7 +65,10 @@ def run(args, extra, argv) -> None:
     flags = {k: getattr(args, k) for k in ("train_file", "validation_file", "test_file", "model_name_or_path", "set")}
     recipe, _ = resolve_run(recipe, flags, [], source)
     folds = args.label_issue_folds if args.label_issues else None
-    report = check_recipe(recipe, args.near_duplicate_threshold, args.test_file, folds)
+    if args.label_issue_epochs < 1:
+        raise UserError(f"--label_issue_epochs must be 1 or more (got {args.label_issue_epochs}).")
+    lora_epochs = args.label_issue_epochs if args.label_issue_method == "lora" else None
+    report = check_recipe(recipe, args.near_duplicate_threshold, args.test_file, folds, lora_epochs)
     write_atomically(Path(args.output_file), json.dumps(report, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -75,10 +85,12 @@ def run(args, extra, argv) -> None:
         raise SystemExit(1)
 
 
-def check_recipe(recipe, threshold: float, test_file: str | None = None, label_issue_folds: int | None = None) -> dict:
+def check_recipe(recipe, threshold: float, test_file: str | None = None, label_issue_folds: int | None = None,
+                 lora_epochs: int | None = None) -> dict:  # fmt: skip
     """The data check of a resolved recipe: its data loaded as a run loads it (rows without text kept, to report),
     ``test_file`` as its test split, and lengths measured with its tokenizer where one loads; with
-    ``label_issue_folds``, likely label errors too (``datacheck.label_issues``)."""
+    ``label_issue_folds``, likely label errors too (``datacheck.label_issues``; short LoRA runs of ``lora_epochs``
+    when given, else frozen features)."""
     from hf_transfer.base.errors import UserError
     from hf_transfer.data.prepare import load_evaluation_file, load_splits
     from hf_transfer.datacheck import check_splits
@@ -104,6 +116,12 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None, label_i
         from hf_transfer.artifacts.models import load_base_model
         from hf_transfer.datacheck.label_issues import label_issues
 
-        model = load_base_model(recipe.with_task(task), checkpoint).eval()
-        report["label_issues"] = label_issues(splits, task, model, tokenizer, label_issue_folds)
+        resolved = recipe.with_task(task)
+        lora = None
+        if lora_epochs:
+            from hf_transfer.datacheck.lora_folds import LoraFolds
+
+            lora = LoraFolds(resolved, tokenizer, lambda: load_base_model(resolved, checkpoint), lora_epochs)
+        model = None if lora else load_base_model(resolved, checkpoint).eval()
+        report["label_issues"] = label_issues(splits, task, model, tokenizer, label_issue_folds, lora=lora)
     return {"recipe": recipe.name, "data": recipe.data.describe(), **report}

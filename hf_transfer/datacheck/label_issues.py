@@ -1,10 +1,14 @@
-"""Likely label errors (``hf-transfer check --label_issues``): out-of-fold predicted probabilities of a cheap method,
-the frozen checkpoint's features under a linear head trained on k folds, given to cleanlab.
+"""Likely label errors (``hf-transfer check --label_issues``): out-of-fold predicted probabilities of a cheap method
+trained on k folds, given to cleanlab. The user picks the method (``--label_issue_method``):
 
-Each row (NER: each word) is embedded once by the recipe's checkpoint, frozen (the mean of the last hidden states;
-NER: each word's first sub-token); a logistic regression is trained on k - 1 folds and predicts the held-out fold,
-so no row is scored by a head that saw its label. cleanlab's ``find_label_issues`` ranks the rows whose given label
-the predictions doubt most. The task says what it labels (``Task.label_issue_unit``): rows, or tokens.
+- ``freeze`` (the default): each row (NER: each word) is embedded once by the recipe's checkpoint, frozen (the mean
+  of the last hidden states; NER: each word's first sub-token); a logistic regression is trained on k - 1 folds.
+- ``lora``: a short LoRA run per fold (the recipe's LoRA settings and learning rate, ``epochs`` passes over the
+  k - 1 folds; ``lora_folds.py``): slower, and it sees what a frozen checkpoint's features miss.
+
+Either way each fold's model predicts the held-out fold, so no row is scored by a model that saw its label, and
+cleanlab's ``find_label_issues`` ranks the rows whose given label the predictions doubt most. The task says what it
+labels (``Task.label_issue_unit``): rows, or tokens.
 """
 
 from __future__ import annotations
@@ -42,6 +46,16 @@ def _row_features(model, tokenizer, ds, task):
     return np.concatenate(out)
 
 
+def first_sub_tokens(word_ids) -> list[tuple[int, int]]:
+    """(position, word) of each word's first sub-token, in order (``None`` / -1: not a word)."""
+    seen, out = set(), []
+    for position, word in enumerate(word_ids):
+        if word is not None and word >= 0 and word not in seen:
+            seen.add(word)
+            out.append((position, word))
+    return out
+
+
 def _word_features(model, tokenizer, ds, task):
     """(features of each word that fits the length limit, its tag, its sentence)."""
     import numpy as np
@@ -55,22 +69,17 @@ def _word_features(model, tokenizer, ds, task):
         word_ids = [encoded.word_ids(i) for i in range(len(words))]
         (_, hidden), = _hidden(model, tokenizer, [encoded])
         for i, ids in enumerate(word_ids):
-            seen = set()
-            for position, word in enumerate(ids):
-                if word is not None and word not in seen:
-                    seen.add(word)
-                    features.append(hidden[i, position].numpy())
-                    labels.append(tags[start + i][word])
-                    groups.append(start + i)
+            for position, word in first_sub_tokens(ids):
+                features.append(hidden[i, position].numpy())
+                labels.append(tags[start + i][word])
+                groups.append(start + i)
     return np.stack(features), np.asarray(labels), np.asarray(groups)
 
 
-def _out_of_fold(features, labels, folds: int, groups=None, seed: int = 42):
+def fold_splitter(labels, folds: int, groups=None, seed: int = 42):
+    """k folds: stratified by label over rows, or whole groups (NER: sentences) kept together."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
 
     classes = np.unique(labels)
     smallest = min(int((labels == c).sum()) for c in classes)
@@ -79,7 +88,18 @@ def _out_of_fold(features, labels, folds: int, groups=None, seed: int = 42):
             f"--label_issues trains on {folds} folds, but a class has only {smallest} training rows: each class needs "
             f"{folds} or more (or fewer folds: --label_issue_folds)."
         )
-    cv = GroupKFold(n_splits=folds) if groups is not None else StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return GroupKFold(n_splits=folds) if groups is not None else StratifiedKFold(folds, shuffle=True, random_state=seed)
+
+
+def _out_of_fold(features, labels, folds: int, groups=None, seed: int = 42):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classes = np.unique(labels)
+    cv = fold_splitter(labels, folds, groups, seed)
     head = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     probs = cross_val_predict(head, features, labels, cv=cv, groups=groups, method="predict_proba")
     full = np.zeros((len(labels), int(labels.max()) + 1))
@@ -87,9 +107,10 @@ def _out_of_fold(features, labels, folds: int, groups=None, seed: int = 42):
     return full
 
 
-def label_issues(splits, task, model, tokenizer, folds: int = 5, top: int = 20) -> dict:
+def label_issues(splits, task, model, tokenizer, folds: int = 5, top: int = 20, lora=None) -> dict:
     """The training rows (NER: words) cleanlab finds likely mislabelled, the most doubtful first. ``model``: the
-    recipe's checkpoint with its task head (its last hidden states are the features), in eval mode."""
+    recipe's checkpoint with its task head (its last hidden states are the features), in eval mode. ``lora``: a
+    ``lora_folds.LoraFolds`` to use short LoRA runs instead of frozen features."""
     import numpy as np
     from cleanlab.filter import find_label_issues
 
@@ -104,17 +125,24 @@ def label_issues(splits, task, model, tokenizer, folds: int = 5, top: int = 20) 
     train, names = splits["train"], task.label_names
     if unit == "rows":
         labels = np.asarray(train["labels"])
-        probs = _out_of_fold(_row_features(model, tokenizer, train, task), labels, folds)
+        if lora is not None:
+            probs = lora.row_probabilities(train, labels, fold_splitter(labels, folds))
+        else:
+            probs = _out_of_fold(_row_features(model, tokenizer, train, task), labels, folds)
         ranked = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
         issues = [{"row": int(i), "text": train[int(i)]["text"], "given": names[labels[i]],
                    "suspected": names[int(probs[i].argmax())],
                    "given_probability": round(float(probs[i, labels[i]]), 3)} for i in ranked[:top]]  # fmt: skip
-        return {"unit": "rows", "method": f"frozen features + logistic regression, {folds} folds", "count": len(ranked),
+        how = lora.describe(folds) if lora is not None else f"frozen features + logistic regression, {folds} folds"
+        return {"unit": "rows", "method": how, "count": len(ranked),
                 "of": len(labels), "issues": issues, "ranked_rows": [int(i) for i in ranked]}  # fmt: skip
     from cleanlab.token_classification.filter import find_label_issues as find_token_issues
 
-    features, labels, groups = _word_features(model, tokenizer, train, task)
-    probs = _out_of_fold(features, labels, min(folds, len(set(groups.tolist()))), groups)
+    if lora is not None:
+        probs, labels, groups = lora.word_probabilities(train, min(folds, len(train)))
+    else:
+        features, labels, groups = _word_features(model, tokenizer, train, task)
+        probs = _out_of_fold(features, labels, min(folds, len(set(groups.tolist()))), groups)
     by_sentence = sorted(set(groups.tolist()))
     per_labels = [labels[groups == s].tolist() for s in by_sentence]
     per_probs = [probs[groups == s] for s in by_sentence]
@@ -126,6 +154,8 @@ def label_issues(splits, task, model, tokenizer, folds: int = 5, top: int = 20) 
         issues.append({"row": row, "word": word, "token": train[row]["tokens"][word], "given": names[label],
                        "suspected": names[int(per_probs[sentence][word].argmax())],
                        "given_probability": round(float(per_probs[sentence][word][label]), 3)})  # fmt: skip
-    return {"unit": "tokens", "method": f"frozen features + logistic regression, {folds} folds by sentence",
+    how = (lora.describe(folds) if lora is not None else
+           f"frozen features + logistic regression, {folds} folds") + " by sentence"  # fmt: skip
+    return {"unit": "tokens", "method": how,
             "count": len(ranked), "of": len(labels), "issues": issues,
             "ranked": [[by_sentence[s], w] for s, w in ranked]}  # fmt: skip
