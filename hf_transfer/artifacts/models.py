@@ -172,7 +172,7 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights
 def new_weights_line(names: list[str], task) -> str:
     """transformers' loading report of a new task head, in one line: which modules start random."""
     modules = sorted({name.rsplit(".", 1)[0] for name in names})
-    labels = getattr(task, "label_names", None)
+    labels = task.class_names()
     what = f"new head: {', '.join(modules)}" if len(modules) <= 4 else f"{len(names)} weights not in the checkpoint"
     return what + (f" ({len(labels)} labels)" if labels else "") + ", initialised at random and trained by this run"
 
@@ -196,9 +196,9 @@ def check_lengths(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> None:
     if not isinstance(positions, int):
         return  # relative positions (T5): no fixed limit
     usable = positions - 2 if config.model_type in OFFSET_POSITIONS else positions
-    for name in ("max_length", "max_source_length", "max_target_length"):
-        length = getattr(recipe.task, name, None)
-        if isinstance(length, int) and length > usable:
+    for name in recipe.task.length_limits:
+        length = getattr(recipe.task, name)
+        if length > usable:
             raise UserError(
                 f"task.{name}={length} is longer than {recipe.checkpoint} can read: its position embeddings cover "
                 f"{usable} tokens. Set --set task.{name}={usable} (or less)."
@@ -302,8 +302,7 @@ def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool)
         from hf_transfer.artifacts.onnx_model import OnnxModel, check_installed
 
         if is_gguf_export(folder.path):  # generation and the eval loss in llama.cpp
-            context = getattr(recipe.task, "max_length", 512) + getattr(recipe.task, "max_new_tokens", 128)
-            return recipe, GgufModel(folder.path, n_ctx=context), load_tokenizer(here, recipe)
+            return recipe, GgufModel(folder.path, n_ctx=recipe.task.context_tokens()), load_tokenizer(here, recipe)
 
         check_installed()
         return recipe, OnnxModel(folder.path), run_tokenizer(folder, here, recipe)

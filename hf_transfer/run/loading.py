@@ -83,7 +83,7 @@ def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
         log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
     splits, data_check = preflight(splits, task, recipe.data, log)
     task.check_training_data(splits["train"])
-    names = getattr(task, "label_names", None)
+    names = task.class_names()
     if names:
         shown = ", ".join(map(str, names[:30])) + (f" ... ({len(names)} in all)" if len(names) > 30 else "")
         log(f"[hf-transfer] labels ({len(names)}): {shown}")

@@ -14,6 +14,8 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
+from hf_transfer.tasks._checks import missing_declarations
+
 TASKS: dict[str, type[Task]] = {}
 IGNORE_INDEX = -100
 """The label of positions that no loss or metric counts (special tokens, prompts, padding)."""
@@ -32,8 +34,18 @@ PAIR_SEPARATOR = " ||| "
 
 
 def register(cls: type[Task]) -> type[Task]:
+    """Add a task class to ``TASKS`` (its kind names it in recipes; its class name is a public name of
+    ``hf_transfer``), once it declares everything a task must (``_checks.py``)."""
+    missing = missing_declarations(cls, Task)
+    if missing:
+        raise TypeError(f"Task {cls.__name__} cannot be registered: it does not declare {'; '.join(missing)}. "
+                        "docs/architecture.md (Adding things: a task) lists what a task declares.")  # fmt: skip
     if cls.kind in TASKS and TASKS[cls.kind] is not cls:
         raise ValueError(f"two tasks are registered as {cls.kind!r}: {TASKS[cls.kind].__name__} and {cls.__name__}")
+    namesake = next((t for t in TASKS.values() if t.__name__ == cls.__name__ and t is not cls), None)
+    if namesake is not None:
+        raise ValueError(f"two tasks are named {cls.__name__} (kinds {namesake.kind!r} and {cls.kind!r}): "
+                         "a task's class name is its public name, from hf_transfer import ...")  # fmt: skip
     TASKS[cls.kind] = cls
     return cls
 
@@ -82,6 +94,17 @@ class Task:
 
     feature_unit: ClassVar[str] = "features"
     """What the model sees when a row becomes several of them (QA: windows of a long context)."""
+
+    def describe(self, brief: bool = False) -> str:
+        """The task as the console names it: its kind, and the setting that makes it another problem where there is
+        one (``text-classification (multi_label)``); two runs solve the same task when their descriptions are equal
+        (``diff``). ``brief``: the common case left unsaid and words for the setting's value (``hf-transfer list``)."""
+        return self.kind
+
+    def class_names(self) -> list[str]:
+        """The classes a model of this task tells apart, in id order (the log, the card, ``diff``, ``compare``'s
+        smallest data share); empty where the task has none, or before a run learned them (``prepare``)."""
+        return []
 
     def problems(self) -> list[str]:
         """Settings that cannot work, as short sentences (empty when valid)."""
@@ -134,11 +157,27 @@ class Task:
         """What ``check --label_issues`` scores: "rows" (a class per row), "tokens" (a tag per word), or None."""
         return None
 
+    length_limits: ClassVar[tuple[str, ...]] = ("max_length",)
+    """The task settings (int fields) that are token counts the model reads: each is checked against the
+    checkpoint's position embeddings before a run loads it."""
+
     length_setting: ClassVar[str] = "max_length"
-    """The task setting that limits a row's tokens (the data check measures the rows it cuts)."""
+    """The one of ``length_limits`` that limits a row's tokens (the data check measures the rows it cuts)."""
 
     cut_word: ClassVar[str] = "cut by"
     """What happens to a row longer than the limit, for the data check's report."""
+
+    windows_long_rows: ClassVar[bool] = False
+    """Whether a row longer than the limit becomes several features rather than being cut (QA's windows): the
+    run's share of rows cut by the limit leaves such a task out."""
+
+    def length_limit(self) -> int:
+        """The value of ``length_setting``: the most tokens of a row the model reads."""
+        return getattr(self, self.length_setting)
+
+    def context_tokens(self) -> int:
+        """The most tokens one input and what is generated for it take together (a GGUF model's context)."""
+        return self.length_limit()
 
     def tokenize_function(self, tokenizer):
         raise NotImplementedError
@@ -267,6 +306,11 @@ class Task:
 
     example_input: ClassVar[str] = '"Your text here."'
     """The argument of ``pipe(...)`` in the card's usage snippet."""
+
+    def generation_note(self, evaluated: dict[str, float]) -> str:
+        """The card's sentence on how metrics of generated text were measured, from a run's evaluation metrics
+        (empty: this task's metrics score no generated text, or none was generated)."""
+        return ""
 
     def usage(self, repo_id: str, adapter: bool, base_checkpoint: str) -> str:
         """The card's "How to use" snippet for a model of this task at ``repo_id``: a pipeline where

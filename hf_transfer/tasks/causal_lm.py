@@ -275,6 +275,18 @@ class InstructionTuning(Task):
         out["eval_generated_examples"] = float(len(picked))
         return out
 
+    def generation_note(self, evaluated: dict[str, float]) -> str:
+        count = evaluated.get("eval_generated_examples")
+        if not count:
+            return ""
+        return (
+            f"The text metrics score greedy responses (up to {self.max_new_tokens} new tokens) "
+            f"generated for a seeded sample of {int(count)} evaluation examples, against their references."
+        )
+
+    def context_tokens(self) -> int:
+        return self.max_length + self.max_new_tokens
+
     # ---- generation -----------------------------------------------------------------------
 
     def _generate(self, model, tokenizer, prompts: list[str], use_template: bool, batch_size: int = 1) -> list[str]:

@@ -63,6 +63,14 @@ class TextClassification(Task):
 
     # ---- settings -------------------------------------------------------------------------
 
+    def describe(self, brief: bool = False) -> str:
+        if not brief:
+            return f"{self.kind} ({self.problem_type})"
+        return self.kind + (f" ({self.problem_type.replace('_', '-')})" if self.problem_type != "single_label" else "")
+
+    def class_names(self) -> list[str]:
+        return list(self.label_names or [])
+
     def problems(self) -> list[str]:
         out = []
         if self.max_length <= 0:

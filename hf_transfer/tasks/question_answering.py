@@ -137,6 +137,7 @@ class QuestionAnswering(Task):
         return type(splits)(encoded), {}
 
     cut_word = "split into several windows by"
+    windows_long_rows = True
 
     def check_row(self, row: dict) -> CheckedRow:
         """The question with its context; the context alone is shared (SQuAD asks many questions of one)."""

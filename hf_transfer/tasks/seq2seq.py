@@ -91,6 +91,7 @@ class Seq2SeqGeneration(Task):
 
     # ---- data -----------------------------------------------------------------------------
 
+    length_limits = ("max_source_length", "max_target_length")
     length_setting = "max_source_length"
 
     def check_row(self, row: dict) -> CheckedRow:

@@ -89,6 +89,9 @@ class TokenClassification(Task):
     label_all_subtokens: bool = False
     scheme: Literal["IOB1", "IOB2", "BIOES"] = "IOB2"
 
+    def class_names(self) -> list[str]:
+        return list(self.label_names or [])
+
     def problems(self) -> list[str]:
         out = []
         if self.max_length <= 0:
