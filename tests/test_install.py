@@ -320,7 +320,7 @@ def test_cache_lists_and_clears_dequantized_checkpoints(run_cli, tmp_path, monke
 
 
 def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path, monkeypatch):
-    from hf_transfer.artifacts import models
+    from hf_transfer.artifacts import gguf_checkpoint as models
     from hf_transfer.data.cache import dequantized_dir
     from hf_transfer.sources.assets import ResolvedCheckpoint
 

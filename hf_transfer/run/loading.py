@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hf_transfer.artifacts.card import counted_text, license_warning, resolve_licenses
-from hf_transfer.artifacts.models import check_lengths, load_tokenizer, plain_checkpoint
+from hf_transfer.artifacts.gguf_checkpoint import plain_checkpoint
+from hf_transfer.artifacts.models import check_lengths, load_tokenizer
 from hf_transfer.data.prepare import load_splits, tokenize_splits
 from hf_transfer.datacheck import cut_by_limit, preflight
 from hf_transfer.recipe.recipe import Recipe

@@ -13,17 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.tasks import (
-    GENERATED_NOT_EXPORTED,
-    IGNORE_INDEX,
-    PAD_MULTIPLE,
-    CheckedRow,
-    MissingInput,
-    Task,
-    head_names_present,
-    register,
-)
+from hf_transfer.tasks import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, Task, register
 from hf_transfer.tasks._response_loss import response_loss_trainer
+from hf_transfer.tasks._shared import CheckedRow, MissingInput, head_names_present
 
 GENERATION_BATCH = 8
 """Prompts generated together (sorted by length, padded on the left). Measured on the packaged SmolLM2-135M, 24 Alpaca
