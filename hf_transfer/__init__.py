@@ -2,23 +2,25 @@
 
 Importing the package is cheap (no torch): recipes, data sources, task settings and method settings.
 Training lives in ``hf_transfer.run.train``; the command line in ``hf_transfer.cli``.
+
+The task classes (``TextClassification``, ...) and method settings classes (``LoraSettings``, ...) are public
+under their class names, read from the task and method registries when asked for: a task or method added in its
+own module (or registered later) is public with nothing added here.
 """
 
-from hf_transfer.base.errors import UserError
-from hf_transfer.methods.freeze import FreezeSettings
-from hf_transfer.methods.full import FullSettings
-from hf_transfer.methods.ia3 import IA3Settings
-from hf_transfer.methods.lora import LoraSettings
+from hf_transfer import methods
+from hf_transfer.base.errors import UserError as UserError
 from hf_transfer.recipe.recipe import Recipe
-from hf_transfer.sources import DataSource, FileData, HubData, PackagedData
-from hf_transfer.tasks.causal_lm import InstructionTuning
-from hf_transfer.tasks.classification import TextClassification
-from hf_transfer.tasks.multiple_choice import MultipleChoice
-from hf_transfer.tasks.question_answering import QuestionAnswering
-from hf_transfer.tasks.seq2seq import Seq2SeqGeneration
-from hf_transfer.tasks.token_classification import TokenClassification
+from hf_transfer.sources import DataSource as DataSource
+from hf_transfer.sources import FileData as FileData
+from hf_transfer.sources import HubData as HubData
+from hf_transfer.sources import PackagedData as PackagedData
+from hf_transfer.tasks import TASKS
 
-__version__ = "0.1.0"
+DISTRIBUTION = "hf-transfer-toolkit"
+"""The name pip knows the package by (pyproject.toml), whose metadata holds ``__version__``."""
+
+_NAMED = ["DataSource", "FileData", "HubData", "PackagedData", "Recipe", "UserError", "load_recipe"]
 
 
 def load_recipe(name_or_path: str) -> Recipe:
@@ -28,22 +30,23 @@ def load_recipe(name_or_path: str) -> Recipe:
     return find_recipe(name_or_path)[0]
 
 
-__all__ = [
-    "DataSource",
-    "FileData",
-    "FreezeSettings",
-    "FullSettings",
-    "HubData",
-    "IA3Settings",
-    "InstructionTuning",
-    "LoraSettings",
-    "MultipleChoice",
-    "PackagedData",
-    "QuestionAnswering",
-    "Recipe",
-    "Seq2SeqGeneration",
-    "TextClassification",
-    "TokenClassification",
-    "UserError",
-    "load_recipe",
-]
+def _registered() -> dict[str, type]:
+    """The public classes the registries hold now: each task class and method settings class by its name."""
+    return {cls.__name__: cls for cls in [*TASKS.values(), *methods.SETTINGS.values()]}
+
+
+def __getattr__(name: str):
+    if name == "__version__":  # pyproject.toml holds it; an uninstalled source tree says so
+        from hf_transfer.sources.assets import installed_version
+
+        return installed_version(DISTRIBUTION, "0+unknown")
+    if name == "__all__":
+        return sorted([*_NAMED, *_registered()])
+    registered = _registered()
+    if name in registered:
+        return registered[name]
+    raise AttributeError(f"module 'hf_transfer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "__version__", *_registered()})

@@ -11,11 +11,11 @@ MAP = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 FOLDERS: list[tuple[str, list[str] | None]] = [
     ("cli", None),  # one module per command, lazily imported by cli/__init__.py
     ("commands", ["launch", "diff", "tune", "search_space", "study", "plan", "compare", "comparison",
-                  "comparison_plots", "hub",
-                  "doctor", "predict"]),
+                  "comparison_plots", "hub", "doctor", "predict"]),
     ("export", ["onnx", "onnx_graph", "onnx_card", "gguf", "gguf_card"]),
     ("run", ["options", "train", "forecast", "budget", "loading", "evaluation", "trainer", "arguments", "guards"]),
-    ("artifacts", ["merging", "models", "card", "gguf_model", "onnx_model", "gguf_verify", "plots", "staging", "runs"]),
+    ("artifacts", ["merging", "models", "gguf_checkpoint", "card", "gguf_model", "onnx_model", "gguf_verify", "plots",
+                   "staging", "runs"]),
     ("datacheck", ["report", "lora_folds", "label_issues", "profile", "overlap"]),
     ("data", ["prepare", "cache"]),
     ("recipe", ["registry", "recipe"]),

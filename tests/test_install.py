@@ -107,7 +107,7 @@ def test_the_wheel_works_outside_the_checkout(clone, deps_view, tmp_path):
         p.name for p in (ROOT / "hf_transfer" / "metrics").iterdir() if p.is_dir() and not p.name.startswith("_")
     }
     assert all(f"hf_transfer/metrics/{m}/{m}.py" in names for m in metrics), "every metric module"
-    assert "hf_transfer/templates/model_card.md" in names
+    assert "hf_transfer/artifacts/templates/model_card.md" in names
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "notebooks/")) or "/tests/" in n]
 
     bin_dir = fresh_venv(tmp_path / "venv", deps_view)
@@ -308,7 +308,7 @@ def test_cache_lists_and_clears_dequantized_checkpoints(run_cli, tmp_path, monke
 
 
 def test_a_gguf_file_that_does_not_convert_is_read_from_gguf_as_before(tmp_path, monkeypatch):
-    from hf_transfer.artifacts import models
+    from hf_transfer.artifacts import gguf_checkpoint as models
     from hf_transfer.data.cache import dequantized_dir
     from hf_transfer.sources.assets import ResolvedCheckpoint
 

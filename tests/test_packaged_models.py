@@ -185,7 +185,7 @@ def test_lora_sft_on_the_packaged_smollm2_gguf(tmp_path, run_cli):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hf_transfer.artifacts.models import plain_checkpoint
+    from hf_transfer.artifacts.gguf_checkpoint import plain_checkpoint
     from hf_transfer.data.cache import dequantized_entries
     from hf_transfer.sources.assets import resolve_checkpoint
 

@@ -77,8 +77,7 @@ def _usage(recipe, repo_id: str, adapter: bool) -> str:
 
 
 def _labels(task) -> list[str]:
-    names = getattr(task, "labels", None) or getattr(task, "label_names", None) or []
-    return [str(n) for n in names] if isinstance(names, (list, tuple)) else []
+    return [str(n) for n in task.class_names()]
 
 
 def _number(value) -> str:
@@ -171,7 +170,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
             "kept": " ".join(filter(None, [selection_text(metrics), kept_text(metrics["kept"]) if metrics.get("kept")
                                            else ""])),  # fmt: skip
             "budget": (metrics.get("budget") or {}).get("text", ""),
-            "generation": _generation_text(metrics["eval"], task),
+            "generation": task.generation_note(metrics["eval"]),
             "comparison": (folder.comparison() or {}).get("lines", []),
             "eval_description": evaluated_on,
             "results": results,
@@ -200,17 +199,6 @@ def public_command(command: str) -> str:
     except ValueError:
         return command
     return shlex.join(Path(w).name if Path(w).is_absolute() and len(Path(w).parts) > 1 else w for w in words)
-
-
-def _generation_text(evaluated: dict, task) -> str:
-    """How the metrics of generated text were measured (instruction tuning with metrics named)."""
-    count = evaluated.get("eval_generated_examples")
-    if not count:
-        return ""
-    return (
-        f"The text metrics score greedy responses (up to {getattr(task, 'max_new_tokens', '?')} new tokens) "
-        f"generated for a seeded sample of {int(count)} evaluation examples, against their references."
-    )
 
 
 def render_body(variables: dict) -> str:

@@ -100,7 +100,8 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None, label_i
         splits["test"] = load_evaluation_file(test_file, recipe.data, task)[0]["validation"]
     tokenizer, skipped, checkpoint = None, None, None
     try:
-        from hf_transfer.artifacts.models import load_tokenizer, plain_checkpoint
+        from hf_transfer.artifacts.gguf_checkpoint import plain_checkpoint
+        from hf_transfer.artifacts.models import load_tokenizer
         from hf_transfer.sources.assets import resolve_checkpoint
 
         checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint))

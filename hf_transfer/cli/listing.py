@@ -12,12 +12,7 @@ def run(args, extra, argv) -> None:
     from hf_transfer.recipe.registry import packaged_recipes
 
     rows = [
-        [name, recipe.task.kind + _problem(recipe), recipe.checkpoint, recipe.data.describe(), recipe.method]
+        [name, recipe.task.describe(brief=True), recipe.checkpoint, recipe.data.describe(), recipe.method]
         for name, (recipe, _) in packaged_recipes().items()
     ]
     print(format_table(["name", "task", "checkpoint", "dataset", "method"], rows))
-
-
-def _problem(recipe) -> str:
-    problem = getattr(recipe.task, "problem_type", None)
-    return f" ({problem.replace('_', '-')})" if problem and problem != "single_label" else ""

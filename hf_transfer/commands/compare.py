@@ -56,7 +56,7 @@ def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list
 
 def check_fractions(fractions: list[float] | None, recipe: Recipe, train_rows: int) -> list[str]:
     """Fractions that leave fewer training examples than classes, said plainly (they are not run)."""
-    classes = len(getattr(recipe.task, "label_names", None) or [])
+    classes = len(recipe.task.class_names())
     notes = []
     for fraction in fractions or []:
         n = max(1, round(fraction * train_rows))

@@ -16,10 +16,10 @@ FLIPS_SHOWN = 10
 def _comparable(a, b, validation_file) -> None:
     """Refuse two runs that cannot be compared example by example, naming the difference."""
     ta, tb = a.task, b.task
-    if ta.kind != tb.kind or getattr(ta, "problem_type", None) != getattr(tb, "problem_type", None):
-        kinds = [t.kind + (f" ({t.problem_type})" if getattr(t, "problem_type", None) else "") for t in (ta, tb)]
+    if ta.describe() != tb.describe():
+        kinds = (ta.describe(), tb.describe())
         raise UserError(f"The runs solve different tasks: {kinds[0]} and {kinds[1]}; diff compares runs of one task.")
-    names = (getattr(ta, "label_names", None), getattr(tb, "label_names", None))
+    names = (ta.class_names(), tb.class_names())
     if names[0] != names[1]:
         raise UserError(f"The runs have different labels: {names[0]} and {names[1]}.")
     if validation_file is None and a.data.describe_evaluation() != b.data.describe_evaluation():

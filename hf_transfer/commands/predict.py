@@ -222,7 +222,7 @@ def _write(path: Path, rows: list[dict], predictions: dict[int, Any], errors: di
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            roles = list(getattr(task, "roles", {})) if task is not None else ["text"]
+            roles = list(task.roles) if task is not None else ["text"]
             named = columns or {}
             table = []
             for row, record in zip(rows, records, strict=True):

@@ -1,5 +1,5 @@
 """The tokenization cache: where it is, what it holds, and clearing it (and where dequantized GGUF
-checkpoints are kept, see ``models.plain_checkpoint``).
+checkpoints are kept, see ``gguf_checkpoint.plain_checkpoint``).
 
 Tokenized splits are kept as Arrow files named ``<key>-<data fingerprint>.arrow`` (the key covers the
 task settings, the tokenizer and the versions), each with a small ``.json`` beside it that says what it
@@ -52,7 +52,8 @@ def dequantized_dir() -> Path:
 
 
 DEQUANTIZED_NAME = re.compile(r"\.?.+-[0-9a-f]{16}(\..+\.tmp)?")
-"""``<file>-<key>``, as models.plain_checkpoint names a folder; ``.<file>-<key>.<random>.tmp`` while it writes."""
+"""``<file>-<key>``, as ``gguf_checkpoint.plain_checkpoint`` names a folder; ``.<file>-<key>.<random>.tmp``
+while it writes."""
 
 
 def dequantized_entries() -> list[Path]:

@@ -109,7 +109,7 @@ def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESH
 
 
 def measure_lengths(splits, task, tokenizer) -> dict:
-    limit = getattr(task, task.length_setting, None)
+    limit = task.length_limit()
     out: dict = {"setting": f"task.{task.length_setting}", "limit": limit, "cut_word": task.cut_word, "splits": {}}
     measured = {}
     for split, ds in splits.items():
@@ -146,8 +146,8 @@ def cut_by_limit(tokenized, task, log) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    limit = getattr(task, task.length_setting, None)
-    if not isinstance(limit, int) or task.kind == "question-answering":
+    limit = task.length_limit()
+    if task.windows_long_rows:
         return {}
     out = {}
     for split, ds in tokenized.items():

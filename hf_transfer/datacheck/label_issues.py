@@ -118,11 +118,11 @@ def label_issues(splits, task, model, tokenizer, folds: int = 5, top: int = 20, 
     if unit is None:
         raise UserError(
             f"--label_issues covers single-label text classification and token classification (NER); not "
-            f"{task.kind}{' (' + task.problem_type + ')' if getattr(task, 'problem_type', '') else ''}."
+            f"{task.describe()}."
         )
     if folds < 2:
         raise UserError(f"--label_issue_folds must be 2 or more (got {folds}).")
-    train, names = splits["train"], task.label_names
+    train, names = splits["train"], task.class_names()
     if unit == "rows":
         labels = np.asarray(train["labels"])
         if lora is not None:

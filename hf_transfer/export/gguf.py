@@ -47,7 +47,7 @@ def run_architecture(source, recipe) -> str:
     """The run's model class, from its config.json or, for an adapter run, its base model's."""
     config = source.path / "config.json"
     if not config.is_file():
-        from hf_transfer.artifacts.models import plain_checkpoint
+        from hf_transfer.artifacts.gguf_checkpoint import plain_checkpoint
         from hf_transfer.sources.assets import resolve_checkpoint
 
         config = Path(plain_checkpoint(resolve_checkpoint(recipe.checkpoint)).path) / "config.json"

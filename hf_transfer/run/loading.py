@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hf_transfer.artifacts.card import counted_text, license_warning, resolve_licenses
-from hf_transfer.artifacts.models import check_lengths, load_tokenizer, plain_checkpoint
+from hf_transfer.artifacts.gguf_checkpoint import plain_checkpoint
+from hf_transfer.artifacts.models import check_lengths, load_tokenizer
 from hf_transfer.data.prepare import load_splits, tokenize_splits
 from hf_transfer.datacheck import cut_by_limit, preflight
 from hf_transfer.recipe.recipe import Recipe
@@ -83,7 +84,7 @@ def load(recipe: Recipe, state, console, chooses=False) -> Loaded:
         log(f"[hf-transfer] dropped {count:,} rows: {why.replace('_', ' ')} (task setting)")
     splits, data_check = preflight(splits, task, recipe.data, log)
     task.check_training_data(splits["train"])
-    names = getattr(task, "label_names", None)
+    names = task.class_names()
     if names:
         shown = ", ".join(map(str, names[:30])) + (f" ... ({len(names)} in all)" if len(names) > 30 else "")
         log(f"[hf-transfer] labels ({len(names)}): {shown}")

@@ -303,7 +303,7 @@ class Run:
                                            records)  # fmt: skip
         metrics["epoch"] = trainer.state.epoch
         self.results["eval"], self.results["reload_check"] = metrics, check
-        self.results["classes"] = class_report(records, getattr(loaded.recipe.task, "label_names", None))
+        self.results["classes"] = class_report(records, loaded.recipe.task.class_names())
         self.clock.lap("evaluate")
 
     # ---- guard: what the run and its card warn about

@@ -12,7 +12,11 @@ import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
+
+from hf_transfer.tasks._checks import missing_declarations
+from hf_transfer.tasks._shared import CheckedRow, MissingInput
+from hf_transfer.tasks._usage import usage_snippet
 
 TASKS: dict[str, type[Task]] = {}
 IGNORE_INDEX = -100
@@ -32,35 +36,20 @@ PAIR_SEPARATOR = " ||| "
 
 
 def register(cls: type[Task]) -> type[Task]:
+    """Add a task class to ``TASKS`` (its kind names it in recipes; its class name is a public name of
+    ``hf_transfer``), once it declares everything a task must (``_checks.py``)."""
+    missing = missing_declarations(cls, Task)
+    if missing:
+        raise TypeError(f"Task {cls.__name__} cannot be registered: it does not declare {'; '.join(missing)}. "
+                        "docs/architecture.md (Adding things: a task) lists what a task declares.")  # fmt: skip
     if cls.kind in TASKS and TASKS[cls.kind] is not cls:
         raise ValueError(f"two tasks are registered as {cls.kind!r}: {TASKS[cls.kind].__name__} and {cls.__name__}")
+    namesake = next((t for t in TASKS.values() if t.__name__ == cls.__name__ and t is not cls), None)
+    if namesake is not None:
+        raise ValueError(f"two tasks are named {cls.__name__} (kinds {namesake.kind!r} and {cls.kind!r}): "
+                         "a task's class name is its public name, from hf_transfer import ...")  # fmt: skip
     TASKS[cls.kind] = cls
     return cls
-
-
-class MissingInput(ValueError):
-    """A row for ``predict`` lacks what the task reads (``role``): ``predict`` names the file's own column."""
-
-    def __init__(self, role: str, got: Any = None, what: str = ""):
-        self.role, self.got = role, got
-        super().__init__(what or f"no {role} in column {role!r} (got {got!r})")
-
-    def in_column(self, column: str) -> str:
-        """The message, naming the column of the user's file that the role is read from."""
-        return str(self).replace(repr(self.role), repr(column), 1) if column != self.role else str(self)
-
-
-class CheckedRow(NamedTuple):
-    """What the data check (``hf_transfer.datacheck``) compares of one row, as its task reads it."""
-
-    text: str
-    """The row's text: repeated inside training it is a duplicate, found in training and evaluation it is leakage."""
-    label: Any = None
-    """What the text is labelled with (hashable): the same text with two labels is a conflict. None: no label."""
-    classes: tuple = ()
-    """The class names the row counts towards (label counts per split; NER: one per token)."""
-    shared: str | None = None
-    """A part of the text the splits may share by design (QA: the context), reported on its own."""
 
 
 @dataclass(kw_only=True)
@@ -82,6 +71,17 @@ class Task:
 
     feature_unit: ClassVar[str] = "features"
     """What the model sees when a row becomes several of them (QA: windows of a long context)."""
+
+    def describe(self, brief: bool = False) -> str:
+        """The task as the console names it: its kind, and the setting that makes it another problem where there is
+        one (``text-classification (multi_label)``); two runs solve the same task when their descriptions are equal
+        (``diff``). ``brief``: the common case left unsaid and words for the setting's value (``hf-transfer list``)."""
+        return self.kind
+
+    def class_names(self) -> list[str]:
+        """The classes a model of this task tells apart, in id order (the log, the card, ``diff``, ``compare``'s
+        smallest data share); empty where the task has none, or before a run learned them (``prepare``)."""
+        return []
 
     def problems(self) -> list[str]:
         """Settings that cannot work, as short sentences (empty when valid)."""
@@ -134,11 +134,27 @@ class Task:
         """What ``check --label_issues`` scores: "rows" (a class per row), "tokens" (a tag per word), or None."""
         return None
 
+    length_limits: ClassVar[tuple[str, ...]] = ("max_length",)
+    """The task settings (int fields) that are token counts the model reads: each is checked against the
+    checkpoint's position embeddings before a run loads it."""
+
     length_setting: ClassVar[str] = "max_length"
-    """The task setting that limits a row's tokens (the data check measures the rows it cuts)."""
+    """The one of ``length_limits`` that limits a row's tokens (the data check measures the rows it cuts)."""
 
     cut_word: ClassVar[str] = "cut by"
     """What happens to a row longer than the limit, for the data check's report."""
+
+    windows_long_rows: ClassVar[bool] = False
+    """Whether a row longer than the limit becomes several features rather than being cut (QA's windows): the
+    run's share of rows cut by the limit leaves such a task out."""
+
+    def length_limit(self) -> int:
+        """The value of ``length_setting``: the most tokens of a row the model reads."""
+        return getattr(self, self.length_setting)
+
+    def context_tokens(self) -> int:
+        """The most tokens one input and what is generated for it take together (a GGUF model's context)."""
+        return self.length_limit()
 
     def tokenize_function(self, tokenizer):
         raise NotImplementedError
@@ -268,34 +284,15 @@ class Task:
     example_input: ClassVar[str] = '"Your text here."'
     """The argument of ``pipe(...)`` in the card's usage snippet."""
 
+    def generation_note(self, evaluated: dict[str, float]) -> str:
+        """The card's sentence on how metrics of generated text were measured, from a run's evaluation metrics
+        (empty: this task's metrics score no generated text, or none was generated)."""
+        return ""
+
     def usage(self, repo_id: str, adapter: bool, base_checkpoint: str) -> str:
         """The card's "How to use" snippet for a model of this task at ``repo_id``: a pipeline where
-        transformers has one, else the model and tokenizer and a few lines of ``use_code``."""
-        if not adapter and self.has_pipeline:
-            return (
-                f'from transformers import pipeline\n\npipe = pipeline("{self.pipeline_tag()}", model="{repo_id}")\n'
-                f"print(pipe({self.example_input}))"
-            )
-        head = self.model_kwargs()  # the new head's shape and labels: the base checkpoint does not have them
-        settings, args = (f"head = {head!r}\n", ", **head") if head and adapter else ("", "")
-        if adapter and self.peft_auto_model:
-            load = (
-                f"from peft import {self.peft_auto_model}\nfrom transformers import AutoTokenizer\n\n{settings}"
-                f'model = {self.peft_auto_model}.from_pretrained("{repo_id}"{args})  # loads {base_checkpoint}, '
-                "applies the adapter\n"
-            )
-        elif adapter:
-            load = (
-                f"from peft import PeftModel\nfrom transformers import {self.auto_model}, AutoTokenizer\n\n{settings}"
-                f'base = {self.auto_model}.from_pretrained("{base_checkpoint}"{args})\n'
-                f'model = PeftModel.from_pretrained(base, "{repo_id}")\n'
-            )
-        else:
-            load = (
-                f"from transformers import {self.auto_model}, AutoTokenizer\n\n"
-                f'model = {self.auto_model}.from_pretrained("{repo_id}")\n'
-            )
-        return load + f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")' + self.use_code()
+        transformers has one, else the model and tokenizer and a few lines of ``use_code`` (``_usage.py``)."""
+        return usage_snippet(self, repo_id, adapter, base_checkpoint)
 
     def use_code(self) -> str:
         """Lines after ``model`` and ``tokenizer`` in the card's snippet (none: loading is the example)."""
@@ -341,34 +338,6 @@ class Task:
 
     export_refusal: ClassVar[str] = ""
     """Why this task's models are not exported (when ``export_outputs`` is empty)."""
-
-
-def counts_f1(records: list[dict]) -> float:
-    """Micro F1 from the records' tp / fp / fn."""
-    tp = sum(r["tp"] for r in records)
-    wrong = sum(r["fp"] + r["fn"] for r in records)
-    return 2 * tp / (2 * tp + wrong) if tp else 0.0
-
-
-def class_counts(predicted: set, reference: set) -> dict:
-    """tp / fp / fn of one example, overall and by class."""
-    by_class: dict[str, dict[str, int]] = {}
-    for item in predicted | reference:
-        name = item[0] if isinstance(item, tuple) else item
-        counts = by_class.setdefault(str(name), {"tp": 0, "fp": 0, "fn": 0})
-        counts["tp" if item in predicted and item in reference else "fp" if item in predicted else "fn"] += 1
-    return {
-        "tp": len(predicted & reference),
-        "fp": len(predicted - reference),
-        "fn": len(reference - predicted),
-        "by_class": by_class,
-    }
-
-
-def head_names_present(model, candidates: tuple[str, ...]) -> list[str]:
-    """The candidate module names (last path component) that exist in ``model``."""
-    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    return [c for c in candidates if c in present]
 
 
 def discover() -> None:

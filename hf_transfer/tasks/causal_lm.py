@@ -13,17 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.tasks import (
-    GENERATED_NOT_EXPORTED,
-    IGNORE_INDEX,
-    PAD_MULTIPLE,
-    CheckedRow,
-    MissingInput,
-    Task,
-    head_names_present,
-    register,
-)
+from hf_transfer.tasks import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, Task, register
 from hf_transfer.tasks._response_loss import response_loss_trainer
+from hf_transfer.tasks._shared import CheckedRow, MissingInput, head_names_present
 
 GENERATION_BATCH = 8
 """Prompts generated together (sorted by length, padded on the left). Measured on the packaged SmolLM2-135M, 24 Alpaca
@@ -274,6 +266,18 @@ class InstructionTuning(Task):
         out = {f"eval_{key}": value for key, value in scores.items()}
         out["eval_generated_examples"] = float(len(picked))
         return out
+
+    def generation_note(self, evaluated: dict[str, float]) -> str:
+        count = evaluated.get("eval_generated_examples")
+        if not count:
+            return ""
+        return (
+            f"The text metrics score greedy responses (up to {self.max_new_tokens} new tokens) "
+            f"generated for a seeded sample of {int(count)} evaluation examples, against their references."
+        )
+
+    def context_tokens(self) -> int:
+        return self.max_length + self.max_new_tokens
 
     # ---- generation -----------------------------------------------------------------------
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import math
-import re
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.tasks import (
-    PAD_MULTIPLE,
-    PAIR_SEPARATOR,
-    CheckedRow,
-    Task,
-    class_counts,
-    counts_f1,
-    head_names_present,
-    register,
-)
+from hf_transfer.tasks import PAD_MULTIPLE, PAIR_SEPARATOR, Task, register
+from hf_transfer.tasks._class_labels import encode_label, learn_names
+from hf_transfer.tasks._shared import CheckedRow, class_counts, counts_f1, head_names_present
 
 PROBLEM_TYPES = {
     "single_label": "single_label_classification",
@@ -27,19 +17,6 @@ PROBLEM_TYPES = {
     "regression": "regression",
 }
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "score", "pooler")
-
-
-def canonical_label(value) -> str:
-    """A label as one kind of value: surrounding spaces stripped; numbers written as whole numbers
-    (1, 1.0, "1", " 1.0 ") all read "1"."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return text
-        return str(int(number)) if number.is_integer() else text
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 @register
@@ -62,6 +39,14 @@ class TextClassification(Task):
     """Multi-label: a label is predicted when its sigmoid score reaches this."""
 
     # ---- settings -------------------------------------------------------------------------
+
+    def describe(self, brief: bool = False) -> str:
+        if not brief:
+            return f"{self.kind} ({self.problem_type})"
+        return self.kind + (f" ({self.problem_type.replace('_', '-')})" if self.problem_type != "single_label" else "")
+
+    def class_names(self) -> list[str]:
+        return list(self.label_names or [])
 
     def problems(self) -> list[str]:
         out = []
@@ -100,17 +85,15 @@ class TextClassification(Task):
     # ---- labels ---------------------------------------------------------------------------
 
     def prepare(self, splits):
-        """Check every label and encode it: class id, multi-hot vector, or float."""
+        """Check every label and encode it: class id, multi-hot vector, or float (``_class_labels.py``)."""
         names = self.label_names
         if self.problem_type != "regression" and names is None:
-            names = self._learn_names(splits["train"])
+            names = learn_names(splits["train"], self.problem_type)
         learned = {"label_names": names if self.problem_type != "regression" else None}
-        resolved = self.with_learned(learned)
         encoded = {}
         for split, ds in splits.items():
-            values = [resolved._encode(v, split, i) for i, v in enumerate(ds["label"])]
-            ds = ds.remove_columns("label").add_column("labels", values)
-            encoded[split] = ds
+            values = [encode_label(v, split, i, self.problem_type, names) for i, v in enumerate(ds["label"])]
+            encoded[split] = ds.remove_columns("label").add_column("labels", values)
         return type(splits)(encoded), learned
 
     def split_rule(self, dataset):
@@ -141,78 +124,6 @@ class TextClassification(Task):
                 f"The training split has a single class ({only!r}, {len(train_split)} rows): a classifier "
                 "cannot learn to tell classes apart from it. Check the label column (data.columns.label) and the data."
             )
-
-    def _learn_names(self, train) -> list[str]:
-        feature = train.features["label"]
-        inner = getattr(feature, "feature", None)  # Sequence / List of ClassLabel (multi-label)
-        for candidate in (feature, inner):
-            if candidate is not None and hasattr(candidate, "names"):
-                return list(candidate.names)
-        seen = set()
-        for i, value in enumerate(train["label"]):
-            items = value if self.problem_type == "multi_label" and isinstance(value, (list, tuple)) else [value]
-            for item in items:
-                self._check_scalar(item, "train", i)
-                seen.add(canonical_label(item))
-        if not seen:
-            raise UserError("The training split has no labels.")
-        numbers = [int(v) for v in seen if re.fullmatch(r"-?\d+", v)]
-        if len(numbers) == len(seen):
-            # labels written as numbers (1, "1", "1.0"): one kind; 0..k-1 are class ids, other sets their values
-            return [str(n) for n in sorted(numbers)]
-        by_case: dict[str, list[str]] = {}
-        for value in seen:
-            by_case.setdefault(value.lower(), []).append(value)
-        clashes = [sorted(v) for v in by_case.values() if len(v) > 1]
-        if clashes:
-            warnings.warn(
-                f"Label values that differ only by case are different classes: {clashes[:3]}. "
-                "Fix the data if they are the same class.",
-                stacklevel=2,
-            )
-        return sorted(seen)
-
-    def _check_scalar(self, value, split, index):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            raise UserError(f"Label missing in {split} row {index}.")
-        if isinstance(value, bool) or not isinstance(value, (int, str, float)):
-            raise UserError(f"Label of wrong type in {split} row {index}: {value!r} ({type(value).__name__}).")
-        if isinstance(value, float) and self.problem_type != "regression" and not value.is_integer():
-            raise UserError(
-                f"Label {value!r} in {split} row {index} is not a class: for real-valued targets "
-                "use --set task.problem_type=regression."
-            )
-
-    def _class_id(self, value, split, index) -> int:
-        self._check_scalar(value, split, index)
-        names = self.label_names
-        named = not all(re.fullmatch(r"-?\d+", n) for n in names)
-        if named and not isinstance(value, str) and 0 <= int(value) < len(names):
-            return int(value)  # an integer label with named classes (a ClassLabel): the class id
-        key = canonical_label(value)
-        if key in names:
-            return names.index(key)
-        if isinstance(value, str) and value in names:
-            return names.index(value)
-        raise UserError(
-            f"Label {value!r} in {split} row {index} is outside the label set "
-            f"({', '.join(names[:20])}{' ...' if len(names) > 20 else ''})."
-        )
-
-    def _encode(self, value, split, index):
-        if self.problem_type == "regression":
-            self._check_scalar(value, split, index)
-            if isinstance(value, str):
-                raise UserError(f"Regression label in {split} row {index} is not a number: {value!r}.")
-            return float(value)
-        if self.problem_type == "single_label":
-            return self._class_id(value, split, index)
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"Multi-label row {index} of {split} has label {value!r}; expected a list of labels.")
-        vector = [0.0] * len(self.label_names)
-        for item in value:
-            vector[self._class_id(item, split, index)] = 1.0
-        return vector
 
     # ---- tokenization, batches, loss ------------------------------------------------------
 

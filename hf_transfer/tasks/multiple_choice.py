@@ -8,15 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.tasks import (
-    PAD_MULTIPLE,
-    PAIR_SEPARATOR,
-    CheckedRow,
-    MissingInput,
-    Task,
-    head_names_present,
-    register,
-)
+from hf_transfer.tasks import PAD_MULTIPLE, PAIR_SEPARATOR, Task, register
+from hf_transfer.tasks._shared import CheckedRow, MissingInput, head_names_present
 
 HEAD_CANDIDATES = ("pre_classifier", "classifier", "pooler")
 

@@ -11,49 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.tasks import (
-    PAD_MULTIPLE,
-    PAIR_SEPARATOR,
-    CheckedRow,
-    MissingInput,
-    Task,
-    head_names_present,
-    register,
-)
-
-NO_OFFSET = [-1, -1]
-"""Offset stored for tokens outside the context (question, special tokens)."""
-
-
-def best_answer(context: str, windows: list[tuple[list, Any, Any]], n_best: int, max_answer_length: int):
-    """The best span over the windows of one question.
-
-    ``windows``: (offsets, start_logits, end_logits) per window, offsets ``[-1, -1]`` outside the
-    context. Returns ``(text, start_char, score, null_score, candidate_scores)``; ``null_score`` is the
-    lowest score of the "no answer" position (the first token) over the windows.
-    """
-    import numpy as np
-
-    best = ("", -1, float("-inf"))
-    null_score = float("inf")
-    scores = []
-    for offsets, start_logits, end_logits in windows:
-        n = len(offsets)
-        start_logits, end_logits = np.asarray(start_logits)[:n], np.asarray(end_logits)[:n]
-        null_score = min(null_score, float(start_logits[0] + end_logits[0]))
-        starts = np.argsort(start_logits)[::-1][:n_best]
-        ends = np.argsort(end_logits)[::-1][:n_best]
-        for s in starts:
-            if list(offsets[s]) == NO_OFFSET:
-                continue
-            for e in ends:
-                if list(offsets[e]) == NO_OFFSET or e < s or e - s + 1 > max_answer_length:
-                    continue
-                score = float(start_logits[s] + end_logits[e])
-                scores.append(score)
-                if score > best[2]:
-                    best = (context[offsets[s][0] : offsets[e][1]], int(offsets[s][0]), score)
-    return best[0], best[1], best[2], null_score, scores
+from hf_transfer.tasks import PAD_MULTIPLE, PAIR_SEPARATOR, Task, register
+from hf_transfer.tasks._shared import CheckedRow, MissingInput, head_names_present
+from hf_transfer.tasks._spans import NO_OFFSET, answer_positions, best_answer
 
 
 @register
@@ -137,6 +97,7 @@ class QuestionAnswering(Task):
         return type(splits)(encoded), {}
 
     cut_word = "split into several windows by"
+    windows_long_rows = True
 
     def check_row(self, row: dict) -> CheckedRow:
         """The question with its context; the context alone is shared (SQuAD asks many questions of one)."""
@@ -187,7 +148,7 @@ class QuestionAnswering(Task):
                 sequence_ids = encoded.sequence_ids(i)
                 example = sample_map[i]
                 context_offsets = [list(o) if s == 1 else NO_OFFSET for o, s in zip(offsets, sequence_ids, strict=True)]
-                start, end = self._positions(context_offsets, batch["answers"][example])
+                start, end = answer_positions(context_offsets, batch["answers"][example])
                 starts.append(start)
                 ends.append(end)
                 example_ids.append(batch["id"][example])
@@ -199,21 +160,6 @@ class QuestionAnswering(Task):
             return encoded
 
         return tokenize
-
-    @staticmethod
-    def _positions(offsets: list[list[int]], answers: dict) -> tuple[int, int]:
-        """Token positions of the first answer in this window, or (0, 0) when it is not inside."""
-        if not answers["text"]:
-            return 0, 0
-        start_char = answers["answer_start"][0]
-        end_char = start_char + len(answers["text"][0])
-        inside = [i for i, o in enumerate(offsets) if o != NO_OFFSET]
-        first, last = inside[0], inside[-1]
-        if offsets[first][0] > start_char or offsets[last][1] < end_char:
-            return 0, 0
-        start = next(i for i in inside if offsets[i][1] > start_char)
-        end = next(i for i in reversed(inside) if offsets[i][0] < end_char)
-        return start, end
 
     def collator(self, tokenizer):
         from transformers import DataCollatorWithPadding

@@ -10,16 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.tasks import (
-    GENERATED_NOT_EXPORTED,
-    IGNORE_INDEX,
-    PAD_MULTIPLE,
-    CheckedRow,
-    MissingInput,
-    Task,
-    head_names_present,
-    register,
-)
+from hf_transfer.tasks import GENERATED_NOT_EXPORTED, IGNORE_INDEX, PAD_MULTIPLE, Task, register
+from hf_transfer.tasks._shared import CheckedRow, MissingInput, head_names_present
 
 
 @register
@@ -91,6 +83,7 @@ class Seq2SeqGeneration(Task):
 
     # ---- data -----------------------------------------------------------------------------
 
+    length_limits = ("max_source_length", "max_target_length")
     length_setting = "max_source_length"
 
     def check_row(self, row: dict) -> CheckedRow:

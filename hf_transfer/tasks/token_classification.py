@@ -7,16 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.tasks import (
-    IGNORE_INDEX,
-    PAD_MULTIPLE,
-    CheckedRow,
-    Task,
-    class_counts,
-    counts_f1,
-    head_names_present,
-    register,
-)
+from hf_transfer.tasks import IGNORE_INDEX, PAD_MULTIPLE, Task, register
+from hf_transfer.tasks._shared import CheckedRow, class_counts, counts_f1, head_names_present
 
 NEEDS_PREFIX_SPACE = {"roberta", "gpt2", "bart", "longformer", "deberta", "mvp", "led"}
 """Byte-level BPE tokenizers that need add_prefix_space=True for pre-split words."""
@@ -88,6 +80,9 @@ class TokenClassification(Task):
     """Tag set in id order. ``None``: from the data's ClassLabel names, else sorted with 'O' first."""
     label_all_subtokens: bool = False
     scheme: Literal["IOB1", "IOB2", "BIOES"] = "IOB2"
+
+    def class_names(self) -> list[str]:
+        return list(self.label_names or [])
 
     def problems(self) -> list[str]:
         out = []
