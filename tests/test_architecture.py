@@ -13,7 +13,7 @@ FOLDERS: list[tuple[str, list[str] | None]] = [
     ("commands", ["launch", "diff", "tune", "search_space", "plan", "compare", "comparison", "hub", "doctor",
                   "predict"]),
     ("export", ["onnx", "gguf", "gguf_card"]),
-    ("run", ["options", "train", "forecast", "budget", "loading", "evaluation", "trainer", "arguments", "guards"]),
+    ("run", ["train", "options", "forecast", "budget", "loading", "evaluation", "trainer", "arguments", "guards"]),
     ("artifacts", ["models", "card", "gguf_model", "onnx_model", "gguf_verify", "plots", "staging", "runs"]),
     ("datacheck", ["report", "label_issues", "profile", "overlap"]),
     ("data", ["prepare", "cache"]),

@@ -42,6 +42,7 @@ from hf_transfer.run.arguments import make_training_args, training_arguments
 from hf_transfer.run.evaluation import evaluate_reloaded
 from hf_transfer.run.guards import divergence, run_warnings
 from hf_transfer.run.loading import load
+from hf_transfer.run.options import RunOptions, refuse_untrusted
 from hf_transfer.run.trainer import (
     build_trainer,
     check_early_stopping,
@@ -57,14 +58,15 @@ PRECISION_KEYS = ("bf16", "fp16", "use_cpu")
 class Run:
     """One run of a recipe into ``output_dir``, phase by phase (see the module's docstring)."""
 
-    def __init__(self, recipe: Recipe, output_dir: Path, console, overwrite=False, resume=False, full_size=False,
-                 command=None, budget=None, callbacks=()):  # fmt: skip
-        self.requested, self.output_dir, self.console = recipe, output_dir, console
-        self.budget, self.callbacks, self.budget_plan = budget, list(callbacks), None
-        self.overwrite, self.resume, self.full_size, self.command = overwrite, resume, full_size, command
+    def __init__(self, recipe: Recipe, options: RunOptions, console, callbacks=()):
+        self.requested, self.options, self.console = recipe, options, console
+        self.output_dir = Path(options.output_dir).expanduser().resolve()
+        self.budget, self.callbacks, self.budget_plan = options.budget, list(callbacks), None
+        self.overwrite, self.resume, self.command = options.overwrite, options.resume, options.command
+        self.full_size = options.full_size
         self.log = console.say
         self.clock = PhaseClock()
-        self.staging = RunFolder(output_dir).staging
+        self.staging = RunFolder(self.output_dir).staging
         self.main = is_main_process()
         self.results: dict[str, Any] = {}
         self.resume_from = None
@@ -381,53 +383,26 @@ class Run:
         return metrics
 
 
-def run(
-    recipe: Recipe,
-    output_dir: str | Path,
-    overwrite: bool = False,
-    command: str | None = None,
-    log=print,
-    resume: bool = False,
-    full_size: bool = False,
-    verbose: bool = False,
-    trust_remote_code: bool = False,
-    console: Console | None = None,
-    time_budget=None,
-    callbacks=(),
-) -> dict:
-    """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
+def run(recipe: Recipe, options: RunOptions, console: Console | None = None, callbacks=()) -> dict:
+    """Train ``recipe`` as ``options`` say (``run/options.py``: where it writes, resume, full size, the time budget,
+    whether the checkpoint's own code may run) and write its run folder. Returns the contents of ``metrics.json``.
 
-    ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint.
-    ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply.
-    ``trust_remote_code``: allow a recipe that asks for it to run its checkpoint's own code (a recipe alone
-    cannot switch that on). ``console``: the command's console (several runs may share one); without one, a
-    console of the run's own prints through ``log`` (``verbose``: also everything the libraries print).
-    ``time_budget``: seconds, or a ``budget.Budget``, the whole run must fit in. ``callbacks``: extra
-    TrainerCallbacks (a tuner's reports)."""
+    ``console``: the command's console (several runs may share one); without one, a console of the run's own
+    prints (``options.verbose``: also everything the libraries print). ``callbacks``: extra TrainerCallbacks (a
+    tuner's reports)."""
     recipe.validate()
-    if recipe.trust_remote_code and not trust_remote_code:
-        raise UserError(
-            f"The recipe asks to run Python code shipped with {recipe.checkpoint} (trust_remote_code): a recipe "
-            "cannot switch that on by itself. Pass --trust_remote_code (or run(..., trust_remote_code=True))."
-        )
+    refuse_untrusted(recipe, options.trust_remote_code)
     methods.check_available(recipe.method)
-    output_dir = Path(output_dir).expanduser().resolve()
-    if time_budget is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if options.budget is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UserError(
             "--time_budget plans and stops one process's training; launched as several processes "
             f"(WORLD_SIZE={os.environ['WORLD_SIZE']}), each would plan and stop on its own clock and the others would "
             "wait for it forever. Leave out --time_budget, or run one process."
         )
-    if isinstance(time_budget, (int, float)):
-        from hf_transfer.run.budget import Budget
-
-        time_budget = Budget.starting_now(float(time_budget))
     if console is None:
-        with Console(log=log if is_main_process() else silent, verbose=verbose) as own:
-            return run(recipe, output_dir, overwrite, command, log, resume, full_size, verbose, trust_remote_code, own,
-                       time_budget, callbacks)  # fmt: skip
-    settings = {"overwrite": overwrite, "resume": resume, "full_size": full_size, "command": command,
-                "budget": time_budget, "callbacks": callbacks}  # fmt: skip
+        with Console(log=print if is_main_process() else silent, verbose=options.verbose) as own:
+            return run(recipe, options, own, callbacks)
+    output_dir = Path(options.output_dir).expanduser().resolve()
     # rank 0 writes the folder, and holds it for the whole run
     with staging.locked(output_dir) if is_main_process() else contextlib.nullcontext():
-        return Run(recipe, output_dir, console, **settings).execute()
+        return Run(recipe, options, console, callbacks).execute()
