@@ -134,7 +134,8 @@ def test_a_run_that_needs_its_own_code_loads_only_with_the_flag(finished_run, ru
 
 KILL_AFTER = r"""
 import os, signal, sys
-from hf_transfer import staging, train
+from hf_transfer.artifacts import staging
+from hf_transfer.run import train
 from hf_transfer.cli import main
 
 phase = sys.argv.pop(1)

@@ -264,7 +264,7 @@ def test_a_study_made_for_another_recipe_is_refused(tiny_bert, sentiment_files, 
 
 KILL_DURING_TRIAL = textwrap.dedent("""
     import os, signal, sys
-    from hf_transfer import trainer
+    from hf_transfer.run import trainer
     from hf_transfer.cli import main
     from transformers import TrainerCallback
 

@@ -34,7 +34,7 @@ SCHEDULE = [
 KILLER = textwrap.dedent(f"""
     import os, signal, sys
     from transformers import TrainerCallback
-    from hf_transfer import trainer
+    from hf_transfer.run import trainer
     from hf_transfer.cli import main
 
     original = trainer.trainer_class

@@ -34,15 +34,15 @@ from hf_transfer.base.hardware import (
     is_main_process,
     precision_text,
     silent,
-    versions,
 )
 from hf_transfer.base.tables import report_lines
 from hf_transfer.recipe.recipe import Recipe
 from hf_transfer.run.arguments import make_training_args, training_arguments
-from hf_transfer.run.evaluation import evaluate_reloaded
 from hf_transfer.run.guards import divergence, run_warnings
 from hf_transfer.run.loading import load
 from hf_transfer.run.options import RunOptions, refuse_untrusted
+from hf_transfer.run.reload_check import evaluate_reloaded
+from hf_transfer.run.results import run_metrics, selection_record, test_metrics
 from hf_transfer.run.trainer import (
     build_trainer,
     check_early_stopping,
@@ -237,8 +237,8 @@ class Run:
     # ---- save, then evaluate what was saved
     def save(self) -> None:
         trainer, loaded = self.trainer, self.loaded
-        self.results["selection"] = self.evaluate_selection()
-        self.results["test"] = self.evaluate_test()
+        self.results["selection"] = selection_record(self)
+        self.results["test"] = test_metrics(self)
         self.clock.lap("test_split")
         trainer.save_model(str(self.staging))  # the Trainer saves from rank 0 only
         if self.main:
@@ -251,47 +251,6 @@ class Run:
             folder.make_readable()
         self.state.wait_for_everyone()
         self.clock.lap("save")
-
-    def evaluate_selection(self) -> dict[str, Any]:
-        """What chose the model: the selection split's rows and the kept model's metric on it (the kept evaluation's,
-        or, when training evaluated nothing, one evaluation of the trained model: what a tuner compares), or why
-        nothing was carved."""
-        loaded, trainer = self.loaded, self.trainer
-        key = f"eval_{loaded.recipe.task.main_metric()}"
-        if "selection" not in loaded.tokenized:
-            why = ("data.selection_fraction=0: trained on every row, the last model kept"
-                   if self.requested.data.selection_fraction == 0 else "one evaluation: the last model is the model")
-            return {"rows": 0, "chose": why}  # fmt: skip
-        if self.kept:
-            value = self.kept["value"]
-        else:
-            value = trainer.evaluate(eval_dataset=loaded.tokenized["selection"]).get(key)
-        return {
-            "rows": len(loaded.splits["selection"]),
-            "fraction": self.selection_share,
-            "described": loaded.recipe.data.describe_selection(self.selection_share),
-            "metric": key,
-            "value": value,
-            "chose": "the kept checkpoint" + (" and early stopping" if self.requested.early_stopping_patience else "")
-            if self.kept else "nothing during training (one evaluation); its metric ranks tuner trials",
-        }
-
-    def evaluate_test(self) -> dict[str, float] | None:
-        """The test split, once, with the model chosen on the validation split."""
-        loaded, trainer = self.loaded, self.trainer
-        if "test" not in loaded.tokenized:
-            return None
-        recipe, task = loaded.recipe, loaded.recipe.task
-        chosen_on_validation = trainer.compute_metrics  # the test split maps predictions back to its own examples
-        trainer.compute_metrics = task.metrics_function(
-            recipe.metric_names, loaded.splits["test"], loaded.tokenized["test"], loaded.tokenizer
-        )
-        try:
-            return task.finish_metrics(
-                trainer.evaluate(eval_dataset=loaded.tokenized["test"], metric_key_prefix="test")
-            )
-        finally:
-            trainer.compute_metrics = chosen_on_validation
 
     def evaluate_saved(self) -> None:
         """The saved model, reloaded from disk and evaluated once: its metrics are the run's, and it must
@@ -319,54 +278,13 @@ class Run:
 
     # ---- metrics.json and the card, into the staging folder
     def write_results(self) -> None:
-        loaded, results = self.loaded, self.results
-        samples = {"train": len(loaded.splits["train"]), "eval": len(loaded.splits["validation"])}
-        if "selection" in loaded.splits:
-            samples["selection"] = len(loaded.splits["selection"])
-        if results["test"] is not None:
-            samples["test"] = len(loaded.splits["test"])
         close_tracker_logs(self.trainer)
-        self.metrics = runs.build_metrics(
-            recipe=loaded.recipe,
-            checkpoint_source=loaded.checkpoint.note or loaded.checkpoint.path,
-            samples=samples,
-            features={"train": len(loaded.tokenized["train"]), "eval": len(loaded.tokenized["validation"])},
-            unit=loaded.recipe.task.unit,
-            dropped=loaded.dropped,
-            data_check=loaded.data_check,
-            train=results["train"],
-            eval=results["eval"],
-            test=results["test"],
-            baselines=results["baselines"],
-            parameters=self.parameters,
-            resources={**self.memory.report(), "saved_bytes": RunFolder(self.staging).saved_bytes()},
-            phases=self.clock.seconds,
-            training_arguments=self.training_kwargs,
-            world_size=self.args.world_size,
-            reload_check=results["reload_check"],
-            kept=self.kept,
-            licenses=loaded.licenses,
-            warnings=results["warnings"],
-            versions=versions(),
-            command=self.command,
-            selection=results["selection"],
-            **({"budget": self.budget_record()} if self.budget_plan else {}),
-        )
-        if results.get("classes"):
-            self.metrics["classes"] = results["classes"]
+        self.metrics = run_metrics(self)
         if self.main:
-            save_training_curves(self.trainer.state.log_history, results["reload_check"]["metric"],
+            save_training_curves(self.trainer.state.log_history, self.results["reload_check"]["metric"],
                                  self.staging / runs.CURVES_FILE)  # fmt: skip
             RunFolder(self.staging).write_metrics(self.metrics)
             write_card(self.staging)
-
-    def budget_record(self) -> dict:
-        from hf_transfer.run.budget import budget_record
-
-        record = budget_record(
-            self.budget, self.budget_plan, self.budget_stop.stopped_at, self.trainer.state.global_step
-        )
-        return dict(record, wall_seconds_before_publish=round(self.budget.seconds - self.budget.left(), 2))
 
     # ---- publish: the staging folder renamed into place
     def publish(self) -> dict:
