@@ -42,10 +42,12 @@ from transformers import (
 )
 
 from hf_transfer import load_recipe
+from hf_transfer.base.console import Console
 from hf_transfer.base.hardware import PeakMemory, cpu_computes_bf16
 from hf_transfer.commands.doctor import cpu_name
 from hf_transfer.data.cache import tokenization_cache_dir
 from hf_transfer.data.prepare import load_splits, tokenize_splits
+from hf_transfer.run.options import RunOptions
 from hf_transfer.run.train import run
 from hf_transfer.sources.assets import resolve_checkpoint
 
@@ -173,7 +175,8 @@ def hf_transfer_run(recipe, output: Path, args: argparse.Namespace) -> dict:
 
     train_module.trainer_class = with_timer
     try:
-        metrics = run(recipe, output, overwrite=True, log=lambda *_: None)
+        with Console(log=lambda *_: None) as console:
+            metrics = run(recipe, RunOptions(output_dir=output, overwrite=True), console)
     finally:
         train_module.trainer_class = original
     real, processed = captured["tokens"]

@@ -191,6 +191,27 @@ def test_diff_of_a_run_against_itself_and_against_another(finished_run, run_cli,
     assert all("text" in f and f["reference"] in ("neg", "pos") for f in flips)
 
 
+def test_diff_records_come_from_the_one_evaluation_path(finished_run, monkeypatch):
+    """diff's and compare's per-example records are made by the evaluation eval and the run use (issue 36: a second
+    Trainer and a second reading of the data made them), so they score what its metrics say."""
+    from hf_transfer.run import evaluation
+
+    run = finished_run("text-classification", "full")  # trained before the spy
+    calls = []
+    real = evaluation.evaluate_model
+
+    def spy(*args, **kwargs):
+        metrics = real(*args, **kwargs)
+        calls.append((kwargs.get("records"), metrics))
+        return metrics
+
+    monkeypatch.setattr(evaluation, "evaluate_model", spy)
+    found = evaluation.example_records(run)
+    [(records, metrics)] = calls
+    assert records is found["records"] and len(records) == len(found["rows"]) > 0
+    assert sum(r["correct"] for r in records) / len(records) == pytest.approx(metrics["eval_accuracy"])
+
+
 def test_diff_ner_by_entity_type_and_qa_by_question(finished_run, run_cli, tmp_path):
     ner = [finished_run("token-classification", m) for m in ("full", "lora")]
     code, out, err = run_cli("diff", *ner, "--output_file", tmp_path / "ner.jsonl")

@@ -213,7 +213,7 @@ def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentime
     from hf_transfer.base.console import Console
     from hf_transfer.cli import build_parser
     from hf_transfer.recipe.registry import find_recipe
-    from hf_transfer.run.options import resolve_run
+    from hf_transfer.run.options import RunOptions, resolve_run
     from hf_transfer.run.train import run
 
     template, _ = find_recipe("rotten-tomatoes-minilm")
@@ -223,7 +223,7 @@ def test_runs_under_one_console_each_keep_their_own_train_log(tiny_bert, sentime
     shown = []
     with Console(log=shown.append) as console:  # a notebook or a script: one console, several runs
         for name in ("first", "second"):
-            run(recipe, tmp_path / name, command=name, console=console)
+            run(recipe, RunOptions(output_dir=tmp_path / name, command=name), console)
     logs = {name: (tmp_path / name / "train.log").read_text() for name in ("first", "second")}
     assert f"Run folder: {tmp_path / 'first'}" in logs["first"] and str(tmp_path / "second") not in logs["first"]
     assert f"Run folder: {tmp_path / 'second'}" in logs["second"] and str(tmp_path / "first") not in logs["second"]

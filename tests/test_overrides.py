@@ -67,3 +67,24 @@ def test_merge_adapter_only_for_mergeable_methods():
         resolve({"method": "full", "merge_adapter": True})
     _, options = resolve({"method": "lora", "merge_adapter": True})
     assert options.merge_adapter
+
+
+def test_the_time_budget_is_made_once_where_the_flags_are_resolved():
+    """--time_budget becomes the command's Budget here, its clock started, and travels in the options to every run
+    (issue 36: five places made one from seconds)."""
+    _, options = resolve({"time_budget": "10m"})
+    assert options.budget.seconds == 600 and 590 < options.budget.left() <= 600
+    assert resolve({})[1].budget is None
+
+
+def test_train_run_refuses_remote_code_as_the_flags_do(tmp_path):
+    """A recipe asking for its checkpoint's code, handed straight to train.run (a notebook), is refused in the same
+    words as on the command line, before anything is written."""
+    import dataclasses
+
+    from hf_transfer.run.train import run
+
+    recipe = dataclasses.replace(load_recipe("rotten-tomatoes-minilm"), trust_remote_code=True)
+    with pytest.raises(UserError, match="A recipe cannot switch that on by itself: pass --trust_remote_code"):
+        run(recipe, RunOptions(output_dir=tmp_path / "out"))
+    assert list(tmp_path.iterdir()) == []

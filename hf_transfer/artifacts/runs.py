@@ -232,6 +232,20 @@ class RunFolder:
         write_atomically(self.path / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
 
 
+RUNS_DIR = Path("runs")
+"""Where a command writes without --output_dir: ``runs/<recipe>-<method>``, ``runs/<recipe>-compare``, ..."""
+
+
+def collection_output_dir(recipe_name: str, kind: str) -> Path:
+    """runs/<recipe>-compare, runs/<recipe>-tune: the folder of many runs a command writes without --output_dir."""
+    return RUNS_DIR / f"{recipe_name}-{kind}"
+
+
+def seeds_output_dir(run_dir: Path) -> Path:
+    """``run --seeds K`` without --output_dir: beside the single run's default folder, never in it."""
+    return run_dir.with_name(f"{run_dir.name}-seeds")
+
+
 def default_output_dir(template, recipe) -> Path:
     """runs/<recipe>-<method>; an adapted run adds what it was adapted to (its data file, its checkpoint), so it
     does not land in the folder of the recipe as written."""
@@ -246,7 +260,7 @@ def default_output_dir(template, recipe) -> Path:
         if recipe.checkpoint != template.checkpoint:
             parts.append(Path(recipe.checkpoint.rstrip("/")).name)
     parts.append(recipe.method)
-    return Path("runs") / "-".join(parts)
+    return RUNS_DIR / "-".join(parts)
 
 
 def is_finished_run(path: Path) -> bool:

@@ -68,7 +68,7 @@ class _Records(logging.Handler):
 
 class Console:
     """``with Console(verbose=...) as console:`` for the length of a command, handed to what it runs
-    (``train.run(..., console=console)``): one console speaks for the whole command, however many runs it
+    (``train.run(recipe, options, console)``): one console speaks for the whole command, however many runs it
     holds. A console opened inside another takes the libraries' output over until it closes, then gives it
     back; each keeps its own arguments."""
 

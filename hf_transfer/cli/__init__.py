@@ -1,6 +1,6 @@
 """The ``hf-transfer`` command. One module per command, each with ``add_parser(subparsers)`` and
-``run(args, extra)``: argparse wiring and printing only; the work is done where it lives (``overrides`` turns
-flags into a run, ``launch`` runs it, ...).
+``run(args, extra)``: argparse wiring and printing only; the work is done where it lives (``startup`` turns
+a training command's flags into a run, ``commands/launch`` runs it, ...).
 
 Imports are lazy: ``hf-transfer list`` and ``show`` never import torch. Bad input ends with one short
 message on stderr and exit code 2, never a traceback.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
 
 from hf_transfer.base.console import PROG
 from hf_transfer.base.errors import UserError
@@ -99,6 +98,3 @@ def main(recipe=None, argv: list[str] | None = None) -> None:
         print(f"{PROG}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
 
-
-def script_parser(recipe) -> argparse.ArgumentParser:
-    return Parser(prog=f"python {Path(sys.argv[0]).name}", description=f"Run the {recipe.name} recipe.")

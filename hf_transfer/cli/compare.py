@@ -22,16 +22,12 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra, argv) -> None:
-    from pathlib import Path
-
     from hf_transfer.base.errors import UserError
     from hf_transfer.base.tables import format_table
-    from hf_transfer.commands.compare import compare, parse_fractions, parse_methods
+    from hf_transfer.cli.startup import parse_methods, start
+    from hf_transfer.commands.compare import compare, parse_fractions
     from hf_transfer.commands.comparison import report_table, summary_lines
     from hf_transfer.commands.plan import check_run_count
-    from hf_transfer.recipe.registry import find_recipe
-    from hf_transfer.run.budget import Budget
-    from hf_transfer.run.options import command_line, resolve_run
 
     if args.method or args.merge_adapter or args.test_file:
         raise UserError(
@@ -39,27 +35,12 @@ def run(args, extra, argv) -> None:
             "--merge_adapter / --test_file apply to run."
         )
     methods = parse_methods(args.methods)
-    recipe, source = find_recipe(args.recipe)
-    flags = {**vars(args), "command": command_line(argv)}
-    if not args.output_dir:
-        flags["output_dir"] = str(Path("runs") / f"{recipe.name}-compare")
-    recipe, options = resolve_run(recipe, flags, extra, source)
+    recipe, options = start(args, extra, argv, many_runs="compare")
     if options.push_to_hub:
         raise UserError("compare does not push; push a method's run folder with hf-transfer push.")
     fractions = parse_fractions(args.fractions)
     check_run_count(recipe, methods, args.seeds, fractions, options.trust_remote_code, options.verbose)
-    report = compare(
-        recipe,
-        methods,
-        options.output_dir,
-        command=options.command,
-        overwrite=options.overwrite,
-        verbose=options.verbose,
-        trust_remote_code=options.trust_remote_code,
-        seeds=args.seeds,
-        fractions=fractions,
-        budget=Budget.starting_now(options.time_budget) if options.time_budget else None,
-    )
+    report = compare(recipe, methods, options, seeds=args.seeds, fractions=fractions)
     header, rows = report_table(report)
     print()
     print(format_table(header, rows))

@@ -13,6 +13,7 @@ def add_parser(sub) -> None:
 def run(args, extra, argv) -> None:
     from pathlib import Path
 
-    from hf_transfer.commands.compare import parse_methods, run_demo
+    from hf_transfer.cli.startup import parse_methods
+    from hf_transfer.commands.compare import run_demo
 
     run_demo(parse_methods(args.methods), Path(args.output_dir))

@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
     ev.add_argument("run_dir")
     ev.add_argument("--validation_file")
     ev.add_argument("--max_eval_samples", type=int)
-    ev.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    ev.add_argument("--per_device_eval_batch_size", type=int, help="evaluation rows per batch (default: hf_transfer's)")
     ev.add_argument("--output_file", help="where the metrics JSON goes (default: RUN_DIR/eval-<file name>.json)")
     add_trust_flag(ev)
 

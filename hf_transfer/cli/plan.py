@@ -29,14 +29,11 @@ def run(args, extra, argv) -> None:
 
     from hf_transfer.base.console import Console
     from hf_transfer.base.tables import format_table
-    from hf_transfer.commands.compare import parse_methods
+    from hf_transfer.cli.startup import methods_or_recipes, start
     from hf_transfer.commands.plan import budget_choice, phase_lines, plan, plan_table
-    from hf_transfer.recipe.registry import find_recipe
-    from hf_transfer.run.options import command_line, resolve_run
 
-    recipe, source = find_recipe(args.recipe)
-    recipe, options = resolve_run(recipe, {**vars(args), "command": command_line(argv)}, extra, source)
-    names = parse_methods(args.methods) if args.methods else [recipe.method]
+    recipe, options = start(args, extra, argv)
+    names = methods_or_recipes(args, recipe)
     from hf_transfer.run.forecast import process_seconds
 
     startup = process_seconds()
@@ -54,8 +51,8 @@ def run(args, extra, argv) -> None:
     print("\nWhere the time goes:")
     for line in phase_lines(forecasts):
         print(f"  {line}")
-    if options.time_budget:
-        print(f"\n{budget_choice(forecasts, options.time_budget)}")
+    if options.budget:
+        print(f"\n{budget_choice(forecasts, options.budget.seconds)}")
     print(
         "\nForecast from the probe steps above, on this machine; the data's tokenization is now cached for the run. "
         f"The probes took {sum(f.probe['seconds'] for f in forecasts):.1f} s."

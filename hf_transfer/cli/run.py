@@ -31,23 +31,20 @@ def add_seeds_flag(parser) -> None:
 def run(args, extra, argv, recipe=None) -> None:
     from hf_transfer.base.console import Console
     from hf_transfer.base.hardware import is_main_process, silent
-    from hf_transfer.commands.launch import run as launch
-    from hf_transfer.recipe.registry import find_recipe
-    from hf_transfer.run.options import command_line, resolve_run
+    from hf_transfer.cli.startup import start
+    from hf_transfer.commands.launch import run_with_follow_ups
 
-    source = None
-    if recipe is None:
-        recipe, source = find_recipe(args.recipe)
-    resolved, options = resolve_run(recipe, {**vars(args), "command": command_line(argv)}, extra, source)
+    resolved, options = start(args, extra, argv, recipe)
     if getattr(args, "seeds", 1) != 1:
         if not args.output_dir:  # not the single run's default folder: a folder of runs never goes into a run
             import dataclasses
 
-            options = dataclasses.replace(options, output_dir=options.output_dir.with_name(
-                f"{options.output_dir.name}-seeds"))  # fmt: skip
+            from hf_transfer.artifacts.runs import seeds_output_dir
+
+            options = dataclasses.replace(options, output_dir=seeds_output_dir(options.output_dir))
         return run_seeds(resolved, options, args.seeds)
     with Console(log=print if is_main_process() else silent, verbose=options.verbose) as console:
-        launch(resolved, options, console)
+        run_with_follow_ups(resolved, options, console)
 
 
 def run_seeds(recipe, options, seeds: int) -> None:
@@ -56,16 +53,13 @@ def run_seeds(recipe, options, seeds: int) -> None:
     from hf_transfer.commands.compare import compare
     from hf_transfer.commands.comparison import summary_lines
     from hf_transfer.commands.plan import check_run_count
-    from hf_transfer.run.budget import Budget
 
     if options.test_file or options.merge_adapter or options.push_to_hub:
         raise UserError(
             "--seeds runs a recipe several times; --test_file, --merge_adapter and --push_to_hub take one run."
         )
     check_run_count(recipe, [recipe.method], seeds, None, options.trust_remote_code, options.verbose)
-    report = compare(recipe, [recipe.method], options.output_dir, command=options.command, overwrite=options.overwrite,
-                     verbose=options.verbose, trust_remote_code=options.trust_remote_code, seeds=seeds,
-                     budget=Budget.starting_now(options.time_budget) if options.time_budget else None)  # fmt: skip
+    report = compare(recipe, [recipe.method], options, seeds=seeds)
     for line in summary_lines(report):
         print(f"- {line}")
     print(f"Runs and report: {options.output_dir}")
@@ -73,7 +67,7 @@ def run_seeds(recipe, options, seeds: int) -> None:
 
 def run_recipe_script(recipe, argv: list[str]) -> None:
     """A recipe module run as a script (``main(RECIPE)``): the run flags, on that recipe."""
-    from hf_transfer.cli import script_parser
+    from hf_transfer.cli.startup import script_parser
 
     parser = script_parser(recipe)
     add_run_flags(parser)

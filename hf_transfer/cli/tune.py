@@ -41,27 +41,20 @@ def run(args, extra, argv) -> None:
 
     from hf_transfer.base.console import Console
     from hf_transfer.base.errors import UserError
-    from hf_transfer.commands.compare import parse_methods
+    from hf_transfer.cli.startup import methods_or_recipes, start
     from hf_transfer.commands.tune import tune
-    from hf_transfer.recipe.registry import find_recipe
-    from hf_transfer.run.budget import Budget
-    from hf_transfer.run.options import command_line, parse_training_flags, resolve_run
+    from hf_transfer.run.options import parse_training_flags
 
     if args.test_file or args.merge_adapter:
         raise UserError("--test_file and --merge_adapter apply to run; tune writes the winner as a recipe to run.")
-    recipe, source = find_recipe(args.recipe)
-    flags = {**vars(args), "command": command_line(argv)}
-    if not args.output_dir:
-        flags["output_dir"] = str(Path("runs") / f"{recipe.name}-tune")
-    recipe, options = resolve_run(recipe, flags, extra, source)
+    recipe, options = start(args, extra, argv, many_runs="tune")
     given = {key.strip().removeprefix("training."): value for key, _, value in
              (assignment.partition("=") for assignment in args.set or [])}  # fmt: skip
     given.update(parse_training_flags(list(extra)))
-    budget = Budget.starting_now(options.time_budget) if options.time_budget else None
     with Console(verbose=options.verbose) as console:
         report = tune(
             recipe,
-            parse_methods(args.methods) if args.methods else [recipe.method],
+            methods_or_recipes(args, recipe),
             options.output_dir,
             args.trials,
             console,
@@ -70,7 +63,7 @@ def run(args, extra, argv) -> None:
             selection_fraction=args.selection_fraction,
             refit=args.refit,
             keep=args.keep,
-            budget=budget,
+            budget=options.budget,
             trust_remote_code=options.trust_remote_code,
             given=given,
         )

@@ -14,21 +14,11 @@ from pathlib import Path
 from hf_transfer.artifacts.runs import RunFolder, is_finished_run
 from hf_transfer.artifacts.staging import check_collection_dir, make_dir
 from hf_transfer.base.errors import UserError
-from hf_transfer.methods import names as method_names
 from hf_transfer.recipe.recipe import Recipe
+from hf_transfer.run.options import RunOptions
 
 EVALS_PER_RUN = 5
 """Evaluations spread over each run, so the learning curves have points to draw."""
-
-
-def parse_methods(text: str) -> list[str]:
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in method_names()]
-    if unknown or not methods:
-        raise UserError(f"--methods: unknown method(s) {unknown or text!r}; choose from {', '.join(method_names())}.")
-    if len(set(methods)) != len(methods):
-        raise UserError("--methods lists a method twice.")
-    return methods
 
 
 def fraction_text(fraction: float) -> str:
@@ -78,37 +68,25 @@ def parse_fractions(text: str | None) -> list[float] | None:
     return values
 
 
-def compare(
-    recipe: Recipe,
-    methods: list[str],
-    output_dir: Path,
-    command: str | None = None,
-    log=print,
-    overwrite: bool = False,
-    verbose: bool = False,
-    trust_remote_code: bool = False,
-    console=None,
-    seeds: int = 1,
-    fractions: list[float] | None = None,
-    budget=None,
-) -> dict:
-    """Run ``recipe`` once per method (per seed, per data fraction) into ``output_dir`` and write the report. A
-    finished run with the same settings is reused; one with other settings (another budget, data or checkpoint)
-    stops the comparison before anything trains, unless ``overwrite`` (then every run is made again).
-    ``budget``: the whole comparison's time, shared out run by run."""
+def compare(recipe: Recipe, methods: list[str], options: RunOptions, console=None, seeds: int = 1,
+            fractions: list[float] | None = None) -> dict:  # fmt: skip
+    """Run ``recipe`` once per method (per seed, per data fraction) into ``options.output_dir`` and write the report.
+    A finished run with the same settings is reused; one with other settings (another budget, data or checkpoint)
+    stops the comparison before anything trains, unless ``options.overwrite`` (then every run is made again).
+    ``options.budget``: the whole comparison's time, shared out run by run."""
     from hf_transfer.base.console import Console
     from hf_transfer.commands.comparison import build_report, write_report
     from hf_transfer.data.prepare import load_splits
-    from hf_transfer.run.train import run
+    from hf_transfer.run import train
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise UserError(f"--seeds must be a whole number, 1 or more (got {seeds!r}).")
     if console is None:
-        with Console(log=log, verbose=verbose) as own:
-            return compare(recipe, methods, output_dir, command, log, overwrite, verbose, trust_remote_code, own,
-                           seeds, fractions, budget)  # fmt: skip
+        with Console(verbose=options.verbose) as own:
+            return compare(recipe, methods, options, own, seeds, fractions)
+    overwrite, budget, trust_remote_code = options.overwrite, options.budget, options.trust_remote_code
     log = console.say
-    output_dir = Path(output_dir).expanduser().resolve()
+    output_dir = Path(options.output_dir).expanduser().resolve()
     check_collection_dir(output_dir, "run --seeds" if len(methods) == 1 and seeds > 1 and not fractions else "compare")
     splits, learned = load_splits(recipe.data, recipe.task)
     notes = check_fractions(fractions, recipe.with_task(learned), len(splits["train"]))
@@ -150,8 +128,9 @@ def compare(
         else:
             log(f"\n=== {recipe.name}: {name} -> {folder}")
             share = None if budget is None else budget.share(sum(1 for p in planned[position:] if p[0] not in reuse))
-            run(requested, folder, overwrite=folder.exists(), command=command, trust_remote_code=trust_remote_code,
-                console=console, time_budget=share)  # fmt: skip
+            one = RunOptions(output_dir=folder, overwrite=folder.exists(), command=options.command,
+                             trust_remote_code=trust_remote_code, budget=share)  # fmt: skip
+            train.run(requested, one, console)
         results[name] = (method, fraction, seed, RunFolder(folder).metrics())
     report = build_report(recipe, results, output_dir, seeds, fractions, notes, trust_remote_code)
     write_report(report, output_dir)
@@ -160,11 +139,13 @@ def compare(
 
 def _eval_every(recipe: Recipe, train_rows: int) -> int:
     """Steps between evaluations: the run's optimizer steps spread over EVALS_PER_RUN points."""
-    training = recipe.training
-    batch = int(training.get("per_device_train_batch_size", 32)) * int(training.get("gradient_accumulation_steps", 1))
+    from hf_transfer.run.arguments import RUN_DEFAULTS
+
+    training = {**RUN_DEFAULTS, **recipe.training}
+    batch = int(training["per_device_train_batch_size"]) * int(training.get("gradient_accumulation_steps", 1))
     steps = int(training.get("max_steps", -1))
     if steps <= 0:
-        steps = math.ceil(train_rows / batch) * math.ceil(float(training.get("num_train_epochs", 3)))
+        steps = math.ceil(train_rows / batch) * math.ceil(float(training["num_train_epochs"]))
     return max(1, steps // EVALS_PER_RUN)
 
 
@@ -180,7 +161,7 @@ def run_demo(methods: list[str], output_dir: Path) -> list[dict]:
     from hf_transfer.base.console import Console
     from hf_transfer.base.tables import results_table
     from hf_transfer.recipe.registry import find_recipe
-    from hf_transfer.run.train import run
+    from hf_transfer.run import train
 
     recipe, _ = find_recipe(DEMO_RECIPE)
     started = time.perf_counter()
@@ -190,8 +171,8 @@ def run_demo(methods: list[str], output_dir: Path) -> list[dict]:
             out = Path(output_dir) / method
             console.say(f"\n=== {DEMO_RECIPE}: {method} -> {out}")
             command = f"python -m hf_transfer.demo --methods {method}"
-            results.append(run(dataclasses.replace(recipe, method=method), out, overwrite=True, command=command,
-                               console=console))  # fmt: skip
+            options = RunOptions(output_dir=out, overwrite=True, command=command)
+            results.append(train.run(dataclasses.replace(recipe, method=method), options, console))
     total = time.perf_counter() - started
     print(
         f"\nResults ({recipe.checkpoint} on {recipe.data.describe()}, "

@@ -22,19 +22,14 @@ def check_before_training(recipe: Recipe, options: RunOptions) -> None:
         check_push_ready(options.hub_model_id)
 
 
-def run(recipe: Recipe, options: RunOptions, console) -> dict:
+def run_with_follow_ups(recipe: Recipe, options: RunOptions, console) -> dict:
     """Train ``recipe`` as ``options`` say, then the follow-ups; returns the run's metrics.json contents."""
     from hf_transfer.base.hardware import is_main_process
-    from hf_transfer.run.train import run as train
+    from hf_transfer.run import train
 
-    budget = None
-    if options.time_budget is not None:
-        from hf_transfer.run.budget import Budget
-
-        budget = Budget.starting_now(options.time_budget)
     check_before_training(recipe, options)
     say = console.say
-    metrics = train(recipe, options.output_dir, console=console, time_budget=budget, **options.train_kwargs())
+    metrics = train.run(recipe, options, console)
     if not is_main_process():  # several processes (accelerate launch / torchrun): rank 0 reports
         return metrics
     folder = Path(metrics["output_dir"])

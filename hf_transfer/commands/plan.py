@@ -16,8 +16,8 @@ def plan(recipe, method_names: list[str], console, trust_remote_code: bool = Fal
     from pathlib import Path
 
     from hf_transfer import methods
-    from hf_transfer.base.errors import UserError
     from hf_transfer.run.forecast import forecast_run
+    from hf_transfer.run.options import RunOptions, refuse_untrusted
     from hf_transfer.run.train import Run
 
     startup = startup_seconds
@@ -26,10 +26,9 @@ def plan(recipe, method_names: list[str], console, trust_remote_code: bool = Fal
         imports = None
         for name in method_names:
             variant = dataclasses.replace(recipe, method=name).validate()
-            if variant.trust_remote_code and not trust_remote_code:
-                raise UserError("The recipe asks to run its checkpoint's own code: pass --trust_remote_code.")
+            refuse_untrusted(variant, trust_remote_code)
             methods.check_available(name)
-            run = Run(variant, Path(scratch) / name, console, command=command)
+            run = Run(variant, RunOptions(output_dir=Path(scratch) / name, command=command), console)
             before = time.perf_counter()
             run.check()
             checked = time.perf_counter() - before

@@ -59,9 +59,10 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         raise UserError("hf-transfer tune searches with Optuna: pip install 'hf-transfer-toolkit[tune]'.") from None
     from optuna.trial import TrialState
 
-    from hf_transfer.run.train import run as train
+    from hf_transfer.run import train
+    from hf_transfer.run.options import RunOptions
 
-    run = train_run or train
+    run = train_run or train.run
 
     if trials < 1:
         raise UserError(f"--trials must be 1 or more, got {trials}.")
@@ -117,9 +118,9 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
             finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
             share = trials_budget.share(max(1, trials - finished))
         try:
-            metrics = run(trial_recipe, folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
-                          console=console, callbacks=[report], time_budget=share,
-                          trust_remote_code=trust_remote_code)  # fmt: skip
+            options = RunOptions(output_dir=folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
+                                 budget=share, trust_remote_code=trust_remote_code)  # fmt: skip
+            metrics = run(trial_recipe, options, console=console, callbacks=[report])
         except optuna.TrialPruned:
             shutil.rmtree(folder.with_name(folder.name + ".partial"), ignore_errors=True)
             trial.set_user_attr("pruned_value", report.last)
@@ -224,14 +225,15 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
         if t.state == TrialState.FAIL and partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)
     if refit:
-        from hf_transfer.run.train import run
+        from hf_transfer.run import train
+        from hf_transfer.run.options import RunOptions
 
         console.say(f"\n=== refit: trial {best.number}'s settings on all the training data -> {output_dir / 'refit'}")
         # every training row, the last model kept: nothing is left to choose on, and the evaluation split never does
         everything = dataclasses.replace(winner, data=dataclasses.replace(winner.data, selection_fraction=0))
-        metrics = run(everything, output_dir / "refit", overwrite=True, command="hf-transfer tune --refit",
-                      console=console,
-                      time_budget=budget, trust_remote_code=trust_remote_code)  # fmt: skip
+        options = RunOptions(output_dir=output_dir / "refit", overwrite=True, command="hf-transfer tune --refit",
+                             budget=budget, trust_remote_code=trust_remote_code)  # fmt: skip
+        metrics = train.run(everything, options, console)
         report["refit"] = {"run_dir": str(output_dir / "refit"), "eval": metrics["eval"],
                            "evaluated_on": metrics.get("evaluated_on")}  # fmt: skip
     elif RunFolder(best.user_attrs.get("run_dir", "")).is_finished:

@@ -194,7 +194,8 @@ def _export(source, requested, staging, fmt, quantize, validation_file, max_eval
     from hf_transfer.base.console import quiet
     from hf_transfer.base.files import write_atomically
     from hf_transfer.base.hardware import versions
-    from hf_transfer.run.evaluation import FP32, agreement, evaluate_model, merged_fp32_run
+    from hf_transfer.run.evaluation import FP32, evaluate_model, merged_fp32_run
+    from hf_transfer.run.reload_check import agreement
 
     started = time.perf_counter()
     with quiet():

@@ -33,28 +33,37 @@ RUN_DEFAULTS: dict[str, Any] = {
 }
 """What hf_transfer sets before the recipe's ``training`` and the command-line flags."""
 
-COMMON_FLAGS: dict[str, tuple[str, str]] = {
-    # flag -> (default, what it does); the defaults are hf_transfer's (RUN_DEFAULTS) or transformers' own
-    "learning_rate": ("5e-5", "peak learning rate; recipes set their own per method (lora.learning_rate, ...)"),
-    "num_train_epochs": ("3", "passes over the training data"),
-    "per_device_train_batch_size": ("32", "training rows per step and device"),
-    "per_device_eval_batch_size": ("128", "evaluation rows per batch (batches sorted by length)"),
+COMMON_FLAGS: dict[str, tuple[str | None, str]] = {
+    # flag -> (default, what it does); None: hf_transfer's own default, from RUN_DEFAULTS; else transformers' own
+    "learning_rate": (None, "peak learning rate; recipes set their own per method (lora.learning_rate, ...)"),
+    "num_train_epochs": (None, "passes over the training data"),
+    "per_device_train_batch_size": (None, "training rows per step and device"),
+    "per_device_eval_batch_size": (None, "evaluation rows per batch (batches sorted by length)"),
     "gradient_accumulation_steps": ("1", "steps summed into one optimizer update"),
     "warmup_ratio": ("0", "share of the steps spent warming up (transformers 5 also reads --warmup_steps 0.1)"),
     "weight_decay": ("0.0", "AdamW weight decay"),
-    "eval_strategy": ("epoch", "epoch, steps (with --eval_steps N) or no"),
-    "save_strategy": ("epoch", "follows eval_strategy: the best evaluation's model is kept"),
+    "eval_strategy": (None, "epoch, steps (with --eval_steps N) or no"),
+    "save_strategy": (None, "follows eval_strategy: the best evaluation's model is kept"),
     "bf16 / --fp16": ("auto", "on where the device computes it natively (GPU, AVX512-BF16/AMX CPU); --bf16 false"),
     "gradient_checkpointing": ("false", "recompute activations to save memory"),
-    "report_to": ("none", "tensorboard, wandb, mlflow, trackio (the package must be installed)"),
-    "seed": ("42", "for the initialisation, shuffling and the held-out split"),
+    "report_to": (None, "tensorboard, wandb, mlflow, trackio (the package must be installed)"),
+    "seed": (None, "for the initialisation, shuffling and the held-out split"),
 }
 """The TrainingArguments people reach for, listed by ``hf-transfer run --help``."""
 
 
+def default_text(name: str) -> str:
+    """A common flag's default as ``--help`` shows it: hf_transfer's (RUN_DEFAULTS) or transformers' own."""
+    default = COMMON_FLAGS[name][0]
+    if default is not None:
+        return default
+    value = RUN_DEFAULTS[name]
+    return f"{value:g}".replace("e-0", "e-") if isinstance(value, float) else str(value)
+
+
 def common_flags_help() -> str:
     width = max(len(name) for name in COMMON_FLAGS) + 2
-    lines = [f"  --{name:<{width}} {what} (default: {default})" for name, (default, what) in COMMON_FLAGS.items()]
+    lines = [f"  --{name:<{width}} {what} (default: {default_text(name)})" for name, (_, what) in COMMON_FLAGS.items()]
     return "\n".join(lines)
 
 

@@ -3,7 +3,9 @@
 The flags come as a plain mapping (``vars(args)`` of the CLI's parser, or a dict in a test); nothing here
 writes to them, reads the disk beyond resolving paths, or imports torch. What the recipe says about the
 model and data comes out as the resolved ``Recipe`` (what ``recipe.yaml`` records); how this one run is
-carried out (where it writes, resume, what to do afterwards) comes out as a frozen ``RunOptions``.
+carried out (where it writes, resume, its time budget, what to do afterwards) comes out as a frozen ``RunOptions``:
+what ``train.run`` takes. The budget's clock starts here, when the command has read its flags, the one place a
+command's budget is made.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from hf_transfer.base.console import PROG
 from hf_transfer.base.errors import UserError
 from hf_transfer.base.plain import as_bool, parse_value
 from hf_transfer.recipe.recipe import Recipe
-from hf_transfer.run.budget import parse_duration
+from hf_transfer.run.budget import Budget, parse_duration
 from hf_transfer.sources import CAPS, FileData
 
 PUSH_FLAGS = ("push_to_hub", "hub_model_id", "hub_private_repo")
@@ -42,26 +44,29 @@ class RunOptions:
     full_size: bool = False
     """The recipe runs as written (its own data, sample limits, epochs and steps): its ``expected`` results apply."""
     command: str | None = None
+    """The command line as the user could type it again (the card and metrics.json record it)."""
     trust_remote_code: bool = False
-    """Given on the command line (or to ``train.run``): the only way a run may execute a checkpoint's own code."""
-    time_budget: float | None = None
-    """Seconds the whole command may take (``--time_budget``); None: no limit."""
+    """Given on the command line (or ``RunOptions(trust_remote_code=True)``): the only way a run may execute a
+    checkpoint's own code."""
+    budget: Budget | None = None
+    """The time the whole command may take (``--time_budget``), its clock started when the flags were resolved;
+    a command of several runs hands each a share. None: no limit."""
     test_file: Path | None = None
     merge_adapter: bool = False
     push_to_hub: bool = False
     hub_model_id: str | None = None
     hub_private_repo: bool = False
 
-    def train_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of ``train.run`` these options fix."""
-        return {
-            "overwrite": self.overwrite,
-            "resume": self.resume,
-            "verbose": self.verbose,
-            "full_size": self.full_size,
-            "command": self.command,
-            "trust_remote_code": self.trust_remote_code,
-        }
+
+def refuse_untrusted(recipe: Recipe, allowed: bool) -> None:
+    """A recipe that asks to run its checkpoint's own code, refused unless the user allowed it (a recipe alone
+    cannot switch that on)."""
+    if recipe.trust_remote_code and not allowed:
+        raise UserError(
+            f"The recipe asks to run Python code shipped with its checkpoint {recipe.checkpoint} "
+            "(trust_remote_code: true). A recipe cannot switch that on by itself: pass --trust_remote_code on the "
+            "command line (or RunOptions(trust_remote_code=True)) if you trust that code."
+        )
 
 
 def parse_training_flags(tokens: list[str]) -> dict[str, Any]:
@@ -134,12 +139,7 @@ def resolve_run(
     the run's options; bad input is a UserError naming it."""
     template = recipe
     recipe = recipe.with_overrides(list(flags.get("set") or []))
-    if recipe.trust_remote_code and not flags.get("trust_remote_code"):
-        raise UserError(
-            f"The recipe asks to run Python code shipped with its checkpoint {recipe.checkpoint} "
-            "(trust_remote_code: true). A recipe cannot switch that on by itself: pass --trust_remote_code on the "
-            "command line if you trust that code."
-        )
+    refuse_untrusted(recipe, bool(flags.get("trust_remote_code")))
     changes: dict[str, Any] = {}
     if flags.get("method"):
         changes["method"] = flags["method"]
@@ -193,7 +193,7 @@ def resolve_run(
         trust_remote_code=bool(flags.get("trust_remote_code")),
         test_file=Path(flags["test_file"]).expanduser().resolve() if flags.get("test_file") else None,
         merge_adapter=bool(flags.get("merge_adapter")),
-        time_budget=parse_duration(flags.get("time_budget")),
+        budget=budget_from(flags.get("time_budget")),
         push_to_hub=push_to_hub,
         hub_model_id=(push["hub_model_id"] or output_dir.name) if push_to_hub else None,
         hub_private_repo=bool(as_bool(push["hub_private_repo"])) if push["hub_private_repo"] is not None else False,
@@ -204,6 +204,12 @@ def resolve_run(
             f"{resolved.method}."
         )
     return resolved, options
+
+
+def budget_from(duration) -> Budget | None:
+    """``--time_budget 10m`` -> the command's Budget, its clock started now; None without a budget."""
+    seconds = parse_duration(duration)
+    return None if seconds is None else Budget.starting_now(seconds)
 
 
 def runs_as_written(original: Recipe, resolved: Recipe) -> bool:

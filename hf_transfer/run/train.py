@@ -34,14 +34,15 @@ from hf_transfer.base.hardware import (
     is_main_process,
     precision_text,
     silent,
-    versions,
 )
 from hf_transfer.base.tables import report_lines
 from hf_transfer.recipe.recipe import Recipe
 from hf_transfer.run.arguments import make_training_args, training_arguments
-from hf_transfer.run.evaluation import evaluate_reloaded
 from hf_transfer.run.guards import divergence, run_warnings
 from hf_transfer.run.loading import load
+from hf_transfer.run.options import RunOptions, refuse_untrusted
+from hf_transfer.run.reload_check import evaluate_reloaded
+from hf_transfer.run.results import run_metrics, selection_record, test_metrics
 from hf_transfer.run.trainer import (
     build_trainer,
     check_early_stopping,
@@ -57,14 +58,15 @@ PRECISION_KEYS = ("bf16", "fp16", "use_cpu")
 class Run:
     """One run of a recipe into ``output_dir``, phase by phase (see the module's docstring)."""
 
-    def __init__(self, recipe: Recipe, output_dir: Path, console, overwrite=False, resume=False, full_size=False,
-                 command=None, budget=None, callbacks=()):  # fmt: skip
-        self.requested, self.output_dir, self.console = recipe, output_dir, console
-        self.budget, self.callbacks, self.budget_plan = budget, list(callbacks), None
-        self.overwrite, self.resume, self.full_size, self.command = overwrite, resume, full_size, command
+    def __init__(self, recipe: Recipe, options: RunOptions, console, callbacks=()):
+        self.requested, self.options, self.console = recipe, options, console
+        self.output_dir = Path(options.output_dir).expanduser().resolve()
+        self.budget, self.callbacks, self.budget_plan = options.budget, list(callbacks), None
+        self.overwrite, self.resume, self.command = options.overwrite, options.resume, options.command
+        self.full_size = options.full_size
         self.log = console.say
         self.clock = PhaseClock()
-        self.staging = RunFolder(output_dir).staging
+        self.staging = RunFolder(self.output_dir).staging
         self.main = is_main_process()
         self.results: dict[str, Any] = {}
         self.resume_from = None
@@ -236,8 +238,8 @@ class Run:
     # ---- save, then evaluate what was saved
     def save(self) -> None:
         trainer, loaded = self.trainer, self.loaded
-        self.results["selection"] = self.evaluate_selection()
-        self.results["test"] = self.evaluate_test()
+        self.results["selection"] = selection_record(self)
+        self.results["test"] = test_metrics(self)
         self.clock.lap("test_split")
         trainer.save_model(str(self.staging))  # the Trainer saves from rank 0 only
         if self.main:
@@ -250,47 +252,6 @@ class Run:
             folder.make_readable()
         self.state.wait_for_everyone()
         self.clock.lap("save")
-
-    def evaluate_selection(self) -> dict[str, Any]:
-        """What chose the model: the selection split's rows and the kept model's metric on it (the kept evaluation's,
-        or, when training evaluated nothing, one evaluation of the trained model: what a tuner compares), or why
-        nothing was carved."""
-        loaded, trainer = self.loaded, self.trainer
-        key = f"eval_{loaded.recipe.task.main_metric()}"
-        if "selection" not in loaded.tokenized:
-            why = ("data.selection_fraction=0: trained on every row, the last model kept"
-                   if self.requested.data.selection_fraction == 0 else "one evaluation: the last model is the model")
-            return {"rows": 0, "chose": why}  # fmt: skip
-        if self.kept:
-            value = self.kept["value"]
-        else:
-            value = trainer.evaluate(eval_dataset=loaded.tokenized["selection"]).get(key)
-        return {
-            "rows": len(loaded.splits["selection"]),
-            "fraction": self.selection_share,
-            "described": loaded.recipe.data.describe_selection(self.selection_share),
-            "metric": key,
-            "value": value,
-            "chose": "the kept checkpoint" + (" and early stopping" if self.requested.early_stopping_patience else "")
-            if self.kept else "nothing during training (one evaluation); its metric ranks tuner trials",
-        }
-
-    def evaluate_test(self) -> dict[str, float] | None:
-        """The test split, once, with the model chosen on the validation split."""
-        loaded, trainer = self.loaded, self.trainer
-        if "test" not in loaded.tokenized:
-            return None
-        recipe, task = loaded.recipe, loaded.recipe.task
-        chosen_on_validation = trainer.compute_metrics  # the test split maps predictions back to its own examples
-        trainer.compute_metrics = task.metrics_function(
-            recipe.metric_names, loaded.splits["test"], loaded.tokenized["test"], loaded.tokenizer
-        )
-        try:
-            return task.finish_metrics(
-                trainer.evaluate(eval_dataset=loaded.tokenized["test"], metric_key_prefix="test")
-            )
-        finally:
-            trainer.compute_metrics = chosen_on_validation
 
     def evaluate_saved(self) -> None:
         """The saved model, reloaded from disk and evaluated once: its metrics are the run's, and it must
@@ -318,54 +279,13 @@ class Run:
 
     # ---- metrics.json and the card, into the staging folder
     def write_results(self) -> None:
-        loaded, results = self.loaded, self.results
-        samples = {"train": len(loaded.splits["train"]), "eval": len(loaded.splits["validation"])}
-        if "selection" in loaded.splits:
-            samples["selection"] = len(loaded.splits["selection"])
-        if results["test"] is not None:
-            samples["test"] = len(loaded.splits["test"])
         close_tracker_logs(self.trainer)
-        self.metrics = runs.build_metrics(
-            recipe=loaded.recipe,
-            checkpoint_source=loaded.checkpoint.note or loaded.checkpoint.path,
-            samples=samples,
-            features={"train": len(loaded.tokenized["train"]), "eval": len(loaded.tokenized["validation"])},
-            unit=loaded.recipe.task.unit,
-            dropped=loaded.dropped,
-            data_check=loaded.data_check,
-            train=results["train"],
-            eval=results["eval"],
-            test=results["test"],
-            baselines=results["baselines"],
-            parameters=self.parameters,
-            resources={**self.memory.report(), "saved_bytes": RunFolder(self.staging).saved_bytes()},
-            phases=self.clock.seconds,
-            training_arguments=self.training_kwargs,
-            world_size=self.args.world_size,
-            reload_check=results["reload_check"],
-            kept=self.kept,
-            licenses=loaded.licenses,
-            warnings=results["warnings"],
-            versions=versions(),
-            command=self.command,
-            selection=results["selection"],
-            **({"budget": self.budget_record()} if self.budget_plan else {}),
-        )
-        if results.get("classes"):
-            self.metrics["classes"] = results["classes"]
+        self.metrics = run_metrics(self)
         if self.main:
-            save_training_curves(self.trainer.state.log_history, results["reload_check"]["metric"],
+            save_training_curves(self.trainer.state.log_history, self.results["reload_check"]["metric"],
                                  self.staging / runs.CURVES_FILE)  # fmt: skip
             RunFolder(self.staging).write_metrics(self.metrics)
             write_card(self.staging)
-
-    def budget_record(self) -> dict:
-        from hf_transfer.run.budget import budget_record
-
-        record = budget_record(
-            self.budget, self.budget_plan, self.budget_stop.stopped_at, self.trainer.state.global_step
-        )
-        return dict(record, wall_seconds_before_publish=round(self.budget.seconds - self.budget.left(), 2))
 
     # ---- publish: the staging folder renamed into place
     def publish(self) -> dict:
@@ -382,53 +302,26 @@ class Run:
         return metrics
 
 
-def run(
-    recipe: Recipe,
-    output_dir: str | Path,
-    overwrite: bool = False,
-    command: str | None = None,
-    log=print,
-    resume: bool = False,
-    full_size: bool = False,
-    verbose: bool = False,
-    trust_remote_code: bool = False,
-    console: Console | None = None,
-    time_budget=None,
-    callbacks=(),
-) -> dict:
-    """Train ``recipe`` and write its run folder. Returns the contents of ``metrics.json``.
+def run(recipe: Recipe, options: RunOptions, console: Console | None = None, callbacks=()) -> dict:
+    """Train ``recipe`` as ``options`` say (``run/options.py``: where it writes, resume, full size, the time budget,
+    whether the checkpoint's own code may run) and write its run folder. Returns the contents of ``metrics.json``.
 
-    ``resume``: continue the unfinished run in ``<output_dir>.partial`` from its newest complete checkpoint.
-    ``full_size``: the recipe runs as written (no sample or step limits), so its ``expected`` results apply.
-    ``trust_remote_code``: allow a recipe that asks for it to run its checkpoint's own code (a recipe alone
-    cannot switch that on). ``console``: the command's console (several runs may share one); without one, a
-    console of the run's own prints through ``log`` (``verbose``: also everything the libraries print).
-    ``time_budget``: seconds, or a ``budget.Budget``, the whole run must fit in. ``callbacks``: extra
-    TrainerCallbacks (a tuner's reports)."""
+    ``console``: the command's console (several runs may share one); without one, a console of the run's own
+    prints (``options.verbose``: also everything the libraries print). ``callbacks``: extra TrainerCallbacks (a
+    tuner's reports)."""
     recipe.validate()
-    if recipe.trust_remote_code and not trust_remote_code:
-        raise UserError(
-            f"The recipe asks to run Python code shipped with {recipe.checkpoint} (trust_remote_code): a recipe "
-            "cannot switch that on by itself. Pass --trust_remote_code (or run(..., trust_remote_code=True))."
-        )
+    refuse_untrusted(recipe, options.trust_remote_code)
     methods.check_available(recipe.method)
-    output_dir = Path(output_dir).expanduser().resolve()
-    if time_budget is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if options.budget is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UserError(
             "--time_budget plans and stops one process's training; launched as several processes "
             f"(WORLD_SIZE={os.environ['WORLD_SIZE']}), each would plan and stop on its own clock and the others would "
             "wait for it forever. Leave out --time_budget, or run one process."
         )
-    if isinstance(time_budget, (int, float)):
-        from hf_transfer.run.budget import Budget
-
-        time_budget = Budget.starting_now(float(time_budget))
     if console is None:
-        with Console(log=log if is_main_process() else silent, verbose=verbose) as own:
-            return run(recipe, output_dir, overwrite, command, log, resume, full_size, verbose, trust_remote_code, own,
-                       time_budget, callbacks)  # fmt: skip
-    settings = {"overwrite": overwrite, "resume": resume, "full_size": full_size, "command": command,
-                "budget": time_budget, "callbacks": callbacks}  # fmt: skip
+        with Console(log=print if is_main_process() else silent, verbose=options.verbose) as own:
+            return run(recipe, options, own, callbacks)
+    output_dir = Path(options.output_dir).expanduser().resolve()
     # rank 0 writes the folder, and holds it for the whole run
     with staging.locked(output_dir) if is_main_process() else contextlib.nullcontext():
-        return Run(recipe, output_dir, console, **settings).execute()
+        return Run(recipe, options, console, callbacks).execute()
