@@ -370,3 +370,27 @@ def test_run_seeds_by_default_writes_beside_the_single_run_not_into_it(tiny_bert
     assert code == 0, err
     assert tree(single) == before
     assert (single.with_name(single.name + "-seeds") / "report.json").is_file()
+
+
+def test_tune_seeds_say_whether_the_winner_beats_the_runner_up(tiny_bert, sentiment_files, tmp_path, run_cli,
+                                                               monkeypatch):  # fmt: skip
+    from hf_transfer.run import train
+
+    def fake(recipe, options, console=None, callbacks=()):
+        # the command line fixes the learning rate: weight decay is searched; the seed moves every trial alike
+        value = 0.5 + recipe.training["weight_decay"] + 0.001 * recipe.training.get("seed", 42)
+        return {"eval": {"eval_accuracy": value}, "selection": {"value": value}}
+
+    monkeypatch.setattr(train, "run", fake)
+    args = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "seeded", "--max_steps", "2")[1:]
+    code, out, err = run_cli("tune", *args, "--trials", "2", "--seeds", "2")
+    assert code == 0, err
+    assert "Against the runner-up, trial" in out and "paired t-interval over 2 seeds" in out
+    report = json.loads((tmp_path / "seeded" / "report.json").read_text())
+    assert report["best"]["against_runner_up"]["within_noise"] is False, "the same gap on both seeds"
+    one = tiny_run_args(tiny_bert, sentiment_files, tmp_path / "one", "--max_steps", "2")[1:]
+    code, out, err = run_cli("tune", *one, "--trials", "2")
+    assert code == 0, err
+    assert "One seed per trial" in out
+    code, _, err = run_cli("tune", *args, "--trials", "2", "--seeds", "0", "--output_dir", tmp_path / "zero")
+    assert code == 2 and "--seeds must be a whole number, 1 or more" in err

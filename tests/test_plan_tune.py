@@ -197,6 +197,55 @@ def fake_run(optimum: float):
     return run
 
 
+def test_tune_seeds_rank_on_the_mean_and_set_the_winner_against_the_runner_up(tmp_path, tiny_bert, sentiment_files):
+    """--seeds 3: each trial trains its settings on three seeds (other folders, other training seeds, the same
+    split), its value is the mean, and the winner gets a paired interval over the seeds against the runner-up."""
+    from types import SimpleNamespace
+
+    from hf_transfer import UserError
+    from hf_transfer.base.console import Console
+    from hf_transfer.base.stats import paired_t
+    from hf_transfer.commands.tune import tune
+
+    calls = []
+
+    def noisy_run(recipe, options, console=None, callbacks=()):
+        rate, seed = recipe.training["learning_rate"], recipe.training.get("seed", 42)
+        calls.append((rate, seed, recipe.training.get("data_seed"), options.output_dir.name, len(callbacks)))
+        value = math.exp(-((math.log10(rate) + 3) ** 2)) + 0.01 * (seed - 43)
+        control = SimpleNamespace(should_training_stop=False)
+        for callback in callbacks:
+            callback.on_evaluate(None, SimpleNamespace(global_step=1), control, metrics={"eval_accuracy": value})
+        return {"eval": {"eval_accuracy": value / 2}, "selection": {"value": value}}
+
+    recipe = tiny_recipe(tiny_bert, sentiment_files)
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: {low: 1e-5, high: 1e-1, log: true}\n")
+    with Console() as console:
+        report = tune(recipe, ["full"], tmp_path / "tune", 4, console, space_file=space, train_run=noisy_run, seeds=3)
+    trials = [t for t in report["trials"] if t["state"] == "complete"]
+    assert len(trials) >= 2
+    for trial in trials:
+        runs = [c for c in calls if c[0] == trial["params"]["learning_rate"]]
+        assert [c[1] for c in runs] == [42, 43, 44] and [c[2] for c in runs] == [None, 43, 44]
+        assert [c[3] for c in runs] == [f"trial-{trial['trial']:04d}", f"trial-{trial['trial']:04d}-seed1",
+                                        f"trial-{trial['trial']:04d}-seed2"]  # fmt: skip
+        assert [c[4] for c in runs] == [1, 0, 0], "the pruner reads the first seed only"
+        assert trial["value"] == pytest.approx(sum(trial["seed_values"]) / 3)
+    best = report["best"]
+    runner = sorted(trials, key=lambda t: t["value"])[-2]
+    against = best["against_runner_up"]
+    winner = next(t for t in trials if t["trial"] == best["trial"])
+    expected = paired_t(winner["seed_values"], runner["seed_values"])
+    assert against["trial"] == runner["trial"] and against["how"] == "paired t-interval over 3 seeds"
+    assert (against["mean"], against["low"], against["high"]) == pytest.approx((expected.mean, expected.low,
+                                                                                 expected.high))  # fmt: skip
+    assert against["within_noise"] == (expected.low <= 0 <= expected.high)
+    assert report["seeds"] == 3
+    with Console() as console, pytest.raises(UserError):  # a mean over 3 seeds cannot continue as one seed's value
+        tune(recipe, ["full"], tmp_path / "tune", 5, console, space_file=space, train_run=noisy_run, seeds=1)
+
+
 def test_tune_finds_the_learning_rate_the_objective_prefers_and_prunes(tmp_path, tiny_bert, sentiment_files):
     from hf_transfer.base.console import Console
     from hf_transfer.commands.tune import tune

@@ -33,6 +33,11 @@ def add_parser(sub) -> None:
     tune.add_argument(
         "--keep", choices=["all", "best"], default="all", help="trial folders to keep (best: metrics only)"
     )
+    tune.add_argument(
+        "--seeds", type=int, default=1, metavar="K",
+        help="train each trial's settings K times (seeds) and rank on the mean; the winner gets a paired interval "
+        "against the runner-up (default 1)",
+    )  # fmt: skip
     add_run_flags(tune)
 
 
@@ -66,12 +71,20 @@ def run(args, extra, argv) -> None:
             budget=options.budget,
             trust_remote_code=options.trust_remote_code,
             given=given,
+            seeds=args.seeds,
         )
     best = report["best"]
     print(
         f"\nBest: trial {best['trial']} ({best['method']}), {report['metric']} {best['value']:.4f} on "
         f"{report['selected_on']}.\nIts recipe: {best['recipe']} (hf-transfer run {best['recipe']})"
     )
+    against = best.get("against_runner_up")
+    if against:
+        noise = "within noise" if against["within_noise"] else "beyond noise"
+        print(f"Against the runner-up, trial {against['trial']}: {against['mean']:+.4f} (95% interval "
+              f"{against['low']:+.4f} to {against['high']:+.4f}, {against['how']}): {noise}.")
+    elif report.get("seeds", 1) == 1 and len([r for r in report["trials"] if r["state"] == "complete"]) > 1:
+        print("One seed per trial: whether the winner beats the runner-up beyond seed noise is unknown (--seeds 3).")
     if "refit" in report:
         print(f"Refit on all the training data: {report['refit']['run_dir']}")
     print(f"Trials: {options.output_dir / 'trials.md'}; report: {options.output_dir / 'report.json'}")

@@ -25,17 +25,24 @@ def fraction_text(fraction: float) -> str:
     return f"{fraction:g}"
 
 
+def with_seed(recipe: Recipe, k: int) -> Recipe:
+    """The recipe with its k-th seed (k = 0: the recipe's own): data order and head initialisation change, the split
+    stays fixed (``split_seed``), so every seed reports on the same rows."""
+    base_seed = int(recipe.training.get("seed", 42))
+    return dataclasses.replace(recipe, training={**recipe.training, "seed": base_seed + k, "data_seed": base_seed + k})
+
+
 def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list[float] | None, schedule: dict):
     """(folder name, method, fraction, seed, recipe) for every run of the comparison. One seed and no fractions:
     one folder per method, as before; otherwise ``<method>-frac<fraction>-seed<seed>``."""
-    base_seed = int(recipe.training.get("seed", 42))
     out = []
     for method in methods:
         for fraction in fractions or [1.0]:
             for k in range(seeds):
                 training = {**recipe.training, **schedule}
-                if seeds > 1:  # data order and head initialisation; the split stays fixed (split_seed)
-                    training.update(seed=base_seed + k, data_seed=base_seed + k)
+                if seeds > 1:
+                    seeded = with_seed(recipe, k).training
+                    training.update(seed=seeded["seed"], data_seed=seeded["data_seed"])
                 data = recipe.data if fraction >= 1 else dataclasses.replace(recipe.data, train_fraction=fraction)
                 # "full-frac0.5-seed1": the share of the data and the seed, never read as a metric ("-f1")
                 name = method if seeds == 1 and not fractions else f"{method}-frac{fraction_text(fraction)}-seed{k}"

@@ -15,8 +15,12 @@ from hf_transfer.base.errors import UserError, first_line, without_password
 from hf_transfer.recipe.recipe import Recipe
 
 
-def fingerprint(recipe: Recipe, methods: list[str], spaces: dict) -> str:
-    text = json.dumps({"recipe": recipe.to_dict(), "methods": methods, "spaces": spaces}, sort_keys=True, default=str)
+def fingerprint(recipe: Recipe, methods: list[str], spaces: dict, seeds: int = 1) -> str:
+    """What a resumed study must share with the one it continues (a mean over 3 seeds is not one seed's value)."""
+    what = {"recipe": recipe.to_dict(), "methods": methods, "spaces": spaces}
+    if seeds > 1:
+        what["seeds"] = seeds
+    text = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

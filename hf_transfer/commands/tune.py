@@ -4,7 +4,9 @@ during training), every trial a normal run folder, selection on a split carved f
 The study lives in SQLite inside the output folder unless ``--storage`` names another database (any URL
 Optuna's RDB storage takes): rerunning the same command continues it, and several ``tune`` processes on one
 storage share its trials. The winner is written as a recipe ``hf-transfer run`` takes as it is, and, with
-``refit``, trained again on all the training data and evaluated once on the evaluation data.
+``refit``, trained again on all the training data and evaluated once on the evaluation data. With ``seeds`` > 1
+each trial trains its settings once per seed (its value: the mean on the selection split), and the winner is set
+against the runner-up with a paired interval over the seeds.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ SELECTION_FRACTION = 0.1
 def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int, console, storage: str | None = None,
          space_file: Path | None = None, selection_fraction: float = SELECTION_FRACTION, refit: bool = False,
          keep: str = "all", budget=None, trust_remote_code: bool = False, seed: int = 42,
-         train_run=None, given: dict | None = None) -> dict:  # fmt: skip
+         train_run=None, given: dict | None = None, seeds: int = 1) -> dict:  # fmt: skip
     """Run the search (see the module's docstring); returns the report written to ``output_dir/report.json``.
     ``train_run``: what trains a trial (``train.run``; a test gives a stand-in with a known optimum). ``given``: the
     settings the command line gave (fixed in every trial, taken out of the search)."""
@@ -59,6 +61,7 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         raise UserError("hf-transfer tune searches with Optuna: pip install 'hf-transfer-toolkit[tune]'.") from None
     from optuna.trial import TrialState
 
+    from hf_transfer.commands.compare import with_seed
     from hf_transfer.run import train
     from hf_transfer.run.options import RunOptions
 
@@ -66,6 +69,8 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
 
     if trials < 1:
         raise UserError(f"--trials must be 1 or more, got {trials}.")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise UserError(f"--seeds must be a whole number, 1 or more (got {seeds!r}).")
     if not 0 < selection_fraction < 1:
         raise UserError(
             f"--selection_fraction must be between 0 and 1 (got {selection_fraction}): tune selects on rows carved "
@@ -93,7 +98,8 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
     make_dir(output_dir)
     url = storage or f"sqlite:///{output_dir / 'study.db'}"
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a refused trial is said in one line, not Optuna's traceback
-    study, rdb = open_study(url, recipe.name, direction, fingerprint(selecting, method_names, spaces), seed)
+    print_of = fingerprint(selecting, method_names, spaces, seeds)
+    study, rdb = open_study(url, recipe.name, direction, print_of, seed)
     if fixed:
         console.say(f"[hf-transfer] fixed by the command line, not searched: {', '.join(fixed)}")
     failed = fail_orphans(study, rdb)
@@ -117,10 +123,19 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         if trials_budget is not None:  # an equal share of what is left for each trial still to run
             finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
             share = trials_budget.share(max(1, trials - finished))
+        folders = [folder] + [folder.with_name(f"{folder.name}-seed{k}") for k in range(1, seeds)]
+        trial.set_user_attr("seed_dirs", [str(f) for f in folders[1:]])
+        values, evaluations = [], []
         try:
-            options = RunOptions(output_dir=folder, overwrite=True, command=f"hf-transfer tune (trial {trial.number})",
-                                 budget=share, trust_remote_code=trust_remote_code)  # fmt: skip
-            metrics = run(trial_recipe, options, console=console, callbacks=[report])
+            for k, seed_folder in enumerate(folders):  # the pruner reads the first seed's evaluations
+                part = share.share(seeds - k) if share is not None else None
+                options = RunOptions(output_dir=seed_folder, overwrite=True, budget=part,
+                                     command=f"hf-transfer tune (trial {trial.number}" + (f", seed {k})" if k else ")"),
+                                     trust_remote_code=trust_remote_code)  # fmt: skip
+                metrics = run(with_seed(trial_recipe, k) if k else trial_recipe, options, console=console,
+                              callbacks=[report] if k == 0 else [])  # fmt: skip
+                values.append((metrics.get("selection") or {}).get("value"))  # the selection split ranks trials
+                evaluations.append(metrics["eval"].get(metric))
         except optuna.TrialPruned:
             shutil.rmtree(folder.with_name(folder.name + ".partial"), ignore_errors=True)
             trial.set_user_attr("pruned_value", report.last)
@@ -135,11 +150,13 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
             raise
         durations.append(time.monotonic() - started)
         trial.set_user_attr("seconds", round(durations[-1], 2))
-        value = (metrics.get("selection") or {}).get("value")  # the selection split ranks trials, never the evaluation
-        trial.set_user_attr("evaluation_value", metrics["eval"].get(metric))
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
             raise UserError(f"trial {trial.number}: the run reported no {metric}.")
-        return float(value)
+        if seeds > 1:
+            trial.set_user_attr("seed_values", values)
+        known = [e for e in evaluations if e is not None]
+        trial.set_user_attr("evaluation_value", sum(known) / len(known) if known else None)
+        return sum(values) / len(values)  # the mean over seeds; never the evaluation split
 
     def out_of_time(study, trial) -> None:
         if trials_budget is not None and durations and trials_budget.left() < 0.5 * min(durations):
@@ -160,11 +177,12 @@ def tune(recipe: Recipe, method_names: list[str], output_dir: Path, trials: int,
         study.optimize(objective, n_trials=trials - done, timeout=timeout, callbacks=[stop, out_of_time],
                        catch=(Exception,))  # fmt: skip
     return finish(study, recipe, selecting, method_names, output_dir, metric, refit, keep, console, budget,
-                  trust_remote_code, selection_fraction)  # fmt: skip
+                  trust_remote_code, selection_fraction, seeds)  # fmt: skip
 
 
 def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str, refit: bool, keep: str, console,
-           budget, trust_remote_code: bool, selection_fraction: float = SELECTION_FRACTION) -> dict:  # fmt: skip
+           budget, trust_remote_code: bool, selection_fraction: float = SELECTION_FRACTION,
+           seeds: int = 1) -> dict:  # fmt: skip
     """The table of trials, the plots, the winner as a recipe file, the refit; ``report.json`` last."""
     from optuna.trial import TrialState
 
@@ -180,7 +198,8 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
         rows.append({"trial": t.number, "state": t.state.name.lower(), "value": value,
                      "evaluation_value": t.user_attrs.get("evaluation_value"),
                      "seconds": t.user_attrs.get("seconds"), "params": t.params,
-                     "run_dir": t.user_attrs.get("run_dir"), "error": t.user_attrs.get("error")})  # fmt: skip
+                     "run_dir": t.user_attrs.get("run_dir"), "error": t.user_attrs.get("error"),
+                     **({"seed_values": t.user_attrs["seed_values"]} if "seed_values" in t.user_attrs else {})})
     write_table(rows, output_dir, metric)
     plots = write_plots(study, output_dir)
     report: dict[str, Any] = {
@@ -188,6 +207,7 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
         "metric": metric,
         "direction": study.direction.name.lower(),
         "selected_on": selecting.data.describe_selection(selection_fraction),
+        "seeds": seeds,
         "reported_on": selecting.data.describe_evaluation(),
         "trials": rows,
         "plots": plots,
@@ -208,22 +228,25 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
         recipe.description + f" Tuned with hf-transfer tune: trial {best.number} of {len(trials)}, {metric} "
         f"{best.value:.4f} on the selection split.").strip())  # fmt: skip
     write_atomically(output_dir / "best_recipe.yaml", winner.to_yaml())
+    against = against_runner_up(best, finished, seeds, study.direction.name == "MAXIMIZE")
     report["best"] = {"trial": best.number, "method": method, "params": params, "value": best.value,
-                      "recipe": str(output_dir / "best_recipe.yaml")}  # fmt: skip
+                      "recipe": str(output_dir / "best_recipe.yaml"), **against}  # fmt: skip
     if keep == "best":
         for t in trials:
-            folder = Path(t.user_attrs.get("run_dir") or "")
-            if t.number != best.number and folder.is_dir():
+            for folder in [Path(t.user_attrs.get("run_dir") or ""), *map(Path, t.user_attrs.get("seed_dirs", []))]:
+                if t.number == best.number or not folder.is_dir() or folder == Path():
+                    continue
                 kept = folder / "metrics.json"
                 metrics = kept.read_text() if kept.is_file() else None
                 shutil.rmtree(folder)
                 if metrics:
                     folder.mkdir(parents=True)
                     (folder / "metrics.json").write_text(metrics)
-    for t in trials:  # a killed trial's unfinished folder: nothing in it can be used
-        partial = Path(str(t.user_attrs.get("run_dir", "")) + ".partial")
-        if t.state == TrialState.FAIL and partial.is_dir():
-            shutil.rmtree(partial, ignore_errors=True)
+    for t in trials:  # a killed trial's unfinished folders: nothing in them can be used
+        for folder in [str(t.user_attrs.get("run_dir", "")), *t.user_attrs.get("seed_dirs", [])]:
+            partial = Path(folder + ".partial")
+            if t.state == TrialState.FAIL and folder and partial.is_dir():
+                shutil.rmtree(partial, ignore_errors=True)
     if refit:
         from hf_transfer.run import train
         from hf_transfer.run.options import RunOptions
@@ -245,3 +268,17 @@ def finish(study, recipe, selecting, method_names, output_dir: Path, metric: str
                               for r in rows]))  # fmt: skip
     write_atomically(output_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
     return report
+
+
+def against_runner_up(best, finished: list, seeds: int, greater: bool) -> dict:
+    """The winner against the runner-up, seed by seed: the paired t-interval of their differences on the selection
+    split (best - runner-up), when every trial trained on the same seeds; nothing with one seed or one trial."""
+    from hf_transfer.base.stats import paired_t
+
+    others = [t for t in finished if t.number != best.number and len(t.user_attrs.get("seed_values", [])) == seeds]
+    if seeds < 2 or not others or len(best.user_attrs.get("seed_values", [])) != seeds:
+        return {}
+    runner = max(others, key=lambda t: t.value) if greater else min(others, key=lambda t: t.value)
+    interval = paired_t(best.user_attrs["seed_values"], runner.user_attrs["seed_values"])
+    return {"against_runner_up": {"trial": runner.number, "value": runner.value, **interval.as_dict(),
+                                  "within_noise": interval.covers_zero()}}  # fmt: skip
