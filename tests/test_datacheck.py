@@ -304,7 +304,10 @@ def test_label_issues_find_flipped_labels(tmp_path, tiny_bert, run_cli, method):
                            "--validation_file", valid, "--output_file", out, "--label_issues", *how)  # fmt: skip
     assert code == 0, err
     ranked = json.loads(out.read_text())["label_issues"]["ranked"]
-    assert all(p in ranked[:10] for p in planted)
+    # among ~1,000 words: a short LoRA run on a tiny random model ranks the planted tags a little lower than a linear
+    # head fitted to convergence, but far above chance
+    top = {"freeze": 10, "lora": 20}[method]
+    assert all(p in ranked[:top] for p in planted), [ranked.index(p) if p in ranked else None for p in planted]
 
 
 def test_label_issues_refuse_what_they_do_not_cover():
