@@ -485,3 +485,20 @@ def test_plan_forecasts_a_token_classification_run(tiny_bert, tmp_path, run_cli)
     assert code == 0, err
     [forecast] = json.loads(out)
     assert forecast["steps"] == 2 and forecast["seconds"]["evaluations"] >= 0
+
+
+def test_step_time_follows_the_probe_where_it_grows_faster_than_tokens():
+    """QA's probe on this CPU (tokens, seconds): steps of long windows took four times as long as steps of half the
+    tokens. A straight line through them, its intercept cut at zero, forecast a 2,816-token step at 2.1 s (it took
+    0.88 s) and the whole QA run at twice its time; the forecast goes through the measured batches instead."""
+    from hf_transfer.run.probe import Fit
+
+    measured = [(5760, 2.955), (4096, 1.389), (2944, 0.705), (2432, 0.551)]
+    fit = Fit.of(measured)
+    for tokens, seconds in measured:
+        assert fit(tokens) == pytest.approx(seconds)
+    assert fit(2816) == pytest.approx(0.667, abs=0.01) and 0.705 < fit(3584) < 1.389
+    assert fit(640) == pytest.approx(0.551 * 640 / 2432), "below the probe: in proportion to its smallest batch"
+    assert fit(6000) == pytest.approx(2.955 * 6000 / 5760)
+    assert Fit.of([(100, 1.0), (100, 3.0)])(100) == pytest.approx(2.0), "equal batches averaged"
+    assert 0 < fit.spread < 0.5 and Fit.of([(1, 1.0), (2, 2.0), (3, 3.0)]).spread == pytest.approx(0.0)
