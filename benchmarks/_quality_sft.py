@@ -3,7 +3,7 @@
 alpaca-smollm2 recipe's tokenization of the evaluation file, its response-token mean loss), on the base model
 hf_transfer trains (the packaged SmolLM2 GGUF, dequantized once).
 
-    python benchmarks/_quality_sft.py VALIDATION.json [--bf16] ADAPTER_DIR...   # prints {"ADAPTER_DIR": loss, ...}
+    python benchmarks/_quality_sft.py VALIDATION.json [--bf16] [--checkpoint BASE] ADAPTER...  # {"ADAPTER": loss}
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from pathlib import Path
 RECIPE = "alpaca-smollm2"
 
 
-def score_adapters(adapters: list[str], validation_file: str, bf16: bool, recipe_name: str = RECIPE) -> dict:
-    """{adapter folder: hf_transfer's eval loss of base + that adapter on ``validation_file``}."""
+def score_adapters(adapters: list[str], validation_file: str, bf16: bool, checkpoint: str | None = None) -> dict:
+    """{adapter folder: hf_transfer's eval loss of base + that adapter on ``validation_file``}; ``checkpoint``: another
+    base than the recipe's (the tests' tiny model)."""
+    import dataclasses
+
     from peft import PeftModel
 
     from hf_transfer import load_recipe
@@ -28,14 +31,16 @@ def score_adapters(adapters: list[str], validation_file: str, bf16: bool, recipe
     from hf_transfer.run.evaluation import evaluate_model, evaluation_data
     from hf_transfer.sources.assets import resolve_checkpoint
 
-    recipe = load_recipe(recipe_name)
+    recipe = load_recipe(RECIPE)
+    if checkpoint is not None:
+        recipe = dataclasses.replace(recipe, checkpoint=checkpoint)
     scores = {}
     with quiet():
-        checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint))
-        tokenizer = load_tokenizer(checkpoint, recipe)
+        base = plain_checkpoint(resolve_checkpoint(recipe.checkpoint))
+        tokenizer = load_tokenizer(base, recipe)
         _, splits, _, tokenized = evaluation_data(recipe, tokenizer, Path(validation_file))
         for adapter in adapters:
-            model = PeftModel.from_pretrained(load_base_model(recipe, checkpoint), adapter).eval()
+            model = PeftModel.from_pretrained(load_base_model(recipe, base), adapter).eval()
             metrics = evaluate_model(
                 model,
                 tokenizer,
@@ -54,9 +59,10 @@ def main() -> None:
     parser.add_argument("validation_file")
     parser.add_argument("adapters", nargs="+")
     parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--checkpoint", help="another base model than the recipe's")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    print(json.dumps(score_adapters(args.adapters, args.validation_file, args.bf16)))
+    print(json.dumps(score_adapters(args.adapters, args.validation_file, args.bf16, args.checkpoint)))
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ and --bf16, from process start to a saved, reload-checked model (wall), its fina
   data.columns.text=sentence``: a seeded sample of 3,000 of the shared SST-2 training rows (sized so one precision,
   3 seeds, both sides, full and lora, takes about 13 minutes on the 2-core EPYC) and all 872 validation rows; the
   baseline reads the same TSV files with the same README settings.
-- ner: the shared CoNLL-2003 (first 2,000 training, 1,000 validation sentences); baseline run_ner-style
+- ner: the shared CoNLL-2003 (first 1,200 training, 1,000 validation sentences); baseline run_ner-style
   (baselines/token_classification.py) with the Trainer's defaults its README leaves (lr 5e-5, 3 epochs, batch 8);
   ours ``conll2003-bert --model_name_or_path MiniLM``; overall entity F1.
-- qa: the shared SQuAD (first 600 training, 300 validation questions: one baseline run under 10 minutes here);
+- qa: the shared SQuAD (first 500 training, 300 validation questions: one baseline run under 10 minutes here);
   baseline run_qa-style (baselines/question_answering.py) with its README's batch 12, lr 3e-5, 2 epochs, 384 tokens,
   stride 128; ours ``squad-bert --model_name_or_path MiniLM``; F1 (0-100).
 - sft: the shared Alpaca sample (first 150 training records, last 35 for evaluation), the packaged SmolLM2-135M GGUF
