@@ -64,3 +64,84 @@ def test_the_gpu_check_says_so_and_exits_0_without_cuda(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "has no CUDA GPU" in done.stdout
     assert "did not run" in (tmp_path / "out" / "gpu_check.md").read_text()
+
+
+def _baseline(tmp_path, script: str, model: Path, train: Path, valid: Path, *extra: str) -> tuple[dict, dict]:
+    """A baseline script run under _measure.py as bench_quality.py runs it; (the measure, the BASELINE line)."""
+    command = [sys.executable, str(BENCHMARKS / "_measure.py"), str(tmp_path / "measured.json"), "--",
+               str(BENCHMARKS / "baselines" / script), "--model_name_or_path", str(model), "--train_file", str(train),
+               "--validation_file", str(valid), "--output_dir", str(tmp_path / "out"), *extra]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(BENCHMARKS.parent)}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [line] = [line for line in proc.stdout.splitlines() if line.startswith("BASELINE ")]
+    return json.loads((tmp_path / "measured.json").read_text()), json.loads(line.removeprefix("BASELINE "))
+
+
+def _timed(measured: dict, report: dict, key: str) -> list[float]:
+    """Every epoch evaluated once, in order, timed from the process's start; the values of ``key``."""
+    evaluations = report["evaluations"]
+    times = [e["seconds"] for e in evaluations]
+    assert [e["epoch"] for e in evaluations] == [1.0, 2.0] and 0 < times[0] < times[1]
+    assert times[1] <= measured["wall_seconds"] + 1, "timed from the process's start"
+    return [e[key] for e in evaluations]
+
+
+def test_the_ner_baseline_evaluates_every_epoch_timed(tiny_bert, tmp_path):
+    words = [("John", "B-PER"), ("lives", "O"), ("in", "O"), ("Paris", "B-LOC"), (".", "O")]
+    sentence = "\n".join(f"{w} {t}" for w, t in words) + "\n\n"
+    train, valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    train.write_text(sentence * 16)
+    valid.write_text(sentence * 4)
+    flags = ["--per_device_train_batch_size", "8", "--num_train_epochs", "2", "--eval_each_epoch"]
+    measured, report = _baseline(tmp_path, "token_classification.py", tiny_bert, train, valid, *flags)
+    scores = _timed(measured, report, "eval_overall_f1")
+    assert all(0 <= f <= 1 for f in scores) and report["metric"] == report["metric"]  # not NaN
+
+
+def test_the_qa_baseline_evaluates_every_epoch_with_its_own_post_processing(tiny_bert, tmp_path):
+    context = "John lives in Paris and works in Berlin ."
+    qas = [{"id": f"q{i}", "question": "where does john live ?",
+            "answers": [{"text": "Paris", "answer_start": context.index("Paris")}]} for i in range(12)]  # fmt: skip
+    data = {"data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]}
+    train, valid = tmp_path / "train.json", tmp_path / "valid.json"
+    train.write_text(json.dumps(data))
+    data["data"][0]["paragraphs"][0]["qas"] = qas[:4]
+    valid.write_text(json.dumps(data))
+    measured, report = _baseline(tmp_path, "question_answering.py", tiny_bert, train, valid,
+                                 "--per_device_train_batch_size", "4", "--num_train_epochs", "2", "--eval_each_epoch",
+                                 "--max_seq_length", "64", "--doc_stride", "16")  # fmt: skip
+    scores = _timed(measured, report, "eval_f1")
+    assert all(0 <= f <= 100 for f in scores)
+    assert report["metric"] == scores[-1], "the last epoch's evaluation is the final one, not run twice"
+    assert report["exact_match"] == report["evaluations"][-1]["eval_exact_match"]
+
+
+def test_the_trl_baseline_saves_each_epoch_and_its_adapters_score_through_our_evaluation(tiny_smollm2, tmp_path):
+    import math
+
+    import pytest
+
+    pytest.importorskip("trl")
+    from conftest import instruction_rows
+
+    rows = instruction_rows(20)
+    train, valid = tmp_path / "train.json", tmp_path / "valid.json"
+    train.write_text(json.dumps(rows[:16]))
+    valid.write_text(json.dumps(rows[16:]))
+    flags = ["--per_device_train_batch_size", "16", "--num_train_epochs", "2", "--eval_each_epoch"]
+    measured, report = _baseline(tmp_path, "sft_trl.py", tiny_smollm2, train, valid, *flags)
+    _timed(measured, report, "eval_loss")
+    checkpoints = [e["checkpoint"] for e in report["evaluations"]]
+    assert [Path(c).name for c in checkpoints] == ["checkpoint-1", "checkpoint-2"]
+    assert all((Path(c) / "adapter_model.safetensors").is_file() for c in checkpoints)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(BENCHMARKS.parent),
+           "HF_TRANSFER_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    scorer = [sys.executable, str(BENCHMARKS / "_quality_sft.py"), str(valid), *checkpoints, "--checkpoint"]
+    proc = subprocess.run([*scorer, str(tiny_smollm2)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(scores) == set(checkpoints) and all(math.isfinite(v) and v > 0 for v in scores.values())
+    assert scores[checkpoints[0]] != scores[checkpoints[1]], "each epoch's own adapter is scored"
+    # one loss definition: TRL's own eval_loss of the same adapter, on the same rows, is the response-token mean too
+    assert scores[checkpoints[-1]] == pytest.approx(report["evaluations"][-1]["eval_loss"], rel=0.02)

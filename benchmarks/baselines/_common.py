@@ -54,26 +54,44 @@ class EvalTimes(list):
 
         return Timed()
 
+    def epoch_callback(self, evaluate):
+        """After every epoch, ``evaluate()`` (a script's own evaluation, outside the Trainer's: run_qa's
+        post-processing), timed from the process's start like ``callback``'s; its keys get the ``eval_`` prefix."""
+        import psutil
+        from transformers import TrainerCallback
 
-def training_arguments(args, kind: type = TrainingArguments, **extra) -> TrainingArguments:
-    """The shared TrainingArguments; ``kind`` and ``extra`` for a task's own (Seq2SeqTrainingArguments, ...)."""
-    return kind(
-        **extra,
-        output_dir=args.output_dir,
-        learning_rate=args.learning_rate,
-        num_train_epochs=args.num_train_epochs,
-        per_device_train_batch_size=args.per_device_train_batch_size,
-        per_device_eval_batch_size=args.per_device_eval_batch_size,
-        train_sampling_strategy="group_by_length",
-        eval_strategy="epoch" if getattr(args, "eval_each_epoch", False) else "no",
-        save_strategy="no",
-        report_to="none",
-        bf16=args.bf16,
-        use_cpu=True,
-        dataloader_pin_memory=False,
-        seed=args.seed,
-        logging_steps=10,
-    )
+        started = psutil.Process().create_time()
+        times = self
+
+        class TimedEpoch(TrainerCallback):
+            def on_epoch_end(self, args, state, control, **kwargs):
+                metrics = {f"eval_{k}": v for k, v in evaluate().items()}
+                times.append({"seconds": time.time() - started, "epoch": state.epoch, **metrics})
+
+        return TimedEpoch()
+
+
+def training_arguments(args, kind: type = TrainingArguments, trainer_evaluates: bool = True, **extra):
+    """The shared TrainingArguments; ``kind`` and ``extra`` for a task's own (Seq2SeqTrainingArguments, TRL's
+    SFTConfig, ...; ``extra`` may also replace a shared value). ``trainer_evaluates=False``: --eval_each_epoch is
+    the script's own evaluation (``EvalTimes.epoch_callback``), not the Trainer's."""
+    shared = {
+        "output_dir": args.output_dir,
+        "learning_rate": args.learning_rate,
+        "num_train_epochs": args.num_train_epochs,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "per_device_eval_batch_size": args.per_device_eval_batch_size,
+        "train_sampling_strategy": "group_by_length",
+        "eval_strategy": "epoch" if trainer_evaluates and getattr(args, "eval_each_epoch", False) else "no",
+        "save_strategy": "no",
+        "report_to": "none",
+        "bf16": args.bf16,
+        "use_cpu": True,
+        "dataloader_pin_memory": False,
+        "seed": args.seed,
+        "logging_steps": 10,
+    }
+    return kind(**{**shared, **extra})
 
 
 class Phases(dict):

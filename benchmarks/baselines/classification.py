@@ -22,21 +22,25 @@ IMPORTS = time.perf_counter() - T0
 
 
 def main() -> None:
-    args = arguments(max_seq_length=128).parse_args()
+    parser = arguments(max_seq_length=128)
+    parser.add_argument("--text_column", default="text", help="the text column (SST-2's files name it `sentence`)")
+    args = parser.parse_args()
     phases = Phases(imports=IMPORTS)
 
     with phases("data_and_tokenization"):
-        raw = load_dataset("csv", data_files={"train": args.train_file, "validation": args.validation_file})
+        files = {"train": args.train_file, "validation": args.validation_file}
+        tsv = {"delimiter": "\t"} if args.train_file.endswith(".tsv") else {}  # GLUE's own files are TSV
+        raw = load_dataset("csv", data_files=files, **tsv)
         labels = sorted(set(raw["train"]["label"]))
         label_to_id = {name: i for i, name in enumerate(labels)}
         tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
 
         def preprocess(batch):
-            out = dict(tokenizer(batch["text"], truncation=True, max_length=args.max_seq_length))
+            out = dict(tokenizer(batch[args.text_column], truncation=True, max_length=args.max_seq_length))
             out["labels"] = [label_to_id[x] for x in batch["label"]]
             return out
 
-        data = raw.map(preprocess, batched=True, remove_columns=["text", "label"])
+        data = raw.map(preprocess, batched=True, remove_columns=raw["train"].column_names)
 
     def compute_metrics(p):
         return {"accuracy": float((np.argmax(p.predictions, axis=-1) == p.label_ids).mean())}

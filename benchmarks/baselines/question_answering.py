@@ -2,8 +2,9 @@
 with that script's best flags for the hardware: windows of max_seq_length with doc_stride overlap, dynamic padding
 (--pad_to_max_length False), length-grouped batches, --bf16 where the device computes bf16 natively, and run_qa's
 post-processing (the best of the n_best start/end logits per question, answers at most max_answer_length tokens),
-scored with SQuAD v1.1's exact match and F1 (its normalisation, written out below). Train, evaluate once, save.
-Prints its phases as JSON.
+scored with SQuAD v1.1's exact match and F1 (its normalisation, written out below). Train (with --eval_each_epoch,
+evaluated after every epoch, each evaluation timed from the process's start; the last one is then the final
+evaluation), evaluate once, save. Prints its phases as JSON.
 
     python benchmarks/baselines/question_answering.py --model_name_or_path M --train_file train.json \\
         --validation_file valid.json --output_dir out [--bf16] [--learning_rate ...] [...]
@@ -26,7 +27,7 @@ import numpy as np  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed  # noqa: E402
 
-from _common import Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
+from _common import EVALUATIONS, Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
 
 IMPORTS = time.perf_counter() - T0
 
@@ -130,7 +131,7 @@ def main() -> None:
     model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
     trainer = Trainer(
         model=model,
-        args=training_arguments(args),
+        args=training_arguments(args, trainer_evaluates=False),
         train_dataset=train,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
@@ -167,7 +168,14 @@ def main() -> None:
         n = len(eval_examples)
         return {"f1": 100 * f1_total / n, "exact_match": 100 * exact / n}
 
-    scores = train_evaluate_save(trainer, phases, args.output_dir, evaluate)
+    final = evaluate
+    if args.eval_each_epoch:
+        trainer.add_callback(EVALUATIONS.epoch_callback(evaluate))
+
+        def final() -> dict:  # the last epoch's evaluation is of the final model: not run twice
+            return {k.removeprefix("eval_"): v for k, v in EVALUATIONS[-1].items() if k.startswith("eval_")}
+
+    scores = train_evaluate_save(trainer, phases, args.output_dir, final)
     report(phases, metric=scores["f1"], exact_match=scores["exact_match"])
 
 

@@ -1,8 +1,9 @@
 """The NER baseline: a plain Trainer script written like transformers' examples/pytorch/token-classification/run_ner.py,
 with that script's best flags for the hardware: dynamic padding (DataCollatorForTokenClassification, no
 pad_to_max_length), the label on each word's first sub-token only (label_all_tokens off), length-grouped batches,
-and --bf16 where the device computes bf16 natively. seqeval scores the entities, as run_ner does. Train,
-evaluate once, save. Prints its phases as JSON.
+and --bf16 where the device computes bf16 natively. seqeval scores the entities, as run_ner does. Train
+(with --eval_each_epoch, evaluated after every epoch, each evaluation timed from the process's start), evaluate once,
+save. Prints its phases as JSON.
 
     python benchmarks/baselines/token_classification.py --model_name_or_path M --train_file train.txt \\
         --validation_file valid.txt --output_dir out [--bf16] [--learning_rate ...] [...]
@@ -28,7 +29,7 @@ from transformers import (  # noqa: E402
     set_seed,
 )
 
-from _common import Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
+from _common import EVALUATIONS, Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
 
 IMPORTS = time.perf_counter() - T0
 
@@ -99,6 +100,7 @@ def main() -> None:
             data_collator=DataCollatorForTokenClassification(tokenizer),
             processing_class=tokenizer,
             compute_metrics=compute_metrics,
+            callbacks=[EVALUATIONS.callback()],
         )
     metrics = train_evaluate_save(trainer, phases, args.output_dir)
     report(phases, metric=metrics["eval_overall_f1"])
