@@ -18,7 +18,7 @@ and --bf16, from process start to a saved, reload-checked model (wall), its fina
 - classification, --data sst2: data the defaults were not chosen on, the way README runs a user's own file:
   ``hf-transfer run rotten-tomatoes-minilm --train_file train.tsv --validation_file validation.tsv --set
   data.columns.text=sentence``: a seeded sample of 3,000 of the shared SST-2 training rows (sized so one precision,
-  3 seeds, both sides, full and lora, takes about 13 minutes on the 2-core EPYC) and all 872 validation rows; the
+  3 seeds, both sides, full and lora, takes about 13 minutes on a 2-core CPU) and all 872 validation rows; the
   baseline reads the same TSV files with the same README settings.
 - ner: the shared CoNLL-2003 (first 1,200 training, 1,000 validation sentences); baseline run_ner-style
   (baselines/token_classification.py) with the Trainer's defaults its README leaves (lr 5e-5, 3 epochs, batch 8);
