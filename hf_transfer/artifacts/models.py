@@ -18,10 +18,14 @@ from hf_transfer.recipe.recipe import Recipe
 from hf_transfer.sources.assets import ResolvedCheckpoint, resolve_checkpoint
 
 
-def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
+def load_base_model(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None,
+                    as_saved: bool = False):  # fmt: skip
     """The recipe's checkpoint with its task head. ``new_weights``, when given, receives the names of the
-    weights the checkpoint did not have (a new task head: they start random and this run trains them)."""
-    model = _from_pretrained(recipe, checkpoint, new_weights)
+    weights the checkpoint did not have (a new task head: they start random and this run trains them).
+    ``as_saved``: the weights as they are on disk, in full precision, whatever the recipe's method does when it
+    loads a checkpoint to train (random weights, a quantized base): a finished run, or the base an adapter merges
+    into."""
+    model = _from_pretrained(recipe, checkpoint, new_weights, as_saved)
     return unmark_gguf(model) if checkpoint.gguf_file else model
 
 
@@ -39,9 +43,11 @@ def _weights_kwargs(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> dict:
     return {"use_safetensors": True}
 
 
-def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None):
+def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights: list[str] | None = None,
+                     as_saved: bool = False):  # fmt: skip
     task = recipe.task
-    if not methods.get(recipe.method).pretrained:  # the checkpoint's architecture and tokenizer, random weights
+    method = methods.get(recipe.method)
+    if not method.pretrained and not as_saved:  # the checkpoint's architecture and tokenizer, random weights
         from transformers import AutoConfig
 
         try:
@@ -62,7 +68,7 @@ def _from_pretrained(recipe: Recipe, checkpoint: ResolvedCheckpoint, new_weights
             **_weights_kwargs(recipe, checkpoint),
             **checkpoint.load_kwargs(),
             **task.model_kwargs(),
-            **methods.get(recipe.method).load_kwargs(recipe, checkpoint),
+            **({} if as_saved else method.load_kwargs(recipe, checkpoint)),
         )
         if new_weights is not None:
             new_weights.extend(sorted(info.get("missing_keys") or []))
@@ -218,13 +224,11 @@ def _load_run(run_dir: Path, full_precision_base: bool, trust_remote_code: bool)
     if folder.has_adapter:
         from peft import PeftModel
 
-        base_recipe = recipe
-        if full_precision_base and methods.get(recipe.method).quantized:
-            base_recipe = dataclasses.replace(recipe, method="lora")
-        base = load_base_model(base_recipe, plain_checkpoint(resolve_checkpoint(recipe.checkpoint)))
+        base = load_base_model(recipe, plain_checkpoint(resolve_checkpoint(recipe.checkpoint)),
+                               as_saved=full_precision_base)  # fmt: skip
         model = PeftModel.from_pretrained(base, str(folder.path))
     else:
-        model = load_base_model(dataclasses.replace(recipe, checkpoint=str(folder.path), method="full"), here)
+        model = load_base_model(dataclasses.replace(recipe, checkpoint=str(folder.path)), here, as_saved=True)
     model.eval()
     return recipe, model, tokenizer
 

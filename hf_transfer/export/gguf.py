@@ -60,7 +60,7 @@ def run_architecture(source, recipe) -> str:
 def check_run(source, recipe) -> None:
     """Refusals before any work (after ``export.check_request``'s of the quantization): the task, the architecture,
     the packages."""
-    if recipe.task.kind != "causal-lm":
+    if not recipe.task.gguf_export:
         raise UserError(f"{source.path.name} is a {recipe.task.kind} run: GGUF export takes instruction-tuned "
                         "causal LMs (for llama.cpp and Ollama); export it with --format onnx.")  # fmt: skip
     architecture = run_architecture(source, recipe)

@@ -338,6 +338,8 @@ class Task:
 
     export_refusal: ClassVar[str] = ""
     """Why this task's models are not exported (when ``export_outputs`` is empty)."""
+    gguf_export: ClassVar[bool] = False
+    """Its runs export as one GGUF file for llama.cpp and Ollama (``export --format gguf``)."""
 
 
 def discover() -> None:

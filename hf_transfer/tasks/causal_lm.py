@@ -38,6 +38,7 @@ class InstructionTuning(Task):
     kind = "causal-lm"
     export_outputs = ()
     export_refusal = GENERATED_NOT_EXPORTED + "; for llama.cpp and Ollama, export it with --format gguf"
+    gguf_export = True
     roles = {"instruction": False, "input": False, "output": False, "messages": False}
     peft_task_type = "CAUSAL_LM"
     metric_choices = ("rouge", "exact_match")
