@@ -86,6 +86,7 @@ def test_the_export_reference_is_fp32_whatever_the_device_default(finished_run, 
     from hf_transfer.export.onnx import export_run
     from hf_transfer.run import evaluation
 
+    run_dir = finished_run("text-classification", "full")  # trained (or reused) before the spy and the bf16 default
     monkeypatch.setenv("HF_TRANSFER_CPU_BF16", "1")
     assert device_defaults()["bf16"] is True
     seen = []
@@ -107,7 +108,7 @@ def test_the_export_reference_is_fp32_whatever_the_device_default(finished_run, 
             monkeypatch.setattr(transformers.TrainingArguments, "__init__", made)
 
     monkeypatch.setattr(evaluation, "evaluate_model", spy)
-    export_run(finished_run("text-classification", "full"), tmp_path / "o", log=lambda *a: None)
+    export_run(run_dir, tmp_path / "o", log=lambda *a: None)
     assert ("BertForSequenceClassification", False) in seen and all(bf16 is False for _, bf16 in seen), seen
 
 
