@@ -127,3 +127,35 @@ EVALUATIONS = EvalTimes()
 def report(phases: Phases, **results) -> None:
     """The one line bench_e2e.py reads from the baseline's output."""
     print("BASELINE " + json.dumps({"phases": phases, "evaluations": EVALUATIONS, **results}))
+
+
+def add_causal_lm_flags(parser: argparse.ArgumentParser) -> None:
+    """The instruction-tuning baselines' checkpoint and LoRA flags (the same defaults in both)."""
+    parser.add_argument("--gguf_file")
+    parser.add_argument("--lora_r", type=int, default=16)
+    parser.add_argument("--lora_alpha", type=int, default=32)
+    parser.add_argument("--lora_dropout", type=float, default=0.05)
+
+
+def causal_lm(args):
+    """The causal LM as both instruction-tuning baselines load it. A GGUF checkpoint is dequantized by transformers
+    to float weights but stays marked as quantized, which the Trainer refuses: like any script that trains one,
+    this clears the mark."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **gguf_kwargs(args))
+    if args.gguf_file:
+        model.is_quantized, model.hf_quantizer = False, None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
+
+
+def gguf_kwargs(args) -> dict:
+    return {"gguf_file": args.gguf_file} if args.gguf_file else {}
+
+
+def lora_config(args):
+    from peft import LoraConfig
+
+    return LoraConfig(task_type="CAUSAL_LM", r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout)

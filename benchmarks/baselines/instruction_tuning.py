@@ -22,10 +22,20 @@ from pathlib import Path
 T0 = time.perf_counter()
 
 from datasets import Dataset  # noqa: E402
-from peft import LoraConfig, get_peft_model  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer, set_seed  # noqa: E402
+from peft import get_peft_model  # noqa: E402
+from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Trainer, set_seed  # noqa: E402
 
-from _common import Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
+from _common import (  # noqa: E402
+    Phases,
+    add_causal_lm_flags,
+    arguments,
+    causal_lm,
+    gguf_kwargs,
+    lora_config,
+    report,
+    train_evaluate_save,
+    training_arguments,
+)
 
 IMPORTS = time.perf_counter() - T0
 
@@ -51,16 +61,12 @@ def response_token_loss(model, dataset, collator, batch_size: int, bf16: bool) -
 
 def main() -> None:
     parser = arguments(max_seq_length=512, train_batch=8, eval_batch=8)
-    parser.add_argument("--gguf_file")
-    parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--lora_alpha", type=int, default=32)
-    parser.add_argument("--lora_dropout", type=float, default=0.05)
+    add_causal_lm_flags(parser)
     args = parser.parse_args()
     phases = Phases(imports=IMPORTS)
 
-    extra = {"gguf_file": args.gguf_file} if args.gguf_file else {}
     with phases("data_and_tokenization"):
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, **gguf_kwargs(args))
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
 
@@ -83,14 +89,8 @@ def main() -> None:
 
     with phases("model"):
         set_seed(args.seed)
-        model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **extra)
-        if args.gguf_file:  # dequantized to float weights, but still marked as quantized: the Trainer would refuse it
-            model.is_quantized, model.hf_quantizer = False, None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-        lora = LoraConfig(
-            task_type="CAUSAL_LM", r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout
-        )
+        model = causal_lm(args)
+        lora = lora_config(args)
         trainer = Trainer(
             model=get_peft_model(model, lora),
             args=training_arguments(args),

@@ -26,11 +26,21 @@ from pathlib import Path
 T0 = time.perf_counter()
 
 from datasets import Dataset  # noqa: E402
-from peft import LoraConfig  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed  # noqa: E402
+from transformers import AutoTokenizer, set_seed  # noqa: E402
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
-from _common import EVALUATIONS, Phases, arguments, report, train_evaluate_save, training_arguments  # noqa: E402
+from _common import (  # noqa: E402
+    EVALUATIONS,
+    Phases,
+    add_causal_lm_flags,
+    arguments,
+    causal_lm,
+    gguf_kwargs,
+    lora_config,
+    report,
+    train_evaluate_save,
+    training_arguments,
+)
 
 IMPORTS = time.perf_counter() - T0
 
@@ -53,27 +63,19 @@ def prompt_completion(path: str) -> Dataset:
 
 def main() -> None:
     parser = arguments(max_seq_length=512, train_batch=8, eval_batch=8)
-    parser.add_argument("--gguf_file")
-    parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--lora_alpha", type=int, default=32)
-    parser.add_argument("--lora_dropout", type=float, default=0.05)
+    add_causal_lm_flags(parser)
     parser.add_argument("--packing", action="store_true", help="TRL's BFD packing (padding-free batches)")
     parser.add_argument("--padding_free", action="store_true", help="TRL's padding-free batches, without packing")
     args = parser.parse_args()
     phases = Phases(imports=IMPORTS)
 
-    extra = {"gguf_file": args.gguf_file} if args.gguf_file else {}
     with phases("data_and_tokenization"):
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, **gguf_kwargs(args))
         train, evaluation = prompt_completion(args.train_file), prompt_completion(args.validation_file)
 
     with phases("model"):
         set_seed(args.seed)
-        model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **extra)
-        if args.gguf_file:  # dequantized to float weights, but still marked as quantized: the Trainer would refuse it
-            model.is_quantized, model.hf_quantizer = False, None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
+        model = causal_lm(args)
         config = training_arguments(
             args,
             kind=SFTConfig,
@@ -85,9 +87,7 @@ def main() -> None:
             save_strategy="epoch" if args.eval_each_epoch else "no",
             save_only_model=True,
         )
-        lora = LoraConfig(
-            task_type="CAUSAL_LM", r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout
-        )
+        lora = lora_config(args)
         trainer = SFTTrainer(
             model=model,
             args=config,
