@@ -82,7 +82,8 @@ def main() -> None:
                 "median_rank_of_flipped": statistics.median(ranks),
             }
             print(method, results[method], flush=True)
-    record = {"machine": machine(), "rows": args.rows, "flipped": args.flipped, "folds": args.folds,
+    info = machine()
+    record = {"machine": info, "rows": args.rows, "flipped": args.flipped, "folds": args.folds,
               "lora_epochs": args.lora_epochs, "results": results}  # fmt: skip
     out_dir = HERE / "results"
     (out_dir / "label-issues.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -90,7 +91,7 @@ def main() -> None:
         "# Likely label errors: frozen features vs short LoRA runs (`benchmarks/bench_label_issues.py`)",
         "",
         f"Shared SST-2 training subset, first {args.rows} rows, {args.flipped} labels flipped at seeded rows; "
-        f"packaged MiniLM; {args.folds} folds; {machine()['cpu']}, {machine()['cores']} cores, OMP_NUM_THREADS=1.",
+        f"packaged MiniLM; {args.folds} folds; {info['cpu']}, {info['cores']} cores, OMP_NUM_THREADS=1.",
         "",
         f"| method | how | wall s | rows flagged | flipped flagged (of {args.flipped}) | flipped in the top "
         f"{args.flipped} | median rank of a flipped row |",

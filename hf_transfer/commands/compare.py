@@ -25,11 +25,15 @@ def fraction_text(fraction: float) -> str:
     return f"{fraction:g}"
 
 
-def with_seed(recipe: Recipe, k: int) -> Recipe:
-    """The recipe with its k-th seed (k = 0: the recipe's own): data order and head initialisation change, the split
-    stays fixed (``split_seed``), so every seed reports on the same rows."""
+def seed_settings(recipe: Recipe, k: int) -> dict[str, int]:
+    """The training settings of the recipe's k-th seed (k = 0: the recipe's own): data order and head initialisation
+    change, the split stays fixed (``split_seed``), so every seed reports on the same rows."""
     base_seed = int(recipe.training.get("seed", 42))
-    return dataclasses.replace(recipe, training={**recipe.training, "seed": base_seed + k, "data_seed": base_seed + k})
+    return {"seed": base_seed + k, "data_seed": base_seed + k}
+
+
+def with_seed(recipe: Recipe, k: int) -> Recipe:
+    return dataclasses.replace(recipe, training={**recipe.training, **seed_settings(recipe, k)})
 
 
 def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list[float] | None, schedule: dict):
@@ -41,8 +45,7 @@ def planned_runs(recipe: Recipe, methods: list[str], seeds: int, fractions: list
             for k in range(seeds):
                 training = {**recipe.training, **schedule}
                 if seeds > 1:
-                    seeded = with_seed(recipe, k).training
-                    training.update(seed=seeded["seed"], data_seed=seeded["data_seed"])
+                    training.update(seed_settings(recipe, k))
                 data = recipe.data if fraction >= 1 else dataclasses.replace(recipe.data, train_fraction=fraction)
                 # "full-frac0.5-seed1": the share of the data and the seed, never read as a metric ("-f1")
                 name = method if seeds == 1 and not fractions else f"{method}-frac{fraction_text(fraction)}-seed{k}"
