@@ -336,9 +336,16 @@ def test_eval_loss_is_the_mean_over_response_tokens_whatever_the_batches(tiny_ll
     import torch
     import torch.nn.functional as F
 
+    from transformers import AutoModelForCausalLM
+
+    # an untrained model's loss is about log(vocabulary) at every token, so every way of averaging agrees to 1e-4:
+    # a sharpened output layer makes the tokens' losses differ, as a trained model's do
+    sharp = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    with torch.no_grad():
+        sharp.get_output_embeddings().weight.mul_(30.0)
     losses = {}
     for batch_size in (1, 2, 5):
-        trainer, features, _ = _sft_trainer(tiny_llama, tmp_path, batch_size)
+        trainer, features, _ = _sft_trainer(tiny_llama, tmp_path, batch_size, model=sharp)
         losses[batch_size] = trainer.evaluate()["eval_loss"]
     model = trainer.model.eval()
     total = tokens = 0.0

@@ -659,12 +659,17 @@ def _test_tokenizer(folder: Path):
     corpus = [sentence(rng, POSITIVE + NEGATIVE) for _ in range(400)] + [" ".join(POSITIVE + NEGATIVE + FILLER)]
     corpus += ["emotion joy anger fear surprise first second pair text one two three"]
     corpus += [" ".join(PEOPLE + CITIES + JOBS) + " visited met in lives works as where does what is the job of"] * 3
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    corpus += ["? . , ! ' -"]  # the tests' punctuation, which is otherwise [UNK]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=special))
+    # As in _wordpiece_vocab: the "##x" pieces numbered up front make the trainer break its ties the same way in
+    # every process (otherwise each session's tests ran on a slightly different vocabulary).
+    chars = sorted({c for line in corpus for c in tok.normalizer.normalize_str(line) if not c.isspace()})
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"##{c}" for c in chars]
+    trainer = trainers.WordPieceTrainer(vocab_size=200, special_tokens=special, show_progress=False)
+    tok.train_from_iterator(corpus, trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
