@@ -14,7 +14,7 @@ FOLDERS: list[tuple[str, list[str] | None]] = [
                   "comparison_plots", "hub", "doctor", "predict"]),
     ("export", ["onnx", "onnx_graph", "onnx_card", "gguf", "gguf_card"]),
     ("run", ["train", "results", "options", "forecast", "probe", "budget", "loading", "reload_check", "evaluation",
-             "trainer", "arguments", "guards"]),
+             "trainer", "arguments", "guards", "defaults"]),
     ("artifacts", ["merging", "models", "gguf_checkpoint", "card", "gguf_model", "onnx_model", "gguf_verify", "plots",
                    "staging", "runs"]),
     ("datacheck", ["report", "lora_folds", "label_issues", "profile", "overlap"]),

@@ -335,7 +335,6 @@ def test_a_mixture_of_experts_keeps_its_router_loss(tiny_llama, tmp_path):
 def test_eval_loss_is_the_mean_over_response_tokens_whatever_the_batches(tiny_llama, tmp_path):
     import torch
     import torch.nn.functional as F
-
     from transformers import AutoModelForCausalLM
 
     # an untrained model's loss is about log(vocabulary) at every token, so every way of averaging agrees to 1e-4:

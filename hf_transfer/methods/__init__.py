@@ -74,6 +74,11 @@ class Method:
     check: Callable[[str], None] | None = None
     """(method name) -> None, raising a UserError when the method cannot run on this machine: called before
     anything is loaded (bitsandbytes for the quantized methods)."""
+    rate_scale: float = 1.0
+    """Its learning rate, when nothing sets one, as a multiple of full fine-tuning's for the same model
+    (``run/defaults.py``: adapters and a head trained alone want a higher rate)."""
+    steps_scale: float = 1.0
+    """The optimizer steps it gets, when nothing sets the epochs, as a multiple of full fine-tuning's."""
     order: int = 100
     """Where it stands in ``--method``'s choices and ``compare``'s columns (lower first; ties keep the order of
     registration)."""
@@ -193,13 +198,17 @@ def settings_problems(recipe) -> list[str]:
     return [p for key in SETTINGS for p in getattr(recipe, key).problems(key)]
 
 
-def without_method_rates(recipe):
+def without_method_rates(recipe, kept_if_not=None):
     """``recipe`` with every method's own learning rate unset: an explicit ``--learning_rate`` wins over all of
-    them (lora.learning_rate, freeze.learning_rate, ia3.learning_rate, and any method added later)."""
+    them (lora.learning_rate, freeze.learning_rate, ia3.learning_rate, and any method added later).
+    ``kept_if_not``: a recipe whose rates are left out; a rate that differs from its (set by ``--set``) is kept."""
     changes = {}
     for key in SETTINGS:
         settings = getattr(recipe, key)
-        if getattr(settings, "learning_rate", None) is not None:
+        rate = getattr(settings, "learning_rate", None)
+        if kept_if_not is not None and rate != getattr(getattr(kept_if_not, key), "learning_rate", None):
+            continue
+        if rate is not None:
             changes[key] = dataclasses.replace(settings, learning_rate=None)
     return dataclasses.replace(recipe, **changes) if changes else recipe
 

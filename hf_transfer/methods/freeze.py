@@ -68,6 +68,7 @@ register(
         space=search_space((1e-4, 1e-2), **{"freeze.train_top_layers": {"low": 0, "high": 3}}),
         settings="freeze",
         settings_class=FreezeSettings,
+        rate_scale=20.0,
         order=10,
     )
 )

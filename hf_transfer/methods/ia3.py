@@ -59,6 +59,8 @@ register(
         settings_class=IA3Settings,
         adapter=True,
         mergeable=True,
+        rate_scale=60.0,  # IA3's paper trained its vectors at 3e-3 (T0-3B); 3e-3 here at 110M parameters
+        steps_scale=2.0,
         order=30,
     )
 )

@@ -109,6 +109,8 @@ register(
         settings_class=LoraSettings,
         adapter=True,
         mergeable=True,
+        rate_scale=20.0,  # MiniLM-L6 2.2e-3 (Rotten Tomatoes and CoNLL: 2e-3 best of 1e-3..4e-3)
+        steps_scale=2.0,  # CoNLL on MiniLM: F1 0.65 after 204 steps, 0.77 after 408
         order=20,
     )
 )
@@ -124,6 +126,8 @@ register(
         settings_class=LoraSettings,
         adapter=True,
         mergeable=True,
+        rate_scale=20.0,  # as lora's
+        steps_scale=2.0,
         order=20,
     )
 )

@@ -137,6 +137,8 @@ register(
         quantized=True,
         load_kwargs=quantized_load_kwargs(4),
         check=check_quantization,
+        rate_scale=20.0,  # as lora's
+        steps_scale=2.0,
         order=40,
     )
 )
@@ -154,6 +156,8 @@ register(
         quantized=True,
         load_kwargs=quantized_load_kwargs(8),
         check=check_quantization,
+        rate_scale=20.0,  # as lora's
+        steps_scale=2.0,
         order=40,
     )
 )

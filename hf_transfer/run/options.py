@@ -104,6 +104,19 @@ def _data_with_files(recipe: Recipe, flags: Mapping[str, Any], template: Recipe 
     return data
 
 
+def _sized_for_its_own(recipe: Recipe, template: Recipe, new_data: bool, new_checkpoint: bool) -> dict[str, Any]:
+    """The recipe's ``training`` without what the recipe chose for what this command replaced: its epochs for its
+    own data (``--train_file``), its learning rate for its own checkpoint (``--model_name_or_path``; the methods' own
+    rates are left out in ``resolve_run``); a value ``--set`` changed is kept. ``run/defaults.py`` chooses the
+    ones left out from the user's data and model."""
+    training = dict(recipe.training)
+    replaced = ["num_train_epochs"] * new_data + ["learning_rate"] * new_checkpoint
+    for key in replaced:
+        if key in training and training[key] == template.training.get(key):
+            del training[key]
+    return training
+
+
 def check_run_glue_steps(steps: dict[str, Any], test_file) -> None:
     """Honour run_glue's --do_train / --do_eval / --do_predict where hf-transfer run does that, and name the
     hf_transfer way where it does not (they would otherwise be accepted by TrainingArguments and ignored)."""
@@ -169,10 +182,14 @@ def resolve_run(
                 "use --resume."
             )
         resume = True
+    new_checkpoint = changes.get("checkpoint", template.checkpoint) != template.checkpoint
     resolved = dataclasses.replace(recipe, **changes)
+    if new_checkpoint:  # the methods' rates were chosen for the recipe's own checkpoint
+        resolved = methods.without_method_rates(resolved, kept_if_not=template)
     if "learning_rate" in training:  # an explicit rate wins over every method's own rate
         resolved = methods.without_method_rates(resolved)
-    resolved = dataclasses.replace(resolved, training={**recipe.training, **training})
+    own = _sized_for_its_own(recipe, template, bool(flags.get("train_file")), new_checkpoint)
+    resolved = dataclasses.replace(resolved, training={**own, **training})
     differences = template.differences(resolved)
     if differences and resolved.description == template.description:  # the card must not claim the template's
         resolved = dataclasses.replace(

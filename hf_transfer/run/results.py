@@ -85,6 +85,8 @@ def run_metrics(run) -> runs.RunMetrics:
     )
     if results.get("classes"):
         metrics["classes"] = results["classes"]
+    if run.chosen:  # what nothing set, and why it is what it is (run/defaults.py)
+        metrics["chosen"] = {key: chosen.record() for key, chosen in run.chosen.items()}
     return metrics
 
 

@@ -11,6 +11,7 @@ into place only then). A crash at any point leaves ``.partial``, which ``--resum
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import time
@@ -37,6 +38,7 @@ from hf_transfer.base.hardware import (
 )
 from hf_transfer.base.tables import report_lines
 from hf_transfer.recipe.recipe import Recipe
+from hf_transfer.run import defaults
 from hf_transfer.run.arguments import make_training_args, training_arguments
 from hf_transfer.run.guards import divergence, run_warnings
 from hf_transfer.run.loading import load
@@ -70,6 +72,8 @@ class Run:
         self.main = is_main_process()
         self.results: dict[str, Any] = {}
         self.resume_from = None
+        self.chosen: dict[str, defaults.Chosen] = {}
+        """What run/defaults.py chose because nothing set it (learning_rate, num_train_epochs)."""
 
     def execute(self) -> dict:
         self.check()
@@ -121,7 +125,25 @@ class Run:
         selection split is carved from the training rows for them to read."""
         args = self.args
         evaluates = str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no"
-        return bool(args.load_best_model_at_end) and evaluates and not one_evaluation_point(args, train_rows)
+        choosing = bool(args.load_best_model_at_end) and evaluates
+        self.choose_epochs(train_rows - math.ceil(self.selection_share * train_rows) if choosing else train_rows)
+        return choosing and not one_evaluation_point(args, train_rows)
+
+    # ---- what nothing set: chosen from the data, the model and the method (defaults.py)
+    def choose(self, key: str, chosen: defaults.Chosen) -> None:
+        self.chosen[key] = chosen
+        self.training_kwargs[key] = chosen.value
+        setattr(self.args, key, chosen.value)
+        shown = f"{chosen.value:.1e}" if isinstance(chosen.value, float) else chosen.value
+        self.log(f"[hf-transfer] {key} {shown}: {chosen.reason} (nothing set it; --{key} does)")
+
+    def choose_epochs(self, train_rows: int) -> None:
+        """Once the training rows are known (``chooses``, as the data loads)."""
+        if "num_train_epochs" in self.chosen or "num_train_epochs" not in defaults.unset(self.requested):
+            return
+        args = self.args
+        rows_per_step = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+        self.choose("num_train_epochs", defaults.epochs(train_rows, rows_per_step, self.requested.method))
 
     # ---- build: the model the method trains, the staging folder, the Trainer
     def build_model(self):
@@ -134,6 +156,10 @@ class Run:
         model = load_base_model(loaded.recipe, loaded.checkpoint, new_weights)
         if new_weights:
             self.log(f"[hf-transfer] {new_weights_line(new_weights, loaded.recipe.task)}")
+        if "learning_rate" not in self.chosen and "learning_rate" in defaults.unset(self.requested):
+            parameters = methods.count_parameters(model)[1]
+            self.choose("learning_rate", defaults.learning_rate(parameters, self.requested.method))
+        self.choose_epochs(len(loaded.tokenized["train"]))  # a run that never asked (data.selection_fraction set)
         return methods.prepare_model(model, loaded.recipe, loaded.recipe.task)
 
     def build(self) -> None:
