@@ -272,3 +272,13 @@ def test_instruction_prompts_are_measured_and_the_chosen_limit_tokenizes_every_r
     tokenized = ds.map(task.with_learned({"max_length": chosen["value"]}).tokenize_function(tokenizer), batched=True,
                        remove_columns=ds.column_names)  # fmt: skip  (a prompt that did not fit would be refused)
     assert len(tokenized) == 100 and max(len(ids) for ids in tokenized["input_ids"]) <= chosen["value"]
+
+
+def test_bad_length_flags_are_refused_clearly(tmp_path, tiny_bert, sentiment_files, run_cli):
+    out = tmp_path / "run"
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, "--max_seq_length", "0"))
+    assert code == 2 and "task.max_length must be positive" in err and "Traceback" not in err
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, "--max_length", "4096"))
+    assert code == 2 and "task.max_length=4096 is longer than" in err
+    assert "or leave it to the data: --set task.max_length=null" in err
+    assert not out.exists() and not out.with_name("run.partial").exists()

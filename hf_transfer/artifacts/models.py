@@ -104,7 +104,8 @@ def check_lengths(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> int | None:
         if length is not None and length > usable:
             raise UserError(
                 f"task.{name}={length} is longer than {recipe.checkpoint} can read: its position embeddings cover "
-                f"{usable} tokens. Set --set task.{name}={usable} (or less)."
+                f"{usable} tokens. Set --set task.{name}={usable} (or less)"
+                + (f", or leave it to the data: --set task.{name}=null." if name == recipe.task.length_setting else ".")
             )
     return usable
 
