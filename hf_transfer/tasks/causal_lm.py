@@ -221,7 +221,7 @@ class InstructionTuning(Task):
                     raise UserError("The chat template renders the prompt differently inside the full conversation.")
                 prompt_ids = tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
                 response_ids = tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
-                if len(prompt_ids) >= self.max_length:
+                if self.max_length is not None and len(prompt_ids) >= self.max_length:  # None: not resolved, uncut
                     start = messages[-2]["content"][:60]
                     raise UserError(
                         f"The prompt of the example starting {start!r} takes {len(prompt_ids)} tokens, leaving no "
