@@ -18,7 +18,7 @@ FOLDERS: list[tuple[str, list[str] | None]] = [
     ("artifacts", ["merging", "models", "gguf_checkpoint", "card", "gguf_model", "onnx_model", "gguf_verify", "plots",
                    "staging", "runs"]),
     ("datacheck", ["report", "lora_folds", "label_issues", "profile", "overlap"]),
-    ("data", ["prepare", "cache"]),
+    ("data", ["lengths", "prepare", "cache"]),
     ("recipe", ["registry", "recipe"]),
     ("sources", ["packaged", "hub", "files", "assets"]),
     ("tasks", None),  # task plug-ins, found by discovery; they share the base in tasks/__init__.py

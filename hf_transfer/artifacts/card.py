@@ -84,6 +84,14 @@ def _number(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def length_text(length: dict | None) -> str:
+    """The card's sentence on the run's length limit and where it came from (metrics.json's ``length_limit``)."""
+    if not length:
+        return ""
+    where = f"from the data ({length['why']})" if length.get("source") == "data" else f"set by {length['source']}"
+    return f" Length limit: task.{length['setting']}={length['value']}, {where}."
+
+
 def card_variables(run_dir: Path, repo_id: str) -> dict:
     """Everything the card body shows, as plain values."""
     folder = RunFolder(run_dir)
@@ -144,6 +152,7 @@ def card_variables(run_dir: Path, repo_id: str) -> dict:
     for what, count in dropped.items():
         data_text += f" {count:,} rows were dropped ({what.replace('_', ' ')})."
     data_text += "".join(f" {line}." for line in card_lines(metrics.get("data_check")))
+    data_text += length_text(metrics.get("length_limit"))
     licenses = metrics.get("licenses") or {}
     warnings = list(metrics.get("warnings") or [])
     return (

@@ -94,9 +94,24 @@ OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "data2v
 """Models whose position table starts after the padding index: two positions fewer are usable."""
 
 
-def check_lengths(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> None:
+def check_lengths(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> int | None:
     """The task's lengths fit the model's position embeddings: checked before training, not found by an
-    index error in the first batch that is long enough."""
+    index error in the first batch that is long enough (a limit still to come from the data is left for later).
+    Returns the positions the model reads (None: no fixed limit), which caps a limit from the data."""
+    usable = model_positions(recipe, checkpoint)
+    for name in recipe.task.length_limits if usable is not None else ():
+        length = getattr(recipe.task, name)
+        if length is not None and length > usable:
+            raise UserError(
+                f"task.{name}={length} is longer than {recipe.checkpoint} can read: its position embeddings cover "
+                f"{usable} tokens. Set --set task.{name}={usable} (or less)"
+                + (f", or leave it to the data: --set task.{name}=null." if name == recipe.task.length_setting else ".")
+            )
+    return usable
+
+
+def model_positions(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> int | None:
+    """The positions the checkpoint's model reads (None: relative positions, or no config to read)."""
     from transformers import AutoConfig
 
     try:
@@ -104,18 +119,19 @@ def check_lengths(recipe: Recipe, checkpoint: ResolvedCheckpoint) -> None:
             checkpoint.path, trust_remote_code=recipe.trust_remote_code, **checkpoint.load_kwargs()
         )
     except (OSError, ValueError):
-        return  # loading the checkpoint says what is wrong
+        return None  # loading the checkpoint says what is wrong
     positions = getattr(config, "max_position_embeddings", None)
     if not isinstance(positions, int):
-        return  # relative positions (T5): no fixed limit
-    usable = positions - 2 if config.model_type in OFFSET_POSITIONS else positions
-    for name in recipe.task.length_limits:
-        length = getattr(recipe.task, name)
-        if length > usable:
-            raise UserError(
-                f"task.{name}={length} is longer than {recipe.checkpoint} can read: its position embeddings cover "
-                f"{usable} tokens. Set --set task.{name}={usable} (or less)."
-            )
+        return None  # relative positions (T5): no fixed limit
+    return positions - 2 if config.model_type in OFFSET_POSITIONS else positions
+
+
+def length_cap(positions: int | None, tokenizer) -> int | None:
+    """The most tokens a limit from the data may take: the model's positions and the tokenizer's
+    ``model_max_length`` (where it names one: transformers writes a huge number where it does not)."""
+    named = getattr(tokenizer, "model_max_length", None)
+    caps = [n for n in (positions, named) if isinstance(n, int) and 0 < n < 1_000_000]
+    return min(caps) if caps else None
 
 
 def load_tokenizer(checkpoint: ResolvedCheckpoint, recipe: Recipe):

@@ -64,6 +64,7 @@ class RunMetrics(TypedDict, total=False):
     dataset: str
     samples: dict[str, int]  # train, eval (and selection, test)
     dropped: dict[str, int]  # rows dropped by task settings, by reason
+    length_limit: dict[str, Any]  # the task's length limit: setting, value, source (data: and its statistics)
     train: dict[str, float]  # the Trainer's train metrics + wall_seconds
     eval: dict[str, float]  # eval_<metric> of the saved model
     test: dict[str, float]  # test_<metric>, when the recipe has a test split

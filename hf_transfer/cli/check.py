@@ -7,6 +7,9 @@ ACCEPTS_EXTRA = False
 
 
 def add_parser(sub) -> None:
+    from hf_transfer.cli.flags import LENGTH_FLAG_OPTIONS
+    from hf_transfer.data.lengths import LENGTH_FLAGS
+
     check = sub.add_parser(
         "check",
         help="check a recipe's data: train/eval leakage, duplicates, label conflicts, lengths, rows that are not text",
@@ -21,6 +24,7 @@ def add_parser(sub) -> None:
     check.add_argument("--test_file", help="local test data, checked for leakage like the evaluation data")
     check.add_argument("--model_name_or_path", help="the tokenizer to measure lengths with (default: the recipe's)")
     check.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field")
+    check.add_argument(*LENGTH_FLAGS, **LENGTH_FLAG_OPTIONS)
     check.add_argument(
         "--near_duplicate_threshold", type=float, default=0.8, metavar="J",
         help="Jaccard similarity of word 3-gram shingles above which two texts are near-duplicates (default 0.8)",
@@ -62,7 +66,8 @@ def run(args, extra, argv) -> None:
     inputs = [Path(f) for f in (args.train_file, args.validation_file, args.test_file) if f]
     check_output_file(Path(args.output_file), *inputs)
     recipe, source = find_recipe(args.recipe)
-    flags = {k: getattr(args, k) for k in ("train_file", "validation_file", "test_file", "model_name_or_path", "set")}
+    flags = {k: getattr(args, k) for k in ("train_file", "validation_file", "test_file", "model_name_or_path", "set",
+                                           "max_seq_length")}  # fmt: skip
     recipe, _ = resolve_run(recipe, flags, [], source)
     folds = args.label_issue_folds if args.label_issues else None
     if args.label_issue_epochs < 1:
@@ -101,18 +106,21 @@ def check_recipe(recipe, threshold: float, test_file: str | None = None, label_i
     tokenizer, skipped, checkpoint = None, None, None
     try:
         from hf_transfer.artifacts.gguf_checkpoint import plain_checkpoint
-        from hf_transfer.artifacts.models import load_tokenizer
+        from hf_transfer.artifacts.models import length_cap, load_tokenizer, model_positions
         from hf_transfer.sources.assets import resolve_checkpoint
 
         checkpoint = plain_checkpoint(resolve_checkpoint(recipe.checkpoint))
         tokenizer = load_tokenizer(checkpoint, recipe.with_task(task))
+        cap = length_cap(model_positions(recipe, checkpoint), tokenizer)
     except (UserError, OSError, ValueError) as exc:
         if label_issue_folds:
             raise
-        skipped = f"no tokenizer loaded from {recipe.checkpoint} ({str(exc).splitlines()[0]})"
-    report = check_splits(splits, task, tokenizer, threshold)
+        skipped, cap = f"no tokenizer loaded from {recipe.checkpoint} ({str(exc).splitlines()[0]})", None
+    report = check_splits(splits, task, tokenizer, threshold, cap=cap)
     if skipped:
         report["lengths_skipped"] = skipped
+    if task.length_limit() is None and "lengths" in report:  # the limit a run would take from this data
+        task = task.with_learned({task.length_setting: report["lengths"]["limit"]})
     if label_issue_folds:
         from hf_transfer.artifacts.models import load_base_model
         from hf_transfer.datacheck.label_issues import label_issues

@@ -21,6 +21,14 @@ def training_epilog() -> str:
     return TRAINING_FLAGS_HELP.format(common=common_flags_help())
 
 
+LENGTH_FLAG_OPTIONS = {
+    "type": int, "metavar": "N", "dest": "max_seq_length",
+    "help": "the task's length limit in tokens (task.max_length; seq2seq: task.max_source_length); default: the "
+    "recipe's, else from the data: the length that keeps 99%% of the training rows whole, at most the model's",
+}  # fmt: skip
+"""``--max_seq_length`` (and its other spellings, ``data.lengths.LENGTH_FLAGS``): run, plan, compare, tune, check."""
+
+
 RUN_ONLY_FLAGS = ("output_dir", "overwrite_output_dir", "resume", "merge_adapter", "test_file")
 """Flags about a run's folder and what follows its training: a command that trains nothing (plan) leaves them out."""
 
@@ -38,6 +46,7 @@ def add_run_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = 
 
 
 def _add_run_flags(add, method_names) -> None:
+    from hf_transfer.data.lengths import LENGTH_FLAGS
     from hf_transfer.methods import mergeable_names
 
     add("--method", choices=method_names(), help="fine-tuning method (default: the recipe's)")
@@ -50,6 +59,7 @@ def _add_run_flags(add, method_names) -> None:
         "--test_file", help="rows to predict once trained (run_glue's --do_predict): RUN_DIR/predictions-<name>.jsonl"
     )
     add("--max_train_samples", type=int)
+    add(*LENGTH_FLAGS, **LENGTH_FLAG_OPTIONS)
     add("--max_eval_samples", type=int)
     add("--output_dir", help="run folder (default: runs/<recipe>-<method>)")
     add("--overwrite_output_dir", action="store_true", help="replace a finished run in --output_dir")

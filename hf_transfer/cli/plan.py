@@ -43,7 +43,7 @@ def run(args, extra, argv) -> None:
         forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup,
                          command=options.command)
     if args.json:
-        print(json.dumps([f.as_dict() for f in forecasts], indent=2))
+        print(json.dumps([{**f.as_dict(), "lengths": getattr(f, "lengths", None)} for f in forecasts], indent=2))
         return
     header, rows = plan_table(forecasts)
     print()

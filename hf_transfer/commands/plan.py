@@ -17,6 +17,7 @@ def plan(recipe, method_names: list[str], console, trust_remote_code: bool = Fal
 
     from hf_transfer import methods
     from hf_transfer.run.forecast import forecast_run
+    from hf_transfer.run.loading import length_statistics, statistics_line
     from hf_transfer.run.options import RunOptions, refuse_untrusted
     from hf_transfer.run.train import Run
 
@@ -38,11 +39,14 @@ def plan(recipe, method_names: list[str], console, trust_remote_code: bool = Fal
             run.load()
             data = time.perf_counter() - before
             console.say(f"[hf-transfer] {run.loaded.data_line(command)}")
+            lengths = length_statistics(run.loaded, variant)  # the profile the run's limit was read from (cached)
+            console.say(f"[hf-transfer] {statistics_line(lengths, run.loaded.recipe.task)}")
             before = time.perf_counter()
             model = run.build_model()
             model_seconds = time.perf_counter() - before
             console.say(f"[hf-transfer] probing {name} ...")
             forecast = forecast_run(run, model, startup + imports + data, model_seconds)
+            forecast.lengths = lengths  # the forecast's data: tokenized with this limit
             out.append(forecast)
             del model, run
     return out

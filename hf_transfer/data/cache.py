@@ -3,8 +3,9 @@ checkpoints are kept, see ``gguf_checkpoint.plain_checkpoint``).
 
 Tokenized splits are kept as Arrow files named ``<key>-<data fingerprint>.arrow`` (the key covers the
 task settings, the tokenizer and the versions), each with a small ``.json`` beside it that says what it
-holds (dataset, split, tokenizer, rows). ``datasets`` writes each Arrow file into a temporary file in
-the same folder and renames it into place, so an interrupted write leaves a ``tmp*`` file that no run
+holds (dataset, split, tokenizer, rows); beside them, each split's token-length profile (``<key>-<data
+fingerprint>.lengths.json``, ``lengths.py``), cleared with them. ``datasets`` writes each Arrow file into a
+temporary file in the same folder and renames it into place, so an interrupted write leaves a ``tmp*`` file that no run
 loads; ``clear`` removes those too. The metadata file is written the same way.
 """
 
@@ -113,6 +114,16 @@ class Entry:
         return f"{what}, tokenizer {about.get('tokenizer', '?')}"
 
 
+PROFILE_SUFFIX = ".lengths.json"
+"""A split's token-length profile (``lengths.py``), kept in the tokenization cache."""
+
+
+def profiles(folder: Path | None = None) -> list[Path]:
+    """The cached length profiles."""
+    folder = folder or tokenization_cache_dir(create=False)
+    return sorted(folder.glob(f"*{PROFILE_SUFFIX}")) if folder.is_dir() else []
+
+
 def entries(folder: Path | None = None) -> list[Entry]:
     """The cached tokenized splits, newest first."""
     folder = folder or tokenization_cache_dir(create=False)
@@ -180,7 +191,8 @@ def check_age(older_than_days: float | None) -> None:
 
 
 def clear(older_than_days: float | None = None, folder: Path | None = None) -> tuple[int, int, int]:
-    """Remove cached splits (only those not used for ``older_than_days``, if given) and unfinished writes.
+    """Remove cached splits and their length profiles (only those not used for ``older_than_days``, if given) and
+    unfinished writes.
     While a run is tokenizing (it holds the cache's lock), its write under way and the splits written or used
     in the last hour stay. Returns (files removed, bytes freed, entries kept because a run may be using them)."""
     check_age(older_than_days)
@@ -205,6 +217,15 @@ def clear(older_than_days: float | None = None, folder: Path | None = None) -> t
                     freed += file.stat().st_size
                     file.unlink()
                     removed += 1
+        for file in profiles(folder):
+            if older_than_days is not None and now - file.stat().st_mtime < older_than_days * 86400:
+                continue
+            if recent(file):
+                spared += 1
+                continue
+            freed += file.stat().st_size
+            file.unlink(missing_ok=True)
+            removed += 1
         for file in leftovers(folder):
             if recent(file):
                 spared += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from hf_transfer.base.errors import UserError
+from hf_transfer.data.lengths import length_profile, limit_from_data
 from hf_transfer.datacheck.overlap import (
     TrainingIndex,
     duplicates_and_conflicts,
@@ -21,7 +22,7 @@ from hf_transfer.datacheck.overlap import (
     rows_to_drop,
     training_groups,
 )
-from hf_transfer.datacheck.profile import fits_99, label_counts, length_summary, non_text, token_lengths
+from hf_transfer.datacheck.profile import label_counts, non_text
 
 DEFAULT_THRESHOLD = 0.8
 PREFLIGHT_NEAR_ROWS = 200_000
@@ -41,9 +42,10 @@ def check_threshold(value: float) -> float:
 
 
 def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESHOLD, contained: bool = True,
-                 near: bool = True) -> dict:  # fmt: skip
+                 near: bool = True, cap: int | None = None) -> dict:  # fmt: skip
     """The data check of prepared splits (roles named, labels encoded: ``data.load_splits``) as plain data, what
-    ``data_check.json`` holds. ``tokenizer``: measure token lengths with it (None: lengths are not measured);
+    ``data_check.json`` holds. ``tokenizer``: measure token lengths with it (None: lengths are not measured; ``cap``:
+    the most the model reads, where a limit comes from the data);
     ``contained``: look for evaluation texts inside longer training texts (a pass over every training word);
     ``near``: look for near-duplicates (MinHash LSH; False: exact leakage only)."""
     started = time.perf_counter()
@@ -103,20 +105,24 @@ def check_splits(splits, task, tokenizer=None, threshold: float = DEFAULT_THRESH
         except (KeyError, ValueError, TypeError, IndexError):  # a task whose baselines need more than the labels
             report["labels"]["baselines"] = {}
     if tokenizer is not None:
-        report["lengths"] = measure_lengths(splits, task, tokenizer)
+        report["lengths"] = measure_lengths(splits, task, tokenizer, cap)
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
 
 
-def measure_lengths(splits, task, tokenizer) -> dict:
+def measure_lengths(splits, task, tokenizer, cap: int | None = None) -> dict:
+    """Each split's token lengths (``data.lengths``: from the cache where this data was measured before), against the
+    task's limit; where the task leaves it to the data, the limit a run would take (``limit_source: data``)."""
+    profiles = {split: length_profile(task, tokenizer, ds, {"split": split}) for split, ds in splits.items()}
+    chosen = limit_from_data(task, profiles["train"], cap)
     limit = task.length_limit()
-    out: dict = {"setting": f"task.{task.length_setting}", "limit": limit, "cut_word": task.cut_word, "splits": {}}
-    measured = {}
-    for split, ds in splits.items():
-        lengths, sampled = token_lengths(task, tokenizer, ds)
-        measured[split] = lengths
-        out["splits"][split] = {**length_summary(lengths, limit), "sampled": sampled}
-    out["keeps_99_percent"] = fits_99(measured.get("train", []))
+    out: dict = {"setting": f"task.{task.length_setting}", "limit": chosen["value"] if limit is None else limit,
+                 "limit_source": "data" if limit is None else "given", "cut_word": task.cut_word,
+                 "splits": {}}  # fmt: skip
+    for split, profile in profiles.items():
+        out["splits"][split] = {**profile.summary(out["limit"]), "sampled": profile.sampled}
+    out["keeps_99_percent"] = chosen["keeps_99_percent"]
+    out["from_data"] = {k: chosen[k] for k in ("value", "reason", "why")}
     return out
 
 
@@ -139,10 +145,11 @@ def summary(report: dict) -> dict:
     }
 
 
-def cut_by_limit(tokenized, task, log) -> dict[str, float]:
+def cut_by_limit(tokenized, task, log, quiet: tuple[str, ...] = ()) -> dict[str, float]:
     """The share of each tokenized split's rows at the task's length limit (cut by it; read from the tokenization
-    the run made anyway, so nothing is tokenized again), with a console line where some are. Multiple choice and
-    question answering (one row, several windows: the console counts them) are left out."""
+    the run made anyway, so nothing is tokenized again), with a console line where some are (but the ``quiet`` splits:
+    the training rows a limit from the data cuts, which its own line said). Multiple choice and question answering
+    (one row, several windows: the console counts them) are left out."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -158,7 +165,7 @@ def cut_by_limit(tokenized, task, log) -> dict[str, float]:
             continue
         share = pc.mean(pc.greater_equal(pc.list_value_length(column), limit)).as_py() or 0.0
         out[split] = round(share, 4)
-        if share:
+        if share and split not in quiet:
             log(f"[hf-transfer] data check: {share:.1%} of {split} rows are {task.cut_word} task.{task.length_setting}="
                 f"{limit} (hf-transfer check tells the limit that keeps 99% whole)")  # fmt: skip
     return out

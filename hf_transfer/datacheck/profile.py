@@ -1,20 +1,13 @@
-"""What each split holds, apart from repeats: labels per split, token lengths with the recipe's tokenizer, and rows
-that are not text."""
+"""What each split holds, apart from repeats: labels per split and rows that are not text (token lengths:
+``data/lengths.py``, cached with the tokenization)."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import unicodedata
 from collections import Counter
 
-LIFTED = 1_000_000
-"""The task's length limit while the check measures lengths: nothing is cut, so each row's whole length is seen."""
-LENGTH_SAMPLE = 20_000
-"""Rows per split whose tokens are counted (a seeded sample of larger splits)."""
 ABSURD_CHARS = 20_000
 """A row longer than this many characters, and 50 times the split's median, is reported as absurdly long."""
-PERCENTILES = (50, 90, 95, 99)
 _ALLOWED_CONTROL = {"\t", "\n", "\r"}
 
 
@@ -62,47 +55,3 @@ def label_counts(classes_by_split: dict[str, list[tuple]]) -> dict:
     if len(train) > 1:
         out["imbalance"] = round(max(train.values()) / min(train.values()), 2)
     return out
-
-
-def token_lengths(task, tokenizer, ds, seed: int = 42) -> tuple[list[int], bool]:
-    """Each row's length in tokens as the task tokenizes it, nothing cut (multiple choice: its longest choice);
-    (lengths, whether a sample was measured)."""
-    import transformers
-
-    sampled = len(ds) > LENGTH_SAMPLE
-    if sampled:
-        ds = ds.shuffle(seed=seed).select(range(LENGTH_SAMPLE))
-    lifted = dataclasses.replace(task, **{task.length_setting: LIFTED})
-    function = lifted.tokenize_function(tokenizer)
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # "longer than the model's maximum": measured on purpose
-    lengths: list[int] = []
-    try:
-        for start in range(0, len(ds), 1000):
-            encoded = function(ds[start : start + 1000])
-            for ids in encoded["input_ids"]:
-                lengths.append(max(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids))
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-    return lengths, sampled
-
-
-def length_summary(lengths: list[int], limit: int | None) -> dict:
-    import numpy as np
-
-    if not lengths:
-        return {}
-    values = np.asarray(lengths)
-    out = {f"p{p}": int(math.ceil(np.percentile(values, p))) for p in PERCENTILES}
-    out["max"] = int(values.max())
-    if limit is not None:
-        out["over_limit"] = int((values > limit).sum())
-        out["over_limit_share"] = round(float((values > limit).mean()), 4)
-    return out
-
-
-def fits_99(lengths: list[int]) -> int | None:
-    """The length limit that keeps 99% of these rows whole."""
-    import numpy as np
-
-    return int(math.ceil(np.percentile(np.asarray(lengths), 99))) if lengths else None

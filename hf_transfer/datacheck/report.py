@@ -49,11 +49,13 @@ def finding_lines(report: dict) -> list[str]:
         ratio = labels["imbalance"]
         lines.append(f"training labels are imbalanced: the largest class has {ratio}x the smallest's rows")
     lengths = report.get("lengths") or {}
+    from_data = lengths.get("limit_source") == "data"
     for split, s in lengths.get("splits", {}).items():
-        if s.get("over_limit"):
+        if s.get("over_limit") and not (from_data and split == "train"):  # a limit from the data cuts 1% by design
             lines.append(
                 f"{s['over_limit_share']:.1%} of {split} rows are {lengths['cut_word']} {lengths['setting']}="
-                f"{lengths['limit']}; {lengths['keeps_99_percent']} would keep 99% of training rows whole"
+                f"{lengths['limit']}{' (from the data)' if from_data else ''}; {lengths['keeps_99_percent']} would "
+                "keep 99% of training rows whole"
             )
     return lines
 
@@ -141,8 +143,12 @@ def full_report(report: dict, recipe_name: str, data: str) -> str:
         header = ["split", "p50", "p90", "p95", "p99", "max", f"over {lengths['limit']}"]
         rows = [[split, s["p50"], s["p90"], s["p95"], s["p99"], s["max"], f"{s.get('over_limit_share', 0):.1%}"]
                 for split, s in lengths["splits"].items()]  # fmt: skip
-        out += ["", f"Token lengths ({lengths['setting']}={lengths['limit']}; 99% of training rows fit in "
-                f"{lengths['keeps_99_percent']}):", format_table(header, rows)]  # fmt: skip
+        title = f"{lengths['setting']}={lengths['limit']}"
+        if lengths.get("limit_source") == "data":
+            title += f" from the data: {lengths['from_data']['why']}"
+        else:
+            title += f"; 99% of training rows fit in {lengths['keeps_99_percent']}"
+        out += ["", f"Token lengths ({title}):", format_table(header, rows)]
         if any(s.get("sampled") for s in lengths["splits"].values()):
             out.append("(larger splits: a seeded sample of 20,000 rows)")
     elif "lengths_skipped" in report:

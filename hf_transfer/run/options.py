@@ -166,6 +166,8 @@ def resolve_run(
         path = Path(flags["model_name_or_path"]).expanduser()
         changes["checkpoint"] = str(path.resolve()) if path.is_dir() else flags["model_name_or_path"]
     changes["data"] = _data_with_files(recipe, flags, template)
+    if flags.get("max_seq_length") is not None:  # --max_seq_length: the task's own length setting, whatever its name
+        changes["task"] = dataclasses.replace(recipe.task, **{recipe.task.length_setting: flags["max_seq_length"]})
     training = parse_training_flags(list(extra))
     if "hub_token" in training:
         raise UserError(

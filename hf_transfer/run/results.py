@@ -65,6 +65,7 @@ def run_metrics(run) -> runs.RunMetrics:
         unit=loaded.recipe.task.unit,
         dropped=loaded.dropped,
         data_check=loaded.data_check,
+        length_limit=loaded.length,
         train=results["train"],
         eval=results["eval"],
         test=results["test"],

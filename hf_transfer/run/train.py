@@ -117,7 +117,7 @@ class Run:
 
     # ---- load: checkpoint, data, tokenizer, tokenization (loading.py)
     def load(self) -> None:
-        self.loaded = load(self.requested, self.state, self.console, chooses=self.chooses)
+        self.loaded = load(self.requested, self.state, self.console, chooses=self.chooses, command=self.command)
         self.clock.lap("data_and_tokenization")
 
     def chooses(self, train_rows: int) -> bool:

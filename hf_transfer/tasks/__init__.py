@@ -139,7 +139,9 @@ class Task:
     checkpoint's position embeddings before a run loads it."""
 
     length_setting: ClassVar[str] = "max_length"
-    """The one of ``length_limits`` that limits a row's tokens (the data check measures the rows it cuts)."""
+    """The one of ``length_limits`` that limits a row's tokens (the data check measures the rows it cuts). It may be
+    None, "from the data": a run then takes the limit that keeps 99% of its training rows whole (``data/lengths.py``)
+    and records it as learned."""
 
     cut_word: ClassVar[str] = "cut by"
     """What happens to a row longer than the limit, for the data check's report."""
@@ -148,9 +150,20 @@ class Task:
     """Whether a row longer than the limit becomes several features rather than being cut (QA's windows): the
     run's share of rows cut by the limit leaves such a task out."""
 
-    def length_limit(self) -> int:
-        """The value of ``length_setting``: the most tokens of a row the model reads."""
+    def length_limit(self) -> int | None:
+        """The value of ``length_setting``: the most tokens of a row the model reads (None: from the data, until a
+        run has measured it)."""
         return getattr(self, self.length_setting)
+
+    def least_length(self) -> tuple[int, str]:
+        """The least limit this task's other settings work with when the limit comes from the data, and why, in
+        words (0: any)."""
+        return 0, ""
+
+    def kept_tokens(self, encoded: dict) -> list[int]:
+        """Per row of a batch tokenized with the limit lifted: the tokens a limit must never cut (an instruction's
+        prompt: a row whose prompt does not fit is refused). A limit from the data keeps the longest whole."""
+        return []
 
     def context_tokens(self) -> int:
         """The most tokens one input and what is generated for it take together (a GGUF model's context)."""

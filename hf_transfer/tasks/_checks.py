@@ -35,7 +35,7 @@ def missing_declarations(cls: type, base: type) -> list[str]:
         out.append("aggregate() (it scores examples: the main metric of some records)")
     if not dataclasses.is_dataclass(cls):
         return [*out, "@dataclass (its settings are dataclass fields)"]
-    ints = {f.name for f in dataclasses.fields(cls) if f.type in (int, "int")}
+    ints = {f.name for f in dataclasses.fields(cls) if f.type in (int, "int", "int | None")}
     out += [f"{name} (in length_limits: an int setting)" for name in cls.length_limits if name not in ints]
     if cls.length_setting not in cls.length_limits:
         out.append(f"length_setting {cls.length_setting!r} among length_limits {cls.length_limits}")

@@ -47,7 +47,9 @@ class InstructionTuning(Task):
     example_input = '[{"role": "user", "content": "Give three tips for staying healthy."}]'
     new_head = False
 
-    max_length: int = 512
+    max_length: int | None = None
+    """The most tokens of a prompt and its response. None: from the data, the length that keeps 99% of the training
+    examples whole, and the longest prompt with 16 tokens of its response (a prompt that does not fit is refused)."""
     use_chat_template: bool | None = None
     """``None``: use the tokenizer's chat template when it has one; ``True`` requires one."""
     system_prompt: str | None = None
@@ -68,7 +70,7 @@ class InstructionTuning(Task):
 
     def problems(self) -> list[str]:
         out = []
-        if self.max_length <= 8:
+        if self.max_length is not None and self.max_length <= 8:
             out.append("task.max_length must be larger than 8")
         if self.num_samples < 0 or self.max_new_tokens <= 0:
             out.append("task.num_samples must be >= 0 and task.max_new_tokens positive")
@@ -219,7 +221,7 @@ class InstructionTuning(Task):
                     raise UserError("The chat template renders the prompt differently inside the full conversation.")
                 prompt_ids = tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
                 response_ids = tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
-                if len(prompt_ids) >= self.max_length:
+                if self.max_length is not None and len(prompt_ids) >= self.max_length:  # None: not resolved, uncut
                     start = messages[-2]["content"][:60]
                     raise UserError(
                         f"The prompt of the example starting {start!r} takes {len(prompt_ids)} tokens, leaving no "
@@ -234,6 +236,10 @@ class InstructionTuning(Task):
             return out
 
         return tokenize
+
+    def kept_tokens(self, encoded: dict) -> list[int]:
+        return [next((i for i, x in enumerate(labels) if x != IGNORE_INDEX), len(labels)) for labels in
+                encoded["labels"]]  # fmt: skip
 
     def collator(self, tokenizer):
         from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening

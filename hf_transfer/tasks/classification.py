@@ -30,7 +30,9 @@ class TextClassification(Task):
     peft_auto_model = "AutoPeftModelForSequenceClassification"
 
     problem_type: Literal["single_label", "multi_label", "regression"] = "single_label"
-    max_length: int = 128
+    max_length: int | None = None
+    """The most tokens of a row the model reads; None: from the data (the limit that keeps 99% of the training rows
+    whole, rounded up to a multiple of 8, at most the model's positions)."""
     label_names: list[str] | None = None
     """The label set, in id order. ``None``: learned from the training data (ClassLabel names, or sorted values)."""
     class_weights: Literal["none", "balanced"] = "none"
@@ -50,7 +52,7 @@ class TextClassification(Task):
 
     def problems(self) -> list[str]:
         out = []
-        if self.max_length <= 0:
+        if self.max_length is not None and self.max_length <= 0:
             out.append("task.max_length must be positive")
         if not 0.0 < self.threshold < 1.0:
             out.append("task.threshold must be between 0 and 1")

@@ -33,7 +33,11 @@ class QuestionAnswering(Task):
     unit = "questions"
     feature_unit = "windows"
 
-    max_length: int = 384
+    max_length: int | None = None
+    """The most tokens of one window (question and a part of its context). None: from the data, the length that keeps
+    99% of the training questions in one window with their whole context (rounded up to a multiple of 8, at least
+    twice ``doc_stride``, at most the model's positions): a longer context still becomes several windows, nothing is
+    cut, so the limit trades windows per question against the cost of each."""
     doc_stride: int = 128
     n_best_size: int = 20
     max_answer_length: int = 30
@@ -44,9 +48,9 @@ class QuestionAnswering(Task):
 
     def problems(self) -> list[str]:
         out = []
-        if self.max_length <= 0 or self.doc_stride <= 0:
+        if (self.max_length is not None and self.max_length <= 0) or self.doc_stride <= 0:
             out.append("task.max_length and task.doc_stride must be positive")
-        elif self.doc_stride >= self.max_length:
+        elif self.max_length is not None and self.doc_stride >= self.max_length:
             out.append("task.doc_stride must be smaller than task.max_length")
         if self.n_best_size <= 0 or self.max_answer_length <= 0:
             out.append("task.n_best_size and task.max_answer_length must be positive")
@@ -98,6 +102,11 @@ class QuestionAnswering(Task):
 
     cut_word = "split into several windows by"
     windows_long_rows = True
+
+    def least_length(self) -> tuple[int, str]:
+        # windows must advance: a window of twice the overlap moves on by at least half of itself (run_qa's 384 / 128
+        # moves on by two thirds)
+        return 2 * self.doc_stride, f"twice task.doc_stride={self.doc_stride}, so windows move on by half"
 
     def check_row(self, row: dict) -> CheckedRow:
         """The question with its context; the context alone is shared (SQuAD asks many questions of one)."""
