@@ -60,6 +60,7 @@ def test_a_recipe_keeps_its_values_for_its_own_data_and_checkpoint(tmp_path):
     theirs, _ = resolve_run(recipe, {"train_file": str(data)})
     assert "num_train_epochs" not in theirs.training and theirs.training["learning_rate"] == 1e-4
     assert theirs.lora.learning_rate == 2e-3
+    assert same.task.max_length == 128 and theirs.task.max_length is None  # data/lengths.py measures theirs
     # another checkpoint: the rates were chosen for the recipe's own; the epochs still fit its data
     other, _ = resolve_run(recipe, {"model_name_or_path": "someone/bigger-model"})
     assert "learning_rate" not in other.training and other.training["num_train_epochs"] == 1

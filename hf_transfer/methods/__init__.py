@@ -198,15 +198,15 @@ def settings_problems(recipe) -> list[str]:
     return [p for key in SETTINGS for p in getattr(recipe, key).problems(key)]
 
 
-def without_method_rates(recipe, kept_if_not=None):
+def without_method_rates(recipe, kept: set[str] = frozenset()):
     """``recipe`` with every method's own learning rate unset: an explicit ``--learning_rate`` wins over all of
-    them (lora.learning_rate, freeze.learning_rate, ia3.learning_rate, and any method added later).
-    ``kept_if_not``: a recipe whose rates are left out; a rate that differs from its (set by ``--set``) is kept."""
+    them (lora.learning_rate, freeze.learning_rate, ia3.learning_rate, and any method added later). ``kept``:
+    fields left as they are (``lora.learning_rate``: what ``--set`` gave)."""
     changes = {}
     for key in SETTINGS:
         settings = getattr(recipe, key)
         rate = getattr(settings, "learning_rate", None)
-        if kept_if_not is not None and rate != getattr(getattr(kept_if_not, key), "learning_rate", None):
+        if f"{key}.learning_rate" in kept:
             continue
         if rate is not None:
             changes[key] = dataclasses.replace(settings, learning_rate=None)

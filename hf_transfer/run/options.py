@@ -104,7 +104,12 @@ def _data_with_files(recipe: Recipe, flags: Mapping[str, Any], template: Recipe 
     return data
 
 
-def _sized_for_its_own(recipe: Recipe, template: Recipe, new_data: bool, new_checkpoint: bool) -> dict[str, Any]:
+def _set_keys(flags: Mapping[str, Any]) -> set[str]:
+    """The recipe fields this command's ``--set key=value`` sets (``training.learning_rate``, ...)."""
+    return {item.partition("=")[0].strip() for item in flags.get("set") or []}
+
+
+def _sized_for_its_own(recipe: Recipe, set_keys: set[str], new_data: bool, new_checkpoint: bool) -> dict[str, Any]:
     """The recipe's ``training`` without what the recipe chose for what this command replaced: its epochs for its
     own data (``--train_file``), its learning rate for its own checkpoint (``--model_name_or_path``; the methods' own
     rates are left out in ``resolve_run``); a value ``--set`` changed is kept. ``run/defaults.py`` chooses the
@@ -112,7 +117,7 @@ def _sized_for_its_own(recipe: Recipe, template: Recipe, new_data: bool, new_che
     training = dict(recipe.training)
     replaced = ["num_train_epochs"] * new_data + ["learning_rate"] * new_checkpoint
     for key in replaced:
-        if key in training and training[key] == template.training.get(key):
+        if key in training and f"training.{key}" not in set_keys:
             del training[key]
     return training
 
@@ -166,8 +171,12 @@ def resolve_run(
         path = Path(flags["model_name_or_path"]).expanduser()
         changes["checkpoint"] = str(path.resolve()) if path.is_dir() else flags["model_name_or_path"]
     changes["data"] = _data_with_files(recipe, flags, template)
+    setting = recipe.task.length_setting
     if flags.get("max_seq_length") is not None:  # --max_seq_length: the task's own length setting, whatever its name
-        changes["task"] = dataclasses.replace(recipe.task, **{recipe.task.length_setting: flags["max_seq_length"]})
+        changes["task"] = dataclasses.replace(recipe.task, **{setting: flags["max_seq_length"]})
+    elif flags.get("train_file") and f"task.{setting}" not in _set_keys(flags):
+        # the recipe's limit was sized for its own data: the user's gets one from its own lengths (data/lengths.py)
+        changes["task"] = dataclasses.replace(recipe.task, **{setting: None})
     training = parse_training_flags(list(extra))
     if "hub_token" in training:
         raise UserError(
@@ -187,10 +196,10 @@ def resolve_run(
     new_checkpoint = changes.get("checkpoint", template.checkpoint) != template.checkpoint
     resolved = dataclasses.replace(recipe, **changes)
     if new_checkpoint:  # the methods' rates were chosen for the recipe's own checkpoint
-        resolved = methods.without_method_rates(resolved, kept_if_not=template)
+        resolved = methods.without_method_rates(resolved, kept=_set_keys(flags))
     if "learning_rate" in training:  # an explicit rate wins over every method's own rate
         resolved = methods.without_method_rates(resolved)
-    own = _sized_for_its_own(recipe, template, bool(flags.get("train_file")), new_checkpoint)
+    own = _sized_for_its_own(recipe, _set_keys(flags), bool(flags.get("train_file")), new_checkpoint)
     resolved = dataclasses.replace(resolved, training={**own, **training})
     differences = template.differences(resolved)
     if differences and resolved.description == template.description:  # the card must not claim the template's
