@@ -37,6 +37,10 @@ def test_epochs_make_the_minimum_steps_in_whole_passes():
     assert defaults.epochs(100, 32, "full").value == defaults.MAX_EPOCHS
     assert defaults.epochs(1_000_000, 32, "lora").value == 1
     assert "204 optimizer steps over 1,080 training rows" in defaults.epochs(1_080, 16, "full").reason
+    # a task whose steps are long (instruction tuning, seq2seq) takes fewer passes
+    from hf_transfer.tasks.causal_lm import InstructionTuning
+
+    assert defaults.epochs(135, 8, "lora", InstructionTuning.epochs_at_most).value == 3 < defaults.MAX_EPOCHS
 
 
 def test_only_what_nothing_set_is_chosen():

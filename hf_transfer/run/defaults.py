@@ -8,7 +8,8 @@ rates out when ``--model_name_or_path`` swaps the checkpoint, and its epochs whe
   ``FULL_RATES``; a method's is that times its ``rate_scale`` (LoRA 20: 2.2e-3 on MiniLM-L6's 22.7M parameters,
   1e-3 on BERT-base, 3.4e-4 on a 1.5B model), within ``METHOD_RATES``.
 - Epochs: the fewest whole passes over the training rows that make ``MIN_STEPS`` optimizer steps (times the
-  method's ``steps_scale``: adapters learn more slowly per step), at most ``MAX_EPOCHS``.
+  method's ``steps_scale``: adapters learn more slowly per step), at most ``MAX_EPOCHS`` (the task's
+  ``epochs_at_most``: 3 for instruction tuning and seq2seq, whose steps are long and whose evaluation generates).
 
 The constants were chosen on Rotten Tomatoes and the CoNLL-2003 subset with MiniLM and confirmed on SST-2
 (benchmarks/results/defaults.md).
@@ -48,16 +49,16 @@ def learning_rate(parameters: int, method: str) -> Chosen:
     return Chosen(rate, f"for {method} on a {parameters / 1e6:,.1f}M-parameter model{scaled}")
 
 
-def epochs(train_rows: int, rows_per_step: int, method: str) -> Chosen:
+def epochs(train_rows: int, rows_per_step: int, method: str, at_most: int = MAX_EPOCHS) -> Chosen:
     """Whole passes over ``train_rows`` for at least MIN_STEPS (times the method's ``steps_scale``) optimizer steps of
-    ``rows_per_step`` rows (batch x devices x accumulation), at most MAX_EPOCHS."""
+    ``rows_per_step`` rows (batch x devices x accumulation), at most ``at_most`` (the task's ``epochs_at_most``)."""
     steps_per_epoch = max(1, math.ceil(train_rows / max(rows_per_step, 1)))
     wanted = math.ceil(MIN_STEPS * methods.get(method).steps_scale)
-    count = min(max(math.ceil(wanted / steps_per_epoch), 1), MAX_EPOCHS)
+    count = min(max(math.ceil(wanted / steps_per_epoch), 1), at_most)
     return Chosen(
         count,
         f"{count * steps_per_epoch:,} optimizer steps over {train_rows:,} training rows (at least {wanted} for "
-        f"{method}, at most {MAX_EPOCHS} passes)",
+        f"{method}, at most {at_most} passes)",
     )
 
 

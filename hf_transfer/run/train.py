@@ -143,7 +143,9 @@ class Run:
             return
         args = self.args
         rows_per_step = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
-        self.choose("num_train_epochs", defaults.epochs(train_rows, rows_per_step, self.requested.method))
+        task = self.requested.task
+        self.choose("num_train_epochs", defaults.epochs(train_rows, rows_per_step, self.requested.method,
+                                                        task.epochs_at_most))  # fmt: skip
 
     # ---- build: the model the method trains, the staging folder, the Trainer
     def build_model(self):

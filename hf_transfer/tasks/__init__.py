@@ -150,6 +150,10 @@ class Task:
     """Whether a row longer than the limit becomes several features rather than being cut (QA's windows): the
     run's share of rows cut by the limit leaves such a task out."""
 
+    epochs_at_most: ClassVar[int] = 10
+    """The most passes a run takes when nothing sets its epochs (``run/defaults.py`` asks for a number of optimizer
+    steps): tasks whose steps are long and whose evaluation generates take fewer."""
+
     def length_limit(self) -> int | None:
         """The value of ``length_setting``: the most tokens of a row the model reads (None: from the data, until a
         run has measured it)."""

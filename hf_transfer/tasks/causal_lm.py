@@ -46,6 +46,7 @@ class InstructionTuning(Task):
     peft_auto_model = "AutoPeftModelForCausalLM"
     example_input = '[{"role": "user", "content": "Give three tips for staying healthy."}]'
     new_head = False
+    epochs_at_most = 3  # TRL's SFTConfig default; a few hundred rows of 512 tokens are minutes a pass on a CPU
 
     max_length: int | None = None
     """The most tokens of a prompt and its response. None: from the data, the length that keeps 99% of the training

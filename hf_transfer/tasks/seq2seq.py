@@ -27,6 +27,7 @@ class Seq2SeqGeneration(Task):
     peft_auto_model = "AutoPeftModelForSeq2SeqLM"
     has_pipeline = False
     new_head = False
+    epochs_at_most = 3  # the transformers summarization example's; each pass's evaluation generates
 
     objective: Literal["summarization", "translation"] = "summarization"
     source_prefix: str = ""
