@@ -14,12 +14,12 @@ FOLDERS: list[tuple[str, list[str] | None]] = [
                   "comparison_plots", "hub", "doctor", "predict"]),
     ("export", ["onnx", "onnx_graph", "onnx_card", "gguf", "gguf_card"]),
     ("run", ["train", "results", "options", "forecast", "probe", "budget", "loading", "reload_check", "evaluation",
-             "trainer", "arguments", "guards", "defaults"]),
+             "trainer", "arguments", "guards"]),
     ("artifacts", ["merging", "models", "gguf_checkpoint", "card", "gguf_model", "onnx_model", "gguf_verify", "plots",
                    "staging", "runs"]),
     ("datacheck", ["report", "lora_folds", "label_issues", "profile", "overlap"]),
     ("data", ["lengths", "prepare", "cache"]),
-    ("recipe", ["registry", "recipe"]),
+    ("recipe", ["registry", "recipe", "defaults"]),
     ("sources", ["packaged", "hub", "files", "assets"]),
     ("tasks", None),  # task plug-ins, found by discovery; they share the base in tasks/__init__.py
     ("methods", None),  # method plug-ins, the same way

@@ -1,5 +1,5 @@
 """The learning rate and epochs nothing set (issue 34): chosen from the model's size, the method and the training
-rows (run/defaults.py); a recipe's own values left out where the command replaced what they were chosen for."""
+rows (recipe/defaults.py); a recipe's own values left out where the command replaced what they were chosen for."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from hf_transfer.recipe import defaults
 from hf_transfer.recipe.registry import find_recipe
-from hf_transfer.run import defaults
 from hf_transfer.run.options import resolve_run
 
 from conftest import tiny_run_args

@@ -36,13 +36,14 @@ class LoraFolds:
         """Train a fresh LoRA model on ``train_rows``; the held-out rows' logits (padded batches, as a list)."""
         import torch
 
-        from hf_transfer.methods import learning_rate, prepare_model
+        from hf_transfer.methods import count_parameters, learning_rate, prepare_model
+        from hf_transfer.recipe import defaults
 
         recipe = dataclasses.replace(self.recipe, method="lora")
         torch.manual_seed(self.seed)
         model = prepare_model(self.load_model(), recipe, recipe.task)
         collate = recipe.task.collator(self.tokenizer)
-        rate = learning_rate(recipe) or 5e-4
+        rate = learning_rate(recipe) or defaults.learning_rate(count_parameters(model)[1], "lora").value
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=rate)
         generator = torch.Generator().manual_seed(self.seed)
         model.train()

@@ -76,7 +76,7 @@ class Method:
     anything is loaded (bitsandbytes for the quantized methods)."""
     rate_scale: float = 1.0
     """Its learning rate, when nothing sets one, as a multiple of full fine-tuning's for the same model
-    (``run/defaults.py``: adapters and a head trained alone want a higher rate)."""
+    (``recipe/defaults.py``: adapters and a head trained alone want a higher rate)."""
     steps_scale: float = 1.0
     """The optimizer steps it gets, when nothing sets the epochs, as a multiple of full fine-tuning's."""
     order: int = 100

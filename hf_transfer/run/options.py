@@ -112,7 +112,7 @@ def _set_keys(flags: Mapping[str, Any]) -> set[str]:
 def _sized_for_its_own(recipe: Recipe, set_keys: set[str], new_data: bool, new_checkpoint: bool) -> dict[str, Any]:
     """The recipe's ``training`` without what the recipe chose for what this command replaced: its epochs for its
     own data (``--train_file``), its learning rate for its own checkpoint (``--model_name_or_path``; the methods' own
-    rates are left out in ``resolve_run``); a value ``--set`` changed is kept. ``run/defaults.py`` chooses the
+    rates are left out in ``resolve_run``); a value ``--set`` changed is kept. ``recipe/defaults.py`` chooses the
     ones left out from the user's data and model."""
     training = dict(recipe.training)
     replaced = ["num_train_epochs"] * new_data + ["learning_rate"] * new_checkpoint

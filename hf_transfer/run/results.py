@@ -86,7 +86,7 @@ def run_metrics(run) -> runs.RunMetrics:
     )
     if results.get("classes"):
         metrics["classes"] = results["classes"]
-    if run.chosen:  # what nothing set, and why it is what it is (run/defaults.py)
+    if run.chosen:  # what nothing set, and why it is what it is (recipe/defaults.py)
         metrics["chosen"] = {key: chosen.record() for key, chosen in run.chosen.items()}
     return metrics
 

@@ -37,8 +37,8 @@ from hf_transfer.base.hardware import (
     silent,
 )
 from hf_transfer.base.tables import report_lines
+from hf_transfer.recipe import defaults
 from hf_transfer.recipe.recipe import Recipe
-from hf_transfer.run import defaults
 from hf_transfer.run.arguments import make_training_args, training_arguments
 from hf_transfer.run.guards import divergence, run_warnings
 from hf_transfer.run.loading import load
@@ -73,7 +73,7 @@ class Run:
         self.results: dict[str, Any] = {}
         self.resume_from = None
         self.chosen: dict[str, defaults.Chosen] = {}
-        """What run/defaults.py chose because nothing set it (learning_rate, num_train_epochs)."""
+        """What recipe/defaults.py chose because nothing set it (learning_rate, num_train_epochs)."""
 
     def execute(self) -> dict:
         self.check()
@@ -126,7 +126,7 @@ class Run:
         args = self.args
         evaluates = str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "no"
         choosing = bool(args.load_best_model_at_end) and evaluates
-        self.choose_epochs(train_rows - math.ceil(self.selection_share * train_rows) if choosing else train_rows)
+        self.choose_epochs(train_rows, train_rows - math.ceil(self.selection_share * train_rows) if choosing else None)
         return choosing and not one_evaluation_point(args, train_rows)
 
     # ---- what nothing set: chosen from the data, the model and the method (defaults.py)
@@ -137,15 +137,18 @@ class Run:
         shown = f"{chosen.value:.1e}" if isinstance(chosen.value, float) else chosen.value
         self.log(f"[hf-transfer] {key} {shown}: {chosen.reason} (nothing set it; --{key} does)")
 
-    def choose_epochs(self, train_rows: int) -> None:
-        """Once the training rows are known (``chooses``, as the data loads)."""
+    def choose_epochs(self, train_rows: int, carved_rows: int | None = None) -> None:
+        """Once the training rows are known (``chooses``, as the data loads); ``carved_rows``: what is left to train
+        on if a selection split is carved, which happens only when there is more than one pass to choose among."""
         if "num_train_epochs" in self.chosen or "num_train_epochs" not in defaults.unset(self.requested):
             return
-        args = self.args
+        args, method = self.args, self.requested.method
         rows_per_step = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
-        task = self.requested.task
-        self.choose("num_train_epochs", defaults.epochs(train_rows, rows_per_step, self.requested.method,
-                                                        task.epochs_at_most))  # fmt: skip
+        at_most = self.requested.task.epochs_at_most
+        chosen = defaults.epochs(carved_rows or train_rows, rows_per_step, method, at_most)
+        if carved_rows is not None and chosen.value <= 1:  # one pass evaluates once: nothing is carved after all
+            chosen = defaults.epochs(train_rows, rows_per_step, method, at_most)
+        self.choose("num_train_epochs", chosen)
 
     # ---- build: the model the method trains, the staging folder, the Trainer
     def build_model(self):

@@ -151,7 +151,7 @@ class Task:
     run's share of rows cut by the limit leaves such a task out."""
 
     epochs_at_most: ClassVar[int] = 10
-    """The most passes a run takes when nothing sets its epochs (``run/defaults.py`` asks for a number of optimizer
+    """The most passes a run takes when nothing sets its epochs (``recipe/defaults.py`` asks for a number of optimizer
     steps): tasks whose steps are long and whose evaluation generates take fewer."""
 
     def length_limit(self) -> int | None:
