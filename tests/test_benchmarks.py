@@ -145,3 +145,25 @@ def test_the_trl_baseline_saves_each_epoch_and_its_adapters_score_through_our_ev
     assert scores[checkpoints[0]] != scores[checkpoints[1]], "each epoch's own adapter is scored"
     # one loss definition: TRL's own eval_loss of the same adapter, on the same rows, is the response-token mean too
     assert scores[checkpoints[-1]] == pytest.approx(report["evaluations"][-1]["eval_loss"], rel=0.02)
+
+
+def test_the_quality_benchmarks_classification_files_hold_exactly_the_recipes_split(tmp_path, monkeypatch):
+    """bench_quality's classification family compares against the recipe's own run: its CSV files must hold the rows
+    the recipe trains and evaluates on (6,000 / 1,281), not the whole training split (11,527 rows once did)."""
+    import csv
+
+    from hf_transfer import load_recipe
+    from hf_transfer.data.prepare import load_splits
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from _quality_tasks import FAMILIES
+
+    family = FAMILIES["classification"]
+    train, valid, _ = family.prepare(tmp_path, family.train_samples, None)
+    recipe = load_recipe("rotten-tomatoes-minilm")
+    splits, task = load_splits(recipe.data, recipe.task)
+    for path, split in ((train, splits["train"]), (valid, splits["validation"])):
+        with path.open(encoding="utf-8", newline="") as f:
+            written = [(row["text"], row["label"]) for row in csv.DictReader(f)]
+        assert written == [(row["text"], task.label_names[row["labels"]]) for row in split], path.name
+    assert (len(splits["train"]), len(splits["validation"])) == (recipe.data.max_train_samples, 1281)
