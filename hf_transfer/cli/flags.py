@@ -21,8 +21,9 @@ def training_epilog() -> str:
     return TRAINING_FLAGS_HELP.format(common=common_flags_help())
 
 
-RUN_ONLY_FLAGS = ("output_dir", "overwrite_output_dir", "resume", "merge_adapter", "test_file")
-"""Flags about a run's folder and what follows its training: a command that trains nothing (plan) leaves them out."""
+RUN_ONLY_FLAGS = ("output_dir", "overwrite_output_dir", "resume", "merge_adapter")
+"""Flags about a run's folder and the merge that follows its training: a command that trains nothing (plan) leaves
+them out (it forecasts a --test_file's predictions)."""
 
 
 def add_run_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = ()) -> None:
