@@ -48,7 +48,7 @@ class Forecast:
     time beside the trained one, and evaluated)."""
     memory: dict = field(default_factory=dict)
     """The peak resident bytes of each (training, end), and what the end's is made of (end_parts: held, second_model,
-    and the evaluation's, the reload check's and generation's own)."""
+    and the evaluation's, the reload check's and the task's predict's own: generating, or predicting a --test_file)."""
     not_forecast: list[str] = field(default_factory=list)
     """What the run does that the forecast leaves out, said in words (an upload to the Hub)."""
 

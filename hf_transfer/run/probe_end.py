@@ -7,7 +7,7 @@ reloaded one. Its peak is the resident memory without the training state, plus t
 the evaluation's, the comparison's and generation's own memory, each measured here on its largest input. On a CPU a
 causal LM's run peaked there, not in its training steps.
 
-Time: the reload check's comparison (one row timed, the others in proportion to their tokens), and what the run
+Time: the reload check's comparison (its longest row timed, the others padded to it), and what the run
 generates or predicts after training: a task's generated responses (instruction tuning's ``samples.jsonl`` and its
 generation metrics: ``Task.generated_after_training``) and a ``--test_file``'s predictions, timed through the task's
 own ``predict`` on a batch of evaluation examples; generation is timed at one and at ``1 + NEW_TOKENS`` new tokens
@@ -103,12 +103,13 @@ def probe_end(run, trainer, model, test_file: Path | None) -> dict:
     lengths = [row_length(evaluation[i]["input_ids"]) for i in rows]
     precision = {k: run.training_kwargs[k] for k in PRECISION_KEYS if k in run.training_kwargs}
     row = evaluation.select([rows[lengths.index(max(lengths))]])
+    # the longest of the compared rows: the check takes them a row at a time, each padded to the longest of its batch
     compare_row, comparing = _timed(lambda: compare_reloaded(trainer, model, row, precision))
     out = {
         "held_rss_bytes": held,
         "reload_bytes": model_bytes(model),
         "transient_bytes": {"evaluation": evaluating, "reload_check": comparing},
-        "compare_seconds": compare_row * sum(lengths) / max(1, max(lengths)),
+        "compare_seconds": compare_row * len(rows),
         "generated": 0,
         "generation_seconds": 0.0,
         "test_file_rows": file_rows(test_file) if test_file is not None else 0,
@@ -124,7 +125,7 @@ def probe_end(run, trainer, model, test_file: Path | None) -> dict:
         out["unprobed"].append(f"generating or predicting for {sum(passes) + out['test_file_rows']:,} rows: no "
                                "evaluation example gives a prediction input to time it on")  # fmt: skip
         return out
-    out["transient_bytes"]["generation"] = batch["memory_bytes"]
+    out["transient_bytes"]["predict"] = batch["memory_bytes"]  # generating (or predicting) a batch
     out["generation_seconds"] = sum(math.ceil(n / batch["rows"]) for n in passes) * batch["seconds"]
     out["test_file_seconds"] = math.ceil(out["test_file_rows"] / batch["rows"]) * batch["seconds"]
     return out
