@@ -238,3 +238,22 @@ def test_an_instruction_tuning_forecast_has_its_generation(tiny_smollm2, tmp_pat
     scored = plan_json(run_cli, *flags, "--set", "metrics=[rouge]", "--set", "task.generation_samples=10")
     assert scored["probe"]["generated"] == 3 + 10 and scored["seconds"]["generation"] > 0
     assert "predict" in scored["memory"]["end_parts"], "the memory of generating a batch"
+
+
+def test_generation_the_probe_cannot_time_is_said_to_be_left_out(tiny_smollm2, tmp_path, run_cli):
+    """Chat rows (messages) give predict no instruction to time generation on: the forecast says what it leaves out
+    rather than forecasting nothing for it."""
+    from conftest import instruction_rows, write_jsonl
+
+    def chats(n: int, seed: int) -> list[dict]:
+        return [{"messages": [{"role": "user", "content": r["instruction"]}, {"role": "assistant",
+                                                                              "content": r["output"]}]}
+                for r in instruction_rows(n, seed)]  # fmt: skip
+
+    train = write_jsonl(tmp_path / "train.jsonl", chats(24, 1))
+    valid = write_jsonl(tmp_path / "valid.jsonl", chats(12, 2))
+    forecast = plan_json(run_cli, "alpaca-smollm2", "--method", "lora", "--model_name_or_path", tiny_smollm2,
+                         "--train_file", train, "--validation_file", valid, "--max_steps", "2")  # fmt: skip
+    assert forecast["probe"]["generated"] == 3 and forecast["seconds"]["generation"] == 0
+    [left_out] = forecast["not_forecast"]
+    assert left_out.startswith("generating or predicting for 3 rows")

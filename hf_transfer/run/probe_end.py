@@ -78,13 +78,16 @@ def prediction_batch(run, model, most: int) -> dict | None:
     if not inputs:
         return None
     new_tokens = getattr(task, "max_new_tokens", None)
-    if new_tokens is None:
-        seconds, memory = _timed(lambda: task.predict(model, tokenizer, inputs))
-        return {"rows": len(inputs), "seconds": seconds, "memory_bytes": memory}
-    one, longer = (dataclasses.replace(task, max_new_tokens=n) for n in (1, 1 + NEW_TOKENS))
-    one.predict(model, tokenizer, inputs)  # warm-up: the first generation sets itself up
-    first, _ = _timed(lambda: one.predict(model, tokenizer, inputs))
-    more, memory = _timed(lambda: longer.predict(model, tokenizer, inputs))
+    try:
+        if new_tokens is None:
+            seconds, memory = _timed(lambda: task.predict(model, tokenizer, inputs))
+            return {"rows": len(inputs), "seconds": seconds, "memory_bytes": memory}
+        one, longer = (dataclasses.replace(task, max_new_tokens=n) for n in (1, 1 + NEW_TOKENS))
+        one.predict(model, tokenizer, inputs)  # warm-up: the first generation sets itself up
+        first, _ = _timed(lambda: one.predict(model, tokenizer, inputs))
+        more, memory = _timed(lambda: longer.predict(model, tokenizer, inputs))
+    except (MissingInput, ValueError, UserError):  # predict takes these rows one at a time, reporting the bad ones
+        return None
     per_token = max(0.0, more - first) / NEW_TOKENS
     return {"rows": len(inputs), "seconds": first + per_token * (new_tokens - 1), "memory_bytes": memory,
             "new_tokens": new_tokens}  # fmt: skip
@@ -122,8 +125,8 @@ def probe_end(run, trainer, model, test_file: Path | None) -> dict:
         return out
     batch = prediction_batch(run, model, max(passes + [out["test_file_rows"]]))
     if batch is None:
-        out["unprobed"].append(f"generating or predicting for {sum(passes) + out['test_file_rows']:,} rows: no "
-                               "evaluation example gives a prediction input to time it on")  # fmt: skip
+        out["unprobed"].append(f"generating or predicting for {sum(passes) + out['test_file_rows']:,} rows: no batch "
+                               "of evaluation examples could be predicted to time it on")  # fmt: skip
         return out
     out["transient_bytes"]["predict"] = batch["memory_bytes"]  # generating (or predicting) a batch
     out["generation_seconds"] = sum(math.ceil(n / batch["rows"]) for n in passes) * batch["seconds"]
