@@ -81,7 +81,8 @@ def silent(*args, **kwargs) -> None:
 
 
 class PeakMemory:
-    """Peak resident memory (and CUDA memory) while the block runs, sampled by a thread."""
+    """Peak resident memory (and CUDA memory) while the block runs, sampled by a thread; exact where the block raised
+    the process's high-water mark (a spike between two samples is then counted too)."""
 
     def __init__(self, interval: float = 0.05):
         self.interval, self.peak_rss, self._stop = interval, 0, None
@@ -96,6 +97,15 @@ class PeakMemory:
 
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+    @staticmethod
+    def high_water() -> int:
+        """The process's peak resident memory so far (Linux: VmHWM; elsewhere 0, and the samples alone count)."""
+        try:
+            with open("/proc/self/status") as f:
+                return next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:")), 0)
+        except OSError:
+            return 0
+
     def _sample(self):
         while not self._stop.wait(self.interval):
             self.peak_rss = max(self.peak_rss, self.rss())
@@ -107,7 +117,7 @@ class PeakMemory:
 
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        self.peak_rss = self.rss()
+        self.peak_rss, self._high = self.rss(), self.high_water()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -117,6 +127,9 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak_rss = max(self.peak_rss, self.rss())
+        high = self.high_water()
+        if high > self._high:  # the process's own high-water mark rose in the block: its exact peak
+            self.peak_rss = max(self.peak_rss, high)
 
     def report(self) -> dict[str, int]:
         import torch
@@ -125,6 +138,18 @@ class PeakMemory:
         if torch.cuda.is_available():
             out["peak_cuda_bytes"] = int(torch.cuda.max_memory_allocated())
         return out
+
+
+def give_back_memory() -> None:
+    """Freed memory returned to the system: the garbage collected, and the C allocator's free pages released (glibc
+    keeps what a process freed in its heap: after training steps of many shapes, hundreds of MiB)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to release by hand
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def versions(include_missing: bool = False, extra: tuple[str, ...] = ()) -> dict[str, str | None]:

@@ -29,8 +29,9 @@ LENGTH_FLAG_OPTIONS = {
 """``--max_seq_length`` (and its other spellings, ``data.lengths.LENGTH_FLAGS``): run, plan, compare, tune, check."""
 
 
-RUN_ONLY_FLAGS = ("output_dir", "overwrite_output_dir", "resume", "merge_adapter", "test_file")
-"""Flags about a run's folder and what follows its training: a command that trains nothing (plan) leaves them out."""
+RUN_ONLY_FLAGS = ("output_dir", "overwrite_output_dir", "resume", "merge_adapter")
+"""Flags about a run's folder and the merge that follows its training: a command that trains nothing (plan) leaves
+them out (it forecasts a --test_file's predictions)."""
 
 
 def add_run_flags(parser: argparse.ArgumentParser, leave_out: tuple[str, ...] = ()) -> None:

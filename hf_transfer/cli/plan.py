@@ -41,7 +41,7 @@ def run(args, extra, argv) -> None:
     aside = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with aside, Console(verbose=options.verbose) as console:
         forecasts = plan(recipe, names, console, trust_remote_code=options.trust_remote_code, startup_seconds=startup,
-                         command=options.command)
+                         command=options.command, options=options)
     if args.json:
         print(json.dumps([{**f.as_dict(), "lengths": getattr(f, "lengths", None)} for f in forecasts], indent=2))
         return

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 
 def plan(recipe, method_names: list[str], console, trust_remote_code: bool = False, startup_seconds: float = 0.0,
-         command: str | None = None) -> list:  # fmt: skip
+         command: str | None = None, options=None) -> list:  # fmt: skip
     """``hf-transfer plan``: one forecast per method, each from its own probe, nothing written but the
     tokenization cache (which the real runs then read). ``startup_seconds``: what a fresh process pays before
     a run starts (the CLI measures its own; a notebook's runs pay nothing more). ``command``: the command line
-    (the data line says where a sample limit comes from)."""
+    (the data line says where a sample limit comes from). ``options``: the run's ``RunOptions``, whose follow-ups
+    (``--test_file``'s predictions, ``--push_to_hub``) the forecast includes."""
     import dataclasses
     import tempfile
     import time
@@ -21,6 +22,13 @@ def plan(recipe, method_names: list[str], console, trust_remote_code: bool = Fal
     from hf_transfer.run.options import RunOptions, refuse_untrusted
     from hf_transfer.run.train import Run
 
+    follow_ups = {}
+    if options is not None:
+        follow_ups = {key: getattr(options, key) for key in ("test_file", "push_to_hub", "hub_model_id")}
+        if options.test_file is not None:  # what the run checks before it trains
+            from hf_transfer.commands.predict import check_predictable
+
+            check_predictable(recipe, options.test_file)
     startup = startup_seconds
     out = []
     with tempfile.TemporaryDirectory(prefix="hf-transfer-plan-") as scratch, console.once():
@@ -29,7 +37,7 @@ def plan(recipe, method_names: list[str], console, trust_remote_code: bool = Fal
             variant = dataclasses.replace(recipe, method=name).validate()
             refuse_untrusted(variant, trust_remote_code)
             methods.check_available(name)
-            run = Run(variant, RunOptions(output_dir=Path(scratch) / name, command=command), console)
+            run = Run(variant, RunOptions(output_dir=Path(scratch) / name, command=command, **follow_ups), console)
             before = time.perf_counter()
             run.check()
             checked = time.perf_counter() - before
@@ -70,7 +78,7 @@ def plan_table(forecasts: list) -> tuple[list[str], list[list[str]]]:
                 duration_text(f.total_seconds)
                 + (f" ± {duration_text(f.probe['step_spread'] * f.seconds['train'])}"
                    if f.probe.get("step_spread") else ""),  # fmt: skip
-                f"{f.peak_rss_bytes / 2**30:.2f} GiB",
+                f"{f.peak_rss_bytes / 2**30:.2f} GiB ({PEAK_PHASES[f.peak_phase]})",
                 f"{f.saved_bytes / 2**20:.1f} MiB",
                 f.precision,
                 probe,
@@ -142,15 +150,23 @@ def refit_reserve(recipe, method: str, budget, trials: int, console, trust_remot
 
 
 PHASES = {"setup_and_data": "setup and data", "model": "model", "train": "training", "evaluations": "evaluations",
-          "checkpoints": "checkpoints", "save_and_check": "save, reload check and evaluation"}  # fmt: skip
+          "checkpoints": "checkpoints", "test_split": "test split",
+          "save_and_check": "save, reload check and evaluation", "generation": "generation",
+          "test_file": "--test_file predictions"}  # fmt: skip
+PEAK_PHASES = {"training": "training", "end": "end of run"}
+"""Where a forecast's peak memory falls, as the table says it."""
 
 
 def phase_lines(forecasts: list) -> list[str]:
-    """Where each method's time goes, phase by phase."""
+    """Where each method's time goes, phase by phase, and what its run does that the forecast leaves out."""
     from hf_transfer.base.tables import duration_text
 
-    return [f"{f.method}: " + ", ".join(f"{label} {duration_text(f.seconds[key])}" for key, label in PHASES.items()
-                                        if f.seconds.get(key)) for f in forecasts]  # fmt: skip
+    lines = []
+    for f in forecasts:
+        lines.append(f"{f.method}: " + ", ".join(f"{label} {duration_text(f.seconds[key])}"
+                                                 for key, label in PHASES.items() if f.seconds.get(key)))  # fmt: skip
+        lines += [f"{f.method}: not in the forecast: {what}" for what in f.not_forecast]
+    return lines
 
 
 def budget_choice(forecasts: list, seconds: float) -> str:

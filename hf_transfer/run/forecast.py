@@ -2,10 +2,11 @@
 steps on this machine, before it trains (``hf-transfer plan``, ``--time_budget``).
 
 The probe (``probe.py``) trains a handful of batches chosen across the training data's length distribution (the longest
-included, so the peak memory is met), evaluates two evaluation batches, and saves the model once; the
-weights it changed are put back afterwards. Step time is fitted as ``a + b * tokens`` (tokens: the padded
-input of a batch as the task's collator makes it) and summed over the batches the run's own sampler will
-form, so a dataset of short and long rows is forecast by what it holds, not by its first batches.
+included, so the peak memory is met), evaluates two evaluation batches, probes the end of the run (``probe_end.py``:
+its memory with the saved model loaded a second time, the reload check, what it generates or predicts after
+training), and saves the model once; the weights it changed are put back afterwards. Step time is fitted against
+tokens (the padded input of a batch as the task's collator makes it) and summed over the batches the run's own
+sampler will form, so a dataset of short and long rows is forecast by what it holds, not by its first batches.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Forecast:
     steps: int
     evaluations: int
     seconds: dict[str, float]
-    """setup_and_data, model, train, evaluations, checkpoints, save_and_check, and total."""
+    """setup_and_data, model, train, evaluations, checkpoints, test_split, save_and_check, generation, test_file, and
+    total."""
     peak_rss_bytes: int
     peak_cuda_bytes: int | None
     saved_bytes: int
@@ -39,7 +41,16 @@ class Forecast:
     evaluation_seconds: float = 0.0
     """Seconds of one evaluation pass (plus the checkpoint it saves when the run keeps the best model)."""
     final_seconds: float = 0.0
-    """The end of a run: save, reload, the saved model's evaluation, the card."""
+    """Everything after training: the test split, save, reload and check, the saved model's evaluation, generation,
+    a --test_file's predictions."""
+    peak_phase: str = "training"
+    """Where the peak memory falls: "training" (its steps and evaluations) or "end" (the saved model loaded a second
+    time beside the trained one, and evaluated)."""
+    memory: dict = field(default_factory=dict)
+    """The peak resident bytes of each (training, end), and what the end's is made of (end_parts: held, second_model,
+    and the evaluation's, the reload check's and the task's predict's own: generating, or predicting a --test_file)."""
+    not_forecast: list[str] = field(default_factory=list)
+    """What the run does that the forecast leaves out, said in words (an upload to the Hub)."""
 
     @property
     def total_seconds(self) -> float:
@@ -58,6 +69,9 @@ class Forecast:
             "saved_bytes": self.saved_bytes,
             "precision": self.precision,
             "probe": self.probe,
+            "peak_phase": self.peak_phase,
+            "memory": self.memory,
+            "not_forecast": self.not_forecast,
         }
 
 
@@ -136,22 +150,38 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
         measured["save_seconds"] * (1 + 2 * trainable / max(1, total)) if args.load_best_model_at_end else 0.0
     )
     checkpoints = checkpoint_seconds * evaluations
-    final = measured["save_seconds"] + model_seconds + one_eval
+    end = measured["end"]
+    after = {
+        "test_split": evaluation_seconds("test") if "test" in loaded.tokenized else 0.0,
+        # the saved model reloaded, compared with the trained one row by row, and evaluated once
+        "save_and_check": measured["save_seconds"] + model_seconds + end["compare_seconds"] + one_eval,
+        "generation": end["generation_seconds"],
+        # predict loads the finished run folder, then predicts the file's rows
+        "test_file": model_seconds + end["test_file_seconds"] if end["test_file_rows"] else 0.0,
+    }
     seconds = {
         "setup_and_data": round(setup_seconds, 2),
         "model": round(model_seconds, 2),
         "train": round(train_seconds, 2),
         "evaluations": round(during * evaluations, 2),
         "checkpoints": round(checkpoints, 2),
-        "save_and_check": round(final, 2),
+        **{key: round(value, 2) for key, value in after.items()},
     }
     seconds["total"] = round(sum(seconds.values()), 2)
+    # the end of the run: what it holds without the training state, a second copy of the model, and the largest of
+    # what evaluating, comparing and generating take on top of that
+    parts = {"held": end["held_rss_bytes"], "second_model": end["reload_bytes"], **end["transient_bytes"]}
+    peaks = {"training": measured["peak_rss_bytes"],
+             "end": parts["held"] + parts["second_model"] + max(end["transient_bytes"].values())}  # fmt: skip
+    peak_phase = max(peaks, key=peaks.get)
     probe_info = {
         "step_spread": round(measured["train_fit"].spread, 3),
         "train_batches": measured["train_batches"],
         "eval_batches": measured["eval_batches"],
         "seconds": round(measured["seconds"], 2),
         "share_of_run": round(measured["seconds"] / max(seconds["total"], 1e-9), 3),
+        "generated": end["generated"],
+        "test_file_rows": end["test_file_rows"],
     }
     return Forecast(
         method=loaded.recipe.method,
@@ -160,15 +190,26 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
         steps=steps,
         evaluations=evaluations,
         seconds=seconds,
-        peak_rss_bytes=measured["peak_rss_bytes"],
+        peak_rss_bytes=peaks[peak_phase],
         peak_cuda_bytes=measured["peak_cuda_bytes"],
         saved_bytes=measured["saved_bytes"],
         precision=precision_text(run.training_kwargs),
         probe=probe_info,
         step_seconds=step_seconds,
         evaluation_seconds=during + checkpoint_seconds,
-        final_seconds=final,
+        final_seconds=sum(after.values()),
+        peak_phase=peak_phase,
+        memory={**peaks, "end_parts": parts},
+        not_forecast=end["unprobed"] + follow_ups_left_out(run.options, measured["saved_bytes"]),
     )
+
+
+def follow_ups_left_out(options, saved_bytes: int) -> list[str]:
+    """What a run's flags ask for after it that no probe measures: the upload to the Hub (the network decides)."""
+    if not options.push_to_hub:
+        return []
+    return [f"--push_to_hub: uploading the run folder ({saved_bytes / 2**20:,.1f} MiB of weights) to "
+            f"{options.hub_model_id}, which depends on the network"]  # fmt: skip
 
 
 def process_seconds() -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROBE_TRAIN_BATCHES = 4
-"""Timed training batches (after one warm-up batch): the longest rows, and rows at three length quantiles."""
+"""Timed training batches (after one warm-up batch): rows at three length quantiles, then the longest rows."""
 PROBE_EVAL_BATCHES = 2
 """Timed evaluation batches: the longest and a median one."""
 
@@ -96,16 +96,17 @@ def tokens_of(batches: list[list[int]], dataset, collator) -> list[int]:
 
 
 def probe_rows(dataset, batch_size: int) -> list[list[int]]:
-    """Batches for the probe: the longest rows, then rows at the 75th, 50th and 25th length percentiles; the
-    first of them again at the start, as a warm-up that is not timed."""
+    """Batches for the probe: rows at the 25th, 50th and 75th length percentiles, then the longest rows; the median
+    batch again at the start, as a warm-up that is not timed. The longest batch comes last, as in a run whose batches
+    of other lengths came before it: the memory they freed but the C allocator kept (on a CPU) is under its peak."""
     lengths = row_lengths(dataset)
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     size = min(batch_size, len(order))
     groups = []
-    for quantile in (0.0, 0.25, 0.5, 0.75)[:PROBE_TRAIN_BATCHES]:
+    for quantile in (0.75, 0.5, 0.25, 0.0)[-PROBE_TRAIN_BATCHES:]:
         start = min(int(quantile * len(order)), max(0, len(order) - size))
         groups.append(order[start : start + size])
-    return [groups[2]] + groups  # warm-up on a median batch: the longest batch is then timed warm
+    return [groups[1]] + groups  # warm-up on a median batch
 
 
 def _random_state(state: tuple | None = None) -> tuple:
@@ -135,6 +136,7 @@ def probe(run, model) -> dict:
     from hf_transfer.base.console import hush
     from hf_transfer.base.hardware import PeakMemory
     from hf_transfer.run.arguments import make_training_args
+    from hf_transfer.run.probe_end import SAMPLING, probe_end
     from hf_transfer.run.trainer import build_trainer, eval_order
 
     loaded, args = run.loaded, run.args
@@ -161,7 +163,7 @@ def probe(run, model) -> dict:
     started = time.perf_counter()
     random_state = _random_state()
     try:
-        with PeakMemory() as memory:
+        with PeakMemory(SAMPLING) as memory:
             trainer = build_trainer(loaded.recipe, loaded.splits, {**loaded.tokenized, "train": probe_set},
                                     loaded.tokenizer, model, probe_args)  # fmt: skip
             trainer.add_callback(Timer())
@@ -180,6 +182,7 @@ def probe(run, model) -> dict:
                 trainer.evaluate(eval_dataset=subset)
                 eval_points.append((tokens_of([list(range(len(group)))], subset, trainer.data_collator)[0],
                                     time.perf_counter() - before))  # fmt: skip
+        end = probe_end(run, trainer, model, run.options.test_file)
         before = time.perf_counter()
         trainer.save_model(str(scratch / "saved"))
         save_seconds = time.perf_counter() - before
@@ -201,6 +204,7 @@ def probe(run, model) -> dict:
         "save_seconds": save_seconds,
         "saved_bytes": saved_bytes,
         "peak_rss_bytes": max(0, report["peak_rss_bytes"] - copy_bytes),
+        "end": dict(end, held_rss_bytes=max(0, end["held_rss_bytes"] - copy_bytes)),
         "peak_cuda_bytes": report.get("peak_cuda_bytes"),
         "seconds": time.perf_counter() - started,
         "train_batches": len(points),

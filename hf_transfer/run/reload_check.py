@@ -15,7 +15,9 @@ def agreement(ours, theirs) -> dict[str, Any]:
     """Two models' outputs on the same rows, compared row by row: the largest absolute difference of any output
     value, the scale of the outputs, and how many predictions (the arg-max over the last axis: a class, a tag, a
     start or end position) differ out of how many. Positions the evaluation loop padded with -100 are not
-    predictions. ``ours`` / ``theirs``: an array, or a tuple of arrays (QA's start and end logits)."""
+    predictions. ``ours`` / ``theirs``: an array, or a tuple of arrays (QA's start and end logits). Compared
+    ``COMPARED_VALUES`` at a time in float64: a causal LM's logits (positions x a vocabulary of 49,152) made
+    whole-array float64 temporaries of several GiB."""
     import numpy as np
 
     ours = ours if isinstance(ours, (tuple, list)) else (ours,)
@@ -25,19 +27,26 @@ def agreement(ours, theirs) -> dict[str, Any]:
         return unlike
     largest, scale, changed, compared = 0.0, 0.0, 0, 0
     for a, b in zip(ours, theirs, strict=True):
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        a, b = np.asarray(a), np.asarray(b)
         if a.shape != b.shape:
             return unlike
         if not a.size:
             continue
-        both_nan = np.isnan(a) & np.isnan(b)
-        difference = np.where(both_nan, 0.0, np.abs(a - b))
-        largest = max(largest, float(np.nan_to_num(difference, nan=math.inf).max()))
-        scale = max(scale, float(np.nanmax(np.abs(np.where(np.isnan(a), 0.0, a)))))
-        if a.ndim >= 2:
-            real = ~np.all(a == -100, axis=-1)
-            changed += int(((a.argmax(-1) != b.argmax(-1)) & real).sum())
-            compared += int(real.sum())
+        predicts = a.ndim >= 2  # an arg-max over the last axis is a prediction
+        width = a.shape[-1] if predicts else a.size
+        a, b = a.reshape(-1, width), b.reshape(-1, width)
+        step = max(1, COMPARED_VALUES // width)
+        for start in range(0, len(a), step):
+            x = a[start : start + step].astype(np.float64)
+            y = b[start : start + step].astype(np.float64)
+            both_nan = np.isnan(x) & np.isnan(y)
+            difference = np.where(both_nan, 0.0, np.abs(x - y))
+            largest = max(largest, float(np.nan_to_num(difference, nan=math.inf).max()))
+            scale = max(scale, float(np.nanmax(np.abs(np.where(np.isnan(x), 0.0, x)))))
+            if predicts:
+                real = ~np.all(x == -100, axis=-1)
+                changed += int(((x.argmax(-1) != y.argmax(-1)) & real).sum())
+                compared += int(real.sum())
     return {"max_difference": largest, "scale": scale, "changed_predictions": changed, "predictions": compared}
 
 
@@ -47,10 +56,14 @@ def within(found: dict[str, Any], tolerance: float) -> bool:
     return found["changed_predictions"] == 0 and found["max_difference"] <= tolerance * max(1.0, found["scale"])
 
 
+PRECISION_KEYS = ("bf16", "fp16", "use_cpu")
+"""The training settings that say in which precision a model computes (the reload check compares under them)."""
 COMPARED_ROWS = 8
 """How many evaluation rows (a seeded sample) the reload check runs through the trained and the reloaded model:
 any row shows a wrong save, and a few cost far less than an evaluation (an Alpaca row takes a second per forward
 pass on a CPU)."""
+COMPARED_VALUES = 1 << 20
+"""Output values compared at a time (8 MiB in float64)."""
 RELOAD_TOLERANCE = {"fp32": 1e-4, "bf16": 2e-2, "fp16": 2e-3}
 """How far (relative to the outputs' scale) the reloaded model's outputs may be from the trained model's, per
 precision: the same weights give the same outputs, up to a different order of the same arithmetic."""
@@ -76,23 +89,31 @@ def compare_reloaded(trainer, reloaded, features, precision: dict) -> dict[str, 
     found = {"max_difference": 0.0, "scale": 0.0, "changed_predictions": 0, "predictions": 0}
     for batch in trainer.get_eval_dataloader(rows):  # the Trainer drops the columns the model does not take
         batch = {k: v.to(trainer.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
-        sides = []
-        for model in (trainer.model, reloaded):
-            model.eval()
-            with torch.no_grad(), autocast:
-                out = model(**batch)
-            values = out.values() if hasattr(out, "values") else out
-            sides.append(tuple(v.float().cpu().numpy() for v in values if torch.is_tensor(v) and v.dim() > 0))
-        part = agreement(*sides)
-        found["max_difference"] = max(found["max_difference"], part["max_difference"])
-        found["scale"] = max(found["scale"], part["scale"])
-        found["predictions"] += part["predictions"]
-        if found["changed_predictions"] is not None and part["changed_predictions"] is not None:
-            found["changed_predictions"] += part["changed_predictions"]
-        else:  # outputs of another shape: no prediction to compare
-            found["changed_predictions"] = None
+        size = len(batch["input_ids"]) if "input_ids" in batch else 1
+        for i in range(size):  # a row at a time: a causal LM's logits of a batch of 8 took GiB per model
+            row = batch if size == 1 else {k: v[i : i + 1] if torch.is_tensor(v) and v.dim() and len(v) == size
+                                            else v for k, v in batch.items()}  # fmt: skip
+            part = agreement(*(_outputs(model, row, autocast) for model in (trainer.model, reloaded)))
+            found["max_difference"] = max(found["max_difference"], part["max_difference"])
+            found["scale"] = max(found["scale"], part["scale"])
+            found["predictions"] += part["predictions"]
+            if found["changed_predictions"] is not None and part["changed_predictions"] is not None:
+                found["changed_predictions"] += part["changed_predictions"]
+            else:  # outputs of another shape: no prediction to compare
+                found["changed_predictions"] = None
     found.update(rows=len(rows), precision=name, tolerance=RELOAD_TOLERANCE[name])
     return found
+
+
+def _outputs(model, batch: dict, autocast) -> tuple:
+    """A model's outputs on a batch, as float32 arrays (every output tensor that is not a scalar, such as the loss)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad(), autocast:
+        out = model(**batch)
+    values = out.values() if hasattr(out, "values") else out
+    return tuple(v.float().cpu().numpy() for v in values if torch.is_tensor(v) and v.dim() > 0)
 
 
 def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, clock,

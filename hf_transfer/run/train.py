@@ -43,7 +43,7 @@ from hf_transfer.run.arguments import make_training_args, training_arguments
 from hf_transfer.run.guards import divergence, run_warnings
 from hf_transfer.run.loading import load
 from hf_transfer.run.options import RunOptions, refuse_untrusted
-from hf_transfer.run.reload_check import evaluate_reloaded
+from hf_transfer.run.reload_check import PRECISION_KEYS, evaluate_reloaded
 from hf_transfer.run.results import run_metrics, selection_record, test_metrics
 from hf_transfer.run.trainer import (
     build_trainer,
@@ -52,9 +52,8 @@ from hf_transfer.run.trainer import (
     keep_tracker_logs,
     kept_model,
     one_evaluation_point,
+    release_training_state,
 )
-
-PRECISION_KEYS = ("bf16", "fp16", "use_cpu")
 
 
 class Run:
@@ -269,6 +268,7 @@ class Run:
     # ---- save, then evaluate what was saved
     def save(self) -> None:
         trainer, loaded = self.trainer, self.loaded
+        release_training_state(trainer)  # what follows evaluates, saves and reloads: no optimizer state needed
         self.results["selection"] = selection_record(self)
         self.results["test"] = test_metrics(self)
         self.clock.lap("test_split")

@@ -129,6 +129,19 @@ def close_tracker_logs(trainer) -> None:
             callback.tb_writer = None
 
 
+def release_training_state(trainer) -> None:
+    """Once the model is saved: the optimizer's state (AdamW keeps two values per trained weight: twice the model
+    in a full run) and the gradients let go, and their memory given back, before the end of the run loads the
+    saved model a second time and evaluates it."""
+    from hf_transfer.base.hardware import give_back_memory
+
+    trainer.optimizer = trainer.lr_scheduler = None
+    trainer.accelerator._optimizers.clear()
+    trainer.accelerator._schedulers.clear()
+    trainer.model.zero_grad(set_to_none=True)
+    give_back_memory()
+
+
 def check_early_stopping(recipe, args) -> None:
     """Early stopping watches the main metric of the evaluations during training, and keeps the best model."""
     if not recipe.early_stopping_patience:

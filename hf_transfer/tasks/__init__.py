@@ -223,6 +223,11 @@ class Task:
     def after_training(self, model, tokenizer, splits, run_dir) -> None:
         """Extra artifacts written into the run folder (e.g. generated samples)."""
 
+    def generated_after_training(self, eval_examples: int, metric_names: list[str]) -> list[int]:
+        """How many evaluation examples the end of a run generates a response for, per pass (``after_training``'s
+        samples, ``generation_metrics``): ``plan`` forecasts them from a batch of ``predict`` it times."""
+        return []
+
     # ---- Scoring: metrics, the main metric, trivial baselines
 
     metric_choices: ClassVar[tuple[str, ...]] = ()

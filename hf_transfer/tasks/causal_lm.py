@@ -275,6 +275,10 @@ class InstructionTuning(Task):
         out["eval_generated_examples"] = float(len(picked))
         return out
 
+    def generated_after_training(self, eval_examples: int, metric_names: list[str]) -> list[int]:
+        samples, scored = min(self.num_samples, eval_examples), min(self.generation_samples, eval_examples)
+        return [n for n in (samples, scored if metric_names else 0) if n]
+
     def generation_note(self, evaluated: dict[str, float]) -> str:
         count = evaluated.get("eval_generated_examples")
         if not count:
