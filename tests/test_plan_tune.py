@@ -104,6 +104,25 @@ def test_plan_prints_a_table_per_method(tiny_bert, sentiment_files, run_cli):
     assert "--output_dir" not in text and "--resume" not in text and "--time_budget" in text
 
 
+def test_plan_counts_a_process_start_up_only_for_a_fresh_process(tiny_bert, sentiment_files, run_cli, monkeypatch):
+    """A plan called from Python in a process that has run an hour (a notebook, the tests) forecast the hour as
+    start-up ("setup and data 9m55s" in the suite); a fresh ``hf-transfer`` process counts its own start-up."""
+    import time
+
+    import psutil
+
+    from hf_transfer import cli
+    from hf_transfer.run.forecast import process_seconds
+
+    started = time.time() - 3600
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: started)
+    monkeypatch.setattr(cli, "ENTERED", None)
+    code, out, err = run_cli("plan", *plan_args(tiny_bert, sentiment_files), "--time_budget", "10m")
+    assert code == 0, err
+    assert "For a 10m00s budget: full, the first method asked for that fits whole" in out, out[-1500:]
+    assert process_seconds(started + 2.5) == pytest.approx(2.5)  # hf-transfer started 2.5 s before its main()
+
+
 def test_the_budget_choice_says_what_fits_and_why():
     from types import SimpleNamespace
 

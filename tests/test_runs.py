@@ -56,8 +56,11 @@ def test_run_folder_is_complete(finished_runs, method):
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe["method"] == method
     # recipe.yaml keeps what was asked for; what the run learned from its data is recorded beside it
-    assert recipe["task"]["label_names"] is None
-    assert json.loads((out / "learned.json").read_text()) == {"label_names": ["neg", "pos"]}
+    # (--train_file: the length limit, which the recipe sized for its own data, is measured on these rows)
+    assert recipe["task"]["label_names"] is None and recipe["task"]["max_length"] is None
+    learned = json.loads((out / "learned.json").read_text())
+    assert learned == {"label_names": ["neg", "pos"], "max_length": learned["max_length"]}
+    assert 16 <= learned["max_length"] <= 128 and learned["max_length"] % 8 == 0
     assert recipe["data"]["type"] == "files"
     assert recipe["training"]["learning_rate"] == pytest.approx(5e-3)
 

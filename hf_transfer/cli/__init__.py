@@ -72,8 +72,19 @@ def fail(exc: UserError) -> None:
     raise SystemExit(2) from None
 
 
+ENTERED: float | None = None
+"""When a process started as ``hf-transfer`` (or a recipe script) reached ``main``, its arguments from the command
+line; None where Python code calls ``main(argv=...)`` in a process that was already running (a notebook, the tests):
+``plan`` counts a fresh process's start-up only for the former."""
+
+
 def main(recipe=None, argv: list[str] | None = None) -> None:
     """Entry point of ``hf-transfer``; a recipe module calls ``main(RECIPE)`` to run itself."""
+    global ENTERED
+    if argv is None:
+        import time
+
+        ENTERED = time.time()
     argv = list(sys.argv[1:] if argv is None else argv)
     from hf_transfer.commands.doctor import name_clash
 

@@ -34,9 +34,10 @@ def run(args, extra, argv) -> None:
 
     recipe, options = start(args, extra, argv)
     names = methods_or_recipes(args, recipe)
+    from hf_transfer import cli
     from hf_transfer.run.forecast import process_seconds
 
-    startup = process_seconds()
+    startup = process_seconds(cli.ENTERED) if cli.ENTERED is not None else 0.0  # main() called in a running process
     # with --json, stdout holds the JSON only: every line said on the way (probes, warnings) goes to stderr
     aside = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with aside, Console(verbose=options.verbose) as console:

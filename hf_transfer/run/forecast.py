@@ -12,7 +12,6 @@ sampler will form, so a dataset of short and long rows is forecast by what it ho
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 from hf_transfer.run.probe import probe, row_lengths, tokens_of
@@ -212,11 +211,12 @@ def follow_ups_left_out(options, saved_bytes: int) -> list[str]:
             f"{options.hub_model_id}, which depends on the network"]  # fmt: skip
 
 
-def process_seconds() -> float:
-    """Seconds since this process started (Python and the imports a run pays before its own clock starts)."""
+def process_seconds(until: float) -> float:
+    """Seconds from this process's start to ``until`` (Python and the imports a run pays before its own clock
+    starts, when ``until`` is the moment the command's ``main`` was reached)."""
     try:
         import psutil
 
-        return max(0.0, time.time() - psutil.Process().create_time())
+        return max(0.0, until - psutil.Process().create_time())
     except Exception:  # no psutil, or no /proc: the startup is left out
         return 0.0
