@@ -35,8 +35,10 @@ RUN_DEFAULTS: dict[str, Any] = {
 
 COMMON_FLAGS: dict[str, tuple[str | None, str]] = {
     # flag -> (default, what it does); None: hf_transfer's own default, from RUN_DEFAULTS; else transformers' own
-    "learning_rate": (None, "peak learning rate; recipes set their own per method (lora.learning_rate, ...)"),
-    "num_train_epochs": (None, "passes over the training data"),
+    "learning_rate": ("the recipe's, else from the model's size and the method",
+                      "peak learning rate; recipes set their own per method (lora.learning_rate, ...)"),
+    "num_train_epochs": ("the recipe's, else enough passes for 160 optimizer steps (adapters 320)",
+                         "passes over the training data"),
     "per_device_train_batch_size": (None, "training rows per step and device"),
     "per_device_eval_batch_size": (None, "evaluation rows per batch (batches sorted by length)"),
     "gradient_accumulation_steps": ("1", "steps summed into one optimizer update"),
