@@ -206,8 +206,11 @@ def clear(older_than_days: float | None = None, folder: Path | None = None) -> t
         def recent(path: Path) -> bool:
             return not alone and now - path.stat().st_mtime < RECENT_SECONDS
 
+        def young(modified: float) -> bool:
+            return older_than_days is not None and now - modified < older_than_days * 86400
+
         for entry in entries(folder):
-            if older_than_days is not None and now - entry.modified < older_than_days * 86400:
+            if young(entry.modified):
                 continue
             if recent(entry.path):
                 spared += 1
@@ -217,16 +220,8 @@ def clear(older_than_days: float | None = None, folder: Path | None = None) -> t
                     freed += file.stat().st_size
                     file.unlink()
                     removed += 1
-        for file in profiles(folder):
-            if older_than_days is not None and now - file.stat().st_mtime < older_than_days * 86400:
-                continue
-            if recent(file):
-                spared += 1
-                continue
-            freed += file.stat().st_size
-            file.unlink(missing_ok=True)
-            removed += 1
-        for file in leftovers(folder):
+        # length profiles by age like the splits; unfinished writes whatever their age
+        for file in [p for p in profiles(folder) if not young(p.stat().st_mtime)] + list(leftovers(folder)):
             if recent(file):
                 spared += 1
                 continue
