@@ -4,15 +4,16 @@ keeps. A recipe's own values were chosen for its own checkpoint and data: ``run/
 rates out when ``--model_name_or_path`` swaps the checkpoint, and its epochs when ``--train_file`` swaps the data.
 
 - Learning rate: full fine-tuning's falls with the model's size, ``REFERENCE_RATE`` at BERT-base's 110M parameters
-  (the middle of the BERT paper's 2e-5..5e-5 grid's upper half) times sqrt(110M / parameters), within
+  (the top of the BERT paper's 2e-5..5e-5 fine-tuning grid) times sqrt(110M / parameters), within
   ``FULL_RATES``; a method's is that times its ``rate_scale`` (LoRA 20: 2.2e-3 on MiniLM-L6's 22.7M parameters,
-  1e-3 on BERT-base, 3.4e-4 on a 1.5B model), within ``METHOD_RATES``.
+  1e-3 on BERT-base, 2.7e-4 on a 1.5B model), within ``METHOD_RATES``.
 - Epochs: the fewest whole passes over the training rows that make ``MIN_STEPS`` optimizer steps (times the
   method's ``steps_scale``: adapters learn more slowly per step), at most ``MAX_EPOCHS`` (the task's
   ``epochs_at_most``: 3 for instruction tuning and seq2seq, whose steps are long and whose evaluation generates).
 
 The constants were chosen on Rotten Tomatoes and the CoNLL-2003 subset with MiniLM and confirmed on SST-2
-(benchmarks/results/defaults.md).
+(a grid of rate x epochs x batch at seed 42, in the commit that added this module;
+the 3-seed results in benchmarks/results/quality-*-bf16.md).
 """
 
 from __future__ import annotations

@@ -171,10 +171,10 @@ def resolve_run(
         path = Path(flags["model_name_or_path"]).expanduser()
         changes["checkpoint"] = str(path.resolve()) if path.is_dir() else flags["model_name_or_path"]
     changes["data"] = _data_with_files(recipe, flags, template)
-    setting = recipe.task.length_setting
+    setting, set_keys = recipe.task.length_setting, _set_keys(flags)
     if flags.get("max_seq_length") is not None:  # --max_seq_length: the task's own length setting, whatever its name
         changes["task"] = dataclasses.replace(recipe.task, **{setting: flags["max_seq_length"]})
-    elif flags.get("train_file") and f"task.{setting}" not in _set_keys(flags):
+    elif flags.get("train_file") and f"task.{setting}" not in set_keys:
         # the recipe's limit was sized for its own data: the user's gets one from its own lengths (data/lengths.py)
         changes["task"] = dataclasses.replace(recipe.task, **{setting: None})
     training = parse_training_flags(list(extra))
@@ -196,10 +196,10 @@ def resolve_run(
     new_checkpoint = changes.get("checkpoint", template.checkpoint) != template.checkpoint
     resolved = dataclasses.replace(recipe, **changes)
     if new_checkpoint:  # the methods' rates were chosen for the recipe's own checkpoint
-        resolved = methods.without_method_rates(resolved, kept=_set_keys(flags))
+        resolved = methods.without_method_rates(resolved, kept=set_keys)
     if "learning_rate" in training:  # an explicit rate wins over every method's own rate
         resolved = methods.without_method_rates(resolved)
-    own = _sized_for_its_own(recipe, _set_keys(flags), bool(flags.get("train_file")), new_checkpoint)
+    own = _sized_for_its_own(recipe, set_keys, bool(flags.get("train_file")), new_checkpoint)
     resolved = dataclasses.replace(resolved, training={**own, **training})
     differences = template.differences(resolved)
     if differences and resolved.description == template.description:  # the card must not claim the template's
