@@ -467,6 +467,26 @@ def test_a_fine_tuned_model_stops_at_eos(tiny_smollm2, tmp_path, run_cli):
     assert tokenizer.decode(new, skip_special_tokens=True).strip() == "anna lives in rome ."
 
 
+def test_a_packed_lora_run_is_reloaded_with_its_packed_masks(tiny_smollm2, tmp_path, run_cli):
+    """An adapter's reloaded base kept its checkpoint's KV-cache setting: with a cache, transformers ignores packed
+    rows' position ids, so the reloaded model attended across the examples flattened into one evaluation row and the
+    reload check refused every packed LoRA run (SmolLM2 on Alpaca: outputs 45 apart, 618 predictions changed)."""
+    names = ["anna", "boris", "carla", "dmitri", "elena", "fabio", "greta", "hugo", "ines", "jonas"]
+    places = ["rome", "oslo", "lima", "kyiv", "cairo", "quito", "bern", "riga", "doha", "baku"]
+    rows = [{"instruction": f"where does {n} live ?", "input": "", "output": f"{n} lives in {p} ."}
+            for n, p in zip(names, places, strict=True)]  # fmt: skip
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    code, out, err = run_cli("run", "alpaca-smollm2", "--method", "lora", "--model_name_or_path", tiny_smollm2,
+                             "--train_file", train, "--validation_file", train, "--max_steps", "4",
+                             "--learning_rate", "1e-2", "--per_device_train_batch_size", "4", "--warmup_steps", "0",
+                             "--set", "task.packing=true", "--set", "task.num_samples=0", "--bf16", "false",
+                             "--output_dir", tmp_path / "run")  # fmt: skip
+    assert code == 0, err[-3000:]
+    check = json.loads((tmp_path / "run" / "metrics.json").read_text())["reload_check"]
+    assert check["match"] and check["rows"] == 8, check  # the 8 rows flattened into one evaluation row
+    assert check["changed_predictions"] == 0 and check["max_difference"] <= 1e-4 * max(1.0, check["scale"])
+
+
 def test_batched_generation_gives_the_one_at_a_time_responses(tiny_smollm2, monkeypatch):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -128,6 +128,10 @@ def evaluate_reloaded(trainer, loaded, staging: Path, precision: dict, console, 
     args = trainer.args
     key = f"eval_{loaded.recipe.task.main_metric()}"
     _, reloaded, _ = load_run(staging, trust_remote_code=loaded.recipe.trust_remote_code, console=console)
+    if getattr(reloaded, "config", None) is not None:
+        # as the Trainer set it on the trained model: an adapter's reloaded base keeps its checkpoint's KV cache
+        # setting, and with a cache transformers ignores packed rows' position ids and attends across examples
+        reloaded.config.use_cache = args.use_cache
     found = compare_reloaded(trainer, reloaded, loaded.tokenized["validation"], precision)
     check = {
         "metric": key,
