@@ -86,14 +86,17 @@ def run_baseline(family: Family, files, work: Path, seed: int, bf16: bool, env: 
     }
 
 
-def run_ours(family: Family, files, work: Path, method: str, seed: int, bf16: bool, env: dict) -> dict:
+def run_ours(
+    family: Family, files, work: Path, method: str, seed: int, bf16: bool, env: dict, extra=(), tag: str = ""
+) -> dict:
+    """Our run with its defaults (``extra``: a lever's flags on top, bench_lever.py; ``tag`` names its folder)."""
     train, valid, model = files
-    folder = work / f"ours-{method}-{seed}"
+    folder = work / f"ours-{tag}{method}-{seed}"
     result = measured(
         ["hf-transfer", "run", *[a.format(model=model) for a in family.ours], "--method", method,
          "--train_file", str(train), "--validation_file", str(valid), "--output_dir", str(folder),
-         "--seed", str(seed), "--bf16", "true" if bf16 else "false"],
-        folder, {**env, "HF_TRANSFER_CACHE": str(work / f"cache-{method}-{seed}")},
+         "--seed", str(seed), "--bf16", "true" if bf16 else "false", *extra],
+        folder, {**env, "HF_TRANSFER_CACHE": str(work / f"cache-{tag}{method}-{seed}")},
     )  # fmt: skip
     metrics = json.loads((folder / "metrics.json").read_text())
     return {
@@ -113,6 +116,11 @@ def spread(values: list[float], digits: int = 4) -> str:
     return f"{statistics.mean(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
+def machine_line(info: dict) -> str:
+    sets = ", ".join(info["instruction_sets"]) or "no AVX2"
+    return f"Machine: {info['cpu']}, {info['cores']} cores, {sets}; OMP_NUM_THREADS={info['threads']}."
+
+
 def table(name: str, family: Family, precision: str, target: float, baseline: list, ours: dict, info: dict) -> str:
     best = min if family.lower_is_better else max
     metric = family.ours_key.removeprefix("eval_").replace("_", " ")
@@ -122,8 +130,7 @@ def table(name: str, family: Family, precision: str, target: float, baseline: li
     base_spread = (max(reached) - min(reached)) if reached else 0.0
     lines = [
         f"Time to quality, {name}, {precision}, {len(baseline)} seed(s)",
-        f"Machine: {info['cpu']}, {info['cores']} cores, {', '.join(info['instruction_sets']) or 'no AVX2'}; "
-        f"OMP_NUM_THREADS={info['threads']}.",
+        machine_line(info),
         "",
         f"Target: {metric} {target:.4f} (the baseline's best evaluation, mean over seeds, {family.margin_text})",
         "",
