@@ -430,18 +430,23 @@ def test_eos_is_taught_when_the_pad_token_is_the_eos_token(tiny_smollm2):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_smollm2)
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
-    task = InstructionTuning()
     rows = {
         "instruction": ["hi", "where does anna live ?"],
         "input": ["", ""],
         "output": ["yes .", "anna lives in rome ."],
     }
+    task = InstructionTuning(packing=False)  # padded batches: the padding (also EOS ids) is no label
     encoded = task.tokenize_function(tokenizer)(rows)
     batch = task.collator(tokenizer)([{k: encoded[k][i] for k in encoded} for i in range(2)])
     for row, ids in zip(batch["labels"].tolist(), encoded["input_ids"], strict=True):
         taught = [t for t in row if t != IGNORE]
         assert tokenizer.eos_token_id in taught, "the response's EOS is a label"
         assert all(t == IGNORE for t in row[len(ids) :]), "padding is not"
+    packed = InstructionTuning()  # the default: one row, no padding, both closing EOS tokens still labels
+    assert packed.packing
+    batch = packed.collator(tokenizer)([{k: encoded[k][i] for k in encoded} for i in range(2)])
+    assert batch["labels"].shape[0] == 1
+    assert batch["labels"][0].tolist().count(tokenizer.eos_token_id) == 2
 
 
 def test_a_fine_tuned_model_stops_at_eos(tiny_smollm2, tmp_path, run_cli):

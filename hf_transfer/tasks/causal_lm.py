@@ -1,4 +1,4 @@
-"""Causal-LM instruction tuning (SFT): the loss only on response tokens, optional packing.
+"""Causal-LM instruction tuning (SFT): the loss only on response tokens, packed batches (on by default).
 
 Examples are Alpaca-style (``instruction``, optional ``input``, ``output``) or chat ``messages``.
 They are formatted with the tokenizer's chat template when it has one, else with ``PROMPT_TEMPLATE``.
@@ -54,9 +54,12 @@ class InstructionTuning(Task):
     use_chat_template: bool | None = None
     """``None``: use the tokenizer's chat template when it has one; ``True`` requires one."""
     system_prompt: str | None = None
-    packing: bool = False
-    """Concatenate examples into one row per batch without padding; position ids restart at each
-    example, so attention stays within it (transformers' DataCollatorWithFlattening)."""
+    packing: bool = True
+    """Concatenate each batch's examples into one row without padding; position ids restart at each example, so
+    attention stays within it (transformers' DataCollatorWithFlattening), and the batches are drawn in random order.
+    On by default (issue 34, docs/defaults.md): length-grouped batches, the alternative that keeps padding low, cost
+    0.2 of eval loss on chatterbot (1.30 against 1.11, 3 seeds) and 0.013 on Alpaca, where packing cost +22% and
+    +1% time; random order with padding costs +52%. ``false``: padded, length-grouped batches."""
     num_samples: int = 3
     """Eval examples whose generated responses are written to samples.jsonl after training."""
     max_new_tokens: int = 128
