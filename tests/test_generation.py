@@ -547,3 +547,22 @@ def test_generation_metrics_score_a_seeded_sample_of_generated_responses(tiny_sm
     assert metrics["eval_rougeL"] == pytest.approx(expected["rougeL"])
     expected = load_metric("exact_match").compute(predictions=generated, references=references)
     assert metrics["eval_exact_match"] == pytest.approx(expected["exact_match"])
+
+
+def test_an_asked_evaluation_batch_size_wins_over_the_tasks_own(finished_run, monkeypatch):
+    """Instruction tuning evaluates 8 rows at a time by default; ``hf-transfer eval --per_device_eval_batch_size``
+    (and a run's own flag, which reaches the saved model's evaluation the same way) was overwritten by that default."""
+    from hf_transfer.run import evaluation
+
+    run = finished_run("causal-lm", "lora")
+    seen = []
+    make = evaluation.make_training_args
+
+    def recording(folder, settings, task):
+        seen.append(settings["per_device_eval_batch_size"])
+        return make(folder, settings, task)
+
+    monkeypatch.setattr(evaluation, "make_training_args", recording)
+    evaluation.evaluate_run(run, batch_size=2, output_file=run.parent / "eval-batch-2.json")
+    evaluation.evaluate_run(run, output_file=run.parent / "eval-default.json")
+    assert seen == [2, 8], "the asked size, then the task's own default (not hf_transfer's 128)"

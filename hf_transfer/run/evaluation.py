@@ -21,7 +21,7 @@ def evaluate_model(
     recipe: Recipe,
     examples,
     features,
-    batch_size: int,
+    batch_size: int | None,
     precision: dict[str, Any] | None = None,
     console=None,
     outputs: list | None = None,
@@ -29,7 +29,8 @@ def evaluate_model(
 ) -> dict[str, float]:
     """The one evaluation path for a loaded model: the reload check, ``hf-transfer eval`` and an export's verification.
 
-    ``examples`` is the eval split before tokenization, ``features`` after it. ``precision``: the
+    ``examples`` is the eval split before tokenization, ``features`` after it; ``batch_size`` None: the task's
+    default, else hf_transfer's (a number given wins over both). ``precision``: the
     run's bf16 / fp16 / use_cpu settings, so a reloaded model is evaluated as training evaluated it
     (``FP32`` evaluates in fp32 whatever the device default). ``console``: the run's, whose progress lines the
     evaluation then uses. ``outputs``: a list that receives the model's outputs (the predictions the metrics read,
@@ -41,11 +42,13 @@ def evaluate_model(
         metrics.update(task.generation_metrics(model, tokenizer, examples, recipe.metric_names))
         return task.finish_metrics(metrics)
     with tempfile.TemporaryDirectory() as scratch:
-        settings = {"per_device_eval_batch_size": batch_size, "report_to": RUN_DEFAULTS["report_to"],
-                    "seed": RUN_DEFAULTS["seed"], **device_defaults()}  # fmt: skip
+        settings = {key: RUN_DEFAULTS[key] for key in ("per_device_eval_batch_size", "report_to", "seed")}
+        settings.update(device_defaults())
         settings.update(precision or {})
         settings.update({k: v for k, v in task.training_defaults().items() if not k.startswith(("eval_", "save_"))})
         settings.update({k: v for k, v in recipe.training.items() if k.startswith("generation_")})
+        if batch_size is not None:  # asked for: over the task's own default (instruction tuning's 8)
+            settings["per_device_eval_batch_size"] = batch_size
         if hasattr(model, "label_names"):  # an export (export.OnnxModel) says which inputs are labels
             settings["label_names"] = model.label_names
         args = make_training_args(Path(scratch), settings, task)
@@ -153,9 +156,7 @@ def evaluate_run(
 
     if max_eval_samples is not None and max_eval_samples < 1:
         raise UserError(f"--max_eval_samples must be 1 or more, got {max_eval_samples} (leave it out for every row).")
-    if batch_size is None:
-        batch_size = RUN_DEFAULTS["per_device_eval_batch_size"]
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise UserError(f"--per_device_eval_batch_size must be 1 or more, got {batch_size}.")
     folder = RunFolder(run_dir)
     recipe = folder.recipe()  # "not a hf_transfer run folder" first
@@ -214,8 +215,8 @@ def example_records(run_dir: Path, validation_file: Path | None = None, trust_re
             raise UserError(f"{folder.path.name} is a {recipe.task.kind} run: it has no per-example score to compare.")
         data, splits, task, tokenized = evaluation_data(recipe, tokenizer, validation_file)
         found: list = []
-        evaluate_model(model, tokenizer, recipe.with_task(task), splits["validation"], tokenized["validation"],
-                       RUN_DEFAULTS["per_device_eval_batch_size"], records=found)  # fmt: skip
+        evaluate_model(model, tokenizer, recipe.with_task(task), splits["validation"], tokenized["validation"], None,
+                       records=found)  # fmt: skip
     return {
         "records": found,
         "rows": splits["validation"].to_list(),
