@@ -30,6 +30,16 @@ class Family:
     margin: float = 0.005  # the target: the baseline's best minus this (or times 1 + this, lower is better)
     margin_text: str = "minus 0.5 point"
 
+    @property
+    def metric_name(self) -> str:
+        """Our metric as a table names it (``eval_overall_f1`` -> ``overall f1``)."""
+        return self.ours_key.removeprefix("eval_").replace("_", " ")
+
+    @property
+    def digits(self) -> int:
+        """Decimals a table shows: 2 for metrics on a 0-100 scale (a margin of points), else 4."""
+        return 2 if self.margin >= 0.5 else 4
+
 
 def _with_eval(prepare_fn, constant: str):
     """A prepare function of bench_e2e with its evaluation size overridable (the smoke runs' --eval_samples)."""

@@ -12,15 +12,13 @@ the training phase's seconds, the wall to a saved model, and the ratio of the de
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import statistics
 import tempfile
 from pathlib import Path
 
-from bench_quality import FAMILIES, HERE, machine, machine_line, run_ours, spread
+from bench_quality import FAMILIES, HERE, family_parser, family_setup, machine_line, run_ours, spread
 
 
 def row(side: str, runs: list[dict], digits: int) -> str:
@@ -32,8 +30,7 @@ def row(side: str, runs: list[dict], digits: int) -> str:
 
 
 def table(name: str, method: str, precision: str, lever: str, flags: list[str], sides: dict, info: dict) -> str:
-    key = FAMILIES[name].ours_key.removeprefix("eval_").replace("_", " ")
-    digits = 2 if FAMILIES[name].margin >= 0.5 else 4
+    key, digits = FAMILIES[name].metric_name, FAMILIES[name].digits
     base, moved = sides["defaults"], sides[lever]
     mean = {side: statistics.mean(r["metric"] for r in runs) for side, runs in sides.items()}
     train = {side: statistics.mean(r["phases"].get("train", 0.0) for r in runs) for side, runs in sides.items()}
@@ -56,32 +53,17 @@ def table(name: str, method: str, precision: str, lever: str, flags: list[str], 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", choices=["classification", "ner", "qa", "sft"], default="classification")
-    parser.add_argument("--data", choices=["recipe", "sst2"], default="recipe", help="classification only")
+    parser = family_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--method", default="full")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--lever", required=True, metavar="NAME=FLAGS", help="the lever's name and our flags for it")
-    parser.add_argument("--train_samples", type=int, help=argparse.SUPPRESS)  # smoke runs only
-    parser.add_argument("--eval_samples", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    if args.data != "recipe" and args.task != "classification":
-        parser.error("--data sst2 is for --task classification")
     lever, _, flag_text = args.lever.partition("=")
     flags = flag_text.split()
     if not lever or not flags:
         parser.error("--lever takes NAME=FLAGS, e.g. 'frozen word embeddings=--set full.freeze_word_embeddings=true'")
-    name = args.task + ("-sst2" if args.data == "sst2" else "")
-    family = FAMILIES[name]
+    name, family, env, bf16, seeds, info = family_setup(parser, args)
     slug = re.sub(r"[^a-z0-9]+", "-", lever.lower()).strip("-")
     out = Path(args.out or HERE / "results" / f"lever-{slug}-{name}-{args.method}-{args.precision}")
-    threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    bf16 = args.precision == "bf16"
-    seeds = [42 + k for k in range(args.seeds)]
-    info = {**machine(), "threads": threads}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         files = family.prepare(work, args.train_samples or family.train_samples, args.eval_samples)

@@ -123,8 +123,7 @@ def machine_line(info: dict) -> str:
 
 def table(name: str, family: Family, precision: str, target: float, baseline: list, ours: dict, info: dict) -> str:
     best = min if family.lower_is_better else max
-    metric = family.ours_key.removeprefix("eval_").replace("_", " ")
-    digits = 2 if family.margin >= 0.5 else 4
+    metric, digits = family.metric_name, family.digits
     reached = [b["time_to_target"] for b in baseline if b["time_to_target"] is not None]
     base_time = statistics.mean(reached) if reached else None
     base_spread = (max(reached) - min(reached)) if reached else 0.0
@@ -176,29 +175,38 @@ def table(name: str, family: Family, precision: str, target: float, baseline: li
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def family_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every benchmark over the families shares (this one's and bench_lever.py's)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--task", choices=["classification", "ner", "qa", "sft"], default="classification")
     parser.add_argument("--data", choices=["recipe", "sst2"], default="recipe", help="classification only")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--methods", default=None, help="our methods to time (default: full,lora; sft: lora)")
-    parser.add_argument("--trl_flags", default="", help="sft: TRL's own flags for the baseline, e.g. '--packing'")
     parser.add_argument("--train_samples", type=int, help=argparse.SUPPRESS)  # smoke runs only
     parser.add_argument("--eval_samples", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    return parser
+
+
+def family_setup(parser: argparse.ArgumentParser, args) -> tuple[str, Family, dict, bool, list[int], dict]:
+    """(the family's name, the family, the runs' environment, bf16, the seeds, the machine) for parsed ``args``."""
     if args.data != "recipe" and args.task != "classification":
         parser.error("--data sst2 is for --task classification")
     name = args.task + ("-sst2" if args.data == "sst2" else "")
-    family = FAMILIES[name]
-    out = Path(args.out or HERE / "results" / f"quality-{name}-{args.precision}")
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    bf16 = args.precision == "bf16"
     seeds = [42 + k for k in range(args.seeds)]
+    return name, FAMILIES[name], env, args.precision == "bf16", seeds, {**machine(), "threads": threads}
+
+
+def main() -> None:
+    parser = family_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", default=None, help="our methods to time (default: full,lora; sft: lora)")
+    parser.add_argument("--trl_flags", default="", help="sft: TRL's own flags for the baseline, e.g. '--packing'")
+    args = parser.parse_args()
+    name, family, env, bf16, seeds, info = family_setup(parser, args)
+    out = Path(args.out or HERE / "results" / f"quality-{name}-{args.precision}")
     methods = (args.methods or family.methods).split(",")
-    info = {**machine(), "threads": threads}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         files = family.prepare(work, args.train_samples or family.train_samples, args.eval_samples)
