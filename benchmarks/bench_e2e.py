@@ -5,6 +5,7 @@ learning rate and seed.
 
     python benchmarks/bench_e2e.py                      # classification, fp32 and (where native) bf16
     python benchmarks/bench_e2e.py --precision fp32     # only fp32 (what a CPU without native bf16 gets)
+    python benchmarks/bench_e2e.py --repeats 5          # each side 5 times, interleaved: mean, spread, ratio
     python benchmarks/bench_e2e.py --task ner           # token classification (needs ../shared/data/conll2003)
     python benchmarks/bench_e2e.py --task qa            # extractive QA (needs ../shared/data/squad)
     python benchmarks/bench_e2e.py --task sft           # LoRA instruction tuning (needs ../shared/data/alpaca)
@@ -262,6 +263,8 @@ def model_flags(model: Path) -> list[str]:
 
 
 def run_pair(precision: str, files, work: Path, args) -> dict:
+    """Each side ``args.repeats`` times, interleaved (baseline then ours, ours then baseline on the next repeat, so
+    a machine that drifts slower favours neither), at the same seed: the runs differ only in their timing."""
     task = args.task
     train, valid, model = files
     env = {
@@ -271,35 +274,72 @@ def run_pair(precision: str, files, work: Path, args) -> dict:
         "HF_TRANSFER_CACHE": str(work / f"cache-{precision}"),
         "TOKENIZERS_PARALLELISM": "false",
     }
-    baseline = measured(
-        [str(HERE / "baselines" / TASKS[task][2]), *model_flags(model), "--train_file", str(train),
-         "--validation_file", str(valid), "--output_dir", str(work / f"baseline-{precision}"), *COMMON,
-         *TASK_FLAGS.get(task, []),
-         *(["--bf16"] if precision == "bf16" else [])],
-        work / f"baseline-{precision}", env,
-    )  # fmt: skip
-    ours = run_ours(task, precision, files, work, env, [], "ours")
-    variants = {name: run_ours(task, precision, files, work, env, flags, name) for name, flags in args.variants.items()}
+
+    def baseline() -> dict:
+        return measured(
+            [str(HERE / "baselines" / TASKS[task][2]), *model_flags(model), "--train_file", str(train),
+             "--validation_file", str(valid), "--output_dir", str(work / f"baseline-{precision}"), *COMMON,
+             *TASK_FLAGS.get(task, []),
+             *(["--bf16"] if precision == "bf16" else [])],
+            work / f"baseline-{precision}", env,
+        )  # fmt: skip
+
+    sides = {"baseline": baseline, "ours": lambda: run_ours(task, precision, files, work, env, [], "ours")}
+    for name, flags in args.variants.items():
+        sides[name] = lambda name=name, flags=flags: run_ours(task, precision, files, work, env, flags, name)
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
+    for repeat in range(args.repeats):
+        for side in list(sides)[:: -1 if repeat % 2 else 1]:
+            runs[side].append(sides[side]())
+    summary = {side: summarised(measures) for side, measures in runs.items()}
+    base, ours = summary.pop("baseline"), summary.pop("ours")
+    pairs = [b["wall_seconds"] / o["wall_seconds"] for b, o in zip(runs["baseline"], runs["ours"], strict=True)]
     return {
         "precision": precision,
-        "baseline": baseline,
+        "repeats": args.repeats,
+        "baseline": base,
         "ours": ours,
-        "variants": variants,
-        "speedup": round(baseline["wall_seconds"] / ours["wall_seconds"], 2),
-        "rss_ratio": round(ours["peak_rss_bytes"] / baseline["peak_rss_bytes"], 2),
+        "variants": summary,
+        "speedup": round(base["wall_seconds"] / ours["wall_seconds"], 3),
+        "speedup_per_repeat": [round(r, 3) for r in pairs],
+        "rss_ratio": round(ours["peak_rss_bytes"] / base["peak_rss_bytes"], 2),
         "metric": TASKS[task][3].removeprefix("eval_"),
-        "metric_gap_points": round(100 * (ours["metric"] - baseline["metric"]), 2),
+        "metric_gap_points": round(100 * (ours["metric"] - base["metric"]), 2),
+    }
+
+
+def summarised(measures: list[dict]) -> dict:
+    """One side's runs: mean wall and phases, their walls one by one, the largest peak RSS, the metric (the same
+    seed every repeat: a metric that moved is kept as its runs' range)."""
+    import statistics
+
+    walls = [m["wall_seconds"] for m in measures]
+    metrics = [m["metric"] for m in measures]
+    phases: dict[str, float] = {}
+    for m in measures:
+        for key, value in m.get("phases", {}).items():
+            phases[key] = phases.get(key, 0.0) + value / len(measures)
+    return {
+        "wall_seconds": round(statistics.mean(walls), 3),
+        "wall_sd": round(statistics.stdev(walls), 3) if len(walls) > 1 else 0.0,
+        "walls": walls,
+        "peak_rss_bytes": max(m["peak_rss_bytes"] for m in measures),
+        "phases": {k: round(v, 3) for k, v in phases.items()},
+        "metric": statistics.mean(metrics),
+        "metric_range": [min(metrics), max(metrics)],
     }
 
 
 def table(rows: list[dict], info: dict) -> str:
+    repeats = rows[0].get("repeats", 1)
     lines = [
         f"Machine: {info['cpu']}, {info['cores']} cores, {', '.join(info['instruction_sets']) or 'no AVX2'}"
         + (f", GPU {info['gpu']}" if info["gpu"] else "")
-        + f"; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}.",
+        + f"; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}; {repeats} run(s) a side, interleaved, "
+        "mean (± standard deviation) and the ratio of the means.",
         "",
-        f"| precision | side | wall (start → saved) | phases (s) | {rows[0]['metric'].replace('_', ' ')} | peak RSS "
-        "| speed-up (baseline / ours) |",
+        f"| precision | side | wall (start → saved) | phases (s, mean) | {rows[0]['metric'].replace('_', ' ')} "
+        "| peak RSS | speed-up (baseline / ours) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -309,8 +349,13 @@ def table(rows: list[dict], info: dict) -> str:
         for side, m in sides:
             phases = ", ".join(f"{k} {v:.1f}" for k, v in m.get("phases", {}).items())
             ratio = "" if side == "baseline" else f"**{r['baseline']['wall_seconds'] / m['wall_seconds']:.2f}x**"
+            if side == "ours" and len(r.get("speedup_per_repeat", [])) > 1:
+                ratio += f" (runs: {min(r['speedup_per_repeat']):.2f}-{max(r['speedup_per_repeat']):.2f}x)"
+            spread = f" ± {m['wall_sd']:.1f}" if m.get("wall_sd") else ""
+            low, high = m.get("metric_range", [m["metric"]] * 2)
+            metric = f"{m['metric']:.4f}" + (f" ({low:.4f}-{high:.4f})" if high - low > 5e-5 else "")
             lines.append(
-                f"| {r['precision']} | {side} | {m['wall_seconds']:.1f} s | {phases} | {m['metric']:.4f} | "
+                f"| {r['precision']} | {side} | {m['wall_seconds']:.1f} s{spread} | {phases} | {metric} | "
                 f"{m['peak_rss_bytes'] / 2**30:.2f} GiB | {ratio} |"
             )
     return "\n".join(lines)
@@ -330,7 +375,11 @@ def main() -> None:
         metavar="NAME=FLAGS",
         help="also run ours with extra flags, e.g. --variant 'fused adamw=--optim adamw_torch_fused'",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="runs a side, interleaved (default 1); timing "
+                        "differences of a second need several")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be 1 or more, got {args.repeats}")
     args.variants = {v.split("=", 1)[0]: v.split("=", 1)[1].split() for v in args.variant}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(HERE.parent))

@@ -140,6 +140,34 @@ class PeakMemory:
         return out
 
 
+class SettledHeap:
+    """The garbage collector told to leave alone what a run has made so far (``settle()``: ``gc.freeze``), so that its
+    full collections (the Trainer's before training, ours once the training state is let go, and those that
+    allocation counts trigger while libraries import) walk only what was made since. Imported modules, the data and
+    the model are hundreds of thousands of objects: collections took ~0.7 s of a 16 s run here, ~0.35 s settled.
+    Reference counting still frees everything as before; only cycles made before a ``settle()`` wait for the end of
+    the block, which hands every object back to the collector (``gc.unfreeze``). A process whose own code froze
+    objects before is left as it is: nothing is settled or handed back."""
+
+    def __enter__(self) -> SettledHeap:
+        import gc
+
+        self.active = gc.get_freeze_count() == 0
+        return self
+
+    def settle(self) -> None:
+        import gc
+
+        if self.active:
+            gc.freeze()
+
+    def __exit__(self, *exc) -> None:
+        import gc
+
+        if self.active:
+            gc.unfreeze()
+
+
 def give_back_memory() -> None:
     """Freed memory returned to the system: the garbage collected, and the C allocator's free pages released (glibc
     keeps what a process freed in its heap: after training steps of many shapes, hundreds of MiB)."""

@@ -31,6 +31,7 @@ from hf_transfer.base.errors import UserError
 from hf_transfer.base.hardware import (
     PeakMemory,
     PhaseClock,
+    SettledHeap,
     check_distributed,
     is_main_process,
     precision_text,
@@ -75,13 +76,20 @@ class Run:
         """What recipe/defaults.py chose because nothing set it (learning_rate, num_train_epochs)."""
 
     def execute(self) -> dict:
-        self.check()
-        self.load()
-        self.build()
+        with SettledHeap() as heap:  # each settle(): what exists so far is left out of later garbage collections
+            heap.settle()
+            self.check()
+            heap.settle()
+            self.load()
+            self.build()
+            return self.finish(heap)
+
+    def finish(self, heap: SettledHeap) -> dict:
         # train.log: what was said so far, and all from now on (rank 0 writes the folder)
         with self.console.logging_to(self.staging / runs.TRAIN_LOG) if self.main else contextlib.nullcontext():
             if self.resume_from == FINISHED_STAGING:
                 return self.publish()
+            heap.settle()
             if self.budget is not None:
                 self.fit_budget()
             self.train()
