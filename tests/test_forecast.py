@@ -141,6 +141,48 @@ def test_the_probe_trains_its_longest_batch_last():
     assert max(map(max, lengths[:-1])) < 37 and lengths[0] == lengths[2], "a median warm-up, then shorter to longer"
 
 
+def test_the_probe_ends_on_the_heaviest_batch_the_runs_sampler_draws(monkeypatch):
+    """Batches in random order, packed into one row each (instruction tuning's default), never put the longest rows
+    together: the probe's last batch is the largest of the run's own batches by collated tokens, not the longest rows
+    (SmolLM2 on Alpaca: the longest rows packed forecast 5.50 GiB for a run that peaked at 4.24)."""
+    import datasets
+
+    from hf_transfer.run import forecast
+    from hf_transfer.run.probe import probe_rows
+
+    rows = datasets.Dataset.from_dict({"input_ids": [[1] * (n + 1) for n in range(40)]})
+    chosen = [3, 17, 39, 8]
+    assert probe_rows(rows, 4, heaviest=chosen)[-1] == chosen
+    assert probe_rows(rows, 4, heaviest=chosen)[:-1] == probe_rows(rows, 4)[:-1], "the timed quantiles stay"
+
+    seen = {}
+
+    def recording(run, model, heaviest=None):
+        seen["heaviest"] = heaviest
+        raise RuntimeError("stop after the choice")
+
+    monkeypatch.setattr(forecast, "probe", recording)
+    run = SimpleNamespace(
+        args=SimpleNamespace(per_device_train_batch_size=4, gradient_accumulation_steps=1, seed=3, world_size=1,
+                             max_steps=0, num_train_epochs=1, train_sampling_strategy="random", bf16=False,
+                             fp16=False, use_cpu=True),
+        loaded=SimpleNamespace(tokenized={"train": rows}, tokenizer=None,
+                               recipe=SimpleNamespace(task=SimpleNamespace(collator=lambda tokenizer, pad: packed))),
+    )  # fmt: skip
+
+    def packed(features):  # one row of every example's tokens, as a packing collator makes it
+        import torch
+
+        return {"input_ids": torch.ones(1, sum(len(f["input_ids"]) for f in features), dtype=torch.long)}
+
+    with pytest.raises(RuntimeError, match="stop after the choice"):
+        forecast.forecast_run(run, None, 0.0, 0.0)
+    batches = forecast.epoch_batches(rows, run.args, 3)
+    totals = [sum(i + 1 for i in batch) for batch in batches]
+    assert seen["heaviest"] == batches[totals.index(max(totals))]
+    assert sum(i + 1 for i in seen["heaviest"]) < sum(range(37, 41)), "not the four longest rows packed"
+
+
 def test_the_peak_is_the_larger_of_the_training_and_the_end_of_the_run(tiny_bert, sentiment_files, run_cli):
     """The end of the run holds a second copy of the model (the saved one, reloaded and evaluated): the forecast
     reckons it, beside the training's peak, and says which is larger."""

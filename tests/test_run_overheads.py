@@ -109,3 +109,46 @@ def test_a_metric_module_is_made_once_and_still_computes_after_a_refused_input()
     # nothing of the refused call is counted in the next one
     assert accuracy.compute(predictions=[0, 1, 1], references=[0, 1, 0])["accuracy"] == pytest.approx(2 / 3)
     assert accuracy.compute(predictions=[1], references=[1])["accuracy"] == 1.0
+
+
+class BatchLengths(TrainerCallback):
+    """The padded length of every batch the model trains on."""
+
+    def __init__(self):
+        self.lengths: list[int] = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        model.register_forward_pre_hook(
+            lambda module, positional, named: self.lengths.append(named["input_ids"].shape[1]), with_kwargs=True
+        )
+
+
+@pytest.mark.parametrize("bf16", ["false", "true"])
+def test_batches_pad_to_8_tokens_in_16_bits_and_to_their_longest_row_in_fp32_on_a_cpu(tiny_bert, sentiment_files,
+                                                                                       tmp_path, bf16):  # fmt: skip
+    """Padding to a multiple of 8 saves memory in bf16 (1.76 -> 1.54 GiB on MiniLM) but cost fp32 training 9% for
+    nothing: fp32 batches on a CPU are padded to their longest row only."""
+    from hf_transfer.run.options import RunOptions
+    from hf_transfer.run.train import run
+
+    watch = BatchLengths()
+    recipe = tiny_recipe(tiny_bert, sentiment_files, "--max_steps", "4", "--bf16", bf16)
+    run(recipe, RunOptions(output_dir=tmp_path / "out"), callbacks=[watch])
+    assert len(watch.lengths) >= 4
+    if bf16 == "true":
+        assert all(n % 8 == 0 for n in watch.lengths), watch.lengths
+    else:
+        assert any(n % 8 for n in watch.lengths), watch.lengths
+
+
+def test_the_pad_multiple_follows_the_precision_and_the_device():
+    from types import SimpleNamespace
+
+    from hf_transfer.tasks import PAD_MULTIPLE, pad_multiple
+
+    cpu, gpu = SimpleNamespace(type="cpu"), SimpleNamespace(type="cuda")
+    assert pad_multiple(SimpleNamespace(bf16=True, fp16=False, use_cpu=True, device=cpu)) == PAD_MULTIPLE == 8
+    assert pad_multiple(SimpleNamespace(bf16=False, fp16=True, use_cpu=False, device=gpu)) == 8
+    assert pad_multiple(SimpleNamespace(bf16=False, fp16=False, use_cpu=False, device=gpu)) == 8
+    assert pad_multiple(SimpleNamespace(bf16=False, fp16=False, use_cpu=False, device=cpu)) is None
+    assert pad_multiple(SimpleNamespace(bf16=False, fp16=False, use_cpu=True, device=cpu)) is None

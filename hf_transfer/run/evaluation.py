@@ -13,6 +13,7 @@ from hf_transfer.base.hardware import device_defaults
 from hf_transfer.recipe.recipe import Recipe
 from hf_transfer.run.arguments import RUN_DEFAULTS, make_training_args
 from hf_transfer.run.trainer import trainer_class
+from hf_transfer.tasks import pad_multiple
 
 
 def evaluate_model(
@@ -64,7 +65,7 @@ def evaluate_model(
             model=model,
             args=args,
             eval_dataset=features,
-            data_collator=task.collator(tokenizer),
+            data_collator=task.collator(tokenizer, pad_multiple(args)),
             processing_class=tokenizer,
             compute_metrics=compute,
         )

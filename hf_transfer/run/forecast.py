@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from hf_transfer.run.probe import probe, row_lengths, tokens_of
+from hf_transfer.tasks import pad_multiple
 
 
 @dataclass
@@ -117,13 +118,14 @@ def forecast_run(run, model, setup_seconds: float, model_seconds: float) -> Fore
     from hf_transfer import methods
     from hf_transfer.base.hardware import precision_text
 
-    measured = probe(run, model)
     args, loaded = run.args, run.loaded
     train = loaded.tokenized["train"]
     steps, per_epoch = planned_steps(args, len(train))
     batches = epoch_batches(train, args, args.seed)
-    collator = loaded.recipe.task.collator(loaded.tokenizer)
+    collator = loaded.recipe.task.collator(loaded.tokenizer, pad_multiple(args))
     tokens = tokens_of(batches, train, collator)
+    # the probe's peak: the largest batch this run's sampler draws, as the collator makes it (padded or packed)
+    measured = probe(run, model, heaviest=batches[max(range(len(batches)), key=tokens.__getitem__)])
     epoch_seconds = sum(measured["train_fit"](t) for t in tokens)
     micro_per_step = args.gradient_accumulation_steps
     step_seconds = epoch_seconds / max(1, len(batches)) * micro_per_step

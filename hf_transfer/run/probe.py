@@ -95,10 +95,15 @@ def tokens_of(batches: list[list[int]], dataset, collator) -> list[int]:
     return out
 
 
-def probe_rows(dataset, batch_size: int) -> list[list[int]]:
-    """Batches for the probe: rows at the 25th, 50th and 75th length percentiles, then the longest rows; the median
-    batch again at the start, as a warm-up that is not timed. The longest batch comes last, as in a run whose batches
-    of other lengths came before it: the memory they freed but the C allocator kept (on a CPU) is under its peak."""
+def probe_rows(dataset, batch_size: int, heaviest: list[int] | None = None) -> list[list[int]]:
+    """Batches for the probe: rows at the 25th, 50th and 75th length percentiles, then the heaviest batch; the median
+    batch again at the start, as a warm-up that is not timed. The heaviest batch comes last, as in a run whose batches
+    of other lengths came before it: the memory they freed but the C allocator kept (on a CPU) is under its peak.
+
+    ``heaviest``: the largest batch the run's own sampler draws (``forecast.py``, by collated tokens); without it, the
+    longest rows together. Length-grouped batches draw about that; batches in random order never do, and packed ones
+    (instruction tuning, one row of all a batch's examples) would make the longest rows one row far longer than any
+    batch of the run: a peak 30% over the run's."""
     lengths = row_lengths(dataset)
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     size = min(batch_size, len(order))
@@ -106,6 +111,8 @@ def probe_rows(dataset, batch_size: int) -> list[list[int]]:
     for quantile in (0.75, 0.5, 0.25, 0.0)[-PROBE_TRAIN_BATCHES:]:
         start = min(int(quantile * len(order)), max(0, len(order) - size))
         groups.append(order[start : start + size])
+    if heaviest is not None:
+        groups[-1] = list(heaviest)
     return [groups[1]] + groups  # warm-up on a median batch
 
 
@@ -127,9 +134,10 @@ def _random_state(state: tuple | None = None) -> tuple:
     return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
 
 
-def probe(run, model) -> dict:
+def probe(run, model, heaviest: list[int] | None = None) -> dict:
     """Train and evaluate a few batches of ``run``'s data on ``model`` (its changed weights put back after),
-    and save it once. Returns the measurements the forecast is made of."""
+    and save it once; ``heaviest``: the run's largest training batch (``probe_rows``). Returns the measurements the
+    forecast is made of."""
     import torch
     from transformers import TrainerCallback
 
@@ -141,7 +149,7 @@ def probe(run, model) -> dict:
 
     loaded, args = run.loaded, run.args
     train, evaluation = loaded.tokenized["train"], loaded.tokenized["validation"]
-    groups = probe_rows(train, args.per_device_train_batch_size)
+    groups = probe_rows(train, args.per_device_train_batch_size, heaviest)
     rows = [i for group in groups for i in group]
     probe_set = train.select(rows)
     scratch = Path(tempfile.mkdtemp(prefix="hf-transfer-probe-"))

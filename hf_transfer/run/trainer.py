@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hf_transfer.artifacts.runs import TENSORBOARD_DIR
 from hf_transfer.base.errors import UserError
+from hf_transfer.tasks import pad_multiple
 
 
 def row_length(ids) -> int:
@@ -95,7 +96,7 @@ def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=Non
         args=args,
         train_dataset=tokenized["train"],
         eval_dataset=tokenized[chooses_on],
-        data_collator=task.collator(tokenizer),
+        data_collator=task.collator(tokenizer, pad_multiple(args)),
         processing_class=tokenizer,
         compute_metrics=task.metrics_function(
             recipe.metric_names, splits[chooses_on], tokenized[chooses_on], tokenizer

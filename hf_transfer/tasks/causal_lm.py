@@ -245,12 +245,12 @@ class InstructionTuning(Task):
         return [next((i for i, x in enumerate(labels) if x != IGNORE_INDEX), len(labels)) for labels in
                 encoded["labels"]]  # fmt: skip
 
-    def collator(self, tokenizer):
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = PAD_MULTIPLE):
         from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
         if self.packing:
             return DataCollatorWithFlattening()
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=PAD_MULTIPLE)
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=pad_to_multiple_of)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("lm_head",))

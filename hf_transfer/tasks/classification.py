@@ -138,10 +138,10 @@ class TextClassification(Task):
 
         return tokenize
 
-    def collator(self, tokenizer):
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = PAD_MULTIPLE):
         from transformers import DataCollatorWithPadding
 
-        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=PAD_MULTIPLE)
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     def loss_function(self, train_split):
         if self.class_weights == "none":

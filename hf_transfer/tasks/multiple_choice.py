@@ -119,10 +119,10 @@ class MultipleChoice(Task):
 
         return tokenize
 
-    def collator(self, tokenizer):
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = PAD_MULTIPLE):
         from transformers import DataCollatorForMultipleChoice
 
-        return DataCollatorForMultipleChoice(tokenizer, pad_to_multiple_of=PAD_MULTIPLE)
+        return DataCollatorForMultipleChoice(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     # ---- evaluation -----------------------------------------------------------------------
 

@@ -115,10 +115,10 @@ class Seq2SeqGeneration(Task):
 
         return tokenize
 
-    def collator(self, tokenizer):
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = PAD_MULTIPLE):
         from transformers import DataCollatorForSeq2Seq
 
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=PAD_MULTIPLE)
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=pad_to_multiple_of)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("lm_head",))

@@ -195,10 +195,10 @@ class TokenClassification(Task):
 
         return tokenize
 
-    def collator(self, tokenizer):
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = PAD_MULTIPLE):
         from transformers import DataCollatorForTokenClassification
 
-        return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=PAD_MULTIPLE)
+        return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     def head_modules(self, model) -> list[str]:
         return head_names_present(model, ("classifier",))
