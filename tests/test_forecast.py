@@ -142,9 +142,10 @@ def test_the_probe_trains_its_longest_batch_last():
 
 
 def test_the_probe_ends_on_the_heaviest_batch_the_runs_sampler_draws(monkeypatch):
-    """Batches in random order, packed into one row each (instruction tuning's default), never put the longest rows
-    together: the probe's last batch is the largest of the run's own batches by collated tokens, not the longest rows
-    (SmolLM2 on Alpaca: the longest rows packed forecast 5.50 GiB for a run that peaked at 4.24)."""
+    """Batches in random order, packed into one row each (instruction tuning's default), seldom put the longest rows
+    together: the probe's last batch is the largest by collated tokens of all the run's epochs of batches, not the
+    longest rows (SmolLM2 on Alpaca, two epochs: the longest rows packed forecast 5.50 GiB for a run that peaked at
+    4.26; the first epoch's largest batch 3.06)."""
     import datasets
 
     from hf_transfer.run import forecast
@@ -164,7 +165,7 @@ def test_the_probe_ends_on_the_heaviest_batch_the_runs_sampler_draws(monkeypatch
     monkeypatch.setattr(forecast, "probe", recording)
     run = SimpleNamespace(
         args=SimpleNamespace(per_device_train_batch_size=4, gradient_accumulation_steps=1, seed=3, world_size=1,
-                             max_steps=0, num_train_epochs=1, train_sampling_strategy="random", bf16=False,
+                             max_steps=0, num_train_epochs=3, train_sampling_strategy="random", bf16=False,
                              fp16=False, use_cpu=True),
         loaded=SimpleNamespace(tokenized={"train": rows}, tokenizer=None,
                                recipe=SimpleNamespace(task=SimpleNamespace(collator=lambda tokenizer, pad: packed))),
@@ -177,9 +178,11 @@ def test_the_probe_ends_on_the_heaviest_batch_the_runs_sampler_draws(monkeypatch
 
     with pytest.raises(RuntimeError, match="stop after the choice"):
         forecast.forecast_run(run, None, 0.0, 0.0)
-    batches = forecast.epoch_batches(rows, run.args, 3)
+    # three epochs of ten batches, each epoch's order drawn with its own seed: the largest of all thirty
+    batches = [b for epoch in range(3) for b in forecast.epoch_batches(rows, run.args, 3 + epoch)]
     totals = [sum(i + 1 for i in batch) for batch in batches]
     assert seen["heaviest"] == batches[totals.index(max(totals))]
+    assert max(totals) > max(totals[:10]), "a later epoch holds a larger batch than the first"
     assert sum(i + 1 for i in seen["heaviest"]) < sum(range(37, 41)), "not the four longest rows packed"
 
 
