@@ -89,6 +89,11 @@ def _sst2(work: Path, train_samples: int | None, eval_samples: int | None):
     return out["train"], out["validation"], model
 
 
+def _recipe_data(work: Path, train_samples: int | None, eval_samples: int | None):
+    """No files: our run reads the recipe's own packaged data, as a user runs the recipe (no baseline reads it)."""
+    return None, None, None
+
+
 CLASSIFICATION = {
     "baseline": "classification.py",
     # run_glue's README command (examples/pytorch/text-classification)
@@ -147,6 +152,21 @@ FAMILIES = {
                   "--max_seq_length", "512", "--lora_r", "16", "--lora_alpha", "32", "--lora_dropout", "0.05"],
         baseline_key="score",
         ours=["alpaca-smollm2"],
+        ours_key="eval_loss",
+        methods="lora",
+        lower_is_better=True,
+        margin=0.005,
+        margin_text="times 1.005 (within 0.5%)",
+    ),
+    # confirming data for instruction tuning (docs/defaults.md): the chatterbot recipe as a user runs it, its own
+    # packaged data and held-out 10%; bench_lever.py only (no baseline script reads it)
+    "sft-chatterbot": Family(
+        prepare=_recipe_data,
+        train_samples=None,
+        baseline="",
+        settings=[],
+        baseline_key="",
+        ours=["chatterbot-smollm2"],
         ours_key="eval_loss",
         methods="lora",
         lower_is_better=True,

@@ -3,9 +3,12 @@ process, so a default is changed only on numbers (docs/defaults.md says how they
 
     python benchmarks/bench_lever.py --task classification [--data sst2] --method full --precision bf16 --seeds 3 \\
         --lever "frozen word embeddings=--set full.freeze_word_embeddings=true"
+    python benchmarks/bench_lever.py --task sft --data chatterbot --method lora --precision bf16 --seeds 3 \\
+        --lever "padded batches=--set task.packing=false"
 
 The data and our command are bench_quality.py's families (Rotten Tomatoes' recipe split and CoNLL-2003 are the
-development data, SST-2 as a user's file confirms); no baseline script runs. Writes
+development data, SST-2 as a user's file confirms; for instruction tuning Alpaca develops and the chatterbot
+recipe, run as a user runs it on its own data, confirms); no baseline script runs. Writes
 benchmarks/results/lever-<lever>-<task>[-sst2]-<method>-<precision>.{json,md}: per side the metric (mean, min-max),
 the training phase's seconds, the wall to a saved model, and the ratio of the defaults' means to the lever's.
 """

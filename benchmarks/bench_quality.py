@@ -92,10 +92,10 @@ def run_ours(
     """Our run with its defaults (``extra``: a lever's flags on top, bench_lever.py; ``tag`` names its folder)."""
     train, valid, model = files
     folder = work / f"ours-{tag}{method}-{seed}"
+    files_flags = [] if train is None else ["--train_file", str(train), "--validation_file", str(valid)]
     result = measured(
-        ["hf-transfer", "run", *[a.format(model=model) for a in family.ours], "--method", method,
-         "--train_file", str(train), "--validation_file", str(valid), "--output_dir", str(folder),
-         "--seed", str(seed), "--bf16", "true" if bf16 else "false", *extra],
+        ["hf-transfer", "run", *[a.format(model=model) for a in family.ours], "--method", method, *files_flags,
+         "--output_dir", str(folder), "--seed", str(seed), "--bf16", "true" if bf16 else "false", *extra],
         folder, {**env, "HF_TRANSFER_CACHE": str(work / f"cache-{tag}{method}-{seed}")},
     )  # fmt: skip
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -179,7 +179,9 @@ def family_parser(description: str) -> argparse.ArgumentParser:
     """The flags every benchmark over the families shares (this one's and bench_lever.py's)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--task", choices=["classification", "ner", "qa", "sft"], default="classification")
-    parser.add_argument("--data", choices=["recipe", "sst2"], default="recipe", help="classification only")
+    parser.add_argument("--data", choices=["recipe", "sst2", "chatterbot"], default="recipe",
+                        help="sst2: classification on SST-2 as a user's file; chatterbot: sft on the chatterbot recipe "
+                        "as a user runs it (bench_lever.py only)")  # fmt: skip
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--train_samples", type=int, help=argparse.SUPPRESS)  # smoke runs only
@@ -190,9 +192,10 @@ def family_parser(description: str) -> argparse.ArgumentParser:
 
 def family_setup(parser: argparse.ArgumentParser, args) -> tuple[str, Family, dict, bool, list[int], dict]:
     """(the family's name, the family, the runs' environment, bf16, the seeds, the machine) for parsed ``args``."""
-    if args.data != "recipe" and args.task != "classification":
-        parser.error("--data sst2 is for --task classification")
-    name = args.task + ("-sst2" if args.data == "sst2" else "")
+    for data, task in (("sst2", "classification"), ("chatterbot", "sft")):
+        if args.data == data and args.task != task:
+            parser.error(f"--data {data} is for --task {task}")
+    name = args.task + ("" if args.data == "recipe" else f"-{args.data}")
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     seeds = [42 + k for k in range(args.seeds)]
@@ -205,6 +208,8 @@ def main() -> None:
     parser.add_argument("--trl_flags", default="", help="sft: TRL's own flags for the baseline, e.g. '--packing'")
     args = parser.parse_args()
     name, family, env, bf16, seeds, info = family_setup(parser, args)
+    if not family.baseline:
+        parser.error(f"--data {args.data} has no baseline script: it is bench_lever.py's confirming data")
     out = Path(args.out or HERE / "results" / f"quality-{name}-{args.precision}")
     methods = (args.methods or family.methods).split(",")
     with tempfile.TemporaryDirectory() as scratch:

@@ -167,3 +167,34 @@ def test_the_quality_benchmarks_classification_files_hold_exactly_the_recipes_sp
             written = [(row["text"], row["label"]) for row in csv.DictReader(f)]
         assert written == [(row["text"], task.label_names[row["labels"]]) for row in split], path.name
     assert (len(splits["train"]), len(splits["validation"])) == (recipe.data.max_train_samples, 1281)
+
+
+def test_the_chatterbot_family_runs_the_recipe_on_its_own_data_and_only_as_a_lever(tmp_path, monkeypatch):
+    """Instruction tuning's confirming data (docs/defaults.md) is the chatterbot recipe as a user runs it: our command
+    names no files, and bench_quality, which needs a baseline script, refuses the family in words."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_quality
+
+    family = bench_quality.FAMILIES["sft-chatterbot"]
+    files = family.prepare(tmp_path, family.train_samples, None)
+    commands = []
+
+    def fake_measured(command, out, env):
+        commands.append(command)
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps({"eval": {"eval_loss": 1.25}, "phases": {"train": 3.0}}))
+        return {"wall_seconds": 4.0, "peak_rss_bytes": 1}
+
+    monkeypatch.setattr(bench_quality, "measured", fake_measured)
+    result = bench_quality.run_ours(family, files, tmp_path, "lora", 42, True, {})
+    assert result["metric"] == 1.25 and commands[0][:4] == ["hf-transfer", "run", "chatterbot-smollm2", "--method"]
+    assert "--train_file" not in commands[0] and "--validation_file" not in commands[0]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for script, args, words in (
+        ("bench_quality.py", ["--task", "sft", "--data", "chatterbot"], "has no baseline script"),
+        ("bench_lever.py", ["--task", "ner", "--data", "chatterbot", "--lever", "x=--seed 1"],
+         "--data chatterbot is for --task sft"),
+    ):  # fmt: skip
+        proc = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                              env=env, timeout=120)  # fmt: skip
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-1500:]
