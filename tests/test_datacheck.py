@@ -348,3 +348,28 @@ def test_preflight_leaves_the_near_duplicate_search_of_large_data_to_check(tmp_p
     monkeypatch.setattr(datacheck, "PREFLIGHT_NEAR_ROWS", 10_000)
     _, recorded = datacheck.preflight(splits, task, FileData(train_file="unused"), lines.append)
     assert recorded["leakage"]["validation"]["near"] == 1
+
+
+def test_the_fast_paths_normalise_and_flag_control_characters_as_the_unicode_rules_do():
+    """ASCII rows are normalised by a translate table and control characters found by a pattern: both must give what
+    the character-by-character Unicode rules give, for every ASCII character and for mixed text."""
+    import re
+    import unicodedata
+
+    from hf_transfer.datacheck.overlap import normalise
+    from hf_transfer.datacheck.profile import non_text
+
+    def by_rule(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).casefold()
+        kept = "".join(" " if unicodedata.category(c)[0] in "PSZC" else c for c in text)
+        return re.sub(r"\s+", " ", kept).strip()
+
+    rng = random.Random(0)
+    alphabet = [chr(i) for i in range(128)] + list("éßİﬁ½\u00a0\u0085\u2028\u200b€“”😀\ufffd\u009f")
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(3_000)]
+    texts += [chr(i) for i in range(256)]
+    assert [normalise(t) for t in texts] == [by_rule(t) for t in texts]
+    flagged = set(non_text(texts).get("control characters", []))
+    expected = {i for i, t in enumerate(texts)
+                if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in t)}  # fmt: skip
+    assert flagged == expected and len(expected) > 100

@@ -16,10 +16,20 @@ CHUNK = 10_000
 _SPACE = re.compile(r"\s+")
 
 
+_DROPPED = "PSZC"
+"""Unicode categories a normalised text loses: punctuation, symbols, separators, control and other characters."""
+_ASCII_DROPPED = {i: " " for i in range(128) if unicodedata.category(chr(i))[0] in _DROPPED}
+"""The same rule for ASCII, as one ``str.translate`` table: most rows are ASCII, and a table is C-speed where the
+character-by-character rule is Python (a third of the data check's time on 3,281 Rotten Tomatoes rows)."""
+
+
 def normalise(text: str) -> str:
     """NFKC, case folded, punctuation and symbols dropped, whitespace collapsed: what the exact comparison sees."""
     text = unicodedata.normalize("NFKC", text or "").casefold()
-    kept = "".join(" " if unicodedata.category(c)[0] in "PSZC" else c for c in text)
+    if text.isascii():
+        kept = text.translate(_ASCII_DROPPED)
+    else:
+        kept = "".join(" " if unicodedata.category(c)[0] in _DROPPED else c for c in text)
     return _SPACE.sub(" ", kept).strip()
 
 

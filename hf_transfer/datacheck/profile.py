@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections import Counter
 
 ABSURD_CHARS = 20_000
 """A row longer than this many characters, and 50 times the split's median, is reported as absurdly long."""
-_ALLOWED_CONTROL = {"\t", "\n", "\r"}
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category Cc: U+0000-U+001F and U+007F-U+009F), tab and line breaks allowed."""
 
 
 def non_text(texts: list[str]) -> dict:
@@ -27,7 +28,7 @@ def non_text(texts: list[str]) -> dict:
             kinds.append("no letters or digits")
         if "\ufffd" in text:
             kinds.append("replacement character")
-        if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROL for c in text):
+        if _CONTROL.search(text):
             kinds.append("control characters")
         if len(text) > max(ABSURD_CHARS, 50 * median):
             kinds.append("absurdly long")
