@@ -20,7 +20,8 @@ _DROPPED = "PSZC"
 """Unicode categories a normalised text loses: punctuation, symbols, separators, control and other characters."""
 _ASCII_DROPPED = {i: " " for i in range(128) if unicodedata.category(chr(i))[0] in _DROPPED}
 """The same rule for ASCII, as one ``str.translate`` table: most rows are ASCII, and a table is C-speed where the
-character-by-character rule is Python (a third of the data check's time on 3,281 Rotten Tomatoes rows)."""
+character-by-character rule is Python (with the control-character pattern in ``profile.py``, the data check of 3,281
+Rotten Tomatoes rows took 0.24 s instead of 0.28)."""
 
 
 def normalise(text: str) -> str:
