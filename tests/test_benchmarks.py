@@ -198,3 +198,33 @@ def test_the_chatterbot_family_runs_the_recipe_on_its_own_data_and_only_as_a_lev
         proc = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
                               env=env, timeout=120)  # fmt: skip
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-1500:]
+
+
+def test_bench_e2e_repeats_alternate_the_sides_and_report_means_and_each_ratio(tmp_path, monkeypatch):
+    """--repeats N runs each side N times, the order swapped every repeat (a machine that slows down favours
+    neither side), and reports each side's mean wall with its spread and every repeat's own ratio."""
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_e2e
+
+    order, walls = [], {"baseline": iter([10.0, 12.0, 11.0]), "ours": iter([8.0, 12.0, 10.0])}
+
+    def fake_measured(command, out, env):
+        side = "ours" if command[0] == "hf-transfer" else "baseline"
+        order.append(side)
+        if side == "ours":
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "metrics.json").write_text(json.dumps({"phases": {"train": 5.0}, "eval": {"eval_accuracy": 0.5}}))
+            return {"wall_seconds": next(walls[side]), "peak_rss_bytes": 2}
+        return {"wall_seconds": next(walls[side]), "peak_rss_bytes": 1, "metric": 0.5, "phases": {"train": 6.0}}
+
+    monkeypatch.setattr(bench_e2e, "measured", fake_measured)
+    args = SimpleNamespace(task="classification", repeats=3, variants={})
+    row = bench_e2e.run_pair("fp32", (tmp_path / "t.csv", tmp_path / "v.csv", tmp_path), tmp_path, args)
+    assert order == ["baseline", "ours", "ours", "baseline", "baseline", "ours"]
+    assert row["baseline"]["wall_seconds"] == 11.0 and row["ours"]["wall_seconds"] == 10.0
+    assert row["speedup"] == 1.1 and row["speedup_per_repeat"] == [1.25, 1.0, 1.1]
+    assert row["ours"]["walls"] == [8.0, 12.0, 10.0] and row["ours"]["wall_sd"] == 2.0
+    assert "**1.10x** (runs: 1.00-1.25x)" in bench_e2e.table([row], {"cpu": "x", "cores": 2, "instruction_sets": [],
+                                                                     "gpu": None})  # fmt: skip
