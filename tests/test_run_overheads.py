@@ -72,12 +72,14 @@ def test_objects_the_process_froze_itself_stay_frozen():
     kept = [object() for _ in range(10)]
     gc.freeze()
     try:
+        # frozen objects still die by reference counting (the count may drop by a few while the block runs): what
+        # is checked is that the 5,000 lists made inside are not frozen on top and that nothing is handed back
         before = gc.get_freeze_count()
         with SettledHeap() as heap:
-            made = [[i] for i in range(1_000)]
+            made = [[i] for i in range(5_000)]
             heap.settle()
-            assert gc.get_freeze_count() == before
-        assert gc.get_freeze_count() == before
+            assert before - 1_000 < gc.get_freeze_count() < before + 1_000
+        assert before - 1_000 < gc.get_freeze_count() < before + 1_000
     finally:
         gc.unfreeze()
     assert kept and made
@@ -92,7 +94,7 @@ def test_settling_leaves_out_only_what_exists_and_garbage_after_is_collected():
         cycle.append(cycle)  # garbage made after settling: a cycle that only the collector frees
         del cycle
         assert gc.collect() >= 1
-        assert gc.get_freeze_count() == settled
+        assert settled - 1_000 < gc.get_freeze_count() <= settled, "the collection left the settled objects settled"
     assert gc.get_freeze_count() == 0
 
 
