@@ -261,3 +261,52 @@ def test_fulls_card_sentence_reads_its_own_settings():
     ia3 = recipe("ia3", lora=LoraSettings(target_modules=["lora_only"]))
     ia3 = dataclasses.replace(ia3, ia3=dataclasses.replace(ia3.ia3, target_modules=["key", "value"]))
     assert "`key`, `value`" in methods.get("ia3").card_sentence(ia3, None, "")
+
+
+def test_loraplus_trains_the_b_matrices_at_the_ratio_and_is_off_by_default(tiny_bert, tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, weight_decay=0.01, report_to="none")
+    plain = recipe("lora")
+    assert plain.lora.optimizer(methods.prepare_model(load(tiny_bert), plain, plain.task), args) is None
+    r = recipe("lora", lora=LoraSettings(loraplus_lr_ratio=16))
+    model = methods.prepare_model(load(tiny_bert), r, r.task)
+    optimizer = r.lora.optimizer(model, args)
+    assert type(optimizer) is Trainer.get_optimizer_cls_and_kwargs(args, model)[0], "the Trainer's own class"
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert len(rate) == sum(len(g["params"]) for g in optimizer.param_groups) == len(trained), "each weight once"
+    assert sorted({rate[id(p)] for n, p in trained.items() if "lora_B" in n}) == pytest.approx([1.6e-2])
+    assert sorted({rate[id(p)] for n, p in trained.items() if "lora_A" in n}) == pytest.approx([1e-3])
+    sentence = methods.get("lora").card_sentence(r, None, "")
+    assert "LoRA+: the B matrices at 16x the learning rate" in sentence
+    assert "LoRA+" not in methods.get("lora").card_sentence(plain, None, "")
+    with pytest.raises(UserError, match=r"lora\.loraplus_lr_ratio must be 1 or more"):
+        recipe("lora", lora=LoraSettings(loraplus_lr_ratio=0.5)).validate()
+
+
+def test_a_loraplus_run_trains_with_the_grouped_optimizer(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
+    """--set lora.loraplus_lr_ratio reaches the Trainer: the optimizer peft builds is the one that steps."""
+    import peft.optimizers
+
+    from conftest import tiny_run_args
+
+    made = []
+    original = peft.optimizers.create_loraplus_optimizer
+
+    def recording(*args, **kwargs):
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(peft.optimizers, "create_loraplus_optimizer", recording)
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        *tiny_run_args(tiny_bert, sentiment_files, out, "--method", "lora", "--set", "lora.loraplus_lr_ratio=4",
+                       "--num_train_epochs", "1")
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(made) == 1
+    rates = sorted({g["initial_lr"] for g in made[0].param_groups if g["params"]})
+    assert len(rates) == 2 and rates[1] == pytest.approx(4 * rates[0]), "the schedule keeps the ratio"
+    assert made[0].state, "the grouped optimizer took the training steps"
+    assert "LoRA+: the B matrices at 4x" in (out / "README.md").read_text()

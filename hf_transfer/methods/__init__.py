@@ -42,6 +42,11 @@ class MethodSettings:
     def card_values(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def optimizer(self, model, args):
+        """The optimizer these settings train ``model`` with under ``args`` (TrainingArguments); None: the
+        Trainer's own (AdamW over every trained weight at ``args.learning_rate``)."""
+        return None
+
 
 @dataclass(frozen=True)
 class Method:

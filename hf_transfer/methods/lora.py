@@ -22,6 +22,10 @@ class LoraSettings(MethodSettings):
     module names; or ``all-linear``."""
     learning_rate: float | None = None
     """Adapters usually want a higher rate than full fine-tuning; ``None``: ``training.learning_rate``."""
+    loraplus_lr_ratio: float | None = None
+    """LoRA+ (Hayou et al. 2024, peft's ``create_loraplus_optimizer``): the B matrices (and one-dimensional weights:
+    biases, norms) learn at this multiple of the learning rate, the A matrices and the rest at the rate itself; the
+    paper's ratio is 16. ``None``: one rate for every adapter weight."""
 
     def problems(self, key: str) -> list[str]:
         out = super().problems(key)
@@ -29,7 +33,34 @@ class LoraSettings(MethodSettings):
             out.append(f"{key}.r and {key}.alpha must be positive")
         if not 0.0 <= self.dropout < 1.0:
             out.append(f"{key}.dropout must be in [0, 1)")
+        ratio = self.loraplus_lr_ratio
+        if ratio is not None and (isinstance(ratio, bool) or not ratio >= 1):
+            out.append(f"{key}.loraplus_lr_ratio must be 1 or more (the B matrices' rate over the A matrices')")
         return out
+
+    def card_values(self) -> dict:
+        ratio = self.loraplus_lr_ratio
+        plus = f", LoRA+: the B matrices at {ratio:g}x the learning rate" if ratio is not None else ""
+        return {**super().card_values(), "plus": plus}
+
+    def optimizer(self, model, args):
+        """LoRA+ when ``loraplus_lr_ratio`` is set: the Trainer's own optimizer class and settings (``--optim``,
+        betas, epsilon, weight decay), its parameters in groups with two rates."""
+        if self.loraplus_lr_ratio is None:
+            return None
+        from peft.optimizers import create_loraplus_optimizer
+        from transformers import Trainer
+
+        optimizer_class, settings = Trainer.get_optimizer_cls_and_kwargs(args, model)
+        settings = {k: v for k, v in settings.items() if k != "lr"}
+        return create_loraplus_optimizer(
+            model,
+            optimizer_class,
+            lr=args.learning_rate,
+            loraplus_lr_ratio=float(self.loraplus_lr_ratio),
+            loraplus_weight_decay=args.weight_decay,
+            **settings,
+        )
 
 
 LORA_SPACE = search_space(
@@ -101,7 +132,7 @@ def dora(model, recipe, task):
 register(
     Method(
         "lora",
-        "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}) on {targets}, "
+        "LoRA (peft): low-rank adapters (r={r}, alpha={alpha}, dropout={dropout}{plus}) on {targets}, "
         "with the pretrained weights frozen{head}.",
         lora,
         space=LORA_SPACE,
@@ -118,7 +149,7 @@ register(
     Method(
         "dora",
         "DoRA (peft, LoRA with weight decomposition): low-rank adapters (r={r}, alpha={alpha}, "
-        "dropout={dropout}) on {targets} plus a learned magnitude per output, with the pretrained weights "
+        "dropout={dropout}{plus}) on {targets} plus a learned magnitude per output, with the pretrained weights "
         "frozen{head}.",
         dora,
         space=LORA_SPACE,

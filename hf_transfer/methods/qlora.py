@@ -126,7 +126,8 @@ CHECKED = (
 register(
     Method(
         "qlora",
-        "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}) on a 4-bit NF4 quantized base model{head}."
+        "QLoRA (peft + bitsandbytes): LoRA adapters (r={r}, alpha={alpha}{plus}) on a 4-bit NF4 quantized base "
+        "model{head}."
         + CHECKED.format(bits="4-bit NF4"),
         qlora,
         space=LORA_SPACE,
@@ -145,8 +146,8 @@ register(
 register(
     Method(
         "qlora8",
-        "LoRA (peft) on an 8-bit quantized base model (bitsandbytes LLM.int8): adapters (r={r}, alpha={alpha}) on "
-        "{targets}{head}." + CHECKED.format(bits="8-bit"),
+        "LoRA (peft) on an 8-bit quantized base model (bitsandbytes LLM.int8): adapters (r={r}, "
+        "alpha={alpha}{plus}) on {targets}{head}." + CHECKED.format(bits="8-bit"),
         qlora,
         space=LORA_SPACE,
         settings="lora",

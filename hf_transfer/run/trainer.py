@@ -89,8 +89,12 @@ def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=Non
     """The run's Trainer: the task's collator, metrics and loss, the console's progress lines, early stopping,
     and ``callbacks`` (a time budget, a tuner's reports). Its evaluations during training read the selection split
     when the run has one (they choose the kept checkpoint and when to stop)."""
+    from hf_transfer import methods
+
     task = recipe.task
     chooses_on = "selection" if "selection" in tokenized else "validation"  # the evaluation split never chooses
+    settings = methods.get(recipe.method).settings_of(recipe)
+    optimizer = settings.optimizer(model, args) if settings is not None else None  # LoRA+: rates by group
     trainer = trainer_class(task)(
         model=model,
         args=args,
@@ -102,6 +106,7 @@ def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=Non
             recipe.metric_names, splits[chooses_on], tokenized[chooses_on], tokenizer
         ),
         compute_loss_func=task.loss_function(tokenized["train"]),
+        optimizers=(optimizer, None),
     )
     if console is not None:
         console.adopt(trainer)  # the run's console shows one progress bar and a line per evaluation
