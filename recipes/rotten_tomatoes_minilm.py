@@ -14,7 +14,9 @@ RECIPE = Recipe(
     task=TextClassification(max_length=128),
     metrics=["accuracy", "f1"],
     training={"learning_rate": 1e-4, "num_train_epochs": 1, "per_device_train_batch_size": 32, "warmup_ratio": 0.1},
-    lora=LoraSettings(r=8, alpha=16, dropout=0.1, learning_rate=2e-3),
+    # every linear layer, no dropout: +1.3 points here, +2.0 on CoNLL, +0.15 on SST-2 as a user's file, at 1.15-1.2x
+    # the training time of query/value with dropout 0.1 (docs/defaults.md)
+    lora=LoraSettings(r=8, alpha=16, dropout=0.0, target_modules="all-linear", learning_rate=2e-3),
     freeze=FreezeSettings(learning_rate=1e-2),
     # Our run: `make demo` (full method, 1 epoch, this recipe as written) reached accuracy 0.8017 (README, The demo).
     expected={"accuracy": 0.80},
