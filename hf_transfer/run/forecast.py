@@ -76,13 +76,18 @@ class Forecast:
         }
 
 
+def length_grouped(args) -> bool:
+    """The run's sampler groups rows of similar length (``train_sampling_strategy=group_by_length``)."""
+    return str(getattr(args.train_sampling_strategy, "value", args.train_sampling_strategy)) == "group_by_length"
+
+
 def epoch_batches(dataset, args, seed: int) -> list[list[int]]:
     """The micro-batches (row indices) of one epoch, as the run's sampler forms them."""
     import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     size = args.per_device_train_batch_size
-    if str(getattr(args.train_sampling_strategy, "value", args.train_sampling_strategy)) == "group_by_length":
+    if length_grouped(args):
         sampler = LengthGroupedSampler(
             size * args.gradient_accumulation_steps,
             lengths=row_lengths(dataset),
@@ -126,7 +131,7 @@ def heaviest_batch(dataset, args, steps: int, collator) -> list[int]:
     memory quadratic in a batch's tokens). Candidates are ranked by their rows' lengths (padded: rows x the longest;
     packed: the sum) and the collator measures the few largest."""
     lengths = row_lengths(dataset)
-    grouped = str(getattr(args.train_sampling_strategy, "value", args.train_sampling_strategy)) == "group_by_length"
+    grouped = length_grouped(args)
     one_run = run_batches(dataset, args, 1 if grouped else steps, args.seed)
     rows_drawn = max(1, sum(map(len, one_run)))
     runs = 1 if grouped else max(1, min(SIMULATED_RUNS, SIMULATED_ROWS // rows_drawn))
