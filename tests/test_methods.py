@@ -310,3 +310,81 @@ def test_a_loraplus_run_trains_with_the_grouped_optimizer(tiny_bert, sentiment_f
     assert len(rates) == 2 and rates[1] == pytest.approx(4 * rates[0]), "the schedule keeps the ratio"
     assert made[0].state, "the grouped optimizer took the training steps"
     assert "LoRA+: the B matrices at 4x" in (out / "README.md").read_text()
+
+
+def test_layer_decay_trains_each_layer_at_the_factor_of_the_one_above_and_is_off_by_default(tiny_bert, tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, weight_decay=0.01, report_to="none")
+    assert recipe("full").full.optimizer(load(tiny_bert), args) is None
+    r = recipe("full", full=FullSettings(layer_decay=0.5))
+    model = methods.prepare_model(load(tiny_bert), r, r.task)
+    optimizer = r.full.optimizer(model, args)
+    assert type(optimizer) is Trainer.get_optimizer_cls_and_kwargs(args, model)[0], "the Trainer's own class"
+    group = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert len(group) == sum(len(g["params"]) for g in optimizer.param_groups) == len(named), "each weight once"
+    layers = model.config.num_hidden_layers
+    assert layers >= 2
+
+    def rate(name):
+        return group[id(named[name])]["lr"]
+
+    assert rate("classifier.weight") == rate("bert.pooler.dense.weight") == pytest.approx(1e-3)
+    top = f"bert.encoder.layer.{layers - 1}.attention.self.query.weight"
+    assert rate(top) == pytest.approx(5e-4)
+    assert rate("bert.encoder.layer.0.attention.self.query.weight") == pytest.approx(1e-3 * 0.5**layers)
+    assert rate("bert.embeddings.word_embeddings.weight") == pytest.approx(1e-3 * 0.5 ** (layers + 1))
+    assert rate("bert.embeddings.LayerNorm.weight") == rate("bert.embeddings.word_embeddings.weight")
+    # the Trainer's weight decay rule holds within each depth: none for biases and norms
+    assert group[id(named[top])]["weight_decay"] == 0.01
+    assert group[id(named[top.replace("weight", "bias")])]["weight_decay"] == 0.0
+    assert group[id(named["bert.embeddings.LayerNorm.weight"])]["weight_decay"] == 0.0
+    sentence = methods.get("full").card_sentence(r, None, "")
+    assert "Each layer trained at 0.5x the learning rate of the layer above it (`full.layer_decay`)" in sentence
+    assert "layer_decay" not in methods.get("full").card_sentence(recipe("full"), None, "")
+    for bad in (0, 1.5, True):
+        with pytest.raises(UserError, match=r"full\.layer_decay must be in \(0, 1\]"):
+            recipe("full", full=FullSettings(layer_decay=bad)).validate()
+
+
+def test_layer_depths_reads_the_usual_layer_stacks():
+    from hf_transfer.methods.full import layer_depths
+
+    gpt2 = ["transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.attn.c_attn.weight",
+            "transformer.h.11.mlp.c_fc.weight", "transformer.ln_f.weight", "score.weight"]  # fmt: skip
+    depths, top = layer_depths(gpt2)
+    assert top == 13
+    assert [depths[n] for n in gpt2] == [0, 0, 1, 12, 13, 13]
+    llama = ["model.embed_tokens.weight", "model.layers.1.self_attn.q_proj.weight", "model.norm.weight"]
+    assert layer_depths(llama) == ({llama[0]: 0, llama[1]: 2, llama[2]: 3}, 3)
+    t5 = ["shared.weight", "encoder.block.0.layer.1.DenseReluDense.wi.weight",
+          "decoder.block.5.layer.0.SelfAttention.q.weight"]  # fmt: skip
+    depths, top = layer_depths(t5)
+    # the block number, not the sublayer inside a block, is the depth
+    assert (depths[t5[0]], depths[t5[1]], depths[t5[2]], top) == (0, 1, 6, 7)
+    assert layer_depths(["classifier.weight"]) == ({"classifier.weight": 1}, 1), "no stack: one depth"
+
+
+def test_a_layer_decay_run_steps_with_the_grouped_optimizer(tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch):
+    """--set full.layer_decay reaches the Trainer: the grouped optimizer is the one that steps."""
+    from conftest import tiny_run_args
+
+    made = []
+    original = FullSettings.optimizer
+
+    def recording(self, model, args):
+        made.append(original(self, model, args))
+        return made[-1]
+
+    monkeypatch.setattr(FullSettings, "optimizer", recording)
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        *tiny_run_args(tiny_bert, sentiment_files, out, "--set", "full.layer_decay=0.8", "--num_train_epochs", "1")
+    )
+    assert code == 0, err
+    assert len(made) == 1 and made[0] is not None
+    rates = sorted({g["initial_lr"] for g in made[0].param_groups})
+    assert len(rates) >= 3 and rates[-2] == pytest.approx(0.8 * rates[-1]), "the schedule keeps the factors"
+    assert made[0].state, "the grouped optimizer took the training steps"
+    assert "`full.layer_decay`" in (out / "README.md").read_text()

@@ -1,7 +1,9 @@
-"""Full fine-tuning: every parameter of the pretrained model trained (the input word embeddings optionally kept)."""
+"""Full fine-tuning: every parameter of the pretrained model trained (the input word embeddings optionally kept,
+the lower layers optionally at lower rates)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from hf_transfer.base.errors import UserError
@@ -14,10 +16,55 @@ class FullSettings(MethodSettings):
     """Full fine-tuning with the input word embeddings kept as pretrained (fewer parameters to update)."""
     learning_rate: float | None = None
     """``None``: ``training.learning_rate``."""
+    layer_decay: float | None = None
+    """Layer-wise learning-rate decay (Howard & Ruder 2018; Clark et al. 2020): the head and everything above the
+    layer stack train at the rate, each layer below at this factor times the one above it, the embeddings at the
+    factor times the bottom layer. ``None``: one rate for every weight."""
+
+    def problems(self, key: str) -> list[str]:
+        out = super().problems(key)
+        decay = self.layer_decay
+        if decay is not None and (isinstance(decay, bool) or not 0 < decay <= 1):
+            out.append(f"{key}.layer_decay must be in (0, 1] (each layer's rate over the rate of the layer above)")
+        return out
 
     def card_values(self) -> dict:
         kept = " The input word embeddings were kept as pretrained (`full.freeze_word_embeddings`)."
-        return {"embeddings": kept if self.freeze_word_embeddings else ""}
+        decay = self.layer_decay
+        decayed = (
+            f" Each layer trained at {decay:g}x the learning rate of the layer above it (`full.layer_decay`)."
+            if decay is not None
+            else ""
+        )
+        return {"embeddings": kept if self.freeze_word_embeddings else "", "decay": decayed}
+
+    def optimizer(self, model, args):
+        """With ``layer_decay``: the Trainer's own optimizer class and settings (``--optim``, betas, epsilon), its
+        weights in groups by depth (``layer_depths``) and by whether the Trainer would decay them."""
+        if self.layer_decay is None:
+            return None
+        from transformers import Trainer
+
+        optimizer_class, settings = Trainer.get_optimizer_cls_and_kwargs(args, model)
+        settings = {k: v for k, v in settings.items() if k != "lr"}
+        trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        depths, top = layer_depths([n for n, _ in trained])
+        decayed = set(Trainer.get_decay_parameter_names(None, model))
+        groups: dict[tuple[int, bool], list] = {}
+        for name, weight in trained:
+            groups.setdefault((depths[name], name in decayed), []).append(weight)
+        return optimizer_class(
+            [
+                {
+                    "params": weights,
+                    "lr": args.learning_rate * self.layer_decay ** (top - depth),
+                    "weight_decay": args.weight_decay if decays else 0.0,
+                }
+                for (depth, decays), weights in sorted(groups.items())
+            ],
+            lr=args.learning_rate,
+            **settings,
+        )
 
 
 def as_is(model, recipe, task):
@@ -40,10 +87,35 @@ def freeze_word_embeddings(model) -> None:
     embeddings.weight.requires_grad = False
 
 
+LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+"""A weight inside a numbered layer of the stack: BERT's ``encoder.layer.3.``, Llama's ``layers.3.``, GPT-2's
+``h.3.``, T5's ``block.3.``."""
+EMBEDDING = re.compile(r"embed|(?:^|\.)(?:wte|wpe|shared)\.")
+"""An input embedding's weight: ``embeddings.word_embeddings.``, ``embed_tokens.``, GPT-2's ``wte.`` / ``wpe.``, T5's
+``shared.``."""
+
+
+def layer_depths(names: list[str]) -> tuple[dict[str, int], int]:
+    """Each weight's depth, counted from the input: 0 the embeddings, 1 + i layer i, and the top (the number of layers
+    plus one) for everything else (the head, the pooler, final norms); and that top. An encoder-decoder's two stacks
+    count their layers alike."""
+    index = {n: (int(m.group(1)) if (m := LAYER.search(n)) else None) for n in names}
+    top = max((i for i in index.values() if i is not None), default=-1) + 2
+    depths = {}
+    for name, i in index.items():
+        if i is not None:
+            depths[name] = 1 + i
+        elif EMBEDDING.search(name):
+            depths[name] = 0
+        else:
+            depths[name] = top
+    return depths, top
+
+
 register(
     Method(
         "full",
-        "Full fine-tuning: every parameter of the pretrained model was trained.{embeddings}",
+        "Full fine-tuning: every parameter of the pretrained model was trained.{embeddings}{decay}",
         as_is,
         space=search_space((1e-5, 3e-4)),
         settings="full",
