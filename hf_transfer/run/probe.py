@@ -176,7 +176,8 @@ def probe(run, model, heaviest: list[int] | None = None) -> dict:
                                     loaded.tokenizer, model, probe_args)  # fmt: skip
             trainer.add_callback(Timer())
             hush(trainer)  # the probe's steps are measured, not shown
-            trainer.train()
+            with loaded.recipe.task.while_training(trainer.model):
+                trainer.train()
             longest = eval_order(evaluation)
             size = args.per_device_eval_batch_size
             eval_groups = [longest[:size], longest[len(longest) // 2 : len(longest) // 2 + size]][:PROBE_EVAL_BATCHES]

@@ -253,7 +253,7 @@ class Run:
     def train(self) -> None:
         started = time.perf_counter()
         resume_from = self.resume_from
-        with PeakMemory() as self.memory:
+        with PeakMemory() as self.memory, self.loaded.recipe.task.while_training(self.trainer.model):
             output = self.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         self.results["train"] = dict(output.metrics, global_step=output.global_step,
                                      wall_seconds=round(time.perf_counter() - started, 2))  # fmt: skip

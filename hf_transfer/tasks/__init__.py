@@ -231,6 +231,13 @@ class Task:
         """A ``compute_loss_func`` for the Trainer, or None for the model's own loss."""
         return None
 
+    def while_training(self, model):
+        """A context the Trainer's training runs inside (its evaluations included): a change of how ``model``
+        computes that holds for training only; the model is saved, reloaded and evaluated as it is."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def after_training(self, model, tokenizer, splits, run_dir) -> None:
         """Extra artifacts written into the run folder (e.g. generated samples)."""
 

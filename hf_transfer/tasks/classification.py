@@ -39,6 +39,9 @@ class TextClassification(Task):
     """``balanced``: weight the loss by inverse class frequency, for imbalanced data."""
     threshold: float = 0.5
     """Multi-label: a label is predicted when its sigmoid score reaches this."""
+    first_position_only: bool = False
+    """While training, the last layer of a BERT-like encoder computes the first position only, the one the head
+    reads (``tasks/_first_position.py``): the same outputs, less work; other architectures train as they are."""
 
     # ---- settings -------------------------------------------------------------------------
 
@@ -61,6 +64,13 @@ class TextClassification(Task):
         if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
             out.append("task.label_names has duplicates")
         return out
+
+    def while_training(self, model):
+        if not self.first_position_only:
+            return super().while_training(model)
+        from hf_transfer.tasks._first_position import first_position_only
+
+        return first_position_only(model)
 
     def default_metrics(self) -> list[str]:
         return {
