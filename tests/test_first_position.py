@@ -78,31 +78,31 @@ def test_a_lora_classifier_is_found_inside_its_wrapper(tiny_bert):
     torch.testing.assert_close(first, whole, rtol=1e-5, atol=1e-6)
 
 
-def test_a_run_with_the_setting_trains_through_the_first_position(
+def test_a_run_trains_through_the_first_position_unless_told_not_to(
     tiny_bert, sentiment_files, tmp_path, run_cli, monkeypatch
 ):
-    """--set task.first_position_only=true reaches training (and only training: the saved model is evaluated, and
-    reload-checked, as it is)."""
+    """On by default, for training only (the saved model is evaluated, and reload-checked, as it is);
+    ``--set task.first_position_only=false`` gives every position back."""
     import json
 
     from conftest import tiny_run_args
 
-    calls = {"training": 0}
+    calls = {"training": 0, "evaluating": 0}
     original = _first_position.first_position_forward
 
     def counting(layer, *args, **kwargs):
-        calls["training"] += layer.training
+        calls["training" if layer.training else "evaluating"] += 1
         return original(layer, *args, **kwargs)
 
     monkeypatch.setattr(_first_position, "first_position_forward", counting)
     out = tmp_path / "run"
-    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out, "--set", "task.first_position_only=true"))
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, out))
     assert code == 0, err
     assert calls["training"] > 0, "the training steps went through the first position"
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["eval"]["eval_accuracy"] >= 0
-    seen = calls["training"]
+    assert metrics["reload_check"]["match"], "the saved model, as it is, gives the trained outputs"
+    seen = dict(calls)
     plain = tmp_path / "plain"
-    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, plain))
+    code, _, err = run_cli(*tiny_run_args(tiny_bert, sentiment_files, plain, "--set", "task.first_position_only=false"))
     assert code == 0, err
-    assert calls["training"] == seen, "off unless asked"
+    assert calls == seen, "every position when told so"

@@ -39,9 +39,10 @@ class TextClassification(Task):
     """``balanced``: weight the loss by inverse class frequency, for imbalanced data."""
     threshold: float = 0.5
     """Multi-label: a label is predicted when its sigmoid score reaches this."""
-    first_position_only: bool = False
+    first_position_only: bool = True
     """While training, the last layer of a BERT-like encoder computes the first position only, the one the head
-    reads (``tasks/_first_position.py``): the same outputs, less work; other architectures train as they are."""
+    reads (``tasks/_first_position.py``): the same outputs, less work (training 1.09-1.12x as fast on MiniLM-L6,
+    docs/defaults.md); other architectures train as they are. ``False``: every position, as transformers does."""
 
     # ---- settings -------------------------------------------------------------------------
 
