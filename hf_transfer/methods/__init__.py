@@ -48,6 +48,15 @@ class MethodSettings:
         return None
 
 
+def trainer_optimizer(model, args) -> tuple[type, dict[str, Any]]:
+    """The optimizer class and settings the Trainer would use under ``args`` (``--optim``, betas, epsilon), less the
+    learning rate: for a settings class's ``optimizer`` that puts the weights in groups with rates of their own."""
+    from transformers import Trainer
+
+    optimizer_class, settings = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    return optimizer_class, {k: v for k, v in settings.items() if k != "lr"}
+
+
 @dataclass(frozen=True)
 class Method:
     name: str

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.methods import Method, MethodSettings, head, register, search_space
+from hf_transfer.methods import Method, MethodSettings, head, register, search_space, trainer_optimizer
 
 
 @dataclass
@@ -45,8 +45,7 @@ class FullSettings(MethodSettings):
             return None
         from transformers import Trainer
 
-        optimizer_class, settings = Trainer.get_optimizer_cls_and_kwargs(args, model)
-        settings = {k: v for k, v in settings.items() if k != "lr"}
+        optimizer_class, settings = trainer_optimizer(model, args)
         trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         depths, top = layer_depths([n for n, _ in trained])
         decayed = set(Trainer.get_decay_parameter_names(None, model))

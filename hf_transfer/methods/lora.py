@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hf_transfer.base.errors import UserError
-from hf_transfer.methods import Method, MethodSettings, head, register, search_space
+from hf_transfer.methods import Method, MethodSettings, head, register, search_space, trainer_optimizer
 
 EXTRA_LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"], "mpnet": ["q", "v"], "electra": ["query", "value"]}
 """Architectures peft has no default for: attention projections by their usual names."""
@@ -49,10 +49,8 @@ class LoraSettings(MethodSettings):
         if self.loraplus_lr_ratio is None:
             return None
         from peft.optimizers import create_loraplus_optimizer
-        from transformers import Trainer
 
-        optimizer_class, settings = Trainer.get_optimizer_cls_and_kwargs(args, model)
-        settings = {k: v for k, v in settings.items() if k != "lr"}
+        optimizer_class, settings = trainer_optimizer(model, args)
         return create_loraplus_optimizer(
             model,
             optimizer_class,
