@@ -53,6 +53,42 @@ def test_the_first_position_gives_the_same_logits_and_gradients(tiny_bert, atten
     assert hidden.shape[1] == batch["input_ids"].shape[1], "every position again after the context"
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("model_type", sorted(_first_position.FIRST_POSITION_MODELS))
+def test_every_architecture_on_the_list_gives_the_same_logits_and_gradients(model_type, attention):
+    """Each architecture the list claims, built small from its own config (RoBERTa's position offsets, ELECTRA's
+    embedding projection and head), equal with and without the first-position layer on a padded batch."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    extra = {"embedding_size": 16} if model_type == "electra" else {}
+    config = AutoConfig.for_model(
+        model_type, vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=64, num_labels=3, **extra,
+    )  # fmt: skip
+    model = AutoModelForSequenceClassification.from_config(config, attn_implementation=attention).eval()
+    ids = torch.randint(5, 100, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[0, 8:], mask[2, 3:] = 0, 0  # two rows padded, at different lengths
+    labels = torch.tensor([0, 2, 1])
+
+    def logits_and_grads():
+        model.zero_grad()
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        out.loss.backward()
+        return out.logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    whole, whole_grads = logits_and_grads()
+    with first_position_only(model) as applies:
+        assert applies, f"{model_type} is on the list, so its last layer is found"
+        first, first_grads = logits_and_grads()
+    torch.testing.assert_close(first, whole, rtol=1e-5, atol=1e-6)
+    assert first_grads.keys() == whole_grads.keys()
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(first_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_models_whose_head_reads_more_than_the_first_position_are_left_as_they_are(tiny_bert):
     from transformers import AutoModelForTokenClassification
 
