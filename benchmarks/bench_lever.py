@@ -21,7 +21,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench_quality import FAMILIES, HERE, family_parser, family_setup, machine_line, run_ours, spread
+from bench_quality import FAMILIES, HERE, family_parser, family_setup, machine_line, run_ours, seed_suffix, spread
 
 
 def row(side: str, runs: list[dict], digits: int) -> str:
@@ -66,7 +66,7 @@ def main() -> None:
         parser.error("--lever takes NAME=FLAGS, e.g. 'frozen word embeddings=--set full.freeze_word_embeddings=true'")
     name, family, env, bf16, seeds, info = family_setup(parser, args)
     slug = re.sub(r"[^a-z0-9]+", "-", lever.lower()).strip("-")
-    out = Path(args.out or HERE / "results" / f"lever-{slug}-{name}-{args.method}-{args.precision}")
+    out = Path(args.out or HERE / "results" / f"lever-{slug}-{name}-{args.method}-{args.precision}{seed_suffix(seeds)}")
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         files = family.prepare(work, args.train_samples or family.train_samples, args.eval_samples)

@@ -184,10 +184,18 @@ def family_parser(description: str) -> argparse.ArgumentParser:
                         "as a user runs it (bench_lever.py only)")  # fmt: skip
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first_seed", type=int, default=42, help="seeds FIRST_SEED.. (more seeds after a 3-seed run: 45)"
+    )
     parser.add_argument("--train_samples", type=int, help=argparse.SUPPRESS)  # smoke runs only
     parser.add_argument("--eval_samples", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None)
     return parser
+
+
+def seed_suffix(seeds: list[int]) -> str:
+    """A results file's suffix for seeds other than the usual 42.. (so more seeds never overwrite the first)."""
+    return "" if seeds[0] == 42 else f"-seeds{seeds[0]}-{seeds[-1]}"
 
 
 def family_setup(parser: argparse.ArgumentParser, args) -> tuple[str, Family, dict, bool, list[int], dict]:
@@ -198,7 +206,7 @@ def family_setup(parser: argparse.ArgumentParser, args) -> tuple[str, Family, di
     name = args.task + ("" if args.data == "recipe" else f"-{args.data}")
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    seeds = [42 + k for k in range(args.seeds)]
+    seeds = [args.first_seed + k for k in range(args.seeds)]
     return name, FAMILIES[name], env, args.precision == "bf16", seeds, {**machine(), "threads": threads}
 
 
@@ -210,7 +218,7 @@ def main() -> None:
     name, family, env, bf16, seeds, info = family_setup(parser, args)
     if not family.baseline:
         parser.error(f"--data {args.data} has no baseline script: it is bench_lever.py's confirming data")
-    out = Path(args.out or HERE / "results" / f"quality-{name}-{args.precision}")
+    out = Path(args.out or HERE / "results" / f"quality-{name}-{args.precision}{seed_suffix(seeds)}")
     methods = (args.methods or family.methods).split(",")
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)

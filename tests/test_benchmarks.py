@@ -228,3 +228,16 @@ def test_bench_e2e_repeats_alternate_the_sides_and_report_means_and_each_ratio(t
     assert row["ours"]["walls"] == [8.0, 12.0, 10.0] and row["ours"]["wall_sd"] == 2.0
     assert "**1.10x** (runs: 1.00-1.25x)" in bench_e2e.table([row], {"cpu": "x", "cores": 2, "instruction_sets": [],
                                                                      "gpu": None})  # fmt: skip
+
+
+def test_more_seeds_start_where_the_first_three_ended_and_write_their_own_file(monkeypatch):
+    """--first_seed 45 --seeds 5 runs seeds 45-49 and names its results so the 3-seed file (42-44) stays as it is."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_quality
+
+    parser = bench_quality.family_parser("test")
+    for argv, seeds, suffix in (([], [42, 43, 44], ""), (["--first_seed", "45", "--seeds", "5"], [45, 46, 47, 48, 49],
+                                                         "-seeds45-49")):  # fmt: skip
+        args = parser.parse_args(["--task", "classification", *argv])
+        assert bench_quality.family_setup(parser, args)[4] == seeds
+        assert bench_quality.seed_suffix(seeds) == suffix
