@@ -388,3 +388,33 @@ def test_a_layer_decay_run_steps_with_the_grouped_optimizer(tiny_bert, sentiment
     assert len(rates) >= 3 and rates[-2] == pytest.approx(0.8 * rates[-1]), "the schedule keeps the factors"
     assert made[0].state, "the grouped optimizer took the training steps"
     assert "`full.layer_decay`" in (out / "README.md").read_text()
+
+
+def test_a_grouped_optimizer_is_made_in_the_trainers_own_hook_on_the_model_it_is_handed(tiny_bert, tmp_path):
+    """LoRA+ and layer decay build their optimizer in ``create_optimizer``, not through ``optimizers=``: the Trainer
+    hands that hook the model as it prepared it (FSDP's wrapped one; transformers refuses a ready-made optimizer
+    under FSDP, and DeepSpeed calls the hook itself), so the groups are made from what trains; once made, kept."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, TrainingArguments
+
+    from hf_transfer import TextClassification
+    from hf_transfer.run.trainer import trainer_class
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, report_to=[], use_cpu=True)
+    trainer = trainer_class(TextClassification())(model=model, args=args)
+    assert trainer.optimizer is None, "nothing made before the Trainer asks"
+    handed = []
+
+    def grouped(given, given_args):
+        handed.append(given)
+        return FullSettings(layer_decay=0.5).optimizer(given, given_args)
+
+    trainer.grouped_optimizer = grouped
+    wrapper = torch.nn.ModuleDict({"wrapped": model})  # what a wrapping Trainer would hand the hook
+    made = trainer.create_optimizer(wrapper)
+    assert handed == [wrapper] and made is trainer.optimizer
+    assert len({g["lr"] for g in made.param_groups}) >= 3, "rates by group, from the model handed over"
+    assert trainer.create_optimizer() is made and len(handed) == 1, "made once"
+    plain = trainer_class(TextClassification())(model=model, args=args)
+    assert len({g["lr"] for g in plain.create_optimizer().param_groups}) == 1, "no settings: the Trainer's own"

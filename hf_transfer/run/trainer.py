@@ -48,6 +48,17 @@ def trainer_class(task):
 
     class SortedEvalTrainer(base):
         _order: list[int] | None = None
+        grouped_optimizer = None
+        """(model, args) -> an optimizer with rates by group (LoRA+, layer decay), or None for the Trainer's own;
+        set by ``build_trainer`` from the method's settings."""
+
+        def create_optimizer(self, model=None):
+            # The Trainer's own hook rather than ``optimizers=``: it runs on the model as the Trainer prepared it
+            # (after FSDP wraps it; transformers refuses a ready-made optimizer under FSDP) and is the one DeepSpeed
+            # calls when its config names no optimizer of its own.
+            if self.optimizer is None and self.grouped_optimizer is not None:
+                self.optimizer = self.grouped_optimizer(self.model if model is None else model, self.args)
+            return super().create_optimizer(model)
 
         def _get_eval_sampler(self, eval_dataset):
             if eval_dataset is None or self.args.world_size > 1:
@@ -94,7 +105,6 @@ def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=Non
     task = recipe.task
     chooses_on = "selection" if "selection" in tokenized else "validation"  # the evaluation split never chooses
     settings = methods.get(recipe.method).settings_of(recipe)
-    optimizer = settings.optimizer(model, args) if settings is not None else None  # LoRA+: rates by group
     trainer = trainer_class(task)(
         model=model,
         args=args,
@@ -106,8 +116,9 @@ def build_trainer(recipe, splits, tokenized, tokenizer, model, args, console=Non
             recipe.metric_names, splits[chooses_on], tokenized[chooses_on], tokenizer
         ),
         compute_loss_func=task.loss_function(tokenized["train"]),
-        optimizers=(optimizer, None),
     )
+    if settings is not None:
+        trainer.grouped_optimizer = settings.optimizer  # LoRA+, layer decay: rates by group (None: the Trainer's)
     if console is not None:
         console.adopt(trainer)  # the run's console shows one progress bar and a line per evaluation
     if recipe.early_stopping_patience and args.load_best_model_at_end:
