@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, DataCollatorWithPadding
+from profile_step import minilm_path, rotten_tomatoes_batches, train_step
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 
-from hf_transfer import PackagedData, TextClassification
-from hf_transfer.data.prepare import load_splits, tokenize_splits
-from hf_transfer.sources.assets import resolve_checkpoint
 from hf_transfer.tasks._first_position import first_position_only
 
 HERE = Path(__file__).resolve().parent
@@ -40,17 +38,9 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
 
-    checkpoint = resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2").path
+    checkpoint = minilm_path()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)  # bert-base-uncased's vocabulary
-    splits, task = load_splits(
-        PackagedData("rotten-tomatoes-snippets", max_train_samples=2000), TextClassification(max_length=128)
-    )
-    train = tokenize_splits(splits, task, tokenizer)["train"]
-    order = sorted(range(len(train)), key=lambda i: len(train[i]["input_ids"]))
-    collate = DataCollatorWithPadding(tokenizer)
-    stride = len(order) // (args.steps + 2)
-    batches = [collate([train[i] for i in order[s : s + args.batch_size]]) for s in range(0, len(order), stride)]
-    batches = batches[: args.steps + 2]
+    batches = rotten_tomatoes_batches(tokenizer, args.steps + 2, args.batch_size)
 
     if args.size == "minilm":
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
@@ -62,11 +52,7 @@ def main() -> None:
 
     def step(batch) -> float:
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+        train_step(model, optimizer, batch, args.bf16)
         return time.perf_counter() - start
 
     def first_position_step(batch) -> float:

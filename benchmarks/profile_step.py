@@ -30,6 +30,32 @@ MATMUL_OPS = (
 )
 
 
+def minilm_path() -> str:
+    return resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2").path
+
+
+def rotten_tomatoes_batches(tokenizer, count: int, batch_size: int) -> list[dict]:
+    """``count`` batches of ``batch_size`` Rotten Tomatoes rows spread over the length range, each of similar
+    lengths and padded to its longest, as the Trainer's length-grouped sampler and dynamic padding build them."""
+    splits, task = load_splits(
+        PackagedData("rotten-tomatoes-snippets", max_train_samples=2000), TextClassification(max_length=128)
+    )
+    train = tokenize_splits(splits, task, tokenizer)["train"]
+    order = sorted(range(len(train)), key=lambda i: len(train[i]["input_ids"]))
+    collate = DataCollatorWithPadding(tokenizer)
+    stride = len(order) // count
+    return [collate([train[i] for i in order[s : s + batch_size]]) for s in range(0, len(order), stride)][:count]
+
+
+def train_step(model, optimizer, batch, bf16: bool) -> None:
+    """One optimizer step on ``batch``: forward (autocast to bf16 when asked), backward, update."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(**batch).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=6)
@@ -38,29 +64,13 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    checkpoint = resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2").path
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    splits, task = load_splits(
-        PackagedData("rotten-tomatoes-snippets", max_train_samples=2000), TextClassification(max_length=128)
-    )
-    train = tokenize_splits(splits, task, tokenizer)["train"]
-    # length-grouped batches of similar lengths, as the Trainer's sampler builds them
-    order = sorted(range(len(train)), key=lambda i: len(train[i]["input_ids"]))
-    collate = DataCollatorWithPadding(tokenizer)
-    batches = [
-        collate([train[i] for i in order[s : s + args.batch_size]])
-        for s in range(0, len(order), len(order) // (args.steps + 2))
-    ][: args.steps + 2]
-
+    checkpoint = minilm_path()
+    batches = rotten_tomatoes_batches(AutoTokenizer.from_pretrained(checkpoint), args.steps + 2, args.batch_size)
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
 
     def step(batch):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+        train_step(model, optimizer, batch, args.bf16)
 
     for batch in batches[:2]:  # warm-up
         step(batch)
