@@ -25,29 +25,38 @@ def padded_batch(tiny_bert):
     return batch
 
 
+def logits_and_grads(model, batch, labels):
+    """The logits and every weight's gradient of one forward and backward pass."""
+    model.zero_grad()
+    out = model(**batch, labels=labels)
+    out.loss.backward()
+    return out.logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def assert_same(first, whole):
+    """The first-position pass gives the whole layer's logits, and a gradient for every weight, each equal."""
+    import torch
+
+    (logits, grads), (whole_logits, whole_grads) = first, whole
+    torch.testing.assert_close(logits, whole_logits, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == whole_grads.keys(), "every weight still gets its gradient"
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_the_first_position_gives_the_same_logits_and_gradients(tiny_bert, attention):
     import torch
 
     model = classifier(tiny_bert, attn_implementation=attention).eval()  # no dropout: both ways compare exactly
     batch, labels = padded_batch(tiny_bert), torch.tensor([0, 2, 1])
-
-    def logits_and_grads():
-        model.zero_grad()
-        out = model(**batch, labels=labels)
-        out.loss.backward()
-        return out.logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    whole, whole_grads = logits_and_grads()
+    whole = logits_and_grads(model, batch, labels)
     layer = last_layer(model)
     with first_position_only(model) as applies:
         assert applies
         assert layer(model.bert.embeddings(batch["input_ids"])).shape[1] == 1, "the layer makes one position"
-        first, first_grads = logits_and_grads()
-    torch.testing.assert_close(first, whole, rtol=1e-5, atol=1e-6)
-    assert first_grads.keys() == whole_grads.keys(), "every weight still gets its gradient"
-    for name, grad in whole_grads.items():
-        torch.testing.assert_close(first_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+        first = logits_and_grads(model, batch, labels)
+    assert_same(first, whole)
     assert "forward" not in vars(layer), "the layer's own forward is back"
     hidden = model.bert(**batch).last_hidden_state
     assert hidden.shape[1] == batch["input_ids"].shape[1], "every position again after the context"
@@ -71,22 +80,12 @@ def test_every_architecture_on_the_list_gives_the_same_logits_and_gradients(mode
     ids = torch.randint(5, 100, (3, 12))
     mask = torch.ones_like(ids)
     mask[0, 8:], mask[2, 3:] = 0, 0  # two rows padded, at different lengths
-    labels = torch.tensor([0, 2, 1])
-
-    def logits_and_grads():
-        model.zero_grad()
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
-        out.loss.backward()
-        return out.logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    whole, whole_grads = logits_and_grads()
+    batch, labels = {"input_ids": ids, "attention_mask": mask}, torch.tensor([0, 2, 1])
+    whole = logits_and_grads(model, batch, labels)
     with first_position_only(model) as applies:
         assert applies, f"{model_type} is on the list, so its last layer is found"
-        first, first_grads = logits_and_grads()
-    torch.testing.assert_close(first, whole, rtol=1e-5, atol=1e-6)
-    assert first_grads.keys() == whole_grads.keys()
-    for name, grad in whole_grads.items():
-        torch.testing.assert_close(first_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+        first = logits_and_grads(model, batch, labels)
+    assert_same(first, whole)
 
 
 def test_models_whose_head_reads_more_than_the_first_position_are_left_as_they_are(tiny_bert):
